@@ -1,0 +1,226 @@
+"""Command line: parsing, output and exit codes (0 done, 1 failed at run time, 2 bad usage or
+configuration). No replication logic lives here."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.table import Table
+
+from .config import Config, load_config
+from .errors import ConfigError, DynashiftError
+from .pipeline import replicate
+from .sources import make_source
+from .targets import make_target
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(exc: BaseException) -> None:
+    if isinstance(exc, DynashiftError):
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    if os.environ.get("DYNASHIFT_DEBUG"):
+        raise exc
+    err.print(
+        f"[bold red]error:[/] internal: {type(exc).__name__}: {exc} (set DYNASHIFT_DEBUG=1 for the traceback)",
+        highlight=False, soft_wrap=True,
+    )
+    sys.exit(1)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn dynashift errors into one line and an exit status; never a bare traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except SystemExit:
+            raise
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            sys.exit(130)
+        except BaseException as exc:  # noqa: BLE001 - the one place every error is reported
+            _fail(exc)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dynashift")
+def main() -> None:
+    """Keep SQL tables in sync with DynamoDB tables from their change stream."""
+
+
+def _config(ctx_flags: dict[str, Any], config_path: str | None) -> Config:
+    return load_config(ctx_flags, config_path)
+
+
+@main.command()
+@click.option("--source", help="file://PATH, … (or `source` in dynashift.toml)")
+@click.option("--target", help="duckdb:///PATH (default duckdb:///dynashift.duckdb), postgresql://…")
+@click.option("--once", is_flag=True, help="Apply what the source holds now, then exit.")
+@click.option("--batch-size", type=int, help="Records per batch (one transaction).")
+@click.option("--table", help="DynamoDB table for records that carry no table name.")
+@click.option("--schema", "schema_name", help="Schema for replicated tables.")
+@click.option("--delete-mode", type=click.Choice(["hard", "soft"]))
+@click.option("--ttl-deletes", type=click.Choice(["follow", "hard", "soft", "ignore"]))
+@click.option("--on-bad-record", type=click.Choice(["reject", "fail"]))
+@click.option("--endpoint-url")
+@click.option("--region")
+@click.option("--profile")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (default ./dynashift.toml).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@guarded
+def run(once: bool, config_path: str | None, quiet: bool, **flags: Any) -> None:
+    """Replicate changes from SOURCE into TARGET."""
+    config = _config({k if k != "schema_name" else "schema": v for k, v in flags.items()}, config_path)
+    if not config.source:
+        raise ConfigError("no source: pass --source (e.g. file://changes/) or set `source` in dynashift.toml")
+    source = make_source(config.source, config)
+    target = make_target(config.target, config.schema_name)
+    target.open()
+    try:
+        if not once and not hasattr(source, "follow"):
+            err.print(f"note: {config.source} is read to its end and the run exits (a file source has no tail)")
+        _run_with_progress(config, source, target, quiet)
+    finally:
+        target.close()
+
+
+def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool) -> None:
+    stop = threading.Event()
+
+    def finish_batch(signum: int, frame: Any) -> None:
+        stop.set()  # finish the current batch, commit, exit 0 (SPEC section 7)
+
+    previous = {s: signal.signal(s, finish_batch) for s in (signal.SIGTERM,)}
+    started = time.monotonic()
+    total = None
+    if hasattr(source, "pending_bytes"):
+        total = source.pending_bytes(target.read_checkpoints(source.uri)) or None
+    columns = [TextColumn("[bold]applying"), BarColumn(), TaskProgressColumn(), TransferSpeedColumn(),
+               TextColumn("{task.fields[records]:,} records · {task.fields[rate]:,.0f}/s"), TimeElapsedColumn()]
+    try:
+        with Progress(*columns, console=err, disable=quiet or not err.is_terminal, transient=False) as bar:
+            task = bar.add_task("apply", total=total, records=0, rate=0.0)
+
+            def on_batch(run: Any, plan: Any) -> None:
+                rate = run.records_read / max(time.monotonic() - started, 1e-6)
+                bar.update(task, completed=run.bytes_read, records=run.records_read, rate=rate)
+
+            run = replicate(config, source, target, on_batch=on_batch, stop=stop)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    seconds = time.monotonic() - started
+    err.print(
+        f"applied {run.changes_applied:,} changes from {run.records_read:,} records in {seconds:.1f}s "
+        f"({run.records_read / max(seconds, 1e-6):,.0f} records/s); skipped {run.duplicates_skipped:,} duplicates, "
+        f"{run.stale_skipped:,} stale; {run.rejected:,} rejected; {run.tables_created} tables and "
+        f"{run.columns_added} columns created",
+        highlight=False,
+    )
+
+
+@main.command()
+@click.option("--target", help="duckdb:///PATH, postgresql://…")
+@click.option("--schema", "schema_name", help="Schema for replicated tables.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@guarded
+def status(target: str | None, schema_name: str | None, as_json: bool, config_path: str | None) -> None:
+    """Tables, rows, columns, last change and sync times, checkpoints, recent runs."""
+    config = _config({"target": target, "schema": schema_name}, config_path)
+    tgt = make_target(config.target, config.schema_name)
+    tgt.open()
+    try:
+        info = tgt.status()
+    finally:
+        tgt.close()
+    if as_json:
+        sys.stdout.write(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    _print_status(info)
+
+
+def _print_status(info: dict[str, Any]) -> None:
+    tables = Table(title=f"tables in {info['target']}", title_justify="left")
+    for col in ("table", "source table", "rows", "columns", "last change", "last sync"):
+        tables.add_column(col, justify="right" if col in ("rows", "columns") else "left")
+    for t in info["tables"]:
+        tables.add_row(t["table"], t["source_table"], f"{t['rows']:,}", str(t["columns"]),
+                       _short(t["last_change"]), _short(t["last_sync"]))
+    out.print(tables)
+    cps = Table(title="checkpoints", title_justify="left")
+    for col in ("source", "shard", "position", "complete"):
+        cps.add_column(col)
+    for c in info["checkpoints"]:
+        cps.add_row(c["source"], c["shard"], c["position"], "yes" if c["size"] is not None else "")
+    out.print(cps)
+    runs = Table(title="recent runs", title_justify="left")
+    for col in ("run", "started", "status", "read", "applied", "dup", "stale", "rejected", "records/s", "error"):
+        runs.add_column(col, justify="right" if col not in ("started", "status", "error") else "left")
+    for r in info["runs"]:
+        runs.add_row(str(r["run_id"]), _short(r["started_at"]), _status_text(r["status"]), f"{r['records_read']:,}",
+                     f"{r['changes_applied']:,}", f"{r['duplicates_skipped']:,}", f"{r['stale_skipped']:,}",
+                     f"{r['rejected']:,}", _rate(r), (r["error"] or "")[:60])
+    out.print(runs)
+    if info["rejected"]:
+        out.print(f"[yellow]{info['rejected']:,} rejected records[/] in dynashift.rejected")
+
+
+def _status_text(status: str) -> str:
+    color = {"ok": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}.get(status, "white")
+    return f"[{color}]{status}[/]"
+
+
+def _rate(run: dict[str, Any]) -> str:
+    from datetime import datetime
+
+    if not run["started_at"] or not run["ended_at"]:
+        return ""
+    seconds = (datetime.fromisoformat(run["ended_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds()
+    return f"{run['records_read'] / seconds:,.0f}" if seconds > 0 else ""
+
+
+def _short(ts: str | None) -> str:
+    return ts.replace("T", " ")[:19] if ts else ""
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the stream into.")
+@click.option("--changes", default=50_000, show_default=True, help="Number of change records.")
+@click.option("--tables", default=5, show_default=True, help="Number of DynamoDB tables.")
+@click.option("--files", default=1, show_default=True, help="Split the stream into this many files.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--profile", type=click.Choice(["mixed", "bench"]), default="mixed", show_default=True)
+@click.option("--gzip", "use_gzip", is_flag=True, help="Write .jsonl.gz files.")
+@click.option("--no-expected", is_flag=True, help="Do not write the expected final state.")
+@guarded
+def simulate(out_dir: str, changes: int, tables: int, files: int, seed: int, profile: str, use_gzip: bool,
+             no_expected: bool) -> None:
+    """Write a realistic change stream (and its expected final state) for tests and demos."""
+    from .simulate import simulate as write_stream
+
+    summary = write_stream(out_dir, changes=changes, tables=tables, files=files, seed=seed, profile=profile,
+                           gzip=use_gzip, expected=not no_expected)
+    err.print(f"wrote {summary}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

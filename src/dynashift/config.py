@@ -1,0 +1,96 @@
+"""One Config, from dynashift.toml + command-line flags + ${ENV} references; passed explicitly."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+CONFIG_FILE = "dynashift.toml"
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
+_UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> float:
+    """`7d`, `5m`, `30s`, `250ms` or a number of seconds -> seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    m = _DURATION.fullmatch(str(value))
+    if not m:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 7d)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+class Config(BaseModel):
+    """Everything a run needs. Field descriptions are the configuration reference."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    source: str | None = Field(None, description="Where changes come from: file://PATH, kinesis://STREAM, …")
+    target: str = Field("duckdb:///dynashift.duckdb", description="Where tables are kept: duckdb:///PATH, postgresql://…, redshift://…")
+    schema_name: str | None = Field(None, alias="schema", description="Schema for replicated tables (default: main in DuckDB, public elsewhere)")
+    table: str | None = Field(None, description="DynamoDB table name for records that carry none (a saved GetRecords response)")
+    batch_size: int = Field(50_000, ge=1, description="Records per batch (one target transaction)")
+    batch_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Input bytes per batch")
+    max_wait: float = Field(5.0, ge=0, description="Seconds a batch may wait for more records in continuous mode")
+    delete_mode: Literal["hard", "soft"] = Field("hard", description="REMOVE deletes the row (hard) or sets _dynashift_deleted (soft)")
+    ttl_deletes: Literal["follow", "hard", "soft", "ignore"] = Field(
+        "follow", description="TTL expiries: follow delete_mode, or hard, soft, or ignore (expired items stay)"
+    )
+    tombstone_retention: float = Field(7 * 86400, description="How long a delete is remembered (e.g. 7d), by the apply-time clock")
+    on_bad_record: Literal["reject", "fail"] = Field("reject", description="reject: keep bad records in dynashift.rejected; fail: stop the run")
+    change_log: bool = Field(False, description="Keep every raw record in dynashift.change_log")
+    endpoint_url: str | None = Field(None, description="AWS endpoint (e.g. a local one)")
+    region: str | None = Field(None, description="AWS region")
+    profile: str | None = Field(None, description="AWS profile")
+
+    @field_validator("tombstone_retention", mode="before")
+    @classmethod
+    def _duration(cls, v: Any) -> float:
+        return parse_duration(v)
+
+    def ttl_mode(self) -> str:
+        """What a TTL expiry does: hard, soft or ignore."""
+        return self.delete_mode if self.ttl_deletes == "follow" else self.ttl_deletes
+
+
+def _expand_env(value: Any) -> Any:
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                raise ConfigError(f"{CONFIG_FILE} refers to ${{{m.group(1)}}}, which is not set in the environment")
+            return os.environ[m.group(1)]
+        return _ENV.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    return value
+
+
+def load_config(flags: dict[str, Any], path: str | Path | None = None) -> Config:
+    """dynashift.toml (from `path` or the working folder) overlaid with the flags that were given."""
+    values: dict[str, Any] = {}
+    file = Path(path) if path else Path.cwd() / CONFIG_FILE
+    if path and not file.exists():
+        raise ConfigError(f"config file {file} does not exist")
+    if file.exists():
+        try:
+            values = _expand_env(tomllib.loads(file.read_text("utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: {exc}") from None
+        values = values.get("dynashift", values)
+    values.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        return Config.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "config"
+        raise ConfigError(f"bad setting {where}: {err['msg']}") from None

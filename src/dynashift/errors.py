@@ -1,0 +1,48 @@
+"""The error tree. Everything dynashift raises on purpose derives from DynashiftError.
+
+    DynashiftError                 one clear line for the user; exit status from `exit_code`
+    ├── ConfigError (exit 2)       bad flags, bad dynashift.toml, unknown URI scheme
+    ├── SourceError (exit 1)       a source cannot be read (missing file, refused stream view type)
+    │   └── GapError               changes expired unread between checkpoint and trim horizon
+    ├── TargetError (exit 1)       the target refused something; fatal
+    │   └── RetryableTargetError   connection dropped, serialization failure: retry the batch
+    └── BadRecordError             one record cannot be replicated; goes to `rejected`, never raised
+                                   out of the pipeline unless on_bad_record = "fail"
+
+Driver exceptions are mapped into this tree once, at the boundary (each target / source module);
+nothing above that boundary catches a driver's exception type.
+"""
+
+from __future__ import annotations
+
+
+class DynashiftError(Exception):
+    exit_code = 1
+
+
+class ConfigError(DynashiftError):
+    exit_code = 2
+
+
+class SourceError(DynashiftError):
+    pass
+
+
+class GapError(SourceError):
+    pass
+
+
+class TargetError(DynashiftError):
+    pass
+
+
+class RetryableTargetError(TargetError):
+    pass
+
+
+class BadRecordError(DynashiftError):
+    """A record that cannot be replicated. `reason` is stored in dynashift.rejected."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason

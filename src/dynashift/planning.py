@@ -1,0 +1,181 @@
+"""A source batch -> a BatchPlan: newest change per key, rendered, mapped, as Arrow tables.
+
+Pure (no I/O): what the target must do for one batch, computed from the batch and the known
+schema, so it can be checked without a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+import pyarrow as pa
+
+from .batching import Batch
+from .decode import render_item
+from .errors import BadRecordError
+from .records import REMOVE, Change, Checkpoint, Rejected, SourceBatch
+from .schema import (
+    CHANGED_AT,
+    DIST_KEY,
+    STAGE_EVENT,
+    STAGE_OP,
+    STAGE_SEQ,
+    STAGE_VERSION,
+    AddColumn,
+    AddTable,
+    Naming,
+    SchemaState,
+    plan_schema,
+)
+
+UPSERT, HARD_DELETE, SOFT_DELETE = "U", "D", "S"
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(slots=True)
+class TableStage:
+    """One target table's share of a batch: one row per key, ready to stage."""
+
+    table: str
+    columns: list[str]
+    data: pa.Table
+
+
+@dataclass(slots=True)
+class BatchPlan:
+    schema_changes: list[AddTable | AddColumn] = field(default_factory=list)
+    stages: list[TableStage] = field(default_factory=list)
+    types_seen: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # table -> attribute -> types
+    rejected: list[Rejected] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    records_read: int = 0
+    bytes_read: int = 0
+    duplicates: int = 0
+    stale: int = 0
+    ttl_ignored: int = 0
+
+
+@dataclass(slots=True)
+class Modes:
+    delete: str = "hard"  # hard | soft
+    ttl: str = "hard"  # hard | soft | ignore
+    fail_on_bad_record: bool = False
+
+
+def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes) -> BatchPlan:
+    plan = BatchPlan(
+        rejected=list(sb.rejected),
+        checkpoints=sb.checkpoints,
+        records_read=sb.records_read,
+        bytes_read=sb.bytes_read,
+    )
+    if plan.rejected and modes.fail_on_bad_record:
+        raise BadRecordError(f"bad record at {plan.rejected[0].position}: {plan.rejected[0].reason}")
+    batch = Batch()
+    names: dict[str, dict[str, None]] = {}  # every attribute met, superseded changes included
+    for change in sb.changes:
+        if change.ttl and modes.ttl == "ignore":
+            plan.ttl_ignored += 1
+            continue
+        batch.add(change)
+        image = change.new_image
+        if image is not None:
+            known = names.get(change.table)
+            if known is None:
+                names[change.table] = dict.fromkeys(image)
+            elif not known.keys() >= image.keys():
+                known.update(dict.fromkeys(image))
+    plan.duplicates, plan.stale = batch.duplicates, batch.stale
+
+    by_table: dict[str, list[Change]] = {}
+    for change in batch.latest.values():
+        by_table.setdefault(change.table, []).append(change)
+
+    rendered: dict[str, tuple[list[Change], list[dict[str, str | None]]]] = {}
+    seen: dict[str, tuple[list[str], list[str]]] = {}
+    for table, changes in by_table.items():
+        types: dict[str, set[str]] = {}
+        kept, rows = _render(changes, types, plan, modes)
+        if not kept:
+            continue
+        keys = list(kept[0].keys)
+        attributes = dict.fromkeys(sorted(keys))
+        for name in names.get(table, ()):
+            attributes.setdefault(name)
+        for name in types:
+            attributes.setdefault(name)
+        rendered[table] = (kept, rows)
+        seen[table] = (keys, list(attributes))
+        plan.types_seen[table] = types
+
+    plan.schema_changes = plan_schema(state, seen, naming)
+    mapped = _mappings(state, plan.schema_changes)
+    for table, (changes, rows) in rendered.items():
+        name, columns = mapped[table]
+        plan.stages.append(_stage(name, columns, changes, rows, modes))
+    # types_seen is keyed by target table name from here on
+    plan.types_seen = {mapped[t][0]: v for t, v in plan.types_seen.items()}
+    return plan
+
+
+def _render(changes: list[Change], types: dict[str, set[str]], plan: BatchPlan, modes: Modes):
+    kept: list[Change] = []
+    rows: list[dict[str, str | None]] = []
+    for change in changes:
+        try:
+            image = change.new_image if change.op != REMOVE else change.keys
+            rows.append(render_item(image, types))
+        except BadRecordError as exc:
+            if modes.fail_on_bad_record:
+                raise
+            plan.rejected.append(Rejected(exc.reason, _raw(change), change.seq))
+            continue
+        kept.append(change)
+    return kept, rows
+
+
+def _raw(change: Change) -> bytes:
+    if change.raw is not None:
+        return change.raw
+    ddb = {"Keys": change.keys, "NewImage": change.new_image}
+    return orjson.dumps({"tableName": change.table, "eventName": change.op, "dynamodb": ddb}, default=str)
+
+
+def _mappings(state: SchemaState, changes: list[AddTable | AddColumn]) -> dict[str, tuple[str, dict[str, str]]]:
+    """DynamoDB table -> (target table, attribute -> column), including this batch's additions."""
+    out = {src: (info.name, dict(info.columns)) for src, info in state.tables.items()}
+    by_name = {name: src for src, (name, _) in out.items()}
+    for ch in changes:
+        if isinstance(ch, AddTable):
+            out[ch.source_table] = (ch.table, {})
+            by_name[ch.table] = ch.source_table
+        else:
+            out[by_name[ch.table]][1][ch.attribute] = ch.column
+    return out
+
+
+def _stage(table: str, columns: dict[str, str], changes: list[Change], rows: list[dict], modes: Modes) -> TableStage:
+    ops = []
+    for c in changes:
+        if c.op != REMOVE:
+            ops.append(UPSERT)
+        else:
+            mode = modes.ttl if c.ttl else modes.delete
+            ops.append(SOFT_DELETE if mode == "soft" else HARD_DELETE)
+    versions = pa.array([c.version for c in changes], pa.int64())
+    arrays = {
+        DIST_KEY: pa.array([c.dist_key for c in changes], pa.string()),
+        STAGE_OP: pa.array(ops, pa.string()),
+        STAGE_VERSION: versions,
+        STAGE_SEQ: pa.array([c.seq for c in changes], pa.string()),
+        STAGE_EVENT: pa.array([c.event_id for c in changes], pa.string()),
+        CHANGED_AT: versions.cast(_TS),
+    }
+    present = {name for row in rows for name in row} if len(columns) > 64 else columns.keys()
+    used: list[str] = []
+    for attr in present:
+        column = columns[attr]
+        arrays[column] = pa.array([row.get(attr) for row in rows], pa.string())
+        used.append(column)
+    return TableStage(table, used, pa.table(arrays))

@@ -1,0 +1,250 @@
+"""`file://PATH`: a file, a folder of files (read in name order) or a glob pattern.
+
+JSON Lines (one record, or one `{"Records": [...]}` event, per line) or one JSON document
+holding `Records`; either may be gzip-compressed. Remembers per file its name, size and the
+offset applied (in dynashift.checkpoints), so running again reads only what is new. A file is
+streamed line by line, never held whole; only a pretty-printed JSON document is parsed at once.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator
+
+import orjson
+
+from ..decode import decode_change, expand
+from ..errors import BadRecordError, ConfigError, SourceError
+from ..records import Change, Checkpoint, Rejected, SourceBatch
+
+_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".gz")
+_SEP = "\x1f"  # sorts below every printable character, so "a" + SEP < "a.1" + SEP
+
+
+@dataclass(slots=True)
+class _File:
+    name: str  # relative to the source root: the checkpoint's shard
+    path: Path
+    size: int
+
+
+def path_from_uri(uri: str) -> str:
+    if not uri.startswith("file://"):
+        raise ConfigError(f"not a file URI: {uri!r} (use file://PATH)")
+    rest = uri[len("file://"):]
+    return rest or "."
+
+
+class FileSource:
+    def __init__(self, uri: str, *, default_table: str | None = None, batch_size: int = 50_000,
+                 batch_bytes: int = 256 << 20):
+        self.uri = uri
+        self.path = path_from_uri(uri)
+        self.default_table = default_table
+        self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
+        self._last_version = 0
+
+    # ------------------------------------------------------------ which files
+
+    def files(self) -> list[_File]:
+        root = Path(self.path).expanduser()
+        if any(ch in self.path for ch in "*?["):
+            paths = [Path(p) for p in glob.glob(os.path.expanduser(self.path), recursive=True)]
+            base = Path(_glob_base(self.path)).expanduser()
+        elif root.is_dir():
+            paths = [p for p in root.rglob("*") if p.is_file() and p.name.endswith(_SUFFIXES)]
+            base = root
+        elif root.is_file():
+            paths, base = [root], root.parent
+        else:
+            raise SourceError(f"source {self.uri}: {root} does not exist")
+        found = [
+            _File(p.relative_to(base).as_posix() if p.is_relative_to(base) else p.name, p, p.stat().st_size)
+            for p in paths
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(base).parts)
+        ]
+        return sorted(found, key=lambda f: f.name)
+
+    def pending_bytes(self, checkpoints: dict[str, Checkpoint]) -> int:
+        """On-disk bytes still to read (for a progress bar)."""
+        total = 0
+        for f in self.files():
+            cp = checkpoints.get(f.name)
+            if cp is None or cp.size is None or cp.size != f.size:
+                done = int(cp.position) if cp is not None and cp.size is None and not _is_gz(f.path) else 0
+                total += max(f.size - done, 0)
+        return total
+
+    # ------------------------------------------------------------ reading
+
+    def read(self, checkpoints: dict[str, Checkpoint]) -> Iterator[SourceBatch]:
+        """Batches of at most `batch_size` records / `batch_bytes` bytes, cut only between lines,
+        each carrying the checkpoint of the files it read."""
+        batch = SourceBatch()
+        for f in self.files():
+            start = self._resume_offset(f, checkpoints.get(f.name))
+            if start is None:
+                continue
+            last_end = start
+            for item, line_start, end in self._records(f, start):
+                full = batch.records_read >= self.batch_size or batch.bytes_read >= self.batch_bytes
+                if full and line_start >= last_end:
+                    batch.checkpoints.append(Checkpoint(self.uri, f.name, str(line_start), None))
+                    yield batch
+                    batch = SourceBatch()
+                if isinstance(item, Change):
+                    batch.changes.append(item)
+                else:
+                    batch.rejected.append(item)
+                batch.records_read += 1
+                if end > last_end:
+                    batch.bytes_read += end - last_end
+                    last_end = end
+            batch.checkpoints.append(Checkpoint(self.uri, f.name, str(self._end), f.size))
+        if batch.records_read or batch.checkpoints:
+            yield batch
+
+    def _resume_offset(self, f: _File, cp: Checkpoint | None) -> int | None:
+        """Where to start reading a file; None when it was read to its end and has not changed."""
+        if cp is None:
+            return 0
+        if cp.size is not None and cp.size == f.size:
+            return None
+        done = int(cp.position)
+        if cp.size is not None and f.size < cp.size:
+            return 0  # replaced by a shorter file: read it again (replays change nothing)
+        if not _is_gz(f.path) and done > f.size:
+            return 0
+        return done
+
+    def _records(self, f: _File, start: int) -> Iterator[tuple[Change | Rejected, int, int]]:
+        """Every record of a file from `start` (an offset in its uncompressed bytes), each with
+        the offset just past the line it came from."""
+        self._end = start
+        with _open(f.path) as fh:
+            if start:
+                _skip(fh, start)
+            first = fh.readline()
+            offset = start
+            if start == 0 and first.startswith(b"\xef\xbb\xbf"):
+                first = first[3:]
+                offset = 3
+            if start == 0 and not _is_json_line(first):
+                rest = fh.read()
+                yield from self._document(f, first + rest, offset + len(first) + len(rest))
+                return
+            line = first
+            while line:
+                end = offset + len(line)
+                yield from self._line(f, line, offset, end)
+                offset = end
+                line = fh.readline()
+            self._end = offset
+
+    def _line(self, f: _File, line: bytes, offset: int, end: int) -> Iterator[tuple[Change | Rejected, int, int]]:
+        body = line.strip()
+        self._end = end
+        if not body:
+            return
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            yield Rejected(f"not JSON: {exc}", body, f"{f.name}:{offset}"), offset, end
+            return
+        yield from self._decode(f, obj, body, offset, end)
+
+    def _document(self, f: _File, data: bytes, end: int) -> Iterator[tuple[Change | Rejected, int, int]]:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            # Neither JSON Lines nor one document: JSON Lines whose first line is bad.
+            yield from self._lines_of(f, data)
+            return
+        self._end = end
+        yield from self._decode(f, obj, None, 0, end)
+
+    def _lines_of(self, f: _File, data: bytes) -> Iterator[tuple[Change | Rejected, int, int]]:
+        offset = 0
+        for line in io.BytesIO(data):
+            end = offset + len(line)
+            yield from self._line(f, line, offset, end)
+            offset = end
+        self._end = offset
+
+    def _decode(self, f: _File, obj, raw: bytes | None, offset: int, end: int) -> Iterator[tuple[Change | Rejected, int, int]]:
+        base = f"{f.name}{_SEP}{offset:015d}{_SEP}"
+        single = raw is not None and not (type(obj) is dict and "Records" in obj and "dynamodb" not in obj)
+        for i, rec in expand(obj):
+            seq = f"{base}{i:06d}"
+            try:
+                if isinstance(rec, BadRecordError):
+                    raise rec
+                change = decode_change(
+                    rec, seq, default_table=self.default_table, fallback_version=self._last_version,
+                    raw=raw if single else None,
+                )
+            except BadRecordError as exc:
+                text = raw if single else _dump(rec)
+                yield Rejected(exc.reason, text, f"{f.name}:{offset}#{i}"), offset, end
+                continue
+            self._last_version = change.version
+            yield change, offset, end
+
+
+def _dump(rec) -> bytes:
+    try:
+        return orjson.dumps(rec)
+    except TypeError:
+        return repr(rec).encode()
+
+
+def _is_json_line(line: bytes) -> bool:
+    body = line.strip()
+    if not body:
+        return True
+    try:
+        orjson.loads(body)
+        return True
+    except orjson.JSONDecodeError:
+        return not body.startswith((b"{", b"["))  # a bad line, not the start of a document
+
+
+def _is_gz(path: Path) -> bool:
+    return path.name.endswith(".gz")
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        if _is_gz(path):
+            return gzip.open(path, "rb")
+        return open(path, "rb", buffering=1 << 20)
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _skip(fh: IO[bytes], offset: int) -> None:
+    if isinstance(fh, gzip.GzipFile):
+        remaining = offset
+        while remaining:
+            chunk = fh.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+    else:
+        fh.seek(offset)
+
+
+def _glob_base(pattern: str) -> str:
+    parts = Path(pattern).parts
+    base = []
+    for part in parts:
+        if any(ch in part for ch in "*?["):
+            break
+        base.append(part)
+    return str(Path(*base)) if base else "."

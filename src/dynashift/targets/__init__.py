@@ -1,0 +1,25 @@
+"""Targets by URI scheme: one line each (STYLE pattern 3)."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .base import SqlTarget
+
+
+def _duckdb():
+    from .duckdb import DuckDBTarget
+
+    return DuckDBTarget
+
+
+TARGETS = {
+    "duckdb": _duckdb,
+}
+
+
+def make_target(uri: str, schema: str | None = None) -> SqlTarget:
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme not in TARGETS:
+        known = ", ".join(f"{s}://" for s in TARGETS)
+        raise ConfigError(f"unknown target {uri!r}: use one of {known}")
+    return TARGETS[scheme]()(uri, schema)

@@ -1,0 +1,477 @@
+"""The target contract, and the set-based SQL every SQL target shares.
+
+A target opens a transaction, reads its schema state and checkpoints, applies schema changes,
+stages a batch and merges it per table (one DELETE and one INSERT, never a statement per key),
+and writes checkpoints and the `runs` row in the same transaction (SPEC section 5). Kin engines
+subclass and override only what differs: the connection, how a batch is staged, type names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator, Sequence
+
+import orjson
+import pyarrow as pa
+
+from ..planning import HARD_DELETE, SOFT_DELETE, UPSERT, BatchPlan, TableStage
+from ..records import Checkpoint
+from ..schema import (
+    CHANGED_AT,
+    DELETED,
+    DIST_KEY,
+    STAGE_EVENT,
+    STAGE_OP,
+    STAGE_SEQ,
+    STAGE_VERSION,
+    SYNCED_AT,
+    AddColumn,
+    AddTable,
+    Naming,
+    SchemaState,
+    TableInfo,
+)
+
+META = "dynashift"
+
+# The precedence rule of batching.beats, in SQL: s = staged change, v = what the target holds.
+_BEATS = (
+    "(s.{ver} > v.version_us OR (s.{ver} = v.version_us AND s.{seq} > v.seq"
+    " AND (s.{ev} = '' OR s.{ev} <> v.event_id)))"
+)
+_DUPLICATE = "(s.{ver} = v.version_us AND (s.{seq} = v.seq OR (s.{ev} <> '' AND s.{ev} = v.event_id)))"
+
+
+@dataclass(slots=True)
+class RunCounters:
+    """One row of dynashift.runs, kept up to date batch by batch."""
+
+    run_id: int
+    source: str
+    records_read: int = 0
+    changes_applied: int = 0
+    duplicates_skipped: int = 0
+    stale_skipped: int = 0
+    ttl_ignored: int = 0
+    rejected: int = 0
+    tables_created: int = 0
+    columns_added: int = 0
+    batches: int = 0
+    bytes_read: int = 0
+
+
+def quote(name: str) -> str:
+    """Quote an identifier: every name is quoted, a `"` inside is doubled; nothing is spliced raw."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqlTarget(ABC):
+    """What DuckDB, PostgreSQL and Redshift share. Subclasses set the class constants and
+    implement the connection primitives at the bottom."""
+
+    naming: ClassVar[Naming]
+    default_schema: ClassVar[str]
+    TEXT: ClassVar[str] = "VARCHAR"
+    TIMESTAMP: ClassVar[str] = "TIMESTAMPTZ"
+    SEQ_TYPE: ClassVar[str] = "VARCHAR"
+    param: ClassVar[str] = "?"
+
+    def __init__(self, uri: str, schema: str | None = None):
+        self.uri = uri
+        self.schema = schema or self.default_schema
+
+    # ------------------------------------------------------------ names
+
+    def table_ref(self, table: str) -> str:
+        return f"{quote(self.schema)}.{quote(table)}"
+
+    @staticmethod
+    def meta(table: str) -> str:
+        return f"{META}.{table}"
+
+    # ------------------------------------------------------------ metadata
+
+    def metadata_ddl(self) -> list[str]:
+        t, ts, seq = self.TEXT, self.TIMESTAMP, self.SEQ_TYPE
+        return [
+            f"CREATE SCHEMA IF NOT EXISTS {META}",
+            f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}",
+            f"CREATE TABLE IF NOT EXISTS {META}.tables (table_name {t}, source_table {t}, key_attributes {t}, created_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.columns (table_name {t}, attribute_name {t}, column_name {t},"
+            f" types_seen {t}, is_key BOOLEAN, first_seen {ts}, last_seen {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.checkpoints (source {t}, shard {t}, position {t}, size BIGINT, updated_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.runs (run_id BIGINT, source {t}, started_at {ts}, ended_at {ts}, status {t},"
+            " records_read BIGINT, changes_applied BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT,"
+            " ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT,"
+            f" bytes_read BIGINT, error {t})",
+            f"CREATE TABLE IF NOT EXISTS {META}.versions (table_name {t}, dist_key {t}, version_us BIGINT,"
+            f" seq {seq}, event_id {t}, deleted BOOLEAN, written_at {ts})",
+            f"CREATE OR REPLACE VIEW {META}.tombstones AS SELECT table_name, dist_key, version_us, seq, event_id,"
+            f" written_at FROM {META}.versions WHERE deleted",
+            f"CREATE TABLE IF NOT EXISTS {META}.rejected (rejected_at {ts}, run_id BIGINT, source {t}, position {t}, reason {t}, raw {t})",
+            f"CREATE TABLE IF NOT EXISTS {META}.change_log (table_name {t}, dist_key {t}, op {t}, version_us BIGINT,"
+            f" seq {seq}, event_id {t}, applied_at {ts})",
+        ]
+
+    def ensure_metadata(self) -> None:
+        with self.transaction():
+            for sql in self.metadata_ddl():
+                self.execute(sql)
+
+    def load_state(self) -> SchemaState:
+        state = SchemaState()
+        for name, source_table, keys in self.query(f"SELECT table_name, source_table, key_attributes FROM {META}.tables"):
+            state.tables[source_table] = TableInfo(name, source_table, orjson.loads(keys))
+        by_name = {t.name: t for t in state.tables.values()}
+        for table, attr, column, types in self.query(
+            f"SELECT table_name, attribute_name, column_name, types_seen FROM {META}.columns"
+        ):
+            info = by_name.get(table)
+            if info is not None:
+                info.columns[attr] = column
+                info.types[attr] = set(orjson.loads(types or "[]"))
+        return state
+
+    def read_checkpoints(self, source: str) -> dict[str, Checkpoint]:
+        rows = self.query(f"SELECT shard, position, size FROM {META}.checkpoints WHERE source = {self.param}", [source])
+        return {shard: Checkpoint(source, shard, position, size) for shard, position, size in rows}
+
+    # ------------------------------------------------------------ runs
+
+    def begin_run(self, source: str) -> RunCounters:
+        p = self.param
+        with self.transaction():
+            self.execute(
+                f"UPDATE {META}.runs SET status = 'interrupted', ended_at = now() WHERE status = 'running' AND source = {p}",
+                [source],
+            )
+            (last,) = self.query(f"SELECT coalesce(max(run_id), 0) FROM {META}.runs")[0]
+            run = RunCounters(run_id=int(last) + 1, source=source)
+            self.execute(
+                f"INSERT INTO {META}.runs (run_id, source, started_at, status, records_read, changes_applied,"
+                " duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read)"
+                f" VALUES ({p}, {p}, now(), 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                [run.run_id, source],
+            )
+        return run
+
+    def _update_run(self, run: RunCounters, status: str | None = None, error: str | None = None) -> None:
+        p = self.param
+        fields = [
+            "records_read", "changes_applied", "duplicates_skipped", "stale_skipped", "ttl_ignored",
+            "rejected", "tables_created", "columns_added", "batches", "bytes_read",
+        ]
+        sets = ", ".join(f"{f} = {p}" for f in fields)
+        params: list[Any] = [getattr(run, f) for f in fields]
+        if status is not None:
+            sets += f", status = {p}, error = {p}, ended_at = now()"
+            params += [status, error]
+        self.execute(f"UPDATE {META}.runs SET {sets} WHERE run_id = {p}", params + [run.run_id])
+
+    def end_run(self, run: RunCounters, status: str, error: str | None = None) -> None:
+        with self.transaction():
+            self._update_run(run, status, error)
+
+    def expire_tombstones(self, retention_seconds: float) -> int:
+        p = self.param
+        with self.transaction():
+            (n,) = self.query(
+                f"SELECT count(*) FROM {META}.versions WHERE deleted AND written_at < now() - {p} * INTERVAL '1 second'",
+                [retention_seconds],
+            )[0]
+            if n:
+                self.execute(
+                    f"DELETE FROM {META}.versions WHERE deleted AND written_at < now() - {p} * INTERVAL '1 second'",
+                    [retention_seconds],
+                )
+        return int(n)
+
+    # ------------------------------------------------------------ one batch
+
+    def apply(self, plan: BatchPlan, run: RunCounters, change_log: bool = False) -> None:
+        """Everything of one batch in one transaction: schema, data, versions, rejects,
+        checkpoints and the runs row. Updates `run` only once the commit has succeeded."""
+        counts = {"applied": 0, "duplicates": 0, "stale": 0}
+        with self.transaction():
+            self.apply_schema(plan.schema_changes)
+            for stage in plan.stages:
+                applied, dups, stale = self.merge(stage, change_log)
+                counts["applied"] += applied
+                counts["duplicates"] += dups
+                counts["stale"] += stale
+            self.record_types(plan)
+            self.write_rejected(plan, run)
+            self.write_checkpoints(plan.checkpoints)
+            pending = _advance(run, plan, counts)
+            self._update_run(pending)
+        _copy_counters(pending, run)
+
+    def apply_schema(self, changes: Sequence[AddTable | AddColumn]) -> None:
+        p = self.param
+        for ch in changes:
+            if isinstance(ch, AddTable):
+                self.execute(self.create_table_sql(ch))
+                self.execute(
+                    f"INSERT INTO {META}.tables VALUES ({p}, {p}, {p}, now())",
+                    [ch.table, ch.source_table, orjson.dumps(list(ch.key_attributes)).decode()],
+                )
+            else:
+                self.execute(f"ALTER TABLE {self.table_ref(ch.table)} ADD COLUMN {quote(ch.column)} {self.TEXT}")
+                self.execute(
+                    f"INSERT INTO {META}.columns VALUES ({p}, {p}, {p}, '[]', {p}, now(), now())",
+                    [ch.table, ch.attribute, ch.column, ch.is_key],
+                )
+
+    def create_table_sql(self, ch: AddTable) -> str:
+        return (
+            f"CREATE TABLE {self.table_ref(ch.table)} ({quote(DIST_KEY)} {self.TEXT},"
+            f" {quote(CHANGED_AT)} {self.TIMESTAMP}, {quote(SYNCED_AT)} {self.TIMESTAMP}, {quote(DELETED)} BOOLEAN)"
+        )
+
+    def merge(self, stage: TableStage, change_log: bool) -> tuple[int, int, int]:
+        """Stage one table's rows, keep those newer than what the target holds, then one DELETE
+        and one INSERT (plus an UPDATE for soft deletes). Returns (applied, duplicates, stale)."""
+        staged = self.stage(stage)
+        try:
+            return self._merge_staged(stage, staged, change_log)
+        finally:
+            self.drop_stage(staged)
+
+    def _merge_staged(self, stage: TableStage, staged: str, change_log: bool) -> tuple[int, int, int]:
+        p = self.param
+        names = dict(ver=quote(STAGE_VERSION), seq=quote(STAGE_SEQ), ev=quote(STAGE_EVENT))
+        beats, duplicate = _BEATS.format(**names), _DUPLICATE.format(**names)
+        target, dk, op = self.table_ref(stage.table), quote(DIST_KEY), quote(STAGE_OP)
+        winners = "_dynashift_winners"
+        self.execute(f"DROP TABLE IF EXISTS {winners}")
+        self.execute(
+            f"CREATE TEMP TABLE {winners} AS SELECT s.* FROM {staged} s LEFT JOIN {META}.versions v"
+            f" ON v.table_name = {p} AND v.dist_key = s.{dk} WHERE v.dist_key IS NULL OR {beats}",
+            [stage.table],
+        )
+        total = stage.data.num_rows
+        (applied,) = self.query(f"SELECT count(*) FROM {winners}")[0]
+        dups = 0
+        if applied < total:
+            (dups,) = self.query(
+                f"SELECT coalesce(sum(CASE WHEN {duplicate} THEN 1 ELSE 0 END), 0) FROM {staged} s"
+                f" JOIN {META}.versions v ON v.table_name = {p} AND v.dist_key = s.{dk} WHERE NOT {beats}",
+                [stage.table],
+            )[0]
+        if applied:
+            cols = "".join(f", {quote(c)}" for c in stage.columns)
+            self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
+            self.execute(
+                f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
+                f" SELECT {dk}, {quote(CHANGED_AT)}, now(), false{cols} FROM {winners} WHERE {op} = '{UPSERT}'"
+            )
+            self._soft_delete(target, winners, stage)
+            self.execute(
+                f"DELETE FROM {META}.versions WHERE table_name = {p} AND dist_key IN (SELECT {dk} FROM {winners})",
+                [stage.table],
+            )
+            self.execute(
+                f"INSERT INTO {META}.versions SELECT {p}, {dk}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
+                f" {quote(STAGE_EVENT)}, {op} <> '{UPSERT}', now() FROM {winners}",
+                [stage.table],
+            )
+            if change_log:
+                self.execute(
+                    f"INSERT INTO {META}.change_log SELECT {p}, {dk}, {op}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
+                    f" {quote(STAGE_EVENT)}, now() FROM {winners}",
+                    [stage.table],
+                )
+        self.execute(f"DROP TABLE IF EXISTS {winners}")
+        return int(applied), int(dups), int(total - applied - dups)
+
+    def _soft_delete(self, target: str, winners: str, stage: TableStage) -> None:
+        """A soft REMOVE keeps the row's last values and marks it; a key never seen gets a row
+        holding only its key attributes."""
+        dk, op = quote(DIST_KEY), quote(STAGE_OP)
+        (n,) = self.query(f"SELECT count(*) FROM {winners} WHERE {op} = '{SOFT_DELETE}'")[0]
+        if not n:
+            return
+        self.execute(
+            f"UPDATE {target} SET {quote(DELETED)} = true, {quote(CHANGED_AT)} = w.{quote(CHANGED_AT)},"
+            f" {quote(SYNCED_AT)} = now() FROM {winners} w WHERE {target}.{dk} = w.{dk} AND w.{op} = '{SOFT_DELETE}'"
+        )
+        cols = "".join(f", {quote(c)}" for c in stage.columns)
+        self.execute(
+            f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
+            f" SELECT {dk}, {quote(CHANGED_AT)}, now(), true{cols} FROM {winners} w WHERE w.{op} = '{SOFT_DELETE}'"
+            f" AND w.{dk} NOT IN (SELECT {dk} FROM {target})"
+        )
+
+    def record_types(self, plan: BatchPlan) -> None:
+        """Keep dynashift.columns' types_seen and last_seen current (one statement per table,
+        plus one per column whose set of types grew)."""
+        p = self.param
+        for table, types in plan.types_seen.items():
+            if not types:
+                continue
+            names = list(types)
+            marks = ", ".join([p] * len(names))
+            self.execute(
+                f"UPDATE {META}.columns SET last_seen = now() WHERE table_name = {p} AND attribute_name IN ({marks})",
+                [table, *names],
+            )
+            rows = self.query(
+                f"SELECT attribute_name, types_seen FROM {META}.columns WHERE table_name = {p} AND attribute_name IN ({marks})",
+                [table, *names],
+            )
+            for attr, known in rows:
+                merged = set(orjson.loads(known or "[]")) | types[attr]
+                text = orjson.dumps(sorted(merged)).decode()
+                if text != known:
+                    self.execute(
+                        f"UPDATE {META}.columns SET types_seen = {p} WHERE table_name = {p} AND attribute_name = {p}",
+                        [text, table, attr],
+                    )
+
+    def write_rejected(self, plan: BatchPlan, run: RunCounters) -> None:
+        if not plan.rejected:
+            return
+        data = pa.table(
+            {
+                "run_id": pa.array([run.run_id] * len(plan.rejected), pa.int64()),
+                "source": pa.array([run.source] * len(plan.rejected), pa.string()),
+                "position": pa.array([r.position for r in plan.rejected], pa.string()),
+                "reason": pa.array([r.reason for r in plan.rejected], pa.string()),
+                "raw": pa.array([_text(r.raw) for r in plan.rejected], pa.string()),
+            }
+        )
+        staged = self.stage_rows("_dynashift_rejected", data)
+        try:
+            self.execute(
+                f"INSERT INTO {META}.rejected (rejected_at, run_id, source, position, reason, raw)"
+                f" SELECT now(), run_id, source, position, reason, raw FROM {staged}"
+            )
+        finally:
+            self.drop_stage(staged)
+
+    def write_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
+        p = self.param
+        for cp in checkpoints:  # one per shard or file touched by the batch, not per record
+            self.execute(f"DELETE FROM {META}.checkpoints WHERE source = {p} AND shard = {p}", [cp.source, cp.shard])
+            self.execute(
+                f"INSERT INTO {META}.checkpoints VALUES ({p}, {p}, {p}, {p}, now())",
+                [cp.source, cp.shard, cp.position, cp.size],
+            )
+
+    # ------------------------------------------------------------ reading, for status
+
+    def status(self, recent_runs: int = 10) -> dict[str, Any]:
+        tables = []
+        for name, source_table in self.query(f"SELECT table_name, source_table FROM {META}.tables ORDER BY table_name"):
+            ref = self.table_ref(name)
+            rows, last_change, last_sync = self.query(
+                f"SELECT count(*), max({quote(CHANGED_AT)}), max({quote(SYNCED_AT)}) FROM {ref}"
+            )[0]
+            (ncols,) = self.query(f"SELECT count(*) FROM {META}.columns WHERE table_name = {self.param}", [name])[0]
+            tables.append(
+                {"table": name, "source_table": source_table, "rows": int(rows), "columns": int(ncols),
+                 "last_change": _iso(last_change), "last_sync": _iso(last_sync)}
+            )
+        checkpoints = [
+            {"source": s, "shard": sh, "position": pos, "size": size, "updated_at": _iso(at)}
+            for s, sh, pos, size, at in self.query(
+                f"SELECT source, shard, position, size, updated_at FROM {META}.checkpoints ORDER BY source, shard"
+            )
+        ]
+        cols = ("run_id, source, started_at, ended_at, status, records_read, changes_applied, duplicates_skipped,"
+                " stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error")
+        runs = [
+            {k: (_iso(v) if k in ("started_at", "ended_at") else v) for k, v in zip(cols.split(", "), row)}
+            for row in self.query(f"SELECT {cols} FROM {META}.runs ORDER BY run_id DESC LIMIT {int(recent_runs)}")
+        ]
+        (rejected,) = self.query(f"SELECT count(*) FROM {META}.rejected")[0]
+        return {"target": self.uri, "tables": tables, "checkpoints": checkpoints, "runs": runs, "rejected": int(rejected)}
+
+    # ------------------------------------------------------------ engine primitives
+
+    @abstractmethod
+    def open(self) -> None: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    @abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Begin/commit, rolling back on error. A nested call joins the outer transaction."""
+
+    @abstractmethod
+    def stage_rows(self, name: str, data: pa.Table) -> str:
+        """Make `data` queryable under a relation name for this transaction; return that name."""
+
+    @abstractmethod
+    def drop_stage(self, name: str) -> None: ...
+
+    def stage(self, stage: TableStage) -> str:
+        return self.stage_rows("_dynashift_stage", stage.data)
+
+
+class Nesting:
+    """Tracks transaction depth so that a nested `transaction()` is a no-op (STYLE pattern 2)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    @contextlib.contextmanager
+    def enter(self, begin, commit, rollback) -> Iterator[None]:
+        if self.depth:
+            self.depth += 1
+            try:
+                yield
+            finally:
+                self.depth -= 1
+            return
+        begin()
+        self.depth = 1
+        try:
+            yield
+        except BaseException:
+            self.depth = 0
+            rollback()
+            raise
+        self.depth = 0
+        commit()
+
+
+def _advance(run: RunCounters, plan: BatchPlan, counts: dict[str, int]) -> RunCounters:
+    new = RunCounters(**{f: getattr(run, f) for f in run.__dataclass_fields__})
+    new.records_read += plan.records_read
+    new.bytes_read += plan.bytes_read
+    new.changes_applied += counts["applied"]
+    new.duplicates_skipped += plan.duplicates + counts["duplicates"]
+    new.stale_skipped += plan.stale + counts["stale"]
+    new.ttl_ignored += plan.ttl_ignored
+    new.rejected += len(plan.rejected)
+    new.tables_created += sum(isinstance(c, AddTable) for c in plan.schema_changes)
+    new.columns_added += sum(isinstance(c, AddColumn) for c in plan.schema_changes)
+    new.batches += 1
+    return new
+
+
+def _copy_counters(src: RunCounters, dst: RunCounters) -> None:
+    for f in src.__dataclass_fields__:
+        setattr(dst, f, getattr(src, f))
+
+
+def _text(raw: bytes | str | None) -> str:
+    if raw is None:
+        return ""
+    if isinstance(raw, str):
+        return raw
+    return raw.decode("utf-8", errors="replace")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

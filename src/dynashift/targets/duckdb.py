@@ -1,0 +1,95 @@
+"""DuckDB, the embedded default: `duckdb:///PATH` (a file) or `duckdb:///:memory:`.
+
+Batches are staged by registering the Arrow table with the connection (zero copy).
+ref: https://duckdb.org/docs/guides/python/sql_on_arrow
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from ..errors import ConfigError, TargetError
+from ..schema import Naming
+from .base import Nesting, SqlTarget
+
+
+def path_from_uri(uri: str) -> str:
+    """`duckdb:///rel/or/abs.duckdb` -> the path after `duckdb://` with one leading slash removed
+    for relative paths (`duckdb:///demo.duckdb` is ./demo.duckdb; `duckdb:////tmp/x` is /tmp/x)."""
+    if not uri.startswith("duckdb://"):
+        raise ConfigError(f"not a DuckDB URI: {uri!r} (use duckdb:///PATH)")
+    rest = uri[len("duckdb://"):]
+    if rest.startswith("/"):
+        rest = rest[1:]
+    if not rest:
+        raise ConfigError("duckdb:/// needs a file path, e.g. duckdb:///dynashift.duckdb")
+    return rest
+
+
+class DuckDBTarget(SqlTarget):
+    # DuckDB compares identifiers case-insensitively and has no length limit; 255 bytes keeps
+    # names readable and portable.
+    naming = Naming(max_bytes=255, case_insensitive=True)
+    default_schema = "main"
+
+    def __init__(self, uri: str, schema: str | None = None):
+        super().__init__(uri, schema)
+        self.path = path_from_uri(uri)
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self._tx = Nesting()
+
+    def open(self) -> None:
+        if self.path != ":memory:":
+            parent = Path(self.path).expanduser().resolve().parent
+            if not parent.exists():
+                raise ConfigError(f"folder {parent} for the DuckDB file does not exist")
+        try:
+            self.con = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise TargetError(f"cannot open DuckDB file {self.path}: {_first_line(exc)}") from None
+        self.ensure_metadata()
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            self.con.execute(sql, list(params))
+        except duckdb.Error as exc:
+            raise TargetError(f"DuckDB: {_first_line(exc)}") from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        try:
+            return self.con.execute(sql, list(params)).fetchall()
+        except duckdb.Error as exc:
+            raise TargetError(f"DuckDB: {_first_line(exc)}") from None
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._tx.enter(
+            lambda: self.con.execute("BEGIN TRANSACTION"),
+            lambda: self.con.execute("COMMIT"),
+            self._rollback,
+        )
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
+
+    def stage_rows(self, name: str, data: pa.Table) -> str:
+        self.con.register(name, data)
+        return name
+
+    def drop_stage(self, name: str) -> None:
+        self.con.unregister(name)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
