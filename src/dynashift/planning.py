@@ -129,7 +129,7 @@ def _render(changes: list[Change], types: dict[str, set[str]], plan: BatchPlan, 
         except BadRecordError as exc:
             if modes.fail_on_bad_record:
                 raise
-            plan.rejected.append(Rejected(exc.reason, _raw(change), change.seq))
+            plan.rejected.append(Rejected(exc.reason, _raw(change), change.seq.replace("\x1f", ":")))
             continue
         kept.append(change)
     return kept, rows

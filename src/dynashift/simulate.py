@@ -1,0 +1,693 @@
+"""A simulated DynamoDB change stream, written to files, with its exact end state as an oracle.
+
+`simulate` makes changes in true time order and keeps, as it goes, what DynamoDB itself would hold
+(the current item per key). It then delivers the records the way a stream may: some twice (the
+very same record again, soon or much later) and some late (after a newer change of the same key).
+`expected.json` is that truth, not a replay of the output, so a replica that gets the ordering rules
+wrong cannot agree with it by accident.
+
+Delivery rule that keeps the oracle exact: a late record is strictly older than a change of its key
+already delivered, and no two changes of one key ever share a timestamp (the clock only moves on).
+
+Memory is bounded by the number of live keys (each one's current image, as JSON bytes), never by
+the number of changes: records are written as they are made.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip as _gzip
+import heapq
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from random import Random
+from typing import Any, Callable
+
+import orjson
+
+INSERT, MODIFY, REMOVE = b"INSERT", b"MODIFY", b"REMOVE"
+TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+START_US = 1_700_000_000_000_000
+_SORT = orjson.OPT_SORT_KEYS
+_GZIP_LEVEL = 1  # the point is test input, not the smallest file
+_CHUNK = 1 << 20
+_PRECISION = {"us": b',"ApproximateCreationDateTimePrecision":"MICROSECOND"',
+              "ms": b',"ApproximateCreationDateTimePrecision":"MILLISECOND"', "ms?": b"", "us?": b""}
+_TTL = b'{"type":"Service","principalId":"dynamodb.amazonaws.com"}'
+
+
+@dataclass(frozen=True)
+class SimulateSummary:
+    """What `simulate` wrote: `changes` counts records (duplicates included); `stats` has details."""
+
+    files: tuple[Path, ...]
+    changes: int
+    bytes: int
+    tables: tuple[str, ...]
+    expected: Path | None
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- the oracle's own renderer (SPEC 2)
+
+
+def render_value(av: dict[str, Any]) -> str | None:
+    """Column text of one typed value, written from SPEC section 2 (independent of decode.py)."""
+    ((tag, v),) = av.items()
+    if tag in ("S", "N", "B"):
+        return v
+    if tag == "BOOL":
+        return "true" if v else "false"
+    if tag == "NULL":
+        return None
+    return _plain(av)
+
+
+def _jstr(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _plain(av: dict[str, Any]) -> str:
+    ((tag, v),) = av.items()
+    if tag in ("S", "B"):
+        return _jstr(v)
+    if tag == "N":
+        return v
+    if tag == "BOOL":
+        return "true" if v else "false"
+    if tag == "NULL":
+        return "null"
+    if tag in ("SS", "BS"):
+        return "[" + ",".join(_jstr(s) for s in sorted(set(v))) + "]"
+    if tag == "NS":
+        return "[" + ",".join(sorted(set(v), key=Decimal)) + "]"
+    if tag == "L":
+        return "[" + ",".join(_plain(x) for x in v) + "]"
+    if tag == "M":
+        return "{" + ",".join(_jstr(k) + ":" + _plain(v[k]) for k in sorted(v)) + "}"
+    raise ValueError(f"unknown type {tag!r}")
+
+
+def render_item(image: dict[str, Any]) -> dict[str, str | None]:
+    return {name: render_value(av) for name, av in image.items()}
+
+
+# ---------------------------------------------------------------- values
+
+_STRINGS = ("", "hello", "Grüße aus Köln", "日本語のテキスト", "emoji 🎉🚀", 'quote " and \\ backslash',
+            "line\nbreak\ttab", "x" * 300, "  padded  ", "NULL", "null", "true", "0123", "<a href='#'>")
+_NUMBERS = ("0", "1", "-1", "1E+2", "-1.5e-10", "1.50", "0.001", "2.5E3", "-0.5", "1E-130",
+            "12345678901234567890123456789012345678", "-9.9999999999999999999999999999999999999E+125",
+            "0.12345678901234567890123456789012345678", "-31415926535897932384626433832795028.84")
+_MAP_KEYS = ("a", "b", "Name", "name", "key with space", "ключ", "🔑", "nested", "x.y", "$ref")
+
+
+def _b64(r: Random, lo: int = 1, hi: int = 24) -> str:
+    return base64.b64encode(r.randbytes(r.randint(lo, hi))).decode("ascii")
+
+
+def _n38(r: Random) -> str:
+    digits = str(r.randint(10**37, 10**38 - 1))
+    cut = r.randint(1, 38)
+    text = digits[:cut] + ("." + digits[cut:] if cut < 38 else "")
+    return ("-" if r.random() < 0.3 else "") + text
+
+
+def _number(r: Random) -> str:
+    k = r.random()
+    if k < 0.45:
+        return str(r.randint(-1000, 10**9))
+    if k < 0.7:
+        return r.choice(_NUMBERS)
+    if k < 0.85:
+        return f"{r.randint(-10**6, 10**6)}.{r.randint(1, 99):02d}"
+    return _n38(r)
+
+
+def _text(r: Random) -> str:
+    return r.choice(_STRINGS) if r.random() < 0.5 else f"v{r.getrandbits(24)}"
+
+
+def s(r: Random) -> dict:
+    return {"S": _text(r)}
+
+
+def n(r: Random) -> dict:
+    return {"N": _number(r)}
+
+
+def b(r: Random) -> dict:
+    return {"B": _b64(r)}
+
+
+def boolean(r: Random) -> dict:
+    return {"BOOL": r.random() < 0.5}
+
+
+def null(r: Random) -> dict:
+    return {"NULL": True}
+
+
+def ss(r: Random) -> dict:
+    return {"SS": list(dict.fromkeys(_text(r) or "e" for _ in range(r.randint(1, 5))))}
+
+
+def ns(r: Random) -> dict:
+    by_value: dict[Decimal, str] = {}
+    for _ in range(r.randint(1, 5)):
+        text = _number(r)
+        by_value.setdefault(Decimal(text), text)
+    return {"NS": list(by_value.values())}
+
+
+def bs(r: Random) -> dict:
+    return {"BS": list(dict.fromkeys(_b64(r) for _ in range(r.randint(1, 4))))}
+
+
+_SCALARS = (s, n, b, boolean, null, ss, ns, bs)
+
+
+def value(r: Random, depth: int = 3) -> dict:
+    """Any of the ten types; M and L nest up to `depth` levels."""
+    k = r.random()
+    if depth > 0 and k < 0.15:
+        return mapping(r, depth - 1)
+    if depth > 0 and k < 0.3:
+        return {"L": [value(r, depth - 1) for _ in range(r.randint(0, 4))]}
+    return r.choice(_SCALARS)(r)
+
+
+def mapping(r: Random, depth: int = 3) -> dict:
+    return {"M": {k: value(r, depth) for k in r.sample(_MAP_KEYS, r.randint(0, 4))}}
+
+
+def deep(r: Random, levels: int = 32) -> dict:
+    """A value nested `levels` containers deep (DynamoDB's limit is 32), maps and lists mixed."""
+    v: dict = {"S": "bottom"}
+    for i in range(levels):
+        v = {"L": [v, n(r)]} if i % 3 == 0 else {"M": {f"level{levels - i}": v}}
+    return v
+
+
+def one_of(*gens: Callable[[Random], dict]) -> Callable[[Random], dict]:
+    return lambda r: r.choice(gens)(r)
+
+
+def const(v: dict) -> Callable[[Random], dict]:
+    return lambda r: v
+
+
+# ---------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class _Attr:
+    name: str
+    gen: Callable[[Random], dict]
+    share: float = 0.5  # chance to be in an item once it may appear
+    since: float = 0.0  # share of the stream after which it starts to appear
+
+
+class _Pool:
+    """Keys with O(1) add, remove and random choice."""
+
+    __slots__ = ("items", "pos")
+
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+        self.pos: dict[bytes, int] = {}
+
+    def add(self, k: bytes) -> None:
+        self.pos[k] = len(self.items)
+        self.items.append(k)
+
+    def remove(self, k: bytes) -> None:
+        i = self.pos.pop(k)
+        last = self.items.pop()
+        if i < len(self.items):
+            self.items[i] = last
+            self.pos[last] = i
+
+
+@dataclass(eq=False)
+class _Table:
+    name: str
+    key_names: tuple[str, ...]
+    key_fn: Callable[[Random, int], dict]
+    clock: str  # key of _PRECISION: us / ms, "?" = precision field absent
+    attrs: tuple[_Attr, ...] = ()
+    ttl_share: float = 0.1
+    bench: bool = False
+    live: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)  # dist_key -> image, version
+    dead: dict[bytes, tuple[bytes | None, int, bool, int]] = field(default_factory=dict)
+    live_pool: _Pool = field(default_factory=_Pool)
+    dead_pool: _Pool = field(default_factory=_Pool)
+    seen: set[str] = field(default_factory=set)
+    next_id: int = 1
+
+    def __post_init__(self) -> None:
+        self.name_json = orjson.dumps(self.name)
+        self.precision = _PRECISION[self.clock]
+        self.millis = self.clock.startswith("ms")
+
+    def new_item(self, r: Random, keys: dict, progress: float) -> dict:
+        if self.bench:
+            return _bench_item(r, keys)
+        item = dict(keys)
+        for a in self.attrs:
+            if progress >= a.since and (a.name not in self.seen or r.random() < a.share):
+                item[a.name] = a.gen(r)
+        return item
+
+    def modified(self, r: Random, old: dict, progress: float) -> dict:
+        if self.bench:
+            return _bench_modify(r, old)
+        new = dict(old)
+        avail = [a for a in self.attrs if progress >= a.since]
+        for a in r.sample(avail, min(len(avail), r.randint(1, 3))):
+            new[a.name] = a.gen(r)
+        for a in avail:
+            if a.name not in self.seen:
+                new[a.name] = a.gen(r)
+        removable = [k for k in new if k not in self.key_names]
+        if removable and r.random() < 0.35:
+            del new[r.choice(removable)]
+        return new
+
+
+LONG_NAME = "a_very_long_attribute_name_that_no_warehouse_accepts_as_an_identifier_" * 2 + "_end_one"
+LONG_NAME_2 = LONG_NAME[:-3] + "two"  # same first 140 bytes: cutting must still keep them apart
+
+
+def _mixed_tables(count: int) -> list[_Table]:
+    status = one_of(lambda r: {"S": r.choice(("new", "paid", "shipped"))}, lambda r: {"N": str(r.randint(1, 5))}, null)
+    items = lambda r: {"L": [{"M": {"sku": s(r), "qty": n(r), "price": n(r), "opts": mapping(r, 1)}}
+                             for _ in range(r.randint(0, 3))]}
+    A = _Attr
+    tables = [
+        _Table("Orders", ("pk", "sk"), lambda r, i: {"pk": {"S": f"cust#{r.randint(1, 300)}"},
+                                                     "sk": {"N": str(i if i % 7 else -i)}}, "us", (
+            A("status", status, 0.9), A("total", n, 0.9), A("items", items, 0.7), A("tags", ss),
+            A("scores", ns, 0.4), A("blobs", bs, 0.3), A("paid", boolean, 0.6),
+            A("note", one_of(const({"S": ""}), s, null)), A("meta", lambda r: mapping(r, 4)),
+            A("Name", s), A("name", s), A("select", value, 0.3), A("order", n, 0.3), A("group", s, 0.3),
+            A("empty_list", const({"L": []}), 0.2), A("empty_map", const({"M": {}}), 0.2),
+            A("raw", b, 0.3), A("discount", n, 0.5, 0.3), A("shipping", lambda r: mapping(r, 3), 0.5, 0.6))),
+        _Table("user-profiles", ("id",), lambda r, i: {"id": {"N": str(i * 7919 if i % 5 else 10**30 + i)}},
+               "ms", (
+            A("email", s, 0.8), A("Email", s, 0.3, 0.2), A("age", one_of(n, s), 0.7),
+            A('he said "hi"', s, 0.3), A("first name", s), A("semi;colon", s, 0.3), A("😀 mood", s, 0.3),
+            A('a"; DROP TABLE x; --', s, 0.3), A(LONG_NAME, s, 0.3), A(LONG_NAME_2, n, 0.3),
+            A("é" * 70, s, 0.3, 0.1), A("dist_key", s, 0.4), A("_dynashift_changed_at", s, 0.4),
+            A("_DynaShift_Deleted", boolean, 0.3, 0.5), A("prefs", lambda r: mapping(r, 3)),
+            A("deep", deep, 0.03), A("joined", s, 0.6, 0.5))),
+        _Table("Audit.Log", ("stream", "seq"), lambda r, i: {
+            "stream": {"S": r.choice(("app", "Ünïcode", "emoji🙂", 'q"uote'))},
+            "seq": {"S": f"{i:08d}#{r.getrandbits(16):04x}"}}, "us?", (
+            A("event", s, 0.9), A("payload", lambda r: {"L": [mapping(r, 3), value(r, 2)]}, 0.8),
+            A("amount", n, 0.6), A("bin", b), A("flags", bs, 0.4), A("nums", ns, 0.4), A("ok", boolean),
+            A("nothing", null, 0.3), A("order", s, 0.3), A("GROUP", n, 0.3),
+            A("status", one_of(n, s, boolean)), A("late_field", value, 0.7, 0.8))),
+        _Table("Sessions", ("sid",), lambda r, i: {"sid": {"B": base64.b64encode(
+            i.to_bytes(4, "big") + r.randbytes(8)).decode("ascii")}}, "ms?", (
+            A("user", s, 0.9), A("expires", n, 0.9), A("data", b, 0.6), A("Data", s, 0.2),
+            A("ctx", lambda r: mapping(r, 2)), A("roles", ss), A("ttl", n, 0.8)), ttl_share=0.7),
+        _Table("Inventory", ("sku",), lambda r, i: {"sku": {"S": r.choice(
+            ("SKU-", "ünï-", "🙂-", 'sku "', "a b;")) + str(i)}}, "us", (
+            A("qty", one_of(n, n, const({"S": "unknown"})), 0.9), A("price", lambda r: {"N": _n38(r)}, 0.8),
+            A("locations", ss), A("dims", lambda r: {"L": [n(r) for _ in range(3)]}),
+            A("empty_l", const({"L": []}), 0.3), A("empty_m", const({"M": {}}), 0.3),
+            A("blank", const({"S": ""}), 0.3), A("avail", boolean), A("Status", s), A("bins", bs, 0.3),
+            A("misc", value, 0.4), A("restock", n, 0.5, 0.4)), ttl_share=0.2),
+    ]
+    for i in range(6, count + 1):
+        tables.append(_Table(f"Extra_{i}", ("id",), lambda r, j: {"id": {"S": f"id-{j}"}},
+                             "us" if i % 2 else "ms", (
+            A("a", value), A("b", value), A("c", lambda r: mapping(r, 2)), A("d", lambda r: {"L": [value(r, 1)]}),
+            A("e", ns), A(f"new_{i}", s, 0.6, 0.5))))
+    return tables
+
+
+# ---------------------------------------------------------------- the bench profile (~2 KB records)
+
+_WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
+          "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango")
+_CITIES = ("Berlin", "São Paulo", "Tokyo", "Seattle", "Lagos", "Zürich", "Mumbai", "Sydney")
+_NOTES = tuple(" ".join(Random(i).choices(_WORDS, k=18)) for i in range(64))
+
+
+def _bench_tables(count: int) -> list[_Table]:
+    defs = [
+        ("Orders", ("pk", "sk"), lambda r, i: {"pk": {"S": f"cust#{r.randint(1, 20000)}"}, "sk": {"N": str(i)}}),
+        ("Customers", ("id",), lambda r, i: {"id": {"S": f"cust-{i:08d}"}}),
+        ("Events", ("stream", "ts"), lambda r, i: {"stream": {"S": r.choice(_WORDS)}, "ts": {"N": str(i)}}),
+        ("Products", ("sku",), lambda r, i: {"sku": {"S": f"SKU-{i:07d}"}}),
+        ("Payments", ("id",), lambda r, i: {"id": {"S": f"pay-{i:010d}"}}),
+    ]
+    defs += [(f"Table_{i}", ("id",), lambda r, j: {"id": {"S": f"item-{j}"}}) for i in range(6, count + 1)]
+    return [_Table(name, keys, fn, "us", bench=True) for name, keys, fn in defs[:max(1, count)]]
+
+
+def _stamp(r: Random) -> dict:
+    return {"S": f"2024-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}T{r.randint(0, 23):02d}:"
+                 f"{r.randint(0, 59):02d}:{r.randint(0, 59):02d}.{r.randint(0, 999999):06d}Z"}
+
+
+def _line_items(r: Random) -> dict:
+    return {"L": [{"M": {"sku": {"S": f"SKU-{r.randint(1, 99999):07d}"}, "qty": {"N": str(r.randint(1, 9))},
+                         "price": {"N": f"{r.randint(1, 99999)}.{r.randint(0, 99):02d}"},
+                         "name": {"S": r.choice(_WORDS) + " " + r.choice(_WORDS)}}}
+                  for _ in range(r.randint(1, 4))]}
+
+
+def _bench_item(r: Random, keys: dict) -> dict:
+    item = dict(keys)
+    item.update({
+        "status": {"S": r.choice(("new", "paid", "packed", "shipped", "delivered"))},
+        "customer": {"M": {"id": {"S": f"C{r.randint(1, 10**7):08d}"}, "name": {"S": r.choice(_WORDS).title()},
+                           "email": {"S": f"{r.choice(_WORDS)}.{r.randint(1, 9999)}@example.com"},
+                           "address": {"M": {"street": {"S": f"{r.randint(1, 999)} {r.choice(_WORDS).title()} St"},
+                                             "city": {"S": r.choice(_CITIES)}, "zip": {"S": f"{r.randint(0, 99999):05d}"},
+                                             "country": {"S": r.choice(("DE", "BR", "JP", "US", "NG"))}}}}},
+        "amount": {"N": _n38(r) if r.random() < 0.3 else f"{r.randint(1, 10**6)}.{r.randint(0, 99):02d}"},
+        "currency": {"S": r.choice(("EUR", "USD", "JPY", "BRL"))},
+        "items": _line_items(r),
+        "tags": {"SS": r.sample(_WORDS, r.randint(1, 4))},
+        "scores": {"NS": [str(x) for x in r.sample(range(1000), 3)]},
+        "created_at": _stamp(r), "updated_at": _stamp(r),
+        "version": {"N": "1"},
+        "flags": {"M": {"gift": {"BOOL": r.random() < 0.2}, "express": {"BOOL": r.random() < 0.5},
+                        "fragile": {"BOOL": r.random() < 0.1}}},
+        "notes": {"S": r.choice(_NOTES)},
+        "priority": {"N": str(r.randint(0, 9))},
+        "active": {"BOOL": r.random() < 0.9},
+        "region": {"S": r.choice(("eu-west-1", "us-east-1", "ap-northeast-1"))},
+        "channel": {"S": r.choice(("web", "app", "store", "phone"))},
+        "discount": {"N": f"0.{r.randint(1, 50):02d}"} if r.random() < 0.7 else {"NULL": True},
+        "ratio": {"N": f"{r.random():.12f}"},
+        "checksum": {"B": base64.b64encode(r.randbytes(16)).decode("ascii")},
+    })
+    return item
+
+
+def _bench_modify(r: Random, old: dict) -> dict:
+    new = dict(old)
+    new["status"] = {"S": r.choice(("paid", "packed", "shipped", "delivered", "returned"))}
+    new["updated_at"] = _stamp(r)
+    new["version"] = {"N": str(int(old.get("version", {"N": "0"})["N"]) + 1)}
+    if r.random() < 0.5:
+        new["amount"] = {"N": f"{r.randint(1, 10**6)}.{r.randint(0, 99):02d}"}
+    if r.random() < 0.3:
+        new["items"] = _line_items(r)
+    if r.random() < 0.2:
+        new.pop("discount", None) if "discount" in new else new.update(discount={"N": "0.10"})
+    return new
+
+
+# ---------------------------------------------------------------- output files
+
+
+class _Writer:
+    """Writes lines to `files` successive files in stream order, in large chunks."""
+
+    def __init__(self, out_dir: Path, total: int, files: int, gzip: bool, progress) -> None:
+        self.out_dir, self.gzip, self.progress = out_dir, gzip, progress
+        self.bounds = [total * (i + 1) // files for i in range(files)]
+        self.paths: list[Path] = []
+        self.n = 0
+        self.buf: list[bytes] = []
+        self.size = 0
+        self.fh = None
+        self._next_file()
+
+    def _next_file(self) -> None:
+        self._flush()
+        if self.fh is not None:
+            self.fh.close()
+        path = self.out_dir / f"changes-{len(self.paths) + 1:04d}.jsonl{'.gz' if self.gzip else ''}"
+        self.paths.append(path)
+        self.fh = _gzip.open(path, "wb", compresslevel=_GZIP_LEVEL) if self.gzip else open(path, "wb")
+
+    def _flush(self) -> None:
+        if self.buf:
+            self.fh.write(b"".join(self.buf))
+            self.buf, self.size = [], 0
+
+    def write(self, line: bytes) -> None:
+        while self.n >= self.bounds[len(self.paths) - 1]:
+            self._next_file()
+        self.buf.append(line)
+        self.size += len(line)
+        self.n += 1
+        if self.size >= _CHUNK:
+            self._flush()
+        if self.progress is not None and self.n % 10_000 == 0:
+            self.progress(self.n)
+
+    def close(self) -> None:
+        while len(self.paths) < len(self.bounds):
+            self._next_file()
+        self._flush()
+        self.fh.close()
+        if self.progress is not None and self.n % 10_000:
+            self.progress(self.n)
+
+
+# ---------------------------------------------------------------- the stream
+
+
+class _Stream:
+    """True-time changes, the truth they leave behind, and their faulty delivery."""
+
+    def __init__(self, tables: list[_Table], r: Random, total: int, writer: _Writer, *,
+                 p_dup: float, p_late: float, keep_dead_images: bool) -> None:
+        self.tables, self.r, self.total, self.out = tables, r, total, writer
+        self.p_dup, self.p_late, self.keep_dead = p_dup, p_late, keep_dead_images
+        self.clock = START_US
+        self.made = 0  # distinct changes made so far
+        self.pending: list[tuple[int, int, bool, bytes]] = []  # (due, seq, is_late, line)
+        self.late_pending = self.dup_pending = self.seq = 0
+        self.held: dict[tuple[int, bytes], bytes] = {}  # late records waiting for a newer change
+        self.forced: list[tuple[int, int, tuple[int, bytes]]] = []
+        self.stats = dict.fromkeys(("records", "changes", "duplicates", "late", "inserts", "reinserts",
+                                    "modifies", "removes", "ttl_removes"), 0)
+
+    # -- delivery
+
+    def free(self) -> int:
+        return self.total - self.out.n - 2 * len(self.held) - self.late_pending - self.dup_pending
+
+    def run(self) -> None:
+        out, r = self.out, self.r
+        while out.n < self.total:
+            if self.free() <= 0:
+                self._flush_step()
+            elif self.pending and self.pending[0][0] <= out.n:
+                self._emit_pending()
+            elif self.forced and self.forced[0][0] <= out.n:
+                tk = heapq.heappop(self.forced)[2]
+                if tk in self.held:
+                    self._fresh(*self._change(tk[0], tk[1]), hold=False)
+            else:
+                ti = r.randrange(len(self.tables))
+                self._fresh(*self._change(ti, None), hold=True)
+        self.stats["records"] = out.n
+
+    def _flush_step(self) -> None:
+        """The end of the stream: deliver what is owed, dropping duplicates if they do not fit."""
+        if self.total - self.out.n < 2 * len(self.held) + self.late_pending + self.dup_pending:
+            self.pending = [p for p in self.pending if p[2]]
+            heapq.heapify(self.pending)
+            self.dup_pending = 0
+        if self.held:
+            tk = next(iter(self.held))
+            self._fresh(*self._change(tk[0], tk[1]), hold=False)
+        else:
+            self._emit_pending()
+
+    def _emit_pending(self) -> None:
+        _, _, is_late, line = heapq.heappop(self.pending)
+        if is_late:
+            self.late_pending -= 1
+            self.stats["late"] += 1
+        else:
+            self.dup_pending -= 1
+            self.stats["duplicates"] += 1
+        self._write(line)
+
+    def _fresh(self, tk: tuple[int, bytes], line: bytes, *, hold: bool) -> None:
+        r = self.r
+        if tk in self.held:  # this newer change overtakes the held one, which follows later
+            self._push(self.out.n + 1 + self._delay(40, 20_000), True, self.held.pop(tk))
+            self.late_pending += 1
+        elif hold and r.random() < self.p_late and self.free() >= 2:
+            self.held[tk] = line
+            heapq.heappush(self.forced, (self.out.n + r.randint(0, 8), self._next_seq(), tk))
+            return
+        self._write(line)
+
+    def _write(self, line: bytes) -> None:
+        self.out.write(line)
+        if self.r.random() < self.p_dup and self.free() >= 1:
+            self._push(self.out.n + self._delay(20, 100_000), False, line)
+            self.dup_pending += 1
+
+    def _delay(self, short: int, long: int) -> int:
+        r = self.r
+        if r.random() < 0.7:
+            return r.randint(0, short)
+        return r.randint(short, max(short, min(long, self.total // 3)))
+
+    def _push(self, due: int, is_late: bool, line: bytes) -> None:
+        heapq.heappush(self.pending, (due, self._next_seq(), is_late, line))
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    # -- changes in true time, and the truth they leave
+
+    def _tick(self, t: _Table) -> tuple[int, int]:
+        """(version in µs, timestamp as written); strictly increasing across all tables."""
+        self.clock += self.r.randint(1, 2000)
+        if t.millis:
+            ms = self.clock // 1000 + 1
+            self.clock = ms * 1000
+            return self.clock, ms
+        return self.clock, self.clock
+
+    def _pick(self, t: _Table) -> tuple[bytes, bytes | None]:
+        r, k = self.r, self.r.random()
+        if t.live and (k < (0.7 if t.bench else 0.45)):
+            return MODIFY, r.choice(t.live_pool.items)
+        if t.live and k >= (0.9 if t.bench else 0.8):
+            return REMOVE, r.choice(t.live_pool.items)
+        if t.dead and r.random() < 0.15:
+            return INSERT, r.choice(t.dead_pool.items)
+        return INSERT, None
+
+    def _change(self, ti: int, dk: bytes | None) -> tuple[tuple[int, bytes], bytes]:
+        t, r = self.tables[ti], self.r
+        if dk is None:
+            op, dk = self._pick(t)
+        else:
+            op = (REMOVE if r.random() < 0.2 else MODIFY) if dk in t.live else INSERT
+        progress = self.made / self.total
+        self.made += 1
+        version, ts = self._tick(t)
+        new_b = old_b = None
+        ttl = False
+        if op == INSERT:
+            if dk is None:
+                keys = t.key_fn(r, t.next_id)
+                t.next_id += 1
+                dk = orjson.dumps(keys, option=_SORT)
+            else:
+                keys = orjson.loads(dk)
+                t.dead_pool.remove(dk)
+                del t.dead[dk]
+                self.stats["reinserts"] += 1
+            new = t.new_item(r, keys, progress)
+            self.stats["inserts"] += 1
+        elif op == MODIFY:
+            old_b = t.live[dk][0]
+            new = t.modified(r, orjson.loads(old_b), progress)
+            self.stats["modifies"] += 1
+        else:
+            old_b, old_version = t.live.pop(dk)
+            t.live_pool.remove(dk)
+            ttl = r.random() < t.ttl_share
+            t.dead[dk] = (old_b if self.keep_dead else None, version, ttl, old_version)
+            t.dead_pool.add(dk)
+            self.stats["removes"] += 1
+            self.stats["ttl_removes"] += ttl
+        if op != REMOVE:
+            t.seen.update(new)
+            new_b = orjson.dumps(new)
+            if dk not in t.live:
+                t.live_pool.add(dk)
+            t.live[dk] = (new_b, version)
+        self.stats["changes"] += 1
+        return (ti, dk), self._record(t, op, ts, dk, new_b, old_b, ttl)
+
+    def _record(self, t: _Table, op: bytes, ts: int, keys: bytes, new: bytes | None, old: bytes | None,
+                ttl: bool) -> bytes:
+        h = f"{self.r.getrandbits(128):032x}"
+        parts = [b'{"awsRegion":"us-east-1","eventID":"', f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode(),
+                 b'","eventName":"', op, b'","userIdentity":', _TTL if ttl else b"null",
+                 b',"recordFormat":"application/json","tableName":', t.name_json,
+                 b',"dynamodb":{"ApproximateCreationDateTime":', str(ts).encode(), t.precision, b',"Keys":', keys]
+        size = len(keys)
+        if new is not None:
+            parts += (b',"NewImage":', new)
+            size += len(new)
+        if old is not None:
+            parts += (b',"OldImage":', old)
+            size += len(old)
+        parts += (b',"SizeBytes":', str(size).encode(), b'},"eventSource":"aws:dynamodb"}\n')
+        return b"".join(parts)
+
+
+# ---------------------------------------------------------------- expected.json
+
+
+def _expected(tables: list[_Table], stats: dict[str, int]) -> dict[str, Any]:
+    out: dict[str, Any] = {"tables": {}, "soft_delete": {}, "ttl_ignored": {}, "stats": stats}
+    for t in tables:
+        if not t.seen:
+            continue
+        key = t.name.lower()
+        live = {dk.decode(): (version, render_item(orjson.loads(img))) for dk, (img, version) in t.live.items()}
+        dead = {dk.decode(): (rm, ttl, last, render_item(orjson.loads(img)))
+                for dk, (img, rm, ttl, last) in t.dead.items()}
+        out["tables"][key] = {"source_table": t.name, "key_attributes": list(t.key_names),
+                              "attributes": sorted(t.seen),
+                              "rows": {dk: {"changed_at_us": v, "values": vals} for dk, (v, vals) in live.items()}}
+        soft = {dk: {"changed_at_us": v, "deleted": False, "values": vals} for dk, (v, vals) in live.items()}
+        soft.update({dk: {"changed_at_us": rm, "deleted": True, "values": vals}
+                     for dk, (rm, _, _, vals) in dead.items()})
+        out["soft_delete"][key] = soft
+        kept = {dk: {"changed_at_us": v, "values": vals} for dk, (v, vals) in live.items()}
+        kept.update({dk: {"changed_at_us": last, "values": vals}
+                     for dk, (_, ttl, last, vals) in dead.items() if ttl})
+        out["ttl_ignored"][key] = kept
+    return out
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def simulate(out_dir: str | Path, *, changes: int = 50_000, tables: int = 5, files: int = 1, seed: int = 0,
+             profile: str = "mixed", gzip: bool = False, expected: bool = True,
+             progress: Callable[[int], None] | None = None) -> SimulateSummary:
+    """Write `changes` records (duplicates included) of a simulated stream into `out_dir`.
+
+    profile "mixed": at least five tables with awkward names, keys and values, for correctness;
+    profile "bench": `tables` tables of ~2 KB records (70% MODIFY, 20% INSERT, 10% REMOVE).
+    With `expected`, also writes `expected.json`, the end state DynamoDB holds (see module doc).
+    """
+    if profile not in ("mixed", "bench"):
+        raise ValueError(f"unknown profile {profile!r} (mixed, bench)")
+    if changes < 0 or files < 1:
+        raise ValueError("changes must be >= 0 and files >= 1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    r = Random(seed)
+    specs = _mixed_tables(max(5, tables)) if profile == "mixed" else _bench_tables(tables)
+    rates = (0.025, 0.025) if profile == "mixed" else (0.01, 0.01)
+    writer = _Writer(out, changes, files, gzip, progress)
+    stream = _Stream(specs, r, changes, writer, p_dup=rates[0], p_late=rates[1], keep_dead_images=expected)
+    try:
+        stream.run()
+    finally:
+        writer.close()
+    expected_path = None
+    if expected:
+        expected_path = out / "expected.json"
+        expected_path.write_bytes(orjson.dumps(_expected(specs, stream.stats), option=orjson.OPT_INDENT_2))
+    return SimulateSummary(files=tuple(writer.paths), changes=writer.n,
+                           bytes=sum(p.stat().st_size for p in writer.paths),
+                           tables=tuple(t.name for t in specs if t.seen), expected=expected_path,
+                           stats=dict(stream.stats))
