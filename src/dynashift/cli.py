@@ -217,9 +217,20 @@ def simulate(out_dir: str, changes: int, tables: int, files: int, seed: int, pro
     """Write a realistic change stream (and its expected final state) for tests and demos."""
     from .simulate import simulate as write_stream
 
+    from pathlib import Path
+
     summary = write_stream(out_dir, changes=changes, tables=tables, files=files, seed=seed, profile=profile,
                            gzip=use_gzip, expected=not no_expected)
-    err.print(f"wrote {summary}", highlight=False)
+    written = Path(out_dir) / "expected.json"
+    if written.exists():  # next to the stream folder, not in it, so `file://OUT/` reads only changes
+        written.replace(expected_path_for(out_dir))
+    err.print(f"wrote {summary.changes:,} changes in {summary.files} file(s) to {out_dir}"
+              + ("" if no_expected else f"; expected state in {expected_path_for(out_dir)}"), highlight=False)
+
+
+def expected_path_for(out_dir: str) -> str:
+    """Where `simulate --out DIR` puts the expected final state: DIR.expected.json."""
+    return str(out_dir).rstrip("/") + ".expected.json"
 
 
 if __name__ == "__main__":  # pragma: no cover
