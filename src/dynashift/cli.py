@@ -119,7 +119,7 @@ def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool) ->
         with Progress(*columns, console=err, disable=quiet or not err.is_terminal, transient=False) as bar:
             task = bar.add_task("apply", total=total, records=0, rate=0.0)
 
-            def on_batch(run: Any, plan: Any) -> None:
+            def on_batch(run: Any) -> None:
                 rate = run.records_read / max(time.monotonic() - started, 1e-6)
                 bar.update(task, completed=run.bytes_read, records=run.records_read, rate=rate)
 

@@ -17,10 +17,10 @@ from typing import Any, Iterator
 import orjson
 
 from .errors import BadRecordError
-from .records import INSERT, MODIFY, OPS, REMOVE, Change
+from .records import INSERT, LAZY, MODIFY, OPS, REMOVE, Change
 
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-_ANY_NUMBER = re.compile(r"\s*([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\s*")
+_ANY_NUMBER = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,255}")
 _SORT = orjson.OPT_SORT_KEYS
 _TTL_PRINCIPAL = "dynamodb.amazonaws.com"
@@ -128,26 +128,38 @@ def _number_set(value: Any) -> list[orjson.Fragment]:
 def _unwrap(av: Any) -> tuple[str, Any]:
     if type(av) is not dict or len(av) != 1:
         raise BadRecordError(f"not a DynamoDB attribute value: {av!r}"[:200])
-    for item in av.items():
-        return item
-    raise AssertionError  # pragma: no cover
+    ((tag, v),) = av.items()
+    return tag, v
+
+
+_FRAGMENT = orjson.Fragment
+_is_json_number = _JSON_NUMBER.fullmatch
 
 
 def plain(av: Any) -> Any:
-    """Typed JSON -> plain JSON-ready value (numbers as exact JSON tokens), per SPEC's M/L row."""
-    tag, v = _unwrap(av)
+    """Typed JSON -> plain JSON-ready value (numbers as exact JSON tokens), per SPEC's M/L row.
+    The hot path of rendering: the common types are tested first and checked inline."""
+    if type(av) is not dict or len(av) != 1:
+        raise BadRecordError(f"not a DynamoDB attribute value: {av!r}"[:200])
+    ((tag, v),) = av.items()
     if tag == "S":
-        return _string(v)
+        if type(v) is str:
+            return v
+        raise BadRecordError(f"S value is not a string: {v!r}"[:200])
     if tag == "N":
+        if type(v) is str and _is_json_number(v):
+            return _FRAGMENT(v)
         return json_number(v)
     if tag == "M":
         if type(v) is not dict:
             raise BadRecordError("M value is not an object")
-        return {_string(k): plain(x) for k, x in v.items()}
+        return {k: plain(x) for k, x in v.items()}
     if tag == "L":
-        return [plain(x) for x in _list(v, "L")]
+        if type(v) is not list:
+            raise BadRecordError("L value is not a list")
+        return [plain(x) for x in v]
     if tag == "BOOL":
-        return _bool(v)
+        return v if (v is True or v is False) else _bool(v)
     if tag == "NULL":
         return None
     if tag == "B":
@@ -165,19 +177,40 @@ def _dumps(value: Any) -> str:
 
 def render_value(av: Any) -> tuple[str, str | None]:
     """One attribute value -> (its type tag, its column text) per the table in SPEC section 2."""
-    tag, v = _unwrap(av)
+    try:
+        return _render_value(av)
+    except RecursionError:
+        raise BadRecordError("attribute value nested too deeply (DynamoDB allows 32 levels)") from None
+    except orjson.JSONEncodeError as exc:  # orjson stops at 255 levels
+        raise BadRecordError(f"attribute value cannot be rendered: {exc}"[:200]) from None
+
+
+def _render_value(av: Any) -> tuple[str, str | None]:
+    if type(av) is not dict or len(av) != 1:
+        raise BadRecordError(f"not a DynamoDB attribute value: {av!r}"[:200])
+    ((tag, v),) = av.items()
     if tag == "S":
-        return tag, _string(v)
+        if type(v) is str:
+            return tag, v
+        raise BadRecordError(f"S value is not a string: {v!r}"[:200])
     if tag == "N":
+        if type(v) is str and _is_json_number(v):
+            return tag, v
         return tag, number_text(v)
+    if tag == "M":
+        if type(v) is not dict:
+            raise BadRecordError("M value is not an object")
+        return tag, orjson.dumps({k: plain(x) for k, x in v.items()}, option=_SORT).decode()
     if tag == "BOOL":
         return tag, "true" if _bool(v) else "false"
     if tag == "NULL":
         return tag, None
+    if tag == "L":
+        if type(v) is not list:
+            raise BadRecordError("L value is not a list")
+        return tag, orjson.dumps([plain(x) for x in v], option=_SORT).decode()
     if tag == "B":
         return tag, _binary(v)
-    if tag == "M" or tag == "L":
-        return tag, _dumps(plain(av))
     if tag == "SS" or tag == "BS":
         return tag, _dumps(_string_set(v, tag))
     if tag == "NS":
@@ -214,6 +247,8 @@ def dist_key(keys: Any) -> str:
             number_text(v)
         elif tag == "S":
             _string(v)
+        else:
+            _binary(v)
     try:
         return orjson.dumps(keys, option=_SORT, default=_bytes_default).decode()
     except TypeError as exc:
@@ -241,6 +276,8 @@ def parse_time(value: Any, precision: Any = None) -> int | None:
         number: int | Decimal = value
     elif type(value) is float:
         number = Decimal(repr(value))
+        if not number.is_finite():
+            raise BadRecordError(f"ApproximateCreationDateTime is not a time: {value!r}"[:200])
     elif type(value) is str:
         try:
             number = Decimal(value.strip())
@@ -250,10 +287,21 @@ def parse_time(value: Any, precision: Any = None) -> int | None:
             raise BadRecordError(f"ApproximateCreationDateTime is not a time: {value!r}"[:200])
     else:
         raise BadRecordError(f"ApproximateCreationDateTime is not a time: {value!r}"[:200])
+    if not -_MAX_RAW < number < _MAX_RAW:  # before any arithmetic: 1E999999999 must not be computed
+        raise BadRecordError(f"ApproximateCreationDateTime out of range: {value!r}"[:200])
     factor = _factor(number, precision)
     if type(number) is int:
-        return number * factor
-    return int((number * factor).to_integral_value(ROUND_FLOOR))
+        micros = number * factor
+    else:
+        micros = int((number * factor).to_integral_value(ROUND_FLOOR))
+    if not _MIN_MICROS <= micros < _MAX_MICROS:
+        raise BadRecordError(f"ApproximateCreationDateTime out of range: {value!r}"[:200])
+    return micros
+
+
+_MIN_MICROS = -62135596800 * 1_000_000  # 0001-01-01
+_MAX_MICROS = 253402300800 * 1_000_000  # 10000-01-01
+_MAX_RAW = Decimal(_MAX_MICROS)
 
 
 def _factor(number: int | Decimal, precision: Any) -> int:
@@ -329,7 +377,7 @@ def decode_change(
                 f"{op} without NewImage ({view} stream view type) cannot be replicated: "
                 "use NEW_IMAGE or NEW_AND_OLD_IMAGES"
             )
-        if type(new_image) is not dict:
+        if type(new_image) is not dict and new_image is not LAZY:
             raise BadRecordError("NewImage is not an object")
     else:
         new_image = None
@@ -350,6 +398,19 @@ def decode_change(
         ttl=op == REMOVE and is_ttl_identity(rec.get("userIdentity")),
         raw=raw,
     )
+
+
+def image_of(change: Change) -> dict[str, Any] | None:
+    """The change's NewImage, parsing it from the raw record if it was left lazy."""
+    if change.new_image is not LAZY:
+        return change.new_image
+    try:
+        image = orjson.loads(change.raw)["dynamodb"]["NewImage"]
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BadRecordError(f"NewImage cannot be read: {exc}"[:200]) from None
+    if type(image) is not dict:
+        raise BadRecordError("NewImage is not an object")
+    return image
 
 
 def expand(obj: Any) -> Iterator[tuple[int, Any]]:

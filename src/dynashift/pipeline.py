@@ -7,13 +7,14 @@ that commit, so a crash at any point resumes from the last committed checkpoint.
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import dataclass
 from typing import Callable
 
 from .config import Config
 from .errors import DynashiftError, TargetError
-from .planning import BatchPlan, Modes, build_plan
+from .planning import Modes, build_plan
 from .sources import Source
 from .targets.base import RunCounters, SqlTarget
 
@@ -34,13 +35,17 @@ def replicate(
     source: Source,
     target: SqlTarget,
     *,
-    on_batch: Callable[[RunCounters, BatchPlan], None] | None = None,
+    on_batch: Callable[[RunCounters], None] | None = None,
     stop: threading.Event | None = None,
 ) -> RunCounters:
     """Apply everything `source.read` yields. Returns the run's counters; raises on failure after
     marking the run failed (the failed batch is rolled back)."""
     state = target.load_state()
     run = target.begin_run(source.uri)
+    # A batch holds tens of thousands of acyclic objects; the cyclic GC would rescan them on every
+    # allocation burst (measured: parsing 4x slower). Reference counting frees them; collect per batch.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     modes = modes_of(config)
     try:
         target.expire_tombstones(config.tombstone_retention)
@@ -52,8 +57,10 @@ def replicate(
                 state = target.load_state()  # the schema part of the batch was rolled back too
                 raise
             state.apply(plan.schema_changes)
+            del plan, sb
+            gc.collect(0)
             if on_batch is not None:
-                on_batch(run, plan)
+                on_batch(run)
             if stop is not None and stop.is_set():
                 break
     except BaseException as exc:
@@ -65,5 +72,8 @@ def replicate(
         except DynashiftError:
             pass
         raise
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     target.end_run(run, "ok")
     return run

@@ -12,9 +12,9 @@ import orjson
 import pyarrow as pa
 
 from .batching import Batch
-from .decode import render_item
+from .decode import image_of, render_item
 from .errors import BadRecordError
-from .records import REMOVE, Change, Checkpoint, Rejected, SourceBatch
+from .records import LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
 from .schema import (
     CHANGED_AT,
     DIST_KEY,
@@ -79,12 +79,12 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
             plan.ttl_ignored += 1
             continue
         batch.add(change)
-        image = change.new_image
-        if image is not None:
+        image = change.new_image if change.new_image is not LAZY else change.names
+        if image:
             known = names.get(change.table)
             if known is None:
                 names[change.table] = dict.fromkeys(image)
-            elif not known.keys() >= image.keys():
+            elif not known.keys() >= set(image):
                 known.update(dict.fromkeys(image))
     plan.duplicates, plan.stale = batch.duplicates, batch.stale
 
@@ -124,7 +124,7 @@ def _render(changes: list[Change], types: dict[str, set[str]], plan: BatchPlan, 
     rows: list[dict[str, str | None]] = []
     for change in changes:
         try:
-            image = change.new_image if change.op != REMOVE else change.keys
+            image = image_of(change) if change.op != REMOVE else change.keys
             rows.append(render_item(image, types))
         except BadRecordError as exc:
             if modes.fail_on_bad_record:
@@ -138,7 +138,7 @@ def _render(changes: list[Change], types: dict[str, set[str]], plan: BatchPlan, 
 def _raw(change: Change) -> bytes:
     if change.raw is not None:
         return change.raw
-    ddb = {"Keys": change.keys, "NewImage": change.new_image}
+    ddb = {"Keys": change.keys, "NewImage": None if change.new_image is LAZY else change.new_image}
     return orjson.dumps({"tableName": change.table, "eventName": change.op, "dynamodb": ddb}, default=str)
 
 

@@ -30,6 +30,18 @@ class Change:
     event_id: str = ""
     ttl: bool = False
     raw: bytes | None = None
+    # Set when new_image is LAZY: the image's attribute names, only if some were new to the reader.
+    names: list[str] | None = None
+
+
+class _Lazy:
+    """Marks a NewImage left unparsed in `Change.raw`: parsed only if the change wins its key."""
+
+    def __repr__(self) -> str:
+        return "LAZY"
+
+
+LAZY: Any = _Lazy()
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from typing import IO, Iterator
 import orjson
 
 from ..decode import decode_change, expand
+from ..fastpath import LineDecoder
 from ..errors import BadRecordError, ConfigError, SourceError
 from ..records import Change, Checkpoint, Rejected, SourceBatch
 
@@ -48,7 +49,7 @@ class FileSource:
         self.default_table = default_table
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
-        self._last_version = 0
+        self._decoder = LineDecoder(default_table)
 
     # ------------------------------------------------------------ which files
 
@@ -152,12 +153,13 @@ class FileSource:
         self._end = end
         if not body:
             return
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            yield Rejected(f"not JSON: {exc}", body, f"{f.name}:{offset}"), offset, end
-            return
-        yield from self._decode(f, obj, body, offset, end)
+        for i, item in enumerate(self._decoder.decode(body, f"{f.name}{_SEP}{offset:015d}{_SEP}")):
+            if isinstance(item, BadRecordError):
+                record = getattr(item, "record", None)
+                raw = body if record is None else _dump(record)
+                yield Rejected(item.reason, raw, f"{f.name}:{offset}" + (f"#{i}" if record is not None else "")), offset, end
+            else:
+                yield item, offset, end
 
     def _document(self, f: _File, data: bytes, end: int) -> Iterator[tuple[Change | Rejected, int, int]]:
         try:
@@ -186,14 +188,14 @@ class FileSource:
                 if isinstance(rec, BadRecordError):
                     raise rec
                 change = decode_change(
-                    rec, seq, default_table=self.default_table, fallback_version=self._last_version,
+                    rec, seq, default_table=self.default_table, fallback_version=self._decoder.last_version,
                     raw=raw if single else None,
                 )
             except BadRecordError as exc:
                 text = raw if single else _dump(rec)
                 yield Rejected(exc.reason, text, f"{f.name}:{offset}#{i}"), offset, end
                 continue
-            self._last_version = change.version
+            self._decoder.last_version = change.version
             yield change, offset, end
 
 
