@@ -12,8 +12,23 @@ def _duckdb():
     return DuckDBTarget
 
 
+def _postgres():
+    from .postgres import PostgresTarget
+
+    return PostgresTarget
+
+
+def _redshift():
+    from .redshift import RedshiftTarget
+
+    return RedshiftTarget
+
+
 TARGETS = {
     "duckdb": _duckdb,
+    "postgresql": _postgres,
+    "postgres": _postgres,
+    "redshift": _redshift,
 }
 
 

@@ -77,6 +77,8 @@ class SqlTarget(ABC):
     TIMESTAMP: ClassVar[str] = "TIMESTAMPTZ"
     SEQ_TYPE: ClassVar[str] = "VARCHAR"
     param: ClassVar[str] = "?"
+    # Transaction start time. Redshift has no now() on compute nodes and says SYSDATE.
+    NOW: ClassVar[str] = "now()"
 
     def __init__(self, uri: str, schema: str | None = None):
         self.uri = uri
@@ -110,7 +112,7 @@ class SqlTarget(ABC):
             f" seq {seq}, event_id {t}, deleted BOOLEAN, written_at {ts})",
             f"CREATE OR REPLACE VIEW {META}.tombstones AS SELECT table_name, dist_key, version_us, seq, event_id,"
             f" written_at FROM {META}.versions WHERE deleted",
-            f"CREATE TABLE IF NOT EXISTS {META}.rejected (rejected_at {ts}, run_id BIGINT, source {t}, position {t}, reason {t}, raw {t})",
+            f"CREATE TABLE IF NOT EXISTS {META}.rejected (rejected_at {ts}, run_id BIGINT, source {t}, position {t}, reason {t}, \"raw\" {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.change_log (table_name {t}, dist_key {t}, op {t}, version_us BIGINT,"
             f" seq {seq}, event_id {t}, applied_at {ts})",
         ]
@@ -144,7 +146,7 @@ class SqlTarget(ABC):
         p = self.param
         with self.transaction():
             self.execute(
-                f"UPDATE {META}.runs SET status = 'interrupted', ended_at = now() WHERE status = 'running' AND source = {p}",
+                f"UPDATE {META}.runs SET status = 'interrupted', ended_at = {self.NOW} WHERE status = 'running' AND source = {p}",
                 [source],
             )
             (last,) = self.query(f"SELECT coalesce(max(run_id), 0) FROM {META}.runs")[0]
@@ -152,7 +154,7 @@ class SqlTarget(ABC):
             self.execute(
                 f"INSERT INTO {META}.runs (run_id, source, started_at, status, records_read, changes_applied,"
                 " duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read)"
-                f" VALUES ({p}, {p}, now(), 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                f" VALUES ({p}, {p}, {self.NOW}, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
                 [run.run_id, source],
             )
         return run
@@ -166,7 +168,7 @@ class SqlTarget(ABC):
         sets = ", ".join(f"{f} = {p}" for f in fields)
         params: list[Any] = [getattr(run, f) for f in fields]
         if status is not None:
-            sets += f", status = {p}, error = {p}, ended_at = now()"
+            sets += f", status = {p}, error = {p}, ended_at = {self.NOW}"
             params += [status, error]
         self.execute(f"UPDATE {META}.runs SET {sets} WHERE run_id = {p}", params + [run.run_id])
 
@@ -174,16 +176,19 @@ class SqlTarget(ABC):
         with self.transaction():
             self._update_run(run, status, error)
 
+    def seconds_ago(self) -> str:
+        """SQL for "now minus `param` seconds" (a hook: Redshift writes it with DATEADD)."""
+        return f"{self.NOW} - {self.param} * INTERVAL '1 second'"
+
     def expire_tombstones(self, retention_seconds: float) -> int:
-        p = self.param
         with self.transaction():
             (n,) = self.query(
-                f"SELECT count(*) FROM {META}.versions WHERE deleted AND written_at < now() - {p} * INTERVAL '1 second'",
+                f"SELECT count(*) FROM {META}.versions WHERE deleted AND written_at < {self.seconds_ago()}",
                 [retention_seconds],
             )[0]
             if n:
                 self.execute(
-                    f"DELETE FROM {META}.versions WHERE deleted AND written_at < now() - {p} * INTERVAL '1 second'",
+                    f"DELETE FROM {META}.versions WHERE deleted AND written_at < {self.seconds_ago()}",
                     [retention_seconds],
                 )
         return int(n)
@@ -214,13 +219,13 @@ class SqlTarget(ABC):
             if isinstance(ch, AddTable):
                 self.execute(self.create_table_sql(ch))
                 self.execute(
-                    f"INSERT INTO {META}.tables VALUES ({p}, {p}, {p}, now())",
+                    f"INSERT INTO {META}.tables VALUES ({p}, {p}, {p}, {self.NOW})",
                     [ch.table, ch.source_table, orjson.dumps(list(ch.key_attributes)).decode()],
                 )
             else:
                 self.execute(f"ALTER TABLE {self.table_ref(ch.table)} ADD COLUMN {quote(ch.column)} {self.TEXT}")
                 self.execute(
-                    f"INSERT INTO {META}.columns VALUES ({p}, {p}, {p}, '[]', {p}, now(), now())",
+                    f"INSERT INTO {META}.columns VALUES ({p}, {p}, {p}, '[]', {p}, {self.NOW}, {self.NOW})",
                     [ch.table, ch.attribute, ch.column, ch.is_key],
                 )
 
@@ -235,58 +240,60 @@ class SqlTarget(ABC):
         and one INSERT (plus an UPDATE for soft deletes). Returns (applied, duplicates, stale)."""
         staged = self.stage(stage)
         try:
-            return self._merge_staged(stage, staged, change_log)
+            return self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log)
         finally:
             self.drop_stage(staged)
 
-    def _merge_staged(self, stage: TableStage, staged: str, change_log: bool) -> tuple[int, int, int]:
+    def merge_staged(self, table: str, columns: Sequence[str], staged: str, total: int,
+                     change_log: bool) -> tuple[int, int, int]:
+        """The merge of a relation already staged in the target (by `stage`, or by SQL in the
+        warehouse itself: the Redshift materialized-view path). `total` is its row count."""
         p = self.param
         names = dict(ver=quote(STAGE_VERSION), seq=quote(STAGE_SEQ), ev=quote(STAGE_EVENT))
         beats, duplicate = _BEATS.format(**names), _DUPLICATE.format(**names)
-        target, dk, op = self.table_ref(stage.table), quote(DIST_KEY), quote(STAGE_OP)
+        target, dk, op = self.table_ref(table), quote(DIST_KEY), quote(STAGE_OP)
         winners = "_dynashift_winners"
         self.execute(f"DROP TABLE IF EXISTS {winners}")
         self.execute(
             f"CREATE TEMP TABLE {winners} AS SELECT s.* FROM {staged} s LEFT JOIN {META}.versions v"
             f" ON v.table_name = {p} AND v.dist_key = s.{dk} WHERE v.dist_key IS NULL OR {beats}",
-            [stage.table],
+            [table],
         )
-        total = stage.data.num_rows
         (applied,) = self.query(f"SELECT count(*) FROM {winners}")[0]
         dups = 0
         if applied < total:
             (dups,) = self.query(
                 f"SELECT coalesce(sum(CASE WHEN {duplicate} THEN 1 ELSE 0 END), 0) FROM {staged} s"
                 f" JOIN {META}.versions v ON v.table_name = {p} AND v.dist_key = s.{dk} WHERE NOT {beats}",
-                [stage.table],
+                [table],
             )[0]
         if applied:
-            cols = "".join(f", {quote(c)}" for c in stage.columns)
+            cols = "".join(f", {quote(c)}" for c in columns)
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT {dk}, {quote(CHANGED_AT)}, now(), false{cols} FROM {winners} WHERE {op} = '{UPSERT}'"
+                f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, false{cols} FROM {winners} WHERE {op} = '{UPSERT}'"
             )
-            self._soft_delete(target, winners, stage)
+            self._soft_delete(target, winners, columns)
             self.execute(
                 f"DELETE FROM {META}.versions WHERE table_name = {p} AND dist_key IN (SELECT {dk} FROM {winners})",
-                [stage.table],
+                [table],
             )
             self.execute(
                 f"INSERT INTO {META}.versions SELECT {p}, {dk}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
-                f" {quote(STAGE_EVENT)}, {op} <> '{UPSERT}', now() FROM {winners}",
-                [stage.table],
+                f" {quote(STAGE_EVENT)}, {op} <> '{UPSERT}', {self.NOW} FROM {winners}",
+                [table],
             )
             if change_log:
                 self.execute(
                     f"INSERT INTO {META}.change_log SELECT {p}, {dk}, {op}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
-                    f" {quote(STAGE_EVENT)}, now() FROM {winners}",
-                    [stage.table],
+                    f" {quote(STAGE_EVENT)}, {self.NOW} FROM {winners}",
+                    [table],
                 )
         self.execute(f"DROP TABLE IF EXISTS {winners}")
         return int(applied), int(dups), int(total - applied - dups)
 
-    def _soft_delete(self, target: str, winners: str, stage: TableStage) -> None:
+    def _soft_delete(self, target: str, winners: str, columns: Sequence[str]) -> None:
         """A soft REMOVE keeps the row's last values and marks it; a key never seen gets a row
         holding only its key attributes."""
         dk, op = quote(DIST_KEY), quote(STAGE_OP)
@@ -295,13 +302,13 @@ class SqlTarget(ABC):
             return
         self.execute(
             f"UPDATE {target} SET {quote(DELETED)} = true, {quote(CHANGED_AT)} = w.{quote(CHANGED_AT)},"
-            f" {quote(SYNCED_AT)} = now() FROM {winners} w WHERE {target}.{dk} = w.{dk} AND w.{op} = '{SOFT_DELETE}'"
+            f" {quote(SYNCED_AT)} = {self.NOW} FROM {winners} w WHERE {target}.{dk} = w.{dk} AND w.{op} = '{SOFT_DELETE}'"
         )
-        cols = "".join(f", {quote(c)}" for c in stage.columns)
+        cols = "".join(f", {quote(c)}" for c in columns)
         self.execute(
             f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-            f" SELECT {dk}, {quote(CHANGED_AT)}, now(), true{cols} FROM {winners} w WHERE w.{op} = '{SOFT_DELETE}'"
-            f" AND w.{dk} NOT IN (SELECT {dk} FROM {target})"
+            f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, true{cols} FROM {winners} w WHERE w.{op} = '{SOFT_DELETE}'"
+            f" AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{dk} = w.{dk})"
         )
 
     def record_types(self, plan: BatchPlan) -> None:
@@ -314,7 +321,7 @@ class SqlTarget(ABC):
             names = list(types)
             marks = ", ".join([p] * len(names))
             self.execute(
-                f"UPDATE {META}.columns SET last_seen = now() WHERE table_name = {p} AND attribute_name IN ({marks})",
+                f"UPDATE {META}.columns SET last_seen = {self.NOW} WHERE table_name = {p} AND attribute_name IN ({marks})",
                 [table, *names],
             )
             rows = self.query(
@@ -345,8 +352,8 @@ class SqlTarget(ABC):
         staged = self.stage_rows("_dynashift_rejected", data)
         try:
             self.execute(
-                f"INSERT INTO {META}.rejected (rejected_at, run_id, source, position, reason, raw)"
-                f" SELECT now(), run_id, source, position, reason, raw FROM {staged}"
+                f'INSERT INTO {META}.rejected (rejected_at, run_id, source, position, reason, "raw")'
+                f' SELECT {self.NOW}, run_id, source, position, reason, "raw" FROM {staged}'
             )
         finally:
             self.drop_stage(staged)
@@ -356,7 +363,7 @@ class SqlTarget(ABC):
         for cp in checkpoints:  # one per shard or file touched by the batch, not per record
             self.execute(f"DELETE FROM {META}.checkpoints WHERE source = {p} AND shard = {p}", [cp.source, cp.shard])
             self.execute(
-                f"INSERT INTO {META}.checkpoints VALUES ({p}, {p}, {p}, {p}, now())",
+                f"INSERT INTO {META}.checkpoints VALUES ({p}, {p}, {p}, {p}, {self.NOW})",
                 [cp.source, cp.shard, cp.position, cp.size],
             )
 

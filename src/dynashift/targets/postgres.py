@@ -1,0 +1,205 @@
+"""PostgreSQL: `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?libpq options]` (psycopg 3).
+
+A batch is staged with COPY (Arrow writes the CSV, in C++) into a temporary table, then merged
+with the shared set-based SQL in one transaction with its checkpoint. Identifiers hold up to 63
+bytes and are case-sensitive: `Name` and `name` are two columns.
+ref: https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any, ClassVar, Iterator, Sequence
+from urllib.parse import urlsplit
+
+import orjson
+import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ..errors import RetryableTargetError, TargetError
+from ..planning import BatchPlan
+from ..records import Rejected
+from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
+from .base import Nesting, RunCounters, SqlTarget, quote
+
+# A quoted identifier, a string literal, or a bare %: what a %s placeholder must not be confused with.
+_QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
+
+
+class PostgresTarget(SqlTarget):
+    # ref: NAMEDATALEN - 1 = 63 bytes; longer names are cut and hashed (schema.fit), never truncated by the server
+    naming = Naming(max_bytes=63, case_insensitive=False)
+    default_schema = "public"
+    TEXT = "TEXT"
+    TIMESTAMP = "TIMESTAMPTZ"
+    # seq strings hold \x1f separators and must order like Python str: bytewise, whatever the locale
+    SEQ_TYPE = 'TEXT COLLATE "C"'
+    param = "%s"
+    engine: ClassVar[str] = "PostgreSQL"
+
+    def __init__(self, uri: str, schema: str | None = None):
+        super().__init__(uri, schema)
+        self.con: Any = None
+        self._tx = Nesting()
+
+    # ------------------------------------------------------------ connection
+
+    def open(self) -> None:
+        self.con = self.connect()
+        self.ensure_metadata()
+
+    def connect(self) -> Any:
+        try:
+            con = psycopg.connect(self.uri, autocommit=True, prepare_threshold=None, application_name="dynashift")
+        except psycopg.Error as exc:
+            raise TargetError(f"cannot connect to {self.engine} at {_where(self.uri)}: {_first_line(exc)}") from None
+        # Unqualified names (the staging and winners tables) resolve only among this session's
+        # temporary tables, never to a user table that happens to share the name.
+        con.execute("SET search_path TO pg_temp")
+        con.execute("SET TIME ZONE 'UTC'")
+        return con
+
+    def close(self) -> None:
+        if self.con is not None:
+            with contextlib.suppress(Exception):
+                self.con.close()
+            self.con = None
+
+    def run_sql(self, sql: str, params: Sequence[Any], fetch: bool) -> list[tuple] | None:
+        """The one place a driver error becomes a dynashift error (STYLE pattern 4)."""
+        with self.errors():
+            cur = self.con.execute(_escape_percent(sql) if params else sql, list(params) if params else None)
+            return cur.fetchall() if fetch else None
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            # connection lost, server shutting down, serialization failure, deadlock: retry the batch
+            raise RetryableTargetError(f"{self.engine} connection failed: {_first_line(exc)}") from None
+        except psycopg.Error as exc:
+            raise TargetError(f"{self.engine}: {_first_line(exc)}") from None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.run_sql(sql, params, fetch=False)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self.run_sql(sql, params, fetch=True) or []
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._tx.enter(lambda: self.execute("BEGIN"), lambda: self.execute("COMMIT"), self._rollback)
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(TargetError):  # a dead connection has rolled back already
+            self.execute("ROLLBACK")
+
+    # ------------------------------------------------------------ DDL differences
+
+    def metadata_ddl(self) -> list[str]:
+        return super().metadata_ddl() + self.index_ddl()
+
+    def index_ddl(self) -> list[str]:
+        """Every merge looks rows of `versions` up by key; without an index that is a full scan."""
+        return ["CREATE INDEX IF NOT EXISTS versions_key ON dynashift.versions (table_name, dist_key)"]
+
+    def create_table_sql(self, ch: AddTable) -> str:
+        # The primary key is the index the merge's DELETE uses; PostgreSQL names it without clashes.
+        columns = super().create_table_sql(ch).removesuffix(")")
+        return f"{columns}, PRIMARY KEY ({quote(DIST_KEY)}))"
+
+    # ------------------------------------------------------------ staging
+
+    def column_type(self, field: pa.Field) -> str:
+        if field.name == STAGE_SEQ:
+            return self.SEQ_TYPE
+        if pa.types.is_integer(field.type):
+            return "BIGINT"
+        if pa.types.is_timestamp(field.type):
+            return self.TIMESTAMP
+        if pa.types.is_boolean(field.type):
+            return "BOOLEAN"
+        return self.TEXT
+
+    def stage_rows(self, name: str, data: pa.Table) -> str:
+        ref = quote(name)
+        cols = ", ".join(f"{quote(f.name)} {self.column_type(f)}" for f in data.schema)
+        self.execute(f"CREATE TEMP TABLE {ref} ({cols})")
+        if data.num_rows:
+            self.load_stage(ref, data)
+        return ref
+
+    def load_stage(self, ref: str, data: pa.Table) -> None:
+        """COPY in CSV written by Arrow: strings are always quoted and NULL is an empty field,
+        which is exactly how PostgreSQL's CSV format tells '' from NULL."""
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        with self.errors(), self.con.cursor().copy(f"COPY {ref} FROM STDIN (FORMAT csv)") as copy:
+            for batch in data.to_batches(max_chunksize=16384):
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(pa.Table.from_batches([batch]), sink, options)
+                copy.write(sink.getvalue().to_pybytes())
+        self.execute(f"ANALYZE {ref}")  # temp tables get no statistics otherwise; joins need them
+
+    def drop_stage(self, name: str) -> None:
+        self.execute(f"DROP TABLE IF EXISTS {name}")
+
+    # ------------------------------------------------------------ values the target cannot hold
+
+    def apply(self, plan: BatchPlan, run: RunCounters, change_log: bool = False) -> None:
+        self.screen(plan)
+        super().apply(plan, run, change_log)
+
+    def unstorable(self, values: pa.ChunkedArray) -> tuple[pa.ChunkedArray, str] | None:
+        """Rows whose value this target cannot store as it is, and why. PostgreSQL text
+        cannot hold the NUL character."""
+        mask = pc.match_substring(values, "\x00")
+        return (mask, "holds a NUL character, which PostgreSQL text cannot store") if pc.any(mask).as_py() else None
+
+    def screen(self, plan: BatchPlan) -> None:
+        """Move changes holding a value the target cannot store to `rejected`, with their key,
+        rather than fail the batch or cut the value."""
+        for stage in plan.stages:
+            bad: dict[int, str] = {}
+            for column in stage.columns:
+                found = self.unstorable(stage.data.column(column))
+                if found is None:
+                    continue
+                mask, why = found
+                for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
+                    bad.setdefault(i, f"value of column {column!r} {why}")
+            if not bad:
+                continue
+            keep = pa.array([i not in bad for i in range(stage.data.num_rows)])
+            plan.rejected.extend(_rejected(stage.table, stage.data, i, why) for i, why in sorted(bad.items()))
+            stage.data = stage.data.filter(keep)
+        plan.stages = [s for s in plan.stages if s.data.num_rows]
+
+
+def _rejected(table: str, data: pa.Table, i: int, why: str) -> Rejected:
+    seq = data.column(STAGE_SEQ)[i].as_py()
+    raw = {"table": table, "dist_key": data.column(DIST_KEY)[i].as_py(), "version": data.column(STAGE_VERSION)[i].as_py()}
+    return Rejected(why, orjson.dumps(raw), seq.replace("\x1f", ":"))
+
+
+def _escape_percent(sql: str) -> str:
+    """psycopg reads every % as a placeholder; a % inside a quoted name or literal is doubled."""
+    if "%" not in sql:
+        return sql
+    return _QUOTED.sub(lambda m: m.group(0).replace("%", "%%"), sql)
+
+
+def _where(uri: str) -> str:
+    try:
+        parts = urlsplit(uri)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    except ValueError:
+        return "the configured address"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
