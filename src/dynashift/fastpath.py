@@ -18,8 +18,6 @@ from .decode import decode_change, expand
 from .errors import BadRecordError
 from .records import LAZY, Change
 
-_ENVELOPE = ("eventName", "tableName", "eventSourceARN", "eventID")
-_DDB = ("ApproximateCreationDateTime", "ApproximateCreationDateTimePrecision", "StreamViewType")
 
 
 class LineDecoder:
@@ -66,31 +64,40 @@ class LineDecoder:
             yield change
 
     def _lazy(self, line: bytes, seq: str) -> Change | None:
+        # Each lookup on a lazy object scans its keys; ask only for what decoding needs.
         doc = self._parser.parse(line)
         try:
             if not isinstance(doc, simdjson.Object):
                 return None
-            ddb = doc.get("dynamodb")
+            ddb = doc["dynamodb"]
             if not isinstance(ddb, simdjson.Object):
                 return None
-            rec: dict[str, Any] = {k: doc.get(k) for k in _ENVELOPE}
-            identity = doc.get("userIdentity")
-            rec["userIdentity"] = identity.as_dict() if isinstance(identity, simdjson.Object) else identity
-            block: dict[str, Any] = {k: ddb.get(k) for k in _DDB}
-            keys = ddb.get("Keys")
-            block["Keys"] = keys.as_dict() if isinstance(keys, simdjson.Object) else keys
+            table = doc.get("tableName")
+            rec: dict[str, Any] = {
+                "eventName": doc.get("eventName"),
+                "tableName": table,
+                "eventID": doc.get("eventID"),
+                "userIdentity": _plain(doc.get("userIdentity")),
+            }
+            if not table:
+                rec["eventSourceARN"] = doc.get("eventSourceARN")
             image = ddb.get("NewImage")
+            block: dict[str, Any] = {
+                "ApproximateCreationDateTime": ddb.get("ApproximateCreationDateTime"),
+                "ApproximateCreationDateTimePrecision": ddb.get("ApproximateCreationDateTimePrecision"),
+                "Keys": _plain(ddb.get("Keys")),
+            }
             names = None
             if isinstance(image, simdjson.Object):
                 block["NewImage"] = LAZY
-                names = image.keys()
+                names = list(image.keys())
             elif image is not None:
                 return None
-            del image, keys, identity
+            else:
+                block["StreamViewType"] = ddb.get("StreamViewType")
             rec["dynamodb"] = block
         finally:
-            del doc
-            ddb = None
+            doc = ddb = image = None  # simdjson refuses to parse again while proxies are alive
         change = decode_change(rec, seq, default_table=self.default_table,
                                fallback_version=self.last_version, raw=line)
         if names is not None and change.new_image is LAZY:
@@ -101,3 +108,11 @@ class LineDecoder:
                 known.update(names)
                 change.names = names
         return change
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, simdjson.Object):
+        return value.as_dict()
+    if isinstance(value, simdjson.Array):
+        return value.as_list()
+    return value
