@@ -34,6 +34,7 @@ record = st.fixed_dictionaries(
                     st.integers(0, 2 * 10**15), st.floats(0, 2e9, allow_nan=False), st.text(max_size=5)),
                 "ApproximateCreationDateTimePrecision": st.sampled_from(["MILLISECOND", "MICROSECOND"]),
                 "NewImage": st.one_of(st.none(), st.dictionaries(st.text(max_size=6), value, max_size=4)),
+                "OldImage": st.one_of(st.none(), st.dictionaries(st.text(max_size=6), value, max_size=4)),
                 "StreamViewType": st.sampled_from(["KEYS_ONLY", "NEW_IMAGE"]),
             },
         ),
@@ -66,7 +67,8 @@ def comparable(item):
         image = image_of(item)
     except BadRecordError as exc:
         image = exc.reason
-    return (item.table, item.op, item.keys, image, item.version, item.seq, item.dist_key, item.event_id, item.ttl)
+    old = image_of(item, "OldImage") if item.op == "REMOVE" else None
+    return (item.table, item.op, item.keys, image, old, item.version, item.seq, item.dist_key, item.event_id, item.ttl)
 
 
 @settings(max_examples=400, deadline=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .records import Change
+from .records import REMOVE, Change
 
 
 def beats(new: Change, old: Change) -> bool:
@@ -29,7 +29,13 @@ def is_duplicate(new: Change, old: Change) -> bool:
 
 @dataclass(slots=True)
 class Batch:
+    """`live` (kept only when soft deletes are on) holds the newest INSERT/MODIFY per key, so a
+    soft-deleted row keeps the values of its last live version even when that version and the
+    REMOVE arrive in the same batch."""
+
+    track_live: bool = False
     latest: dict[tuple[str, str], Change] = field(default_factory=dict)
+    live: dict[tuple[str, str], Change] = field(default_factory=dict)
     duplicates: int = 0
     stale: int = 0
     ttl_ignored: int = 0
@@ -43,6 +49,10 @@ class Batch:
             self.duplicates += 1
         else:
             self.stale += 1
+        if self.track_live and change.op != REMOVE:
+            last = self.live.get(key)
+            if last is None or beats(change, last):
+                self.live[key] = change
 
     def __len__(self) -> int:
         return len(self.latest)

@@ -379,8 +379,12 @@ def decode_change(
             )
         if type(new_image) is not dict and new_image is not LAZY:
             raise BadRecordError("NewImage is not an object")
+        old_image = None
     else:
         new_image = None
+        old_image = ddb.get("OldImage")
+        if type(old_image) is not dict and old_image is not LAZY:
+            old_image = None
     precision = ddb.get("ApproximateCreationDateTimePrecision") or rec.get(
         "approximateCreationDateTimePrecision"
     )
@@ -397,15 +401,17 @@ def decode_change(
         event_id=event_id if isinstance(event_id, str) else "",
         ttl=op == REMOVE and is_ttl_identity(rec.get("userIdentity")),
         raw=raw,
+        old_image=old_image,
     )
 
 
-def image_of(change: Change) -> dict[str, Any] | None:
-    """The change's NewImage, parsing it from the raw record if it was left lazy."""
-    if change.new_image is not LAZY:
-        return change.new_image
+def image_of(change: Change, which: str = "NewImage") -> dict[str, Any] | None:
+    """The change's NewImage (or a REMOVE's OldImage), parsed from the raw record if left lazy."""
+    image = change.new_image if which == "NewImage" else change.old_image
+    if image is not LAZY:
+        return image
     try:
-        image = orjson.loads(change.raw)["dynamodb"]["NewImage"]
+        image = orjson.loads(change.raw)["dynamodb"][which]
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise BadRecordError(f"NewImage cannot be read: {exc}"[:200]) from None
     if type(image) is not dict:

@@ -87,7 +87,7 @@ class LineDecoder:
                 "ApproximateCreationDateTimePrecision": ddb.get("ApproximateCreationDateTimePrecision"),
                 "Keys": _plain(ddb.get("Keys")),
             }
-            names = None
+            names = old = None
             if isinstance(image, simdjson.Object):
                 block["NewImage"] = LAZY
                 names = list(image.keys())
@@ -95,9 +95,15 @@ class LineDecoder:
                 return None
             else:
                 block["StreamViewType"] = ddb.get("StreamViewType")
+                old = ddb.get("OldImage")
+                if isinstance(old, simdjson.Object):
+                    block["OldImage"] = LAZY
+                elif old is not None:
+                    return None
+                old = None
             rec["dynamodb"] = block
         finally:
-            doc = ddb = image = None  # simdjson refuses to parse again while proxies are alive
+            doc = ddb = image = old = None  # simdjson refuses to parse again while proxies are alive
         change = decode_change(rec, seq, default_table=self.default_table,
                                fallback_version=self.last_version, raw=line)
         if names is not None and change.new_image is LAZY:

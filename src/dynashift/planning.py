@@ -21,6 +21,8 @@ from .schema import (
     STAGE_EVENT,
     STAGE_OP,
     STAGE_SEQ,
+    STAGE_VALUES_SEQ,
+    STAGE_VALUES_VERSION,
     STAGE_VERSION,
     AddColumn,
     AddTable,
@@ -29,7 +31,9 @@ from .schema import (
     plan_schema,
 )
 
-UPSERT, HARD_DELETE, SOFT_DELETE = "U", "D", "S"
+# Staged ops: upsert; hard delete; soft delete keeping the target row's values; soft delete
+# carrying the values of the last live version met in the same batch.
+UPSERT, HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES = "U", "D", "S", "V"
 _TS = pa.timestamp("us", tz="UTC")
 
 
@@ -40,6 +44,7 @@ class TableStage:
     table: str
     columns: list[str]
     data: pa.Table
+    soft: bool = False  # soft deletes configured: the stage carries the values-version columns
 
 
 @dataclass(slots=True)
@@ -72,7 +77,7 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
     )
     if plan.rejected and modes.fail_on_bad_record:
         raise BadRecordError(f"bad record at {plan.rejected[0].position}: {plan.rejected[0].reason}")
-    batch = Batch()
+    batch = Batch(track_live="soft" in (modes.delete, modes.ttl))
     names: dict[str, dict[str, None]] = {}  # every attribute met, superseded changes included
     for change in sb.changes:
         if change.ttl and modes.ttl == "ignore":
@@ -88,9 +93,10 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
                 known.update(dict.fromkeys(image))
     plan.duplicates, plan.stale = batch.duplicates, batch.stale
 
-    by_table: dict[str, list[Change]] = {}
-    for change in batch.latest.values():
-        by_table.setdefault(change.table, []).append(change)
+    by_table: dict[str, list[tuple[Change, Values | None]]] = {}
+    for key, change in batch.latest.items():
+        values = _soft_values(change, batch.live.get(key)) if change.op == REMOVE and _is_soft(change, modes) else None
+        by_table.setdefault(change.table, []).append((change, values))
 
     rendered: dict[str, tuple[list[Change], list[dict[str, str | None]]]] = {}
     seen: dict[str, tuple[list[str], list[str]]] = {}
@@ -99,7 +105,7 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
         kept, rows = _render(changes, types, plan, modes)
         if not kept:
             continue
-        keys = list(kept[0].keys)
+        keys = list(kept[0][0].keys)
         attributes = dict.fromkeys(sorted(keys))
         for name in names.get(table, ()):
             attributes.setdefault(name)
@@ -113,25 +119,57 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
     mapped = _mappings(state, plan.schema_changes)
     for table, (changes, rows) in rendered.items():
         name, columns = mapped[table]
-        plan.stages.append(_stage(name, columns, changes, rows, modes))
+        plan.stages.append(_stage(name, columns, changes, rows, modes, soft=batch.track_live))
     # types_seen is keyed by target table name from here on
     plan.types_seen = {mapped[t][0]: v for t, v in plan.types_seen.items()}
     return plan
 
 
-def _render(changes: list[Change], types: dict[str, set[str]], plan: BatchPlan, modes: Modes):
-    kept: list[Change] = []
+def _is_soft(change: Change, modes: Modes) -> bool:
+    return (modes.ttl if change.ttl else modes.delete) == "soft"
+
+
+@dataclass(slots=True)
+class Values:
+    """Where a soft-deleted row's values come from, and the version they belong to."""
+
+    change: Change
+    which: str  # "OldImage" of the REMOVE itself, or "NewImage" of the batch's last live change
+
+    @property
+    def version(self) -> tuple[int, str]:
+        return self.change.version, self.change.seq
+
+
+def _soft_values(remove: Change, last_live: Change | None) -> Values | None:
+    """The REMOVE's OldImage is the item's last live version whatever the arrival order; without
+    one (NEW_IMAGE streams) the newest INSERT/MODIFY of the same batch is the best we know."""
+    if remove.old_image is not None:
+        return Values(remove, "OldImage")
+    if last_live is not None:
+        return Values(last_live, "NewImage")
+    return None
+
+
+def _render(changes: list[tuple[Change, Values | None]], types: dict[str, set[str]], plan: BatchPlan, modes: Modes):
+    kept: list[tuple[Change, Values | None]] = []
     rows: list[dict[str, str | None]] = []
-    for change in changes:
+    for change, values in changes:
         try:
-            image = image_of(change) if change.op != REMOVE else change.keys
+            if change.op != REMOVE:
+                image = image_of(change)
+            elif values is not None:
+                image = image_of(values.change, values.which)
+            else:
+                image = change.keys
             rows.append(render_item(image, types))
         except BadRecordError as exc:
             if modes.fail_on_bad_record:
                 raise
-            plan.rejected.append(Rejected(exc.reason, _raw(change), change.seq.replace("\x1f", ":")))
+            bad = values.change if values is not None else change
+            plan.rejected.append(Rejected(exc.reason, _raw(bad), bad.seq.replace("\x1f", ":")))
             continue
-        kept.append(change)
+        kept.append((change, values))
     return kept, rows
 
 
@@ -155,14 +193,18 @@ def _mappings(state: SchemaState, changes: list[AddTable | AddColumn]) -> dict[s
     return out
 
 
-def _stage(table: str, columns: dict[str, str], changes: list[Change], rows: list[dict], modes: Modes) -> TableStage:
+def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values | None]], rows: list[dict],
+           modes: Modes, soft: bool) -> TableStage:
     ops = []
-    for c in changes:
+    changes = []
+    for c, values in pairs:
+        changes.append(c)
         if c.op != REMOVE:
             ops.append(UPSERT)
+        elif not _is_soft(c, modes):
+            ops.append(HARD_DELETE)
         else:
-            mode = modes.ttl if c.ttl else modes.delete
-            ops.append(SOFT_DELETE if mode == "soft" else HARD_DELETE)
+            ops.append(SOFT_DELETE if values is None else SOFT_DELETE_WITH_VALUES)
     versions = pa.array([c.version for c in changes], pa.int64())
     arrays = {
         DIST_KEY: pa.array([c.dist_key for c in changes], pa.string()),
@@ -172,10 +214,14 @@ def _stage(table: str, columns: dict[str, str], changes: list[Change], rows: lis
         STAGE_EVENT: pa.array([c.event_id for c in changes], pa.string()),
         CHANGED_AT: versions.cast(_TS),
     }
+    if soft:
+        shown = [values.version if values else (None, None) for _, values in pairs]
+        arrays[STAGE_VALUES_VERSION] = pa.array([v for v, _ in shown], pa.int64())
+        arrays[STAGE_VALUES_SEQ] = pa.array([q for _, q in shown], pa.string())
     present = {name for row in rows for name in row} if len(columns) > 64 else columns.keys()
     used: list[str] = []
     for attr in present:
         column = columns[attr]
         arrays[column] = pa.array([row.get(attr) for row in rows], pa.string())
         used.append(column)
-    return TableStage(table, used, pa.table(arrays))
+    return TableStage(table, used, pa.table(arrays), soft)

@@ -30,6 +30,8 @@ class Change:
     event_id: str = ""
     ttl: bool = False
     raw: bytes | None = None
+    # A REMOVE's OldImage (dict or LAZY), kept for soft deletes: the row's last live values.
+    old_image: Any = None
     # Set when new_image is LAZY: the image's attribute names, only if some were new to the reader.
     names: list[str] | None = None
 

@@ -20,7 +20,12 @@ STAGE_OP = "_dynashift_op"
 STAGE_VERSION = "_dynashift_version"
 STAGE_SEQ = "_dynashift_seq"
 STAGE_EVENT = "_dynashift_event_id"
-RESERVED = frozenset(META_COLUMNS + (STAGE_OP, STAGE_VERSION, STAGE_SEQ, STAGE_EVENT))
+# Soft deletes only: the version of the change whose values a soft-deleted row shows.
+STAGE_VALUES_VERSION = "_dynashift_values_version"
+STAGE_VALUES_SEQ = "_dynashift_values_seq"
+RESERVED = frozenset(
+    META_COLUMNS + (STAGE_OP, STAGE_VERSION, STAGE_SEQ, STAGE_EVENT, STAGE_VALUES_VERSION, STAGE_VALUES_SEQ)
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 import orjson
 import pyarrow as pa
 
-from ..planning import HARD_DELETE, SOFT_DELETE, UPSERT, BatchPlan, TableStage
+from ..planning import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, BatchPlan, TableStage
 from ..records import Checkpoint
 from ..schema import (
     CHANGED_AT,
@@ -25,6 +25,8 @@ from ..schema import (
     STAGE_EVENT,
     STAGE_OP,
     STAGE_SEQ,
+    STAGE_VALUES_SEQ,
+    STAGE_VALUES_VERSION,
     STAGE_VERSION,
     SYNCED_AT,
     AddColumn,
@@ -42,6 +44,21 @@ _BEATS = (
     " AND (s.{ev} = '' OR s.{ev} <> v.event_id)))"
 )
 _DUPLICATE = "(s.{ver} = v.version_us AND (s.{seq} = v.seq OR (s.{ev} <> '' AND s.{ev} = v.event_id)))"
+
+
+# What values a soft-deleted row showed before this batch (winners columns from the old versions row).
+_OLD_VALUES_VERSION = "CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END"
+_OLD_VALUES_SEQ = "CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END"
+
+
+def _values_version_sql() -> str:
+    """versions.values_version_us / values_seq for each winner: a soft delete with values shows
+    its last live change; a soft delete without keeps what the row showed; others need none."""
+    op, vv, vs = quote(STAGE_OP), quote(STAGE_VALUES_VERSION), quote(STAGE_VALUES_SEQ)
+    return (
+        f"CASE WHEN {op} = '{SOFT_DELETE_WITH_VALUES}' THEN {vv} WHEN {op} = '{SOFT_DELETE}' THEN {_OLD_VALUES_VERSION} END,"
+        f" CASE WHEN {op} = '{SOFT_DELETE_WITH_VALUES}' THEN {vs} WHEN {op} = '{SOFT_DELETE}' THEN {_OLD_VALUES_SEQ} END"
+    )
 
 
 @dataclass(slots=True)
@@ -109,7 +126,7 @@ class SqlTarget(ABC):
             " ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT,"
             f" bytes_read BIGINT, error {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.versions (table_name {t}, dist_key {t}, version_us BIGINT,"
-            f" seq {seq}, event_id {t}, deleted BOOLEAN, written_at {ts})",
+            f" seq {seq}, event_id {t}, deleted BOOLEAN, written_at {ts}, values_version_us BIGINT, values_seq {seq})",
             f"CREATE OR REPLACE VIEW {META}.tombstones AS SELECT table_name, dist_key, version_us, seq, event_id,"
             f" written_at FROM {META}.versions WHERE deleted",
             f"CREATE TABLE IF NOT EXISTS {META}.rejected (rejected_at {ts}, run_id BIGINT, source {t}, position {t}, reason {t}, \"raw\" {t})",
@@ -240,12 +257,13 @@ class SqlTarget(ABC):
         and one INSERT (plus an UPDATE for soft deletes). Returns (applied, duplicates, stale)."""
         staged = self.stage(stage)
         try:
-            return self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log)
+            return self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log,
+                                     soft=stage.soft)
         finally:
             self.drop_stage(staged)
 
     def merge_staged(self, table: str, columns: Sequence[str], staged: str, total: int,
-                     change_log: bool) -> tuple[int, int, int]:
+                     change_log: bool, soft: bool = False) -> tuple[int, int, int]:
         """The merge of a relation already staged in the target (by `stage`, or by SQL in the
         warehouse itself: the Redshift materialized-view path). `total` is its row count."""
         p = self.param
@@ -254,8 +272,10 @@ class SqlTarget(ABC):
         target, dk, op = self.table_ref(table), quote(DIST_KEY), quote(STAGE_OP)
         winners = "_dynashift_winners"
         self.execute(f"DROP TABLE IF EXISTS {winners}")
+        previous = (", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted,"
+                    " v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq") if soft else ""
         self.execute(
-            f"CREATE TEMP TABLE {winners} AS SELECT s.* FROM {staged} s LEFT JOIN {META}.versions v"
+            f"CREATE TEMP TABLE {winners} AS SELECT s.*{previous} FROM {staged} s LEFT JOIN {META}.versions v"
             f" ON v.table_name = {p} AND v.dist_key = s.{dk} WHERE v.dist_key IS NULL OR {beats}",
             [table],
         )
@@ -268,20 +288,24 @@ class SqlTarget(ABC):
                 [table],
             )[0]
         if applied:
+            if soft:
+                self._keep_newer_values(winners)
             cols = "".join(f", {quote(c)}" for c in columns)
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, false{cols} FROM {winners} WHERE {op} = '{UPSERT}'"
+                f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, {op} = '{SOFT_DELETE_WITH_VALUES}'{cols}"
+                f" FROM {winners} WHERE {op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
             )
             self._soft_delete(target, winners, columns)
             self.execute(
                 f"DELETE FROM {META}.versions WHERE table_name = {p} AND dist_key IN (SELECT {dk} FROM {winners})",
                 [table],
             )
+            values = _values_version_sql() if soft else "NULL, NULL"
             self.execute(
                 f"INSERT INTO {META}.versions SELECT {p}, {dk}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
-                f" {quote(STAGE_EVENT)}, {op} <> '{UPSERT}', {self.NOW} FROM {winners}",
+                f" {quote(STAGE_EVENT)}, {op} <> '{UPSERT}', {self.NOW}, {values} FROM {winners}",
                 [table],
             )
             if change_log:
@@ -290,12 +314,53 @@ class SqlTarget(ABC):
                     f" {quote(STAGE_EVENT)}, {self.NOW} FROM {winners}",
                     [table],
                 )
+        late = self._late_values(table, target, staged, columns, beats) if soft and applied < total else 0
         self.execute(f"DROP TABLE IF EXISTS {winners}")
-        return int(applied), int(dups), int(total - applied - dups)
+        return int(applied + late), int(dups), int(total - applied - dups - late)
+
+    def _keep_newer_values(self, winners: str) -> None:
+        """A soft REMOVE carrying its batch's last live values yields to values the target row
+        already shows when those are newer (a late update may have been batched with the REMOVE)."""
+        vv, vs = quote(STAGE_VALUES_VERSION), quote(STAGE_VALUES_SEQ)
+        old_v, old_s = _OLD_VALUES_VERSION, _OLD_VALUES_SEQ
+        self.execute(
+            f"UPDATE {winners} SET {quote(STAGE_OP)} = '{SOFT_DELETE}' WHERE {quote(STAGE_OP)} = '{SOFT_DELETE_WITH_VALUES}'"
+            f" AND {old_v} IS NOT NULL AND ({old_v} > {vv} OR ({old_v} = {vv} AND {old_s} > {vs}))"
+        )
+
+    def _late_values(self, table: str, target: str, staged: str, columns: Sequence[str], beats: str) -> int:
+        """An INSERT/MODIFY older than a soft REMOVE but newer than the values the soft-deleted row
+        shows becomes its values (the row keeps the REMOVE's time and stays marked)."""
+        p, dk, late = self.param, quote(DIST_KEY), "_dynashift_late"
+        ver, seq = quote(STAGE_VERSION), quote(STAGE_SEQ)
+        self.execute(f"DROP TABLE IF EXISTS {late}")
+        self.execute(
+            f"CREATE TEMP TABLE {late} AS SELECT s.*, t.{quote(CHANGED_AT)} AS _removed_at FROM {staged} s"
+            f" JOIN {META}.versions v ON v.table_name = {p} AND v.dist_key = s.{dk}"
+            f" JOIN {target} t ON t.{dk} = s.{dk} AND t.{quote(DELETED)}"
+            f" WHERE s.{quote(STAGE_OP)} = '{UPSERT}' AND v.deleted AND NOT {beats} AND (v.values_version_us IS NULL"
+            f" OR s.{ver} > v.values_version_us OR (s.{ver} = v.values_version_us AND s.{seq} > v.values_seq))",
+            [table],
+        )
+        (n,) = self.query(f"SELECT count(*) FROM {late}")[0]
+        if n:
+            cols = "".join(f", {quote(c)}" for c in columns)
+            self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {late})")
+            self.execute(
+                f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
+                f" SELECT {dk}, _removed_at, {self.NOW}, true{cols} FROM {late}"
+            )
+            self.execute(
+                f"UPDATE {META}.versions SET values_version_us = l.{ver}, values_seq = l.{seq} FROM {late} l"
+                f" WHERE {META}.versions.table_name = {p} AND {META}.versions.dist_key = l.{dk}",
+                [table],
+            )
+        self.execute(f"DROP TABLE IF EXISTS {late}")
+        return int(n)
 
     def _soft_delete(self, target: str, winners: str, columns: Sequence[str]) -> None:
-        """A soft REMOVE keeps the row's last values and marks it; a key never seen gets a row
-        holding only its key attributes."""
+        """A soft REMOVE without values keeps the row's last values and marks it; a key never seen
+        gets a row holding only its key attributes."""
         dk, op = quote(DIST_KEY), quote(STAGE_OP)
         (n,) = self.query(f"SELECT count(*) FROM {winners} WHERE {op} = '{SOFT_DELETE}'")[0]
         if not n:
