@@ -42,6 +42,8 @@ def test_one_batch(stream, tmp_path):
     db = tmp_path / "one.duckdb"
     run = run_once(f"file://{stream}/changes-*", f"duckdb:///{db}", batch_size=10 * CHANGES)
     assert run.batches == 1 and run.records_read == CHANGES
+    accounted = run.changes_applied + run.superseded + run.duplicates_skipped + run.stale_skipped + run.rejected
+    assert accounted == CHANGES
     assert diff_duckdb(db, stream / "expected.json") == []
 
 
@@ -75,7 +77,7 @@ def test_successive_once_runs_through_the_command_line_then_replay_changes_nothi
     # all files again, under another source name: every record is read, nothing changes
     again = run_once(f"file://{stream}/changes-0*", f"duckdb:///{db}", batch_size=7000)
     assert again.records_read == CHANGES and again.changes_applied == 0
-    assert again.duplicates_skipped + again.stale_skipped == CHANGES
+    assert again.superseded + again.duplicates_skipped + again.stale_skipped == CHANGES
     assert _snapshot(db) == before
     status = subprocess.run([*cli, "status", "--json", "--target", f"duckdb:///{db}"], env=env,
                             capture_output=True, text=True, timeout=60)

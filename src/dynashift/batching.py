@@ -38,13 +38,16 @@ class Batch:
     live: dict[tuple[str, str], Change] = field(default_factory=dict)
     duplicates: int = 0
     stale: int = 0
-    ttl_ignored: int = 0
+    superseded: int = 0  # replaced by a newer change of the same key within the batch
 
     def add(self, change: Change) -> None:
         key = (change.table, change.dist_key)
         current = self.latest.get(key)
-        if current is None or beats(change, current):
+        if current is None:
             self.latest[key] = change
+        elif beats(change, current):
+            self.latest[key] = change
+            self.superseded += 1
         elif is_duplicate(change, current):
             self.duplicates += 1
         else:

@@ -58,6 +58,7 @@ class BatchPlan:
     bytes_read: int = 0
     duplicates: int = 0
     stale: int = 0
+    superseded: int = 0
     ttl_ignored: int = 0
 
 
@@ -91,7 +92,7 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
                 names[change.table] = dict.fromkeys(image)
             elif not known.keys() >= set(image):
                 known.update(dict.fromkeys(image))
-    plan.duplicates, plan.stale = batch.duplicates, batch.stale
+    plan.duplicates, plan.stale, plan.superseded = batch.duplicates, batch.stale, batch.superseded
 
     by_table: dict[str, list[tuple[Change, Values | None]]] = {}
     for key, change in batch.latest.items():

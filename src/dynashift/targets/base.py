@@ -69,6 +69,7 @@ class RunCounters:
     source: str
     records_read: int = 0
     changes_applied: int = 0
+    superseded: int = 0
     duplicates_skipped: int = 0
     stale_skipped: int = 0
     ttl_ignored: int = 0
@@ -122,7 +123,7 @@ class SqlTarget(ABC):
             f" types_seen {t}, is_key BOOLEAN, first_seen {ts}, last_seen {ts})",
             f"CREATE TABLE IF NOT EXISTS {META}.checkpoints (source {t}, shard {t}, position {t}, size BIGINT, updated_at {ts})",
             f"CREATE TABLE IF NOT EXISTS {META}.runs (run_id BIGINT, source {t}, started_at {ts}, ended_at {ts}, status {t},"
-            " records_read BIGINT, changes_applied BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT,"
+            " records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT,"
             " ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT,"
             f" bytes_read BIGINT, error {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.versions (table_name {t}, dist_key {t}, version_us BIGINT,"
@@ -169,9 +170,9 @@ class SqlTarget(ABC):
             (last,) = self.query(f"SELECT coalesce(max(run_id), 0) FROM {META}.runs")[0]
             run = RunCounters(run_id=int(last) + 1, source=source)
             self.execute(
-                f"INSERT INTO {META}.runs (run_id, source, started_at, status, records_read, changes_applied,"
+                f"INSERT INTO {META}.runs (run_id, source, started_at, status, records_read, changes_applied, superseded,"
                 " duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read)"
-                f" VALUES ({p}, {p}, {self.NOW}, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                f" VALUES ({p}, {p}, {self.NOW}, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
                 [run.run_id, source],
             )
         return run
@@ -179,7 +180,7 @@ class SqlTarget(ABC):
     def _update_run(self, run: RunCounters, status: str | None = None, error: str | None = None) -> None:
         p = self.param
         fields = [
-            "records_read", "changes_applied", "duplicates_skipped", "stale_skipped", "ttl_ignored",
+            "records_read", "changes_applied", "superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored",
             "rejected", "tables_created", "columns_added", "batches", "bytes_read",
         ]
         sets = ", ".join(f"{f} = {p}" for f in fields)
@@ -452,7 +453,7 @@ class SqlTarget(ABC):
                 f"SELECT source, shard, position, size, updated_at FROM {META}.checkpoints ORDER BY source, shard"
             )
         ]
-        cols = ("run_id, source, started_at, ended_at, status, records_read, changes_applied, duplicates_skipped,"
+        cols = ("run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped,"
                 " stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error")
         runs = [
             {k: (_iso(v) if k in ("started_at", "ended_at") else v) for k, v in zip(cols.split(", "), row)}
@@ -522,6 +523,7 @@ def _advance(run: RunCounters, plan: BatchPlan, counts: dict[str, int]) -> RunCo
     new.records_read += plan.records_read
     new.bytes_read += plan.bytes_read
     new.changes_applied += counts["applied"]
+    new.superseded += plan.superseded
     new.duplicates_skipped += plan.duplicates + counts["duplicates"]
     new.stale_skipped += plan.stale + counts["stale"]
     new.ttl_ignored += plan.ttl_ignored
