@@ -58,9 +58,10 @@ def histories(draw) -> list[Event]:
     items: dict[tuple[str, int], dict] = {}
     now = T0
     for i in range(n):
-        now += draw(st.sampled_from([0, 1, 1, 5, 1000]))
-        table = draw(st.sampled_from(["Alpha", "Beta"]))
-        key = draw(st.integers(1, 4))
+        tie = draw(st.integers(0, 2)) == 0 and events
+        now += 0 if tie else draw(st.sampled_from([1, 5, 1000]))
+        table = events[-1].table if tie else draw(st.sampled_from(["Alpha", "Beta"]))
+        key = events[-1].key if tie else draw(st.integers(1, 4))
         current = items.get((table, key))
         ident = {"id": {"N": str(key)}}
         if current is None or draw(st.booleans()):
