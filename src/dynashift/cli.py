@@ -18,9 +18,10 @@ from rich.table import Table
 
 from .config import Config, load_config
 from .errors import ConfigError, DynashiftError
-from .pipeline import replicate
+from .pipeline import read_lag, replicate
 from .sources import make_source
 from .targets import make_target
+from .targets.base import RunCounters
 
 err = Console(stderr=True)
 out = Console()
@@ -80,35 +81,53 @@ def _config(ctx_flags: dict[str, Any], config_path: str | None) -> Config:
 @click.option("--delete-mode", type=click.Choice(["hard", "soft"]))
 @click.option("--ttl-deletes", type=click.Choice(["follow", "hard", "soft", "ignore"]))
 @click.option("--on-bad-record", type=click.Choice(["reject", "fail"]))
-@click.option("--endpoint-url")
-@click.option("--region")
-@click.option("--profile")
+@click.option("--endpoint-url", help="AWS endpoint, e.g. a local one (http://127.0.0.1:5000).")
+@click.option("--region", help="AWS region (default: the AWS settings).")
+@click.option("--profile", help="AWS profile (default: the standard credential chain).")
+@click.option("--max-wait", help="Continuous mode: a batch closes after this long (e.g. 5s) if not full.")
+@click.option("--interval", help="Scheduled mode: apply what the stream holds, sleep this long (e.g. 5m), repeat.")
+@click.option("--include", multiple=True, help="Replicate only this DynamoDB table (repeatable; glob patterns).")
+@click.option("--exclude", multiple=True, help="Skip this DynamoDB table (repeatable; glob patterns).")
+@click.option("--accept-gap", is_flag=True, default=None, help="Continue past changes that expired unread.")
+@click.option("--start-position", help="Where a live source starts on its first run: TRIM_HORIZON (default), LATEST "
+              "or AT_TIMESTAMP.")
+@click.option("--start-timestamp", help="With --start-position AT_TIMESTAMP: ISO 8601 time or epoch.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (default ./dynashift.toml).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @guarded
 def run(once: bool, config_path: str | None, quiet: bool, **flags: Any) -> None:
-    """Replicate changes from SOURCE into TARGET."""
-    config = _config({k if k != "schema_name" else "schema": v for k, v in flags.items()}, config_path)
+    """Replicate changes from SOURCE into TARGET.
+
+    Without --once a live source (kinesis://, dynamodb-streams://) is followed until SIGINT or
+    SIGTERM, which finish the current batch, commit it and exit 0; --interval runs on a schedule."""
+    flags = {k if k != "schema_name" else "schema": (list(v) or None) if isinstance(v, tuple) else v
+             for k, v in flags.items()}
+    config = _config(flags, config_path)
     if not config.source:
         raise ConfigError("no source: pass --source (e.g. file://changes/) or set `source` in dynashift.toml")
     source = make_source(config.source, config)
     target = make_target(config.target, config.schema_name)
     target.open()
     try:
-        if not once and not hasattr(source, "follow"):
+        mode = "once" if once else "interval" if config.interval else "follow"
+        if mode == "follow" and not hasattr(source, "follow"):
             err.print(f"note: {config.source} is read to its end and the run exits (a file source has no tail)")
-        _run_with_progress(config, source, target, quiet)
+            mode = "once"
+        _run_with_progress(config, source, target, quiet, mode)
     finally:
         target.close()
 
 
-def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool) -> None:
+def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mode: str = "once") -> None:
     stop = threading.Event()
 
     def finish_batch(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now (the open batch is rolled back)
         stop.set()  # finish the current batch, commit, exit 0 (SPEC section 7)
 
-    previous = {s: signal.signal(s, finish_batch) for s in (signal.SIGTERM,)}
+    signals = (signal.SIGTERM,) if mode == "once" else (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, finish_batch) for s in signals}
     started = time.monotonic()
     total = None
     if hasattr(source, "pending_bytes"):
@@ -123,7 +142,10 @@ def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool) ->
                 rate = run.records_read / max(time.monotonic() - started, 1e-6)
                 bar.update(task, completed=run.bytes_read, records=run.records_read, rate=rate)
 
-            run = replicate(config, source, target, on_batch=on_batch, stop=stop)
+            if mode == "interval":
+                run = _scheduled(config, source, target, stop, on_batch)
+            else:
+                run = replicate(config, source, target, on_batch=on_batch, stop=stop, follow=mode == "follow")
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -135,6 +157,25 @@ def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool) ->
         f"{run.columns_added} columns created",
         highlight=False,
     )
+
+
+def _scheduled(config: Config, source: Any, target: Any, stop: threading.Event, on_batch: Any) -> Any:
+    """`--interval`: one run per wake; returns the counters summed over the wakes."""
+    from .pipeline import replicate_every
+
+    def woke(run: Any) -> None:
+        err.print(f"applied {run.changes_applied:,} changes from {run.records_read:,} records; "
+                  f"next in {config.interval:g}s", highlight=False)
+
+    runs = replicate_every(config, source, target, config.interval, stop=stop, on_batch=on_batch, on_run=woke)
+    if not runs:
+        return RunCounters(0, source.uri)
+    total = runs[-1]
+    for r in runs[:-1]:
+        for f in ("records_read", "changes_applied", "duplicates_skipped", "stale_skipped", "rejected",
+                  "tables_created", "columns_added"):
+            setattr(total, f, getattr(total, f) + getattr(r, f))
+    return total
 
 
 @main.command()
@@ -150,6 +191,9 @@ def status(target: str | None, schema_name: str | None, as_json: bool, config_pa
     tgt.open()
     try:
         info = tgt.status()
+        lag = read_lag(tgt)
+        for cp in info["checkpoints"]:
+            cp["lag_ms"] = lag.get((cp["source"], cp["shard"]), {}).get("millis_behind")
     finally:
         tgt.close()
     if as_json:
@@ -167,10 +211,12 @@ def _print_status(info: dict[str, Any]) -> None:
                        _short(t["last_change"]), _short(t["last_sync"]))
     out.print(tables)
     cps = Table(title="checkpoints", title_justify="left")
-    for col in ("source", "shard", "position", "complete"):
-        cps.add_column(col)
+    for col in ("source", "shard", "position", "complete", "lag"):
+        cps.add_column(col, justify="right" if col == "lag" else "left")
     for c in info["checkpoints"]:
-        cps.add_row(c["source"], c["shard"], c["position"], "yes" if c["size"] is not None else "")
+        lag = c.get("lag_ms")
+        cps.add_row(c["source"], c["shard"], c["position"], "yes" if c["size"] is not None else "",
+                    "" if lag is None else f"{lag:,} ms")
     out.print(cps)
     runs = Table(title="recent runs", title_justify="left")
     for col in ("run", "started", "status", "read", "applied", "dup", "stale", "rejected", "records/s", "error"):
@@ -203,7 +249,13 @@ def _short(ts: str | None) -> str:
 
 
 @main.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the stream into.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder to write the stream into.")
+@click.option("--to", "to", help="Send it live instead: kinesis://STREAM (PutRecords) or dynamodb://TABLE (item writes).")
+@click.option("--expected", "expected_file", type=click.Path(dir_okay=False),
+              help="With --to kinesis://: write the expected final state to this file.")
+@click.option("--endpoint-url", help="With --to: AWS endpoint, e.g. http://127.0.0.1:5000.")
+@click.option("--region", help="With --to: AWS region.")
+@click.option("--aws-profile", help="With --to: AWS profile (default: the standard credential chain).")
 @click.option("--changes", default=50_000, show_default=True, help="Number of change records.")
 @click.option("--tables", default=5, show_default=True, help="Number of DynamoDB tables.")
 @click.option("--files", default=1, show_default=True, help="Split the stream into this many files.")
@@ -212,12 +264,21 @@ def _short(ts: str | None) -> str:
 @click.option("--gzip", "use_gzip", is_flag=True, help="Write .jsonl.gz files.")
 @click.option("--no-expected", is_flag=True, help="Do not write the expected final state.")
 @guarded
-def simulate(out_dir: str, changes: int, tables: int, files: int, seed: int, profile: str, use_gzip: bool,
-             no_expected: bool) -> None:
-    """Write a realistic change stream (and its expected final state) for tests and demos."""
+def simulate(out_dir: str | None, changes: int, tables: int, files: int, seed: int, profile: str, use_gzip: bool,
+             no_expected: bool, to: str | None, expected_file: str | None, endpoint_url: str | None,
+             region: str | None, aws_profile: str | None) -> None:
+    """Write a realistic change stream (and its expected final state) for tests and demos, or
+    send one to a Kinesis stream or a DynamoDB table (--to)."""
     from .simulate import simulate as write_stream
 
     from pathlib import Path
+
+    if to:
+        _simulate_live(to, changes, tables, seed, profile, expected_file,
+                       {"endpoint_url": endpoint_url, "region": region, "profile": aws_profile})
+        return
+    if not out_dir:
+        raise ConfigError("simulate needs --out DIR (files) or --to kinesis://STREAM | dynamodb://TABLE")
 
     summary = write_stream(out_dir, changes=changes, tables=tables, files=files, seed=seed, profile=profile,
                            gzip=use_gzip, expected=not no_expected)
@@ -228,9 +289,25 @@ def simulate(out_dir: str, changes: int, tables: int, files: int, seed: int, pro
               + ("" if no_expected else f"; expected state in {expected_path_for(out_dir)}"), highlight=False)
 
 
+def _simulate_live(to: str, changes: int, tables: int, seed: int, profile: str, expected_file: str | None,
+                   aws_flags: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    from .simulate_live import simulate_live
+
+    config = Config.model_validate({k: v for k, v in aws_flags.items() if v is not None})
+    summary = simulate_live(to, config, changes=changes, tables=tables, seed=seed, profile=profile,
+                            expected_path=Path(expected_file) if expected_file else None)
+    err.print(f"sent {summary.records:,} changes to {summary.target} in {summary.seconds:.1f}s "
+              f"({summary.records / max(summary.seconds, 1e-6):,.0f}/s)"
+              + (f"; expected state in {summary.expected}" if summary.expected else ""), highlight=False)
+
+
 def expected_path_for(out_dir: str) -> str:
     """Where `simulate --out DIR` puts the expected final state: DIR.expected.json."""
     return str(out_dir).rstrip("/") + ".expected.json"
+
+
 
 
 if __name__ == "__main__":  # pragma: no cover

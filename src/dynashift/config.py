@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +40,16 @@ class Config(BaseModel):
     table: str | None = Field(None, description="DynamoDB table name for records that carry none (a saved GetRecords response)")
     batch_size: int = Field(50_000, ge=1, description="Records per batch (one target transaction)")
     batch_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Input bytes per batch")
-    max_wait: float = Field(5.0, ge=0, description="Seconds a batch may wait for more records in continuous mode")
+    max_wait: float = Field(5.0, ge=0, description="How long a batch may wait for more records in continuous mode (e.g. 5s)")
+    interval: float | None = Field(None, gt=0, description="Scheduled mode: apply what the stream holds, sleep this long (e.g. 5m), repeat")
+    include: list[str] = Field(default_factory=list, description="Replicate only these DynamoDB tables (names or glob patterns)")
+    exclude: list[str] = Field(default_factory=list, description="Skip these DynamoDB tables (names or glob patterns)")
+    accept_gap: bool = Field(False, description="Continue past changes that expired unread from the stream (the replica stays incomplete)")
+    start_position: Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"] = Field(
+        "TRIM_HORIZON", description="Where a live source starts on its first run: the oldest record, new ones only, or start_timestamp"
+    )
+    start_timestamp: str | None = Field(None, description="For start_position = AT_TIMESTAMP: ISO 8601 time or epoch seconds/ms")
+    poll_interval: float = Field(1.0, gt=0, description="How often a live source asks a shard at its tip for new records (e.g. 1s)")
     delete_mode: Literal["hard", "soft"] = Field("hard", description="REMOVE deletes the row (hard) or sets _dynashift_deleted (soft)")
     ttl_deletes: Literal["follow", "hard", "soft", "ignore"] = Field(
         "follow", description="TTL expiries: follow delete_mode, or hard, soft, or ignore (expired items stay)"
@@ -51,10 +61,29 @@ class Config(BaseModel):
     region: str | None = Field(None, description="AWS region")
     profile: str | None = Field(None, description="AWS profile")
 
-    @field_validator("tombstone_retention", mode="before")
+    @field_validator("tombstone_retention", "max_wait", "interval", "poll_interval", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> float:
-        return parse_duration(v)
+    def _duration(cls, v: Any) -> float | None:
+        return None if v is None else parse_duration(v)
+
+    @field_validator("include", "exclude", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> list[str]:
+        """A list, or one comma-separated string (`--include Orders,Customers`)."""
+        items = v.split(",") if isinstance(v, str) else list(v or [])
+        return [str(x).strip() for x in items if str(x).strip()]
+
+    @field_validator("start_position", mode="before")
+    @classmethod
+    def _upper(cls, v: Any) -> Any:
+        return v.upper().replace("-", "_") if isinstance(v, str) else v
+
+    def wants_table(self, table: str) -> bool:
+        """Whether changes of DynamoDB table `table` are replicated (`include`/`exclude`, by exact
+        name or glob pattern, case-sensitive as DynamoDB names are)."""
+        if self.include and not any(fnmatchcase(table, p) for p in self.include):
+            return False
+        return not any(fnmatchcase(table, p) for p in self.exclude)
 
     def ttl_mode(self) -> str:
         """What a TTL expiry does: hard, soft or ignore."""

@@ -7,16 +7,18 @@ that commit, so a crash at any point resumes from the last committed checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from .config import Config
 from .errors import DynashiftError, TargetError
 from .planning import Modes, build_plan
+from .records import SourceBatch
 from .sources import Source
-from .targets.base import RunCounters, SqlTarget
+from .targets.base import META, RunCounters, SqlTarget
 
 
 @dataclass(slots=True)
@@ -37,9 +39,13 @@ def replicate(
     *,
     on_batch: Callable[[RunCounters], None] | None = None,
     stop: threading.Event | None = None,
+    follow: bool = False,
 ) -> RunCounters:
     """Apply everything `source.read` yields. Returns the run's counters; raises on failure after
-    marking the run failed (the failed batch is rolled back)."""
+    marking the run failed (the failed batch is rolled back).
+
+    With `follow` (continuous mode, a live source), batches come from `source.follow` until
+    `stop` is set; the batch in hand is then committed and the run ends "ok"."""
     state = target.load_state()
     run = target.begin_run(source.uri)
     # A batch holds tens of thousands of acyclic objects; the cyclic GC would rescan them on every
@@ -49,7 +55,9 @@ def replicate(
     modes = modes_of(config)
     try:
         target.expire_tombstones(config.tombstone_retention)
-        for sb in source.read(target.read_checkpoints(source.uri)):
+        for sb in _batches(source, target, follow, stop):
+            if config.include or config.exclude:
+                sb.changes = [c for c in sb.changes if config.wants_table(c.table)]
             plan = build_plan(sb, state, target.naming, modes)
             try:
                 target.apply(plan, run, change_log=config.change_log)
@@ -57,6 +65,9 @@ def replicate(
                 state = target.load_state()  # the schema part of the batch was rolled back too
                 raise
             state.apply(plan.schema_changes)
+            lag = getattr(source, "lag", None)
+            if lag:
+                write_lag(target, source.uri, lag)
             del plan, sb
             gc.collect(0)
             if on_batch is not None:
@@ -77,3 +88,60 @@ def replicate(
             gc.enable()
     target.end_run(run, "ok")
     return run
+
+
+def _batches(source: Source, target: SqlTarget, follow: bool, stop: threading.Event | None) -> Iterator[SourceBatch]:
+    checkpoints = target.read_checkpoints(source.uri)
+    follower = getattr(source, "follow", None) if follow else None
+    batches = follower(checkpoints, stop or threading.Event()) if follower else source.read(checkpoints)
+    with contextlib.closing(batches):  # a live source stops its shard readers when closed
+        yield from batches
+
+
+def replicate_every(
+    config: Config,
+    source: Source,
+    target: SqlTarget,
+    interval: float,
+    *,
+    stop: threading.Event,
+    on_batch: Callable[[RunCounters], None] | None = None,
+    on_run: Callable[[RunCounters], None] | None = None,
+) -> list[RunCounters]:
+    """Scheduled mode (`--interval`): apply what the source holds, sleep `interval` seconds,
+    repeat until `stop` is set — one `runs` row per wake, so warehouse load stays bounded."""
+    runs: list[RunCounters] = []
+    while not stop.is_set():
+        runs.append(replicate(config, source, target, on_batch=on_batch, stop=stop))
+        if on_run is not None:
+            on_run(runs[-1])
+        stop.wait(interval)
+    return runs
+
+
+# ---------------------------------------------------------------- per-shard lag, for `status`
+
+LAG_TABLE = f"{META}.shard_lag"
+
+
+def write_lag(target: SqlTarget, source_uri: str, lag: dict[str, int]) -> None:
+    """Milliseconds behind the tip per shard, as of the batch just committed. Kept out of the
+    batch's transaction on purpose: it is a gauge, not data; losing one update loses nothing."""
+    p = target.param
+    with target.transaction():
+        target.execute(f"CREATE TABLE IF NOT EXISTS {LAG_TABLE} (source {target.TEXT}, shard {target.TEXT},"
+                       f" millis_behind BIGINT, updated_at {target.TIMESTAMP})")
+        for shard, ms in sorted(lag.items()):
+            target.execute(f"DELETE FROM {LAG_TABLE} WHERE source = {p} AND shard = {p}", [source_uri, shard])
+            target.execute(f"INSERT INTO {LAG_TABLE} VALUES ({p}, {p}, {p}, now())", [source_uri, shard, int(ms)])
+
+
+def read_lag(target: SqlTarget) -> dict[tuple[str, str], dict[str, Any]]:
+    """(source, shard) -> {millis_behind, updated_at}; empty when no live source ever ran."""
+    (exists,) = target.query(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift' AND table_name = 'shard_lag'"
+    )[0]
+    if not exists:
+        return {}
+    rows = target.query(f"SELECT source, shard, millis_behind, updated_at FROM {LAG_TABLE}")
+    return {(s, sh): {"millis_behind": int(ms), "updated_at": at.isoformat() if at else None} for s, sh, ms, at in rows}

@@ -25,8 +25,22 @@ def _file(uri: str, config: Config, **options: Any) -> Source:
     return FileSource(uri, default_table=config.table, batch_size=config.batch_size, batch_bytes=config.batch_bytes)
 
 
+def _kinesis(uri: str, config: Config, **options: Any) -> Source:
+    from .kinesis import make
+
+    return make(uri, config)
+
+
+def _dynamodb_streams(uri: str, config: Config, **options: Any) -> Source:
+    from .dynamodb_streams import make
+
+    return make(uri, config)
+
+
 SOURCES = {
     "file": _file,
+    "kinesis": _kinesis,
+    "dynamodb-streams": _dynamodb_streams,
 }
 
 

@@ -1,0 +1,423 @@
+"""The engine both live sources share: Kinesis Data Streams and DynamoDB Streams are sharded
+streams with the same shape (shards split and merge, iterators expire, records expire after the
+retention period), so lineage, concurrency, batching, checkpoints and gap detection live here and
+`kinesis.py` / `dynamodb_streams.py` only speak their service's API (a `StreamApi`).
+
+Checkpoints, one row per shard (source = the URI, shard = the shard id):
+
+    position  "SEQ" or "SEQ@MS"   SEQ: sequence number of the last record applied ("" if none yet);
+                                  MS: epoch milliseconds when the shard was last seen read to its
+                                  tip: every record after SEQ arrived after MS
+    size      1                   the shard is closed and was drained to its end, so its children
+              NULL                may start (status shows it as "complete"); otherwise NULL
+
+The tip time is what tells an idle shard from a gap: a checkpointed record that has expired is
+harmless if the shard was at its tip within the retention period (nothing after it could have
+expired), and a gap otherwise — unless the checkpointed record is itself still in the stream.
+
+Shards are read concurrently, one thread each, at most `min_interval` apart per shard (the
+service's per-shard call limit); pages go through a bounded queue (back-pressure) to the one
+thread that builds batches. A child shard starts only once all its parents are drained to their
+end, so the batches that hold a parent's last records come first.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Protocol
+
+from ..aws import ExpiredIterator, Throttled, Unavailable
+from ..errors import GapError
+from ..records import Change, Checkpoint, Rejected, SourceBatch
+
+log = logging.getLogger("dynashift")
+
+TIP_REFRESH_MS = 10 * 60 * 1000  # rewrite a caught-up shard's tip time at least this often
+GAP_MARGIN_MS = 15 * 60 * 1000  # clock skew and the service's trimming delay
+OUTAGE_PAUSE_S = 10  # continuous mode: pause after retries ran out, then go on
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def seq_key(seq: str) -> str:
+    """Change.seq for a sequence number: zero-padded to 64 digits so string order = number order."""
+    return seq.rjust(64, "0")
+
+
+@dataclass(frozen=True, slots=True)
+class ShardInfo:
+    id: str
+    parents: tuple[str, ...] = ()
+    ending: str | None = None  # EndingSequenceNumber: set once the shard is closed
+
+
+@dataclass(slots=True)
+class Page:
+    records: list[Any]
+    next_iterator: str | None
+    millis_behind: int | None  # None: the service does not say (DynamoDB Streams)
+
+
+@dataclass(slots=True)
+class Start:
+    """Where a shard reader begins: a ShardIteratorType and its argument."""
+
+    kind: str  # TRIM_HORIZON | LATEST | AT_TIMESTAMP | AFTER_SEQUENCE_NUMBER
+    seq: str = ""
+    at_ms: int | None = None
+
+
+class StreamApi(Protocol):
+    """What a service module provides. Implementations map their errors through aws.call."""
+
+    min_interval: float  # seconds between GetRecords calls on one shard
+    timestamps: bool  # AT_TIMESTAMP iterators exist (Kinesis), so LATEST can be resumed exactly
+    empty_pages_at_tip: int  # without MillisBehindLatest: consecutive empty pages taken as the tip
+
+    def list_shards(self) -> list[ShardInfo]: ...
+    def retention_ms(self) -> int: ...
+    def iterator(self, shard: str, start: Start) -> str: ...
+    def get_records(self, iterator: str) -> Page: ...
+    def decoder(self) -> Callable[[Any], tuple[str, list[Change | Rejected], int]]:
+        """A decoder for one shard's records, in order: record -> (sequence number, its changes or
+        rejects, its size in bytes). Stateful (a record without a time takes the previous one's)."""
+    def record_time_ms(self, record: Any) -> int | None: ...
+    def still_holds(self, shard: str, seq: str) -> bool:
+        """Whether the record `seq` is still in the shard (not yet past the trim horizon)."""
+
+
+@dataclass(slots=True)
+class Position:
+    seq: str = ""
+    tip_ms: int | None = None
+    finished: bool = False
+    written_tip_ms: int | None = None  # the tip time in the last checkpoint handed out
+
+    @classmethod
+    def of(cls, cp: Checkpoint) -> Position:
+        seq, _, tip = cp.position.partition("@")
+        tip_ms = int(tip) if tip.isdigit() else None
+        return cls(seq, tip_ms, cp.size is not None, tip_ms)
+
+    def text(self) -> str:
+        return self.seq if self.tip_ms is None else f"{self.seq}@{self.tip_ms}"
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """One page of one shard, decoded, on its way from a reader to the batch builder."""
+
+    shard: str
+    items: list[tuple[str, list[Change | Rejected], int]] = field(default_factory=list)
+    tip_ms: int | None = None  # the page reached the shard's tip at this time
+    lag_ms: int | None = None
+    finished: bool = False  # the shard is closed and this was its last page
+    done: bool = False  # the reader stops here (finished, or at the tip in --once mode)
+    error: BaseException | None = None
+
+
+class ShardedSource:
+    """`read` applies what the stream holds now (`run --once`); `follow` keeps reading until
+    `stop` is set, closing batches on records, bytes or age (`--batch-size`, `--max-wait`)."""
+
+    def __init__(self, uri: str, api: StreamApi, *, start: Start, batch_size: int, batch_bytes: int,
+                 max_wait: float, accept_gap: bool = False, poll: float = 1.0, queue_pages: int = 4):
+        self.uri, self.api, self.start = uri, api, start
+        self.batch_size, self.batch_bytes, self.max_wait = batch_size, batch_bytes, max_wait
+        self.accept_gap, self.poll, self.queue_pages = accept_gap, poll, queue_pages
+        self.lag: dict[str, int] = {}  # shard -> milliseconds behind the tip, as of the last batch
+
+    def read(self, checkpoints: dict[str, Checkpoint]) -> Iterator[SourceBatch]:
+        return self._run(checkpoints, follow=False, stop=threading.Event())
+
+    def follow(self, checkpoints: dict[str, Checkpoint], stop: threading.Event) -> Iterator[SourceBatch]:
+        return self._run(checkpoints, follow=True, stop=stop)
+
+    # ------------------------------------------------------------ the batch builder
+
+    def _run(self, checkpoints: dict[str, Checkpoint], *, follow: bool, stop: threading.Event) -> Iterator[SourceBatch]:
+        positions = {s: Position.of(cp) for s, cp in checkpoints.items()}
+        state = _State(self, positions, follow)
+        try:
+            state.refresh_shards()
+            while True:
+                state.start_ready()
+                if not follow and not state.readers:
+                    break
+                chunk = state.next_chunk(timeout=self._wait(state, follow))
+                if chunk is not None:
+                    yield from state.take(chunk)
+                if stop.is_set():
+                    break
+                if follow and state.batch_due():
+                    yield state.cut()
+            if state.has_content():
+                yield state.cut()
+        finally:
+            state.halt.set()
+
+    def _wait(self, state: _State, follow: bool) -> float:
+        if not follow or state.opened is None:
+            return 0.5
+        return max(0.0, min(0.5, self.max_wait - (time.monotonic() - state.opened)))
+
+
+class _State:
+    """One run of a ShardedSource: shards, readers, positions and the batch being built."""
+
+    def __init__(self, src: ShardedSource, positions: dict[str, Position], follow: bool):
+        self.src, self.api, self.positions, self.follow = src, src.api, positions, follow
+        self.shards: dict[str, ShardInfo] = {}
+        self.readers: dict[str, _Reader] = {}
+        self.stalled: set[str] = set()  # at the tip in --once mode: not restarted in this run
+        self.out: queue.Queue[_Chunk] = queue.Queue(maxsize=src.queue_pages)
+        self.halt = threading.Event()
+        self.listed_at = 0.0
+        self.retention: int | None = None
+        self._new_batch()
+
+    # -- shards and readers
+
+    def refresh_shards(self) -> None:
+        self.shards = {s.id: s for s in self.api.list_shards()}
+        self.listed_at = time.monotonic()
+        for shard, pos in self.positions.items():
+            if not pos.finished and shard not in self.shards:
+                self._gap(shard, pos, "the shard itself has expired")
+                pos.finished = True  # --accept-gap: let its children start
+                self._touch(shard)
+
+    def start_ready(self) -> None:
+        if self.follow and time.monotonic() - self.listed_at > 60:
+            self.refresh_shards()  # new shards after a reshard; closed ones get their ending
+        for shard in self.shards.values():
+            if shard.id in self.readers or shard.id in self.stalled:
+                continue
+            pos = self.positions.get(shard.id)
+            if pos is not None and pos.finished:
+                continue
+            if all(self._parent_done(p) for p in shard.parents):
+                self._start(shard, pos)
+
+    def _parent_done(self, parent: str) -> bool:
+        pos = self.positions.get(parent)
+        if pos is not None:
+            return pos.finished
+        return parent not in self.shards  # expired before we ever knew it (first start) or never read
+
+    def _start(self, shard: ShardInfo, pos: Position | None) -> None:
+        start = self._start_of(shard, pos)
+        if pos is None:
+            pos = self.positions[shard.id] = Position()
+            if start.kind == "LATEST":
+                pos.tip_ms = now_ms()  # nothing before now is wanted: resume there, not at the horizon
+                self._touch(shard.id)
+        reader = _Reader(self.api, shard, start, pos.seq, self.out, self.halt, self.follow, self.src.poll)
+        self.readers[shard.id] = reader
+        reader.start()
+
+    def _start_of(self, shard: ShardInfo, pos: Position | None) -> Start:
+        configured = self.src.start
+        if pos is None:
+            known_parent = any(p in self.shards or p in self.positions for p in shard.parents)
+            return Start("TRIM_HORIZON") if known_parent else configured
+        self._check_gap(shard.id, pos)
+        if pos.seq:
+            return Start("AFTER_SEQUENCE_NUMBER", pos.seq)
+        if configured.kind == "TRIM_HORIZON" or pos.tip_ms is None:
+            return Start("TRIM_HORIZON")
+        return Start("AT_TIMESTAMP", at_ms=pos.tip_ms)
+
+    # -- gaps
+
+    def _check_gap(self, shard: str, pos: Position) -> None:
+        """Changes expired unread between the checkpoint and the trim horizon stop the run."""
+        if self.retention is None:
+            self.retention = self.api.retention_ms()
+        if pos.tip_ms is not None and pos.tip_ms >= now_ms() - self.retention + GAP_MARGIN_MS:
+            return  # at the tip recently: nothing after the checkpoint can have expired yet
+        if pos.seq and self.api.still_holds(shard, pos.seq):
+            return
+        after = f"after sequence number {pos.seq}" if pos.seq else "since it was last read"
+        self._gap(shard, pos, f"changes {after} may have expired unread")
+
+    def _gap(self, shard: str, pos: Position, why: str) -> None:
+        hours = f" ({self.retention / 3_600_000:g}h retention)" if self.retention else ""
+        message = (f"gap in {self.src.uri} shard {shard}: {why}{hours}. The replica cannot be completed from "
+                   "the stream: re-run a full load of the table(s) (export://…), then resume, or pass --accept-gap "
+                   "to continue from the oldest record still in the stream")
+        if not self.src.accept_gap:
+            raise GapError(message)
+        log.warning("%s (continuing: --accept-gap)", message.split(". The replica")[0])
+        pos.seq, pos.tip_ms = "", None
+
+    # -- chunks -> batches
+
+    def next_chunk(self, timeout: float) -> _Chunk | None:
+        try:
+            chunk = self.out.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if chunk.error is not None:
+            raise chunk.error
+        return chunk
+
+    def take(self, chunk: _Chunk) -> Iterator[SourceBatch]:
+        pos = self.positions[chunk.shard]
+        for seq, decoded, size in chunk.items:
+            if self.batch_full():
+                yield self.cut()
+            for d in decoded:
+                (self.sb.changes if isinstance(d, Change) else self.sb.rejected).append(d)
+            self.sb.records_read += 1
+            self.sb.bytes_read += size
+            pos.seq = seq
+            self._touch(chunk.shard)
+        if chunk.lag_ms is not None:
+            self.lag[chunk.shard] = chunk.lag_ms
+        if chunk.tip_ms is not None:
+            pos.tip_ms = chunk.tip_ms  # stays true as later records are applied: they arrived later still
+            if pos.written_tip_ms is None or chunk.tip_ms - pos.written_tip_ms >= TIP_REFRESH_MS or not self.follow:
+                self._touch(chunk.shard)
+        if chunk.finished:
+            pos.finished = True
+            self._touch(chunk.shard)
+        if chunk.done:
+            self.readers.pop(chunk.shard, None)
+            if chunk.finished:
+                self.refresh_shards()  # its children, now startable
+            elif not self.follow:
+                self.stalled.add(chunk.shard)
+
+    def batch_full(self) -> bool:
+        return self.sb.records_read >= self.src.batch_size or self.sb.bytes_read >= self.src.batch_bytes
+
+    def _touch(self, shard: str) -> None:
+        self.touched.add(shard)
+        if self.opened is None:
+            self.opened = time.monotonic()
+
+    def has_content(self) -> bool:
+        return self.opened is not None
+
+    def batch_due(self) -> bool:
+        return self.opened is not None and time.monotonic() - self.opened >= self.src.max_wait
+
+    def cut(self) -> SourceBatch:
+        sb = self.sb
+        for shard in sorted(self.touched):
+            pos = self.positions[shard]
+            sb.checkpoints.append(Checkpoint(self.src.uri, shard, pos.text(), 1 if pos.finished else None))
+            pos.written_tip_ms = pos.tip_ms
+        self.src.lag.update(self.lag)
+        self._new_batch()
+        return sb
+
+    def _new_batch(self) -> None:
+        self.sb = SourceBatch()
+        self.touched: set[str] = set()
+        self.lag: dict[str, int] = {}
+        self.opened: float | None = None  # when the batch got its first record or checkpoint
+
+
+class _Reader(threading.Thread):
+    """Reads one shard from `start` until its end (or, in --once mode, its tip), page by page."""
+
+    def __init__(self, api: StreamApi, shard: ShardInfo, start: Start, last_seq: str, out: queue.Queue,
+                 halt: threading.Event, follow: bool, poll: float):
+        super().__init__(name=f"dynashift-{shard.id}", daemon=True)
+        self.api, self.shard, self.start_at, self.last_seq = api, shard, start, last_seq
+        self.out, self.halt, self.follow, self.poll = out, halt, follow, poll
+        self.empty_pages = 0
+        self.decode = api.decoder()
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001 - handed to the batch builder, raised there
+            self._put(_Chunk(self.shard.id, error=exc, done=True))
+
+    def _loop(self) -> None:
+        iterator: str | None = self.api.iterator(self.shard.id, self.start_at)
+        if self.start_at.kind == "LATEST" and self.api.timestamps:
+            self.start_at = Start("AT_TIMESTAMP", at_ms=now_ms() - 1000)  # for renewals before a first record
+        last_call = 0.0
+        while iterator is not None and not self.halt.is_set():
+            wait = self.api.min_interval - (time.monotonic() - last_call)
+            if wait > 0:
+                time.sleep(wait)
+            asked_ms, last_call = now_ms(), time.monotonic()
+            try:
+                page = self.api.get_records(iterator)
+            except ExpiredIterator:
+                iterator = self._renew()
+                continue
+            except (Throttled, Unavailable) as exc:
+                if not self.follow:
+                    raise
+                log.warning("%s; trying again in %ss", exc, OUTAGE_PAUSE_S)  # a long run outlives outages
+                self.halt.wait(OUTAGE_PAUSE_S)
+                continue
+            chunk = self._chunk(page, asked_ms)
+            self._put(chunk)
+            if chunk.done:
+                return
+            iterator = page.next_iterator
+            if chunk.tip_ms is not None:
+                self.halt.wait(self.poll)
+
+    def _chunk(self, page: Page, asked_ms: int) -> _Chunk:
+        chunk = _Chunk(self.shard.id)
+        for record in page.records:
+            seq, decoded, size = self.decode(record)
+            chunk.items.append((seq, decoded, size))
+            self.last_seq = seq
+        self.empty_pages = 0 if page.records else self.empty_pages + 1
+        ending = self.shard.ending
+        chunk.finished = page.next_iterator is None or bool(
+            ending and self.last_seq and int(self.last_seq) >= int(ending))
+        at_tip = (page.millis_behind == 0 if page.millis_behind is not None
+                  else self.empty_pages >= self.api.empty_pages_at_tip)
+        if at_tip and not chunk.finished:
+            chunk.tip_ms = asked_ms
+        chunk.lag_ms = self._lag(page, at_tip or chunk.finished)
+        chunk.done = chunk.finished or (at_tip and not self.follow and ending is None)
+        return chunk
+
+    def _lag(self, page: Page, at_tip: bool) -> int | None:
+        if page.millis_behind is not None:
+            return page.millis_behind
+        if at_tip:
+            return 0
+        if page.records:
+            t = self.api.record_time_ms(page.records[-1])
+            return max(0, now_ms() - t) if t is not None else None
+        return None
+
+    def _renew(self) -> str:
+        """An iterator lives five minutes; a new one continues after the last record read."""
+        start = Start("AFTER_SEQUENCE_NUMBER", self.last_seq) if self.last_seq else self.start_at
+        return self.api.iterator(self.shard.id, start)
+
+    def _put(self, chunk: _Chunk) -> None:
+        while not self.halt.is_set():
+            try:
+                self.out.put(chunk, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+
+def parse_start(position: str, timestamp: Any, parse_time: Callable[[Any], int | None]) -> Start:
+    """The configured first-start position: TRIM_HORIZON (default), LATEST or AT_TIMESTAMP."""
+    kind = (position or "TRIM_HORIZON").upper()
+    if kind == "AT_TIMESTAMP":
+        us = parse_time(timestamp)
+        return Start(kind, at_ms=None if us is None else us // 1000)
+    return Start(kind)
