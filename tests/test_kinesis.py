@@ -211,6 +211,9 @@ def test_an_expired_checkpointed_record_is_no_gap_when_the_shard_was_at_its_tip(
     trim(stream, "shardId-000000000000", 30)  # everything expired, nothing unread
     assert replicate_once(uri, db, moto_endpoint).records_read == 0
     assert diff_duckdb(db, expected) == []
+    more, _ = stream_lines(tmp_path / "more", 10, seed=8)
+    put_records(kinesis(moto_endpoint), stream, more)  # resumed at the horizon, not after the lost record
+    assert replicate_once(uri, db, moto_endpoint).records_read == 10
 
 
 def test_a_checkpointed_shard_that_expired_unfinished_is_a_gap(moto_endpoint: str, tmp_path: Path) -> None:

@@ -127,7 +127,8 @@ def map_error(exc: BaseException, what: str) -> BaseException:
         return AwsError(f"{what}: could not obtain AWS credentials ({type(exc).__name__})")
     if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError, bx.ReadTimeoutError,
                         bx.ConnectTimeoutError, bx.ConnectionError, bx.HTTPClientError)):
-        return Unavailable(f"{what}: cannot reach the AWS endpoint ({type(exc).__name__})")
+        where = getattr(exc, "kwargs", {}).get("endpoint_url") or "the AWS endpoint"
+        return Unavailable(f"{what}: cannot reach {where} ({type(exc).__name__}); check the network, region and --endpoint-url")
     if isinstance(exc, bx.ParamValidationError):
         return ConfigError(f"{what}: {exc}".replace("\n", " "))
     if isinstance(exc, bx.BotoCoreError):

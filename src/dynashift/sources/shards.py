@@ -227,25 +227,25 @@ class _State:
         if pos is None:
             known_parent = any(p in self.shards or p in self.positions for p in shard.parents)
             return Start("TRIM_HORIZON") if known_parent else configured
-        self._check_gap(shard.id, pos)
-        if pos.seq:
+        if pos.seq and self.api.still_holds(shard.id, pos.seq):
             return Start("AFTER_SEQUENCE_NUMBER", pos.seq)
-        if configured.kind == "TRIM_HORIZON" or pos.tip_ms is None:
-            return Start("TRIM_HORIZON")
-        return Start("AT_TIMESTAMP", at_ms=pos.tip_ms)
+        if not self._tip_recent(pos):
+            after = f"after sequence number {pos.seq}" if pos.seq else "since it was last read"
+            self._gap(shard.id, pos, f"changes {after} may have expired unread")
+        elif not pos.seq and configured.kind != "TRIM_HORIZON" and pos.tip_ms is not None:
+            return Start("AT_TIMESTAMP", at_ms=pos.tip_ms)  # a LATEST start, resumed where it began
+        # The checkpointed record itself has expired, but nothing after it can have: the oldest
+        # record still there is the next one to apply (an iterator after an expired record is not).
+        return Start("TRIM_HORIZON")
 
     # -- gaps
 
-    def _check_gap(self, shard: str, pos: Position) -> None:
-        """Changes expired unread between the checkpoint and the trim horizon stop the run."""
+    def _tip_recent(self, pos: Position) -> bool:
+        """The shard was at its tip within the retention period: nothing after the checkpoint can
+        have expired yet."""
         if self.retention is None:
             self.retention = self.api.retention_ms()
-        if pos.tip_ms is not None and pos.tip_ms >= now_ms() - self.retention + GAP_MARGIN_MS:
-            return  # at the tip recently: nothing after the checkpoint can have expired yet
-        if pos.seq and self.api.still_holds(shard, pos.seq):
-            return
-        after = f"after sequence number {pos.seq}" if pos.seq else "since it was last read"
-        self._gap(shard, pos, f"changes {after} may have expired unread")
+        return pos.tip_ms is not None and pos.tip_ms >= now_ms() - self.retention + GAP_MARGIN_MS
 
     def _gap(self, shard: str, pos: Position, why: str) -> None:
         hours = f" ({self.retention / 3_600_000:g}h retention)" if self.retention else ""
