@@ -62,7 +62,7 @@ def pg_rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
 # ---------------------------------------------------------------- Redshift's SQL, run on PostgreSQL
 
 _TOKENS = re.compile(
-    r"""\s(?:DISTKEY|SORTKEY)\((?:"(?:[^"]|"")*"(?:,\s*)?)+\)|\sSORTKEY\sAUTO"""  # table attributes PG lacks
+    r"""\s(?:DISTKEY|SORTKEY)\((?:"(?:[^"]|"")*"(?:,\s*)?)+\)"""  # table attributes PostgreSQL lacks
     r"""|DATEADD\(second,\s*(-CAST\(%s AS BIGINT\)),\s*SYSDATE\)"""  # seconds_ago()
     r"""|"(?:[^"]|"")*"|'(?:[^']|'')*'|\bSYSDATE\b"""
 )
@@ -102,16 +102,20 @@ class RedshiftOnPostgres:
 
     def run(self, sql: str, params: Sequence[Any], fetch: bool) -> list[tuple] | None:
         self.statements.append((sql, list(params)))
-        if sql == "SHOW enable_case_sensitive_identifier":
-            return [("on" if self.case_sensitive else "off",)]
-        if sql.startswith("SET enable_case_sensitive_identifier"):
+        cur = self.cursor(sql, params)
+        if cur is None:
+            return [("on" if self.case_sensitive else "off",)] if sql.startswith("SHOW") else None
+        return cur.fetchall() if fetch else None
+
+    def cursor(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor | None:
+        """Run one statement on PostgreSQL; None for the settings only a cluster has."""
+        if sql == "SHOW enable_case_sensitive_identifier" or sql.startswith("SET enable_case_sensitive_"):
             return None
         pg = redshift_to_postgres(sql)
         try:
-            cur = self.con.execute(_escape_percent(pg) if params else pg, list(params) if params else None)
+            return self.con.execute(_escape_percent(pg) if params else pg, list(params) if params else None)
         except psycopg.Error as exc:
             raise TargetError(f"Redshift (played by PostgreSQL): {str(exc).strip().splitlines()[0]}") from None
-        return cur.fetchall() if fetch else None
 
     def close(self) -> None:
         self.con.close()

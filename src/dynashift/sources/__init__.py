@@ -37,8 +37,15 @@ def _dynamodb_streams(uri: str, config: Config, **options: Any) -> Source:
     return make(uri, config)
 
 
+def _redshift_view(uri: str, config: Config, **options: Any) -> Source:
+    from ..redshift_native import ViewSource
+
+    return ViewSource(uri, config)
+
+
 SOURCES = {
     "file": _file,
+    "redshift-mv": _redshift_view,
     "kinesis": _kinesis,
     "dynamodb-streams": _dynamodb_streams,
 }

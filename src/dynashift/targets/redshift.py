@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, RetryableTargetError, TargetError
-from ..planning import BatchPlan
+from ..planning import BatchPlan, TableStage
 from ..schema import AddTable, Naming
 from .base import SqlTarget, quote
 from .postgres import PostgresTarget
@@ -137,17 +137,20 @@ class RedshiftTarget(PostgresTarget):
 
     def create_table_sql(self, ch: AddTable) -> str:
         # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_NEW.html
+        # `auto` (or `none`) leaves the clause out: Redshift then chooses (DISTSTYLE AUTO, SORTKEY AUTO).
         sql = SqlTarget.create_table_sql(self, ch)
         dist, sort = self.options.distkey, self.options.sortkey
         if dist not in ("auto", "none", ""):
             sql += f" DISTKEY({quote(dist)})"
-        if sort == "auto":
-            sql += " SORTKEY AUTO"
-        elif sort not in ("none", ""):
+        if sort not in ("auto", "none", ""):
             sql += " SORTKEY(" + ", ".join(quote(c.strip()) for c in sort.split(",")) + ")"
         return sql
 
     # ------------------------------------------------------------ staging
+
+    def stage(self, stage: TableStage) -> str:
+        # The materialized-view path stages in SQL (redshift_native.WarehouseStage): nothing to load.
+        return getattr(stage, "relation", None) or super().stage(stage)
 
     def load_stage(self, ref: str, data: pa.Table) -> None:
         if self.options.s3_staging:

@@ -1,0 +1,438 @@
+SHOW enable_case_sensitive_identifier;
+
+BEGIN;
+
+CREATE SCHEMA IF NOT EXISTS dynashift;
+
+CREATE SCHEMA IF NOT EXISTS "public";
+
+CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.checkpoints (source VARCHAR(65535), shard VARCHAR(65535), position VARCHAR(65535), size BIGINT, updated_at TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.runs (run_id BIGINT, source VARCHAR(65535), started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, status VARCHAR(65535), records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT, ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT, bytes_read BIGINT, error VARCHAR(65535));
+
+CREATE TABLE IF NOT EXISTS dynashift.versions (table_name VARCHAR(65535), dist_key VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), deleted BOOLEAN, written_at TIMESTAMPTZ, values_version_us BIGINT, values_seq VARCHAR(65535));
+
+CREATE OR REPLACE VIEW dynashift.tombstones AS SELECT table_name, dist_key, version_us, seq, event_id, written_at FROM dynashift.versions WHERE deleted;
+
+CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id BIGINT, source VARCHAR(65535), position VARCHAR(65535), reason VARCHAR(65535), "raw" VARCHAR(65535));
+
+CREATE TABLE IF NOT EXISTS dynashift.change_log (table_name VARCHAR(65535), dist_key VARCHAR(65535), op VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), applied_at TIMESTAMPTZ);
+
+COMMIT;
+
+SELECT table_name, source_table, key_attributes FROM dynashift.tables;
+
+SELECT table_name, attribute_name, column_name, types_seen FROM dynashift.columns;
+
+BEGIN;
+
+UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+
+SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
+
+INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+COMMIT;
+
+BEGIN;
+
+SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+
+COMMIT;
+
+SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
+
+BEGIN;
+
+CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
+
+INSERT INTO dynashift.tables VALUES (%s, %s, %s, SYSDATE);
+
+ALTER TABLE "public"."orders" ADD COLUMN "pk" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+ALTER TABLE "public"."orders" ADD COLUMN "n" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+ALTER TABLE "public"."orders" ADD COLUMN "Name" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+ALTER TABLE "public"."orders" ADD COLUMN "name__2" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+ALTER TABLE "public"."orders" ADD COLUMN "s" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+CREATE TABLE "public"."customers" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
+
+INSERT INTO dynashift.tables VALUES (%s, %s, %s, SYSDATE);
+
+ALTER TABLE "public"."customers" ADD COLUMN "pk" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+ALTER TABLE "public"."customers" ADD COLUMN "v" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535));
+
+INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_changed_at", "pk", "n", "Name", "name__2", "s") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s), (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.* FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
+
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "n", "Name", "name__2", "s" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+
+SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
+
+DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
+
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners;
+
+INSERT INTO dynashift.change_log SELECT %s, "dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", SYSDATE FROM _dynashift_winners;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_stage";
+
+CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "pk" VARCHAR(65535), "v" VARCHAR(65535));
+
+INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_changed_at", "pk", "v") VALUES (%s, %s, %s, %s, %s, %s, %s, %s);
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.* FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+DELETE FROM "public"."customers" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
+
+INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "v" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+
+SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
+
+DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
+
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners;
+
+INSERT INTO dynashift.change_log SELECT %s, "dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", SYSDATE FROM _dynashift_winners;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_stage";
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s, %s, %s, %s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s, %s, %s);
+
+UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+
+UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+
+UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+
+UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+
+UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s);
+
+UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+
+UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+
+CREATE TEMP TABLE "_dynashift_rejected" ("run_id" BIGINT, "source" VARCHAR(65535), "position" VARCHAR(65535), "reason" VARCHAR(65535), "raw" VARCHAR(65535));
+
+INSERT INTO "_dynashift_rejected" ("run_id", "source", "position", "reason", "raw") VALUES (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s);
+
+INSERT INTO dynashift.rejected (rejected_at, run_id, source, position, reason, "raw") SELECT SYSDATE, run_id, source, position, reason, "raw" FROM "_dynashift_rejected";
+
+DROP TABLE IF EXISTS "_dynashift_rejected";
+
+DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+
+INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+COMMIT;
+
+BEGIN;
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
+
+COMMIT;
+
+SELECT table_name, source_table, key_attributes FROM dynashift.tables;
+
+SELECT table_name, attribute_name, column_name, types_seen FROM dynashift.columns;
+
+BEGIN;
+
+UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+
+SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
+
+INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+COMMIT;
+
+BEGIN;
+
+SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+
+DELETE FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+
+COMMIT;
+
+SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
+
+BEGIN;
+
+CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_values_version" BIGINT, "_dynashift_values_seq" VARCHAR(65535), "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535));
+
+INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_changed_at", "_dynashift_values_version", "_dynashift_values_seq", "pk", "n", "Name", "name__2", "s") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+SELECT coalesce(sum(CASE WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 1 ELSE 0 END), 0) FROM "_dynashift_stage" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+DROP TABLE IF EXISTS _dynashift_late;
+
+CREATE TEMP TABLE _dynashift_late AS SELECT s.*, t."_dynashift_changed_at" AS _removed_at FROM "_dynashift_stage" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" JOIN "public"."orders" t ON t."dist_key" = s."dist_key" AND t."_dynashift_deleted" WHERE s."_dynashift_op" = 'U' AND v.deleted AND NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) AND (v.values_version_us IS NULL OR s."_dynashift_version" > v.values_version_us OR (s."_dynashift_version" = v.values_version_us AND s."_dynashift_seq" > v.values_seq));
+
+SELECT count(*) FROM _dynashift_late;
+
+DROP TABLE IF EXISTS _dynashift_late;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_stage";
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s);
+
+DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+
+INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+COMMIT;
+
+BEGIN;
+
+CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_values_version" BIGINT, "_dynashift_values_seq" VARCHAR(65535), "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535));
+
+INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_changed_at", "_dynashift_values_version", "_dynashift_values_seq", "pk", "n", "Name", "name__2", "s") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+SELECT coalesce(sum(CASE WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 1 ELSE 0 END), 0) FROM "_dynashift_stage" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+DROP TABLE IF EXISTS _dynashift_late;
+
+CREATE TEMP TABLE _dynashift_late AS SELECT s.*, t."_dynashift_changed_at" AS _removed_at FROM "_dynashift_stage" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" JOIN "public"."orders" t ON t."dist_key" = s."dist_key" AND t."_dynashift_deleted" WHERE s."_dynashift_op" = 'U' AND v.deleted AND NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) AND (v.values_version_us IS NULL OR s."_dynashift_version" > v.values_version_us OR (s."_dynashift_version" = v.values_version_us AND s."_dynashift_seq" > v.values_seq));
+
+SELECT count(*) FROM _dynashift_late;
+
+DROP TABLE IF EXISTS _dynashift_late;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_stage";
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
+
+DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+
+INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+COMMIT;
+
+BEGIN;
+
+ALTER TABLE "public"."orders" ADD COLUMN "new" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_values_version" BIGINT, "_dynashift_values_seq" VARCHAR(65535), "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535), "new" VARCHAR(65535));
+
+INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_changed_at", "_dynashift_values_version", "_dynashift_values_seq", "pk", "n", "Name", "name__2", "s", "new") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
+
+DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
+
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "n", "Name", "name__2", "s", "new" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+
+SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
+
+DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
+
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END FROM _dynashift_winners;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_stage";
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
+
+UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+
+DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+
+INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+COMMIT;
+
+BEGIN;
+
+CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_values_version" BIGINT, "_dynashift_values_seq" VARCHAR(65535), "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535), "new" VARCHAR(65535));
+
+INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_changed_at", "_dynashift_values_version", "_dynashift_values_seq", "pk", "n", "Name", "name__2", "s", "new") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
+
+DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
+
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "n", "Name", "name__2", "s", "new" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+
+SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
+
+UPDATE "public"."orders" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."orders"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
+
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, true, "pk", "n", "Name", "name__2", "s", "new" FROM _dynashift_winners w WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."orders" t WHERE t."dist_key" = w."dist_key");
+
+DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
+
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END FROM _dynashift_winners;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_stage";
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s);
+
+DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+
+INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+COMMIT;
+
+BEGIN;
+
+CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_values_version" BIGINT, "_dynashift_values_seq" VARCHAR(65535), "pk" VARCHAR(65535), "v" VARCHAR(65535));
+
+INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_changed_at", "_dynashift_values_version", "_dynashift_values_seq", "pk", "v") VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
+
+DELETE FROM "public"."customers" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
+
+INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "v" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+
+SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
+
+UPDATE "public"."customers" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."customers"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
+
+INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, true, "pk", "v" FROM _dynashift_winners w WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."customers" t WHERE t."dist_key" = w."dist_key");
+
+DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
+
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END FROM _dynashift_winners;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_stage";
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s);
+
+DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+
+INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+COMMIT;
+
+BEGIN;
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
+
+COMMIT;
+
+SELECT table_name, source_table FROM dynashift.tables ORDER BY table_name;
+
+SELECT count(*), max("_dynashift_changed_at"), max("_dynashift_synced_at") FROM "public"."customers";
+
+SELECT count(*) FROM dynashift.columns WHERE table_name = %s;
+
+SELECT count(*), max("_dynashift_changed_at"), max("_dynashift_synced_at") FROM "public"."orders";
+
+SELECT count(*) FROM dynashift.columns WHERE table_name = %s;
+
+SELECT source, shard, position, size, updated_at FROM dynashift.checkpoints ORDER BY source, shard;
+
+SELECT run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error FROM dynashift.runs ORDER BY run_id DESC LIMIT 10;
+
+SELECT count(*) FROM dynashift.rejected;
+

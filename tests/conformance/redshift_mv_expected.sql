@@ -1,0 +1,226 @@
+SHOW enable_case_sensitive_identifier;
+
+BEGIN;
+
+CREATE SCHEMA IF NOT EXISTS dynashift;
+
+CREATE SCHEMA IF NOT EXISTS "public";
+
+CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.checkpoints (source VARCHAR(65535), shard VARCHAR(65535), position VARCHAR(65535), size BIGINT, updated_at TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.runs (run_id BIGINT, source VARCHAR(65535), started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, status VARCHAR(65535), records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT, ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT, bytes_read BIGINT, error VARCHAR(65535));
+
+CREATE TABLE IF NOT EXISTS dynashift.versions (table_name VARCHAR(65535), dist_key VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), deleted BOOLEAN, written_at TIMESTAMPTZ, values_version_us BIGINT, values_seq VARCHAR(65535));
+
+CREATE OR REPLACE VIEW dynashift.tombstones AS SELECT table_name, dist_key, version_us, seq, event_id, written_at FROM dynashift.versions WHERE deleted;
+
+CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id BIGINT, source VARCHAR(65535), position VARCHAR(65535), reason VARCHAR(65535), "raw" VARCHAR(65535));
+
+CREATE TABLE IF NOT EXISTS dynashift.change_log (table_name VARCHAR(65535), dist_key VARCHAR(65535), op VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), applied_at TIMESTAMPTZ);
+
+COMMIT;
+
+SELECT table_name, source_table, key_attributes FROM dynashift.tables;
+
+SELECT table_name, attribute_name, column_name, types_seen FROM dynashift.columns;
+
+BEGIN;
+
+UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+
+SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
+
+INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+
+COMMIT;
+
+BEGIN;
+
+SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+
+COMMIT;
+
+SET enable_case_sensitive_super_attribute TO true;
+
+BEGIN;
+
+CREATE TEMP TABLE _dynashift_mv_batch AS SELECT shard_id, sequence_number, payload, raw FROM (SELECT v.shard_id, v.sequence_number, v.payload, v.raw, ROW_NUMBER() OVER (PARTITION BY v.shard_id ORDER BY LPAD(v.sequence_number, 64, '0')) AS n FROM "streams"."ddb_changes" v LEFT JOIN dynashift.checkpoints c ON c.source = %s AND c.shard = v.shard_id WHERE c.position IS NULL OR LPAD(v.sequence_number, 64, '0') > LPAD(c.position, 64, '0')) x WHERE n <= 1000;
+
+CREATE TEMP TABLE _dynashift_mv_changes AS SELECT shard_id, sequence_number, shard_id || ':' || sequence_number AS position, shard_id || CHR(31) || LPAD(sequence_number, 64, '0') AS seq, source_table, op, event_id, ttl, keys, image, old_image, reason, payload, raw, CASE WHEN t IS NULL THEN 0 ELSE CAST(FLOOR(t * CASE WHEN prec LIKE 'MICRO%' THEN 1 WHEN prec LIKE 'MILLI%' THEN 1000 WHEN prec LIKE 'SEC%' THEN 1000000 WHEN ABS(t) < 100000000000 THEN 1000000 WHEN ABS(t) < 100000000000000 THEN 1000 ELSE 1 END) AS BIGINT) END AS version_us FROM (SELECT b.shard_id, b.sequence_number, b.payload, b.raw, b.payload."tableName"::VARCHAR(255) AS source_table, b.payload."eventName"::VARCHAR(16) AS op, NVL(b.payload."eventID"::VARCHAR(128), '') AS event_id, NVL(b.payload."userIdentity"."type"::VARCHAR(32) = 'Service' AND b.payload."userIdentity"."principalId"::VARCHAR(64) = 'dynamodb.amazonaws.com', false) AS ttl, b.payload."dynamodb"."Keys" AS keys, b.payload."dynamodb"."NewImage" AS image, b.payload."dynamodb"."OldImage" AS old_image, CASE WHEN IS_VARCHAR(b.payload."dynamodb"."ApproximateCreationDateTime") THEN b.payload."dynamodb"."ApproximateCreationDateTime"::VARCHAR(64)::DECIMAL(38,6) ELSE b.payload."dynamodb"."ApproximateCreationDateTime"::DECIMAL(38,6) END AS t, UPPER(b.payload."dynamodb"."ApproximateCreationDateTimePrecision"::VARCHAR(16)) AS prec, CASE WHEN b.payload IS NULL THEN 'not JSON' WHEN NOT IS_OBJECT(b.payload."dynamodb") THEN 'not a DynamoDB change record: no `dynamodb` block' WHEN NVL(b.payload."eventName"::VARCHAR(16), '') NOT IN ('INSERT', 'MODIFY', 'REMOVE') THEN 'not a DynamoDB change record: eventName ' || NVL(LEFT(b.payload."eventName"::VARCHAR(200), 100), 'missing') WHEN NOT IS_OBJECT(b.payload."dynamodb"."Keys") THEN 'missing Keys' WHEN b.payload."tableName" IS NULL THEN 'no table name: the record carries none' WHEN b.payload."eventName"::VARCHAR(16) <> 'REMOVE' AND NOT IS_OBJECT(b.payload."dynamodb"."NewImage") THEN b.payload."eventName"::VARCHAR(16) || ' without NewImage (KEYS_ONLY or OLD_IMAGE stream view type) cannot be replicated: use NEW_IMAGE or NEW_AND_OLD_IMAGES' END AS reason FROM _dynashift_mv_batch b) x;
+
+SELECT (SELECT count(*) FROM _dynashift_mv_batch), (SELECT NVL(SUM(OCTET_LENGTH(JSON_SERIALIZE_TO_VARBYTE(payload))), 0) FROM _dynashift_mv_changes), NVL(SUM(CASE WHEN n > 1 AND dup THEN 1 ELSE 0 END), 0), NVL(SUM(CASE WHEN n > 1 AND NOT dup AND older THEN 1 ELSE 0 END), 0), NVL(SUM(CASE WHEN n > 1 AND NOT dup AND NOT older THEN 1 ELSE 0 END), 0), 0 FROM (SELECT ROW_NUMBER() OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY version_us DESC, seq DESC) AS n, version_us = FIRST_VALUE(version_us) OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY version_us DESC, seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AND (seq = FIRST_VALUE(seq) OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY version_us DESC, seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) OR (event_id <> '' AND event_id = FIRST_VALUE(event_id) OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY version_us DESC, seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))) AS dup, NVL(version_us < MAX(version_us) OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS older FROM _dynashift_mv_changes WHERE reason IS NULL) x;
+
+SELECT position, reason, FROM_VARBYTE(SUBSTRING(NVL(JSON_SERIALIZE_TO_VARBYTE(payload), raw), 1, 60000), 'utf8') FROM _dynashift_mv_changes WHERE reason IS NOT NULL ORDER BY seq;
+
+SELECT shard_id, sequence_number FROM (SELECT shard_id, sequence_number, ROW_NUMBER() OVER (PARTITION BY shard_id ORDER BY LPAD(sequence_number, 64, '0') DESC) AS n FROM _dynashift_mv_batch) x WHERE n = 1 ORDER BY shard_id;
+
+SELECT DISTINCT c.source_table, k FROM _dynashift_mv_changes c, UNPIVOT c.keys AS kv AT k WHERE c.reason IS NULL ORDER BY 1, 2;
+
+SELECT source_table, a, LISTAGG(DISTINCT tag, ',') WITHIN GROUP (ORDER BY tag), MIN(seq) FROM (SELECT c.source_table, a, tag, c.seq FROM _dynashift_mv_changes c, UNPIVOT c.keys AS v AT a, UNPIVOT v AS x AT tag WHERE c.reason IS NULL UNION ALL SELECT c.source_table, a, tag, c.seq FROM _dynashift_mv_changes c, UNPIVOT c.image AS v AT a, UNPIVOT v AS x AT tag WHERE c.reason IS NULL UNION ALL SELECT c.source_table, a, tag, c.seq FROM _dynashift_mv_changes c, UNPIVOT c.old_image AS v AT a, UNPIVOT v AS x AT tag WHERE c.reason IS NULL) u GROUP BY source_table, a ORDER BY source_table, MIN(seq), a;
+
+CREATE TEMP TABLE "_dynashift_mv_stage_0" AS WITH r AS (SELECT k.*, ROW_NUMBER() OVER (PARTITION BY dk ORDER BY version_us DESC, seq DESC) AS n, ROW_NUMBER() OVER (PARTITION BY dk, CASE WHEN op = 'REMOVE' THEN 1 ELSE 0 END ORDER BY version_us DESC, seq DESC) AS live_n FROM (SELECT c.*, '{' || '"pk":' || JSON_SERIALIZE(c.keys."pk") || '}' AS dk FROM _dynashift_mv_changes c WHERE c.reason IS NULL AND c.source_table = %s) k) SELECT s.*, CASE WHEN s._src."pk"."S" IS NOT NULL AND JSON_SIZE(s._src."pk") <= 60000 THEN s._src."pk"."S"::VARCHAR(65535) WHEN s._src."pk"."N" IS NOT NULL AND JSON_SIZE(s._src."pk") <= 60000 THEN s._src."pk"."N"::VARCHAR(65535) WHEN s._src."pk"."B" IS NOT NULL AND JSON_SIZE(s._src."pk") <= 60000 THEN s._src."pk"."B"::VARCHAR(65535) WHEN s._src."pk"."BOOL" IS NOT NULL THEN CASE WHEN s._src."pk"."BOOL"::BOOLEAN THEN 'true' ELSE 'false' END END AS "pk", CASE WHEN s._src."tags"."S" IS NOT NULL AND JSON_SIZE(s._src."tags") <= 60000 THEN s._src."tags"."S"::VARCHAR(65535) WHEN s._src."tags"."N" IS NOT NULL AND JSON_SIZE(s._src."tags") <= 60000 THEN s._src."tags"."N"::VARCHAR(65535) WHEN s._src."tags"."B" IS NOT NULL AND JSON_SIZE(s._src."tags") <= 60000 THEN s._src."tags"."B"::VARCHAR(65535) WHEN s._src."tags"."BOOL" IS NOT NULL THEN CASE WHEN s._src."tags"."BOOL"::BOOLEAN THEN 'true' ELSE 'false' END END AS "tags", CASE WHEN s._src."qty"."S" IS NOT NULL AND JSON_SIZE(s._src."qty") <= 60000 THEN s._src."qty"."S"::VARCHAR(65535) WHEN s._src."qty"."N" IS NOT NULL AND JSON_SIZE(s._src."qty") <= 60000 THEN s._src."qty"."N"::VARCHAR(65535) WHEN s._src."qty"."B" IS NOT NULL AND JSON_SIZE(s._src."qty") <= 60000 THEN s._src."qty"."B"::VARCHAR(65535) WHEN s._src."qty"."BOOL" IS NOT NULL THEN CASE WHEN s._src."qty"."BOOL"::BOOLEAN THEN 'true' ELSE 'false' END END AS "qty" FROM (SELECT w.dk AS "dist_key", CASE WHEN w.op <> 'REMOVE' THEN 'U' WHEN NOT (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') THEN 'D' WHEN w.old_image IS NULL AND l.dk IS NULL THEN 'S' ELSE 'V' END AS "_dynashift_op", w.version_us AS "_dynashift_version", w.seq AS "_dynashift_seq", w.event_id AS "_dynashift_event_id", (TIMESTAMP 'epoch' + (w.version_us / 1000000) * INTERVAL '1 second' + (w.version_us % 1000000) * INTERVAL '1 microsecond')::TIMESTAMPTZ AS "_dynashift_changed_at", CASE WHEN CASE WHEN w.op <> 'REMOVE' THEN 'U' WHEN NOT (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') THEN 'D' WHEN w.old_image IS NULL AND l.dk IS NULL THEN 'S' ELSE 'V' END = 'V' THEN CASE WHEN w.old_image IS NOT NULL THEN w.version_us ELSE l.version_us END END AS "_dynashift_values_version", CASE WHEN CASE WHEN w.op <> 'REMOVE' THEN 'U' WHEN NOT (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') THEN 'D' WHEN w.old_image IS NULL AND l.dk IS NULL THEN 'S' ELSE 'V' END = 'V' THEN CASE WHEN w.old_image IS NOT NULL THEN w.seq ELSE l.seq END END AS "_dynashift_values_seq", CASE WHEN w.op <> 'REMOVE' THEN w.image WHEN (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') AND w.old_image IS NOT NULL THEN w.old_image WHEN (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') AND l.dk IS NOT NULL THEN l.image ELSE w.keys END AS _src FROM r w LEFT JOIN r l ON l.dk = w.dk AND l.op <> 'REMOVE' AND l.live_n = 1 WHERE w.n = 1) s;
+
+SELECT s."dist_key", s."_dynashift_seq", JSON_SERIALIZE_TO_VARBYTE(s._src) FROM "_dynashift_mv_stage_0" s WHERE s."dist_key" IN (SELECT t."dist_key" FROM "_dynashift_mv_stage_0" t, UNPIVOT t._src AS v AT a WHERE (v."S" IS NULL AND v."N" IS NULL AND v."B" IS NULL AND v."BOOL" IS NULL AND v."NULL" IS NULL) OR JSON_SIZE(v) > 60000);
+
+CREATE TEMP TABLE "_dynashift_mv_rendered" ("dist_key" VARCHAR(65535), "pk" VARCHAR(65535), "tags" VARCHAR(65535), "qty" VARCHAR(65535));
+
+INSERT INTO "_dynashift_mv_rendered" ("dist_key", "pk", "tags", "qty") VALUES (%s, %s, %s, %s);
+
+UPDATE "_dynashift_mv_stage_0" SET "pk" = r."pk", "tags" = r."tags", "qty" = r."qty" FROM "_dynashift_mv_rendered" r WHERE "_dynashift_mv_stage_0"."dist_key" = r."dist_key";
+
+DROP TABLE IF EXISTS "_dynashift_mv_rendered";
+
+SELECT count(*) FROM "_dynashift_mv_stage_0";
+
+CREATE TEMP TABLE "_dynashift_mv_stage_1" AS WITH r AS (SELECT k.*, ROW_NUMBER() OVER (PARTITION BY dk ORDER BY version_us DESC, seq DESC) AS n, ROW_NUMBER() OVER (PARTITION BY dk, CASE WHEN op = 'REMOVE' THEN 1 ELSE 0 END ORDER BY version_us DESC, seq DESC) AS live_n FROM (SELECT c.*, '{' || '"id":' || JSON_SERIALIZE(c.keys."id") || '}' AS dk FROM _dynashift_mv_changes c WHERE c.reason IS NULL AND c.source_table = %s) k) SELECT s.*, CASE WHEN s._src."id"."S" IS NOT NULL AND JSON_SIZE(s._src."id") <= 60000 THEN s._src."id"."S"::VARCHAR(65535) WHEN s._src."id"."N" IS NOT NULL AND JSON_SIZE(s._src."id") <= 60000 THEN s._src."id"."N"::VARCHAR(65535) WHEN s._src."id"."B" IS NOT NULL AND JSON_SIZE(s._src."id") <= 60000 THEN s._src."id"."B"::VARCHAR(65535) WHEN s._src."id"."BOOL" IS NOT NULL THEN CASE WHEN s._src."id"."BOOL"::BOOLEAN THEN 'true' ELSE 'false' END END AS "id", CASE WHEN s._src."Name"."S" IS NOT NULL AND JSON_SIZE(s._src."Name") <= 60000 THEN s._src."Name"."S"::VARCHAR(65535) WHEN s._src."Name"."N" IS NOT NULL AND JSON_SIZE(s._src."Name") <= 60000 THEN s._src."Name"."N"::VARCHAR(65535) WHEN s._src."Name"."B" IS NOT NULL AND JSON_SIZE(s._src."Name") <= 60000 THEN s._src."Name"."B"::VARCHAR(65535) WHEN s._src."Name"."BOOL" IS NOT NULL THEN CASE WHEN s._src."Name"."BOOL"::BOOLEAN THEN 'true' ELSE 'false' END END AS "Name" FROM (SELECT w.dk AS "dist_key", CASE WHEN w.op <> 'REMOVE' THEN 'U' WHEN NOT (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') THEN 'D' WHEN w.old_image IS NULL AND l.dk IS NULL THEN 'S' ELSE 'V' END AS "_dynashift_op", w.version_us AS "_dynashift_version", w.seq AS "_dynashift_seq", w.event_id AS "_dynashift_event_id", (TIMESTAMP 'epoch' + (w.version_us / 1000000) * INTERVAL '1 second' + (w.version_us % 1000000) * INTERVAL '1 microsecond')::TIMESTAMPTZ AS "_dynashift_changed_at", CASE WHEN CASE WHEN w.op <> 'REMOVE' THEN 'U' WHEN NOT (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') THEN 'D' WHEN w.old_image IS NULL AND l.dk IS NULL THEN 'S' ELSE 'V' END = 'V' THEN CASE WHEN w.old_image IS NOT NULL THEN w.version_us ELSE l.version_us END END AS "_dynashift_values_version", CASE WHEN CASE WHEN w.op <> 'REMOVE' THEN 'U' WHEN NOT (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') THEN 'D' WHEN w.old_image IS NULL AND l.dk IS NULL THEN 'S' ELSE 'V' END = 'V' THEN CASE WHEN w.old_image IS NOT NULL THEN w.seq ELSE l.seq END END AS "_dynashift_values_seq", CASE WHEN w.op <> 'REMOVE' THEN w.image WHEN (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') AND w.old_image IS NOT NULL THEN w.old_image WHEN (CASE WHEN w.ttl THEN 'soft' ELSE 'soft' END = 'soft') AND l.dk IS NOT NULL THEN l.image ELSE w.keys END AS _src FROM r w LEFT JOIN r l ON l.dk = w.dk AND l.op <> 'REMOVE' AND l.live_n = 1 WHERE w.n = 1) s;
+
+SELECT s."dist_key", s."_dynashift_seq", JSON_SERIALIZE_TO_VARBYTE(s._src) FROM "_dynashift_mv_stage_1" s WHERE s."dist_key" IN (SELECT t."dist_key" FROM "_dynashift_mv_stage_1" t, UNPIVOT t._src AS v AT a WHERE (v."S" IS NULL AND v."N" IS NULL AND v."B" IS NULL AND v."BOOL" IS NULL AND v."NULL" IS NULL) OR JSON_SIZE(v) > 60000);
+
+SELECT count(*) FROM "_dynashift_mv_stage_1";
+
+CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
+
+INSERT INTO dynashift.tables VALUES (%s, %s, %s, SYSDATE);
+
+ALTER TABLE "public"."orders" ADD COLUMN "pk" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+ALTER TABLE "public"."orders" ADD COLUMN "tags" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+ALTER TABLE "public"."orders" ADD COLUMN "qty" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+CREATE TABLE "public"."users" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
+
+INSERT INTO dynashift.tables VALUES (%s, %s, %s, SYSDATE);
+
+ALTER TABLE "public"."users" ADD COLUMN "id" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+ALTER TABLE "public"."users" ADD COLUMN "Name" VARCHAR(65535);
+
+INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_mv_stage_0" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+SELECT coalesce(sum(CASE WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 1 ELSE 0 END), 0) FROM "_dynashift_mv_stage_0" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
+
+DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
+
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "tags", "qty") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "tags", "qty" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+
+SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
+
+UPDATE "public"."orders" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."orders"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
+
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "tags", "qty") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, true, "pk", "tags", "qty" FROM _dynashift_winners w WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."orders" t WHERE t."dist_key" = w."dist_key");
+
+DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
+
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END FROM _dynashift_winners;
+
+DROP TABLE IF EXISTS _dynashift_late;
+
+CREATE TEMP TABLE _dynashift_late AS SELECT s.*, t."_dynashift_changed_at" AS _removed_at FROM "_dynashift_mv_stage_0" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" JOIN "public"."orders" t ON t."dist_key" = s."dist_key" AND t."_dynashift_deleted" WHERE s."_dynashift_op" = 'U' AND v.deleted AND NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) AND (v.values_version_us IS NULL OR s."_dynashift_version" > v.values_version_us OR (s."_dynashift_version" = v.values_version_us AND s."_dynashift_seq" > v.values_seq));
+
+SELECT count(*) FROM _dynashift_late;
+
+DROP TABLE IF EXISTS _dynashift_late;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_mv_stage_0";
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_mv_stage_1" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+
+SELECT count(*) FROM _dynashift_winners;
+
+UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
+
+DELETE FROM "public"."users" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
+
+INSERT INTO "public"."users" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "id", "Name") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "id", "Name" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+
+SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
+
+UPDATE "public"."users" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."users"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
+
+INSERT INTO "public"."users" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "id", "Name") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, true, "id", "Name" FROM _dynashift_winners w WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."users" t WHERE t."dist_key" = w."dist_key");
+
+DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
+
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END FROM _dynashift_winners;
+
+DROP TABLE IF EXISTS _dynashift_winners;
+
+DROP TABLE IF EXISTS "_dynashift_mv_stage_1";
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
+
+UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s);
+
+SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s);
+
+CREATE TEMP TABLE "_dynashift_rejected" ("run_id" BIGINT, "source" VARCHAR(65535), "position" VARCHAR(65535), "reason" VARCHAR(65535), "raw" VARCHAR(65535));
+
+INSERT INTO "_dynashift_rejected" ("run_id", "source", "position", "reason", "raw") VALUES (%s, %s, %s, %s, %s);
+
+INSERT INTO dynashift.rejected (rejected_at, run_id, source, position, reason, "raw") SELECT SYSDATE, run_id, source, position, reason, "raw" FROM "_dynashift_rejected";
+
+DROP TABLE IF EXISTS "_dynashift_rejected";
+
+DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+
+INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+
+DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+
+INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+DROP TABLE IF EXISTS _dynashift_mv_changes;
+
+DROP TABLE IF EXISTS _dynashift_mv_batch;
+
+COMMIT;
+
+BEGIN;
+
+CREATE TEMP TABLE _dynashift_mv_batch AS SELECT shard_id, sequence_number, payload, raw FROM (SELECT v.shard_id, v.sequence_number, v.payload, v.raw, ROW_NUMBER() OVER (PARTITION BY v.shard_id ORDER BY LPAD(v.sequence_number, 64, '0')) AS n FROM "streams"."ddb_changes" v LEFT JOIN dynashift.checkpoints c ON c.source = %s AND c.shard = v.shard_id WHERE c.position IS NULL OR LPAD(v.sequence_number, 64, '0') > LPAD(c.position, 64, '0')) x WHERE n <= 1000;
+
+CREATE TEMP TABLE _dynashift_mv_changes AS SELECT shard_id, sequence_number, shard_id || ':' || sequence_number AS position, shard_id || CHR(31) || LPAD(sequence_number, 64, '0') AS seq, source_table, op, event_id, ttl, keys, image, old_image, reason, payload, raw, CASE WHEN t IS NULL THEN 0 ELSE CAST(FLOOR(t * CASE WHEN prec LIKE 'MICRO%' THEN 1 WHEN prec LIKE 'MILLI%' THEN 1000 WHEN prec LIKE 'SEC%' THEN 1000000 WHEN ABS(t) < 100000000000 THEN 1000000 WHEN ABS(t) < 100000000000000 THEN 1000 ELSE 1 END) AS BIGINT) END AS version_us FROM (SELECT b.shard_id, b.sequence_number, b.payload, b.raw, b.payload."tableName"::VARCHAR(255) AS source_table, b.payload."eventName"::VARCHAR(16) AS op, NVL(b.payload."eventID"::VARCHAR(128), '') AS event_id, NVL(b.payload."userIdentity"."type"::VARCHAR(32) = 'Service' AND b.payload."userIdentity"."principalId"::VARCHAR(64) = 'dynamodb.amazonaws.com', false) AS ttl, b.payload."dynamodb"."Keys" AS keys, b.payload."dynamodb"."NewImage" AS image, b.payload."dynamodb"."OldImage" AS old_image, CASE WHEN IS_VARCHAR(b.payload."dynamodb"."ApproximateCreationDateTime") THEN b.payload."dynamodb"."ApproximateCreationDateTime"::VARCHAR(64)::DECIMAL(38,6) ELSE b.payload."dynamodb"."ApproximateCreationDateTime"::DECIMAL(38,6) END AS t, UPPER(b.payload."dynamodb"."ApproximateCreationDateTimePrecision"::VARCHAR(16)) AS prec, CASE WHEN b.payload IS NULL THEN 'not JSON' WHEN NOT IS_OBJECT(b.payload."dynamodb") THEN 'not a DynamoDB change record: no `dynamodb` block' WHEN NVL(b.payload."eventName"::VARCHAR(16), '') NOT IN ('INSERT', 'MODIFY', 'REMOVE') THEN 'not a DynamoDB change record: eventName ' || NVL(LEFT(b.payload."eventName"::VARCHAR(200), 100), 'missing') WHEN NOT IS_OBJECT(b.payload."dynamodb"."Keys") THEN 'missing Keys' WHEN b.payload."tableName" IS NULL THEN 'no table name: the record carries none' WHEN b.payload."eventName"::VARCHAR(16) <> 'REMOVE' AND NOT IS_OBJECT(b.payload."dynamodb"."NewImage") THEN b.payload."eventName"::VARCHAR(16) || ' without NewImage (KEYS_ONLY or OLD_IMAGE stream view type) cannot be replicated: use NEW_IMAGE or NEW_AND_OLD_IMAGES' END AS reason FROM _dynashift_mv_batch b) x;
+
+SELECT (SELECT count(*) FROM _dynashift_mv_batch), (SELECT NVL(SUM(OCTET_LENGTH(JSON_SERIALIZE_TO_VARBYTE(payload))), 0) FROM _dynashift_mv_changes), NVL(SUM(CASE WHEN n > 1 AND dup THEN 1 ELSE 0 END), 0), NVL(SUM(CASE WHEN n > 1 AND NOT dup AND older THEN 1 ELSE 0 END), 0), NVL(SUM(CASE WHEN n > 1 AND NOT dup AND NOT older THEN 1 ELSE 0 END), 0), 0 FROM (SELECT ROW_NUMBER() OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY version_us DESC, seq DESC) AS n, version_us = FIRST_VALUE(version_us) OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY version_us DESC, seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AND (seq = FIRST_VALUE(seq) OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY version_us DESC, seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) OR (event_id <> '' AND event_id = FIRST_VALUE(event_id) OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY version_us DESC, seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING))) AS dup, NVL(version_us < MAX(version_us) OVER (PARTITION BY source_table, JSON_SERIALIZE(keys) ORDER BY seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS older FROM _dynashift_mv_changes WHERE reason IS NULL) x;
+
+DROP TABLE IF EXISTS _dynashift_mv_changes;
+
+DROP TABLE IF EXISTS _dynashift_mv_batch;
+
+COMMIT;
+
+BEGIN;
+
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
+
+COMMIT;
+
