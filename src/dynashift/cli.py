@@ -308,6 +308,7 @@ def expected_path_for(out_dir: str) -> str:
     return str(out_dir).rstrip("/") + ".expected.json"
 
 
+from .cli_load import backfill, export; main.add_command(backfill); main.add_command(export)  # noqa: E402,E702
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
+from .routing import Route
 
 CONFIG_FILE = "dynashift.toml"
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -60,6 +61,12 @@ class Config(BaseModel):
     endpoint_url: str | None = Field(None, description="AWS endpoint (e.g. a local one)")
     region: str | None = Field(None, description="AWS region")
     profile: str | None = Field(None, description="AWS profile")
+    # Full loads and single-table designs (docs/full-load.md)
+    routes: list[Route] = Field(default_factory=list, description="Single-table designs: [[routes]] sending items to target "
+                                "tables by key prefix or type attribute (first match wins)")
+    scan_segments: int = Field(4, ge=1, le=10_000, description="Scan backfill: parallel segments (one reader each)")
+    scan_rate: float | None = Field(None, gt=0, description="Scan backfill: read capacity units per second, all segments "
+                                    "together (unset: as fast as the table allows)")
 
     @field_validator("tombstone_retention", "max_wait", "interval", "poll_interval", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from .config import Config
 from .errors import DynashiftError, TargetError
 from .planning import Modes, build_plan
 from .records import SourceBatch
+from .routing import make_router
 from .sources import Source
 from .targets.base import META, RunCounters, SqlTarget
 
@@ -29,7 +30,8 @@ class Progress:
 
 
 def modes_of(config: Config) -> Modes:
-    return Modes(delete=config.delete_mode, ttl=config.ttl_mode(), fail_on_bad_record=config.on_bad_record == "fail")
+    return Modes(delete=config.delete_mode, ttl=config.ttl_mode(), fail_on_bad_record=config.on_bad_record == "fail",
+                 router=make_router(config.routes))
 
 
 def replicate(

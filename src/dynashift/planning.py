@@ -7,6 +7,7 @@ schema, so it can be checked without a database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import orjson
 import pyarrow as pa
@@ -30,6 +31,9 @@ from .schema import (
     SchemaState,
     plan_schema,
 )
+
+if TYPE_CHECKING:
+    from .routing import Router
 
 # Staged ops: upsert; hard delete; soft delete keeping the target row's values; soft delete
 # carrying the values of the last live version met in the same batch.
@@ -67,6 +71,7 @@ class Modes:
     delete: str = "hard"  # hard | soft
     ttl: str = "hard"  # hard | soft | ignore
     fail_on_bad_record: bool = False
+    router: Router | None = None  # single-table designs: the target table of each change (routing.py)
 
 
 def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes) -> BatchPlan:
@@ -80,7 +85,7 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
         raise BadRecordError(f"bad record at {plan.rejected[0].position}: {plan.rejected[0].reason}")
     batch = Batch(track_live="soft" in (modes.delete, modes.ttl))
     names: dict[str, dict[str, None]] = {}  # every attribute met, superseded changes included
-    for change in sb.changes:
+    for change in sb.changes if modes.router is None else modes.router.apply(sb.changes):
         if change.ttl and modes.ttl == "ignore":
             plan.ttl_ignored += 1
             continue

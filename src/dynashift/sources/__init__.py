@@ -37,6 +37,12 @@ def _dynamodb_streams(uri: str, config: Config, **options: Any) -> Source:
     return make(uri, config)
 
 
+def _export(uri: str, config: Config, **options: Any) -> Source:
+    from .export import make
+
+    return make(uri, config)
+
+
 def _redshift_view(uri: str, config: Config, **options: Any) -> Source:
     from ..redshift_native import ViewSource
 
@@ -48,6 +54,7 @@ SOURCES = {
     "redshift-mv": _redshift_view,
     "kinesis": _kinesis,
     "dynamodb-streams": _dynamodb_streams,
+    "export": _export,
 }
 
 
