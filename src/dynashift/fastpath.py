@@ -72,38 +72,34 @@ class LineDecoder:
             ddb = doc["dynamodb"]
             if not isinstance(ddb, simdjson.Object):
                 return None
-            table = doc.get("tableName")
+            table, op = doc.get("tableName"), doc.get("eventName")
             rec: dict[str, Any] = {
-                "eventName": doc.get("eventName"),
+                "eventName": op,
                 "tableName": table,
                 "eventID": doc.get("eventID"),
                 "userIdentity": _plain(doc.get("userIdentity")),
             }
             if not table:
                 rec["eventSourceARN"] = doc.get("eventSourceARN")
-            image = ddb.get("NewImage")
             block: dict[str, Any] = {
                 "ApproximateCreationDateTime": ddb.get("ApproximateCreationDateTime"),
                 "ApproximateCreationDateTimePrecision": ddb.get("ApproximateCreationDateTimePrecision"),
                 "Keys": _plain(ddb.get("Keys")),
             }
-            names = old = None
+            names = None
+            # A REMOVE needs only its OldImage (soft deletes); INSERT/MODIFY only their NewImage.
+            image = ddb.get("OldImage" if op == "REMOVE" else "NewImage")
             if isinstance(image, simdjson.Object):
-                block["NewImage"] = LAZY
-                names = list(image.keys())
+                block["OldImage" if op == "REMOVE" else "NewImage"] = LAZY
+                if op != "REMOVE":
+                    names = list(image.keys())
             elif image is not None:
                 return None
-            else:
+            elif op != "REMOVE":
                 block["StreamViewType"] = ddb.get("StreamViewType")
-                old = ddb.get("OldImage")
-                if isinstance(old, simdjson.Object):
-                    block["OldImage"] = LAZY
-                elif old is not None:
-                    return None
-                old = None
             rec["dynamodb"] = block
         finally:
-            doc = ddb = image = old = None  # simdjson refuses to parse again while proxies are alive
+            doc = ddb = image = None  # simdjson refuses to parse again while proxies are alive
         change = decode_change(rec, seq, default_table=self.default_table,
                                fallback_version=self.last_version, raw=line)
         if names is not None and change.new_image is LAZY:

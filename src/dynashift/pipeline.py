@@ -71,7 +71,7 @@ def replicate(
             if lag:
                 write_lag(target, source.uri, lag)
             del plan, sb
-            gc.collect(0)
+            gc.collect(2 if follow and run.batches % 100 == 0 else 0)  # a long run must not keep old cycles
             if on_batch is not None:
                 on_batch(run)
             if stop is not None and stop.is_set():
