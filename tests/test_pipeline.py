@@ -320,18 +320,3 @@ def test_records_without_time_keep_their_stream_order(tmp_path):
     write(tmp_path / "1.jsonl", [first, second])
     run(tmp_path / "1.jsonl", db)
     assert values(db)[A]["n"] == "2"
-
-
-def test_change_log_keeps_every_record_raw_when_enabled(tmp_path):
-    db = tmp_path / "w.duckdb"
-    k, v1 = item("a", n={"N": "1"})
-    _, v2 = item("a", n={"N": "2"})
-    records = [rec("INSERT", k, v1, 10), rec("MODIFY", k, v2, 20), rec("MODIFY", k, v1, 15)]  # the last is stale
-    write(tmp_path / "1.jsonl", records)
-    run(tmp_path / "1.jsonl", db, change_log=True)
-    logged = sql(db, "SELECT op, version_us - 1700000000000000, raw FROM dynashift.change_log ORDER BY seq")
-    assert [(op, t) for op, t, _ in logged] == [("INSERT", 10), ("MODIFY", 20), ("MODIFY", 15)]
-    assert [orjson.loads(raw) for _, _, raw in logged] == records
-    write(tmp_path / "2.jsonl", [rec("REMOVE", k, None, 30)])
-    run(tmp_path / "2.jsonl", db)  # off by default
-    assert sql(db, "SELECT count(*) FROM dynashift.change_log") == [(3,)]

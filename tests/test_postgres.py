@@ -235,13 +235,13 @@ def test_a_killed_backend_fails_the_batch_cleanly_and_a_restart_completes(tmp_pa
     pid = target.query("SELECT pg_backend_pid()")[0][0]
     real, merges = target.merge, []
 
-    def kill_during_second_batch(stage):
+    def kill_during_second_batch(stage, change_log):
         merges.append(stage.table)
         if len(merges) == 2:
             killer = threading.Thread(target=lambda: pg_rows(pg_url, "SELECT pg_terminate_backend(%s)", (pid,)))
             killer.start()
             killer.join()
-        return real(stage)
+        return real(stage, change_log)
 
     monkeypatch.setattr(target, "merge", kill_during_second_batch)
     with pytest.raises(RetryableTargetError, match="PostgreSQL connection failed"):

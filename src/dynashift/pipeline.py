@@ -31,7 +31,7 @@ class Progress:
 
 def modes_of(config: Config) -> Modes:
     return Modes(delete=config.delete_mode, ttl=config.ttl_mode(), fail_on_bad_record=config.on_bad_record == "fail",
-                 router=make_router(config.routes), change_log=config.change_log)
+                 router=make_router(config.routes))
 
 
 def replicate(

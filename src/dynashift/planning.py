@@ -58,7 +58,6 @@ class BatchPlan:
     types_seen: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # table -> attribute -> types
     rejected: list[Rejected] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
-    change_log: pa.Table | None = None
     records_read: int = 0
     bytes_read: int = 0
     duplicates: int = 0
@@ -73,7 +72,6 @@ class Modes:
     ttl: str = "hard"  # hard | soft | ignore
     fail_on_bad_record: bool = False
     router: Router | None = None  # single-table designs: the target table of each change (routing.py)
-    change_log: bool = False  # keep every record of the batch, raw, in dynashift.change_log
 
 
 def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes) -> BatchPlan:
@@ -85,8 +83,6 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
     )
     if plan.rejected and modes.fail_on_bad_record:
         raise BadRecordError(f"bad record at {plan.rejected[0].position}: {plan.rejected[0].reason}")
-    if modes.change_log:
-        plan.change_log = change_log_table(sb.changes)
     batch = Batch(track_live="soft" in (modes.delete, modes.ttl))
     names: dict[str, dict[str, None]] = {}  # every attribute met, superseded changes included
     for change in sb.changes if modes.router is None else modes.router.apply(sb.changes):
@@ -235,18 +231,3 @@ def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values
         arrays[column] = pa.array([row.get(attr) for row in rows], pa.string())
         used.append(column)
     return TableStage(table, used, pa.table(arrays), soft)
-
-
-def change_log_table(changes: list[Change]) -> pa.Table:
-    """The batch's records as they came, before any is skipped, for dynashift.change_log."""
-    return pa.table(
-        {
-            "table_name": pa.array([c.table for c in changes], pa.string()),
-            "dist_key": pa.array([c.dist_key for c in changes], pa.string()),
-            "op": pa.array([c.op for c in changes], pa.string()),
-            "version_us": pa.array([c.version for c in changes], pa.int64()),
-            "seq": pa.array([c.seq for c in changes], pa.string()),
-            "event_id": pa.array([c.event_id for c in changes], pa.string()),
-            "raw": pa.array([_raw(c).decode("utf-8", errors="replace") for c in changes], pa.string()),
-        }
-    )

@@ -132,7 +132,7 @@ class SqlTarget(ABC):
             f" written_at FROM {META}.versions WHERE deleted",
             f"CREATE TABLE IF NOT EXISTS {META}.rejected (rejected_at {ts}, run_id BIGINT, source {t}, position {t}, reason {t}, \"raw\" {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.change_log (table_name {t}, dist_key {t}, op {t}, version_us BIGINT,"
-            f" seq {seq}, event_id {t}, applied_at {ts}, raw {t})",
+            f" seq {seq}, event_id {t}, applied_at {ts})",
         ]
 
     def ensure_metadata(self) -> None:
@@ -220,14 +220,12 @@ class SqlTarget(ABC):
         with self.transaction():
             self.apply_schema(plan.schema_changes)
             for stage in plan.stages:
-                applied, dups, stale = self.merge(stage)
+                applied, dups, stale = self.merge(stage, change_log)
                 counts["applied"] += applied
                 counts["duplicates"] += dups
                 counts["stale"] += stale
             self.record_types(plan)
             self.write_rejected(plan, run)
-            if change_log and plan.change_log is not None:
-                self.write_change_log(plan.change_log)
             self.write_checkpoints(plan.checkpoints)
             pending = _advance(run, plan, counts)
             self._update_run(pending)
@@ -255,17 +253,18 @@ class SqlTarget(ABC):
             f" {quote(CHANGED_AT)} {self.TIMESTAMP}, {quote(SYNCED_AT)} {self.TIMESTAMP}, {quote(DELETED)} BOOLEAN)"
         )
 
-    def merge(self, stage: TableStage) -> tuple[int, int, int]:
+    def merge(self, stage: TableStage, change_log: bool) -> tuple[int, int, int]:
         """Stage one table's rows, keep those newer than what the target holds, then one DELETE
         and one INSERT (plus an UPDATE for soft deletes). Returns (applied, duplicates, stale)."""
         staged = self.stage(stage)
         try:
-            return self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, soft=stage.soft)
+            return self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log,
+                                     soft=stage.soft)
         finally:
             self.drop_stage(staged)
 
     def merge_staged(self, table: str, columns: Sequence[str], staged: str, total: int,
-                     soft: bool = False) -> tuple[int, int, int]:
+                     change_log: bool, soft: bool = False) -> tuple[int, int, int]:
         """The merge of a relation already staged in the target (by `stage`, or by SQL in the
         warehouse itself: the Redshift materialized-view path). `total` is its row count."""
         p = self.param
@@ -310,6 +309,12 @@ class SqlTarget(ABC):
                 f" {quote(STAGE_EVENT)}, {op} <> '{UPSERT}', {self.NOW}, {values} FROM {winners}",
                 [table],
             )
+            if change_log:
+                self.execute(
+                    f"INSERT INTO {META}.change_log SELECT {p}, {dk}, {op}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
+                    f" {quote(STAGE_EVENT)}, {self.NOW} FROM {winners}",
+                    [table],
+                )
         late = self._late_values(table, target, staged, columns, beats) if soft and applied < total else 0
         self.execute(f"DROP TABLE IF EXISTS {winners}")
         return int(applied + late), int(dups), int(total - applied - dups - late)
@@ -415,17 +420,6 @@ class SqlTarget(ABC):
             self.execute(
                 f'INSERT INTO {META}.rejected (rejected_at, run_id, source, position, reason, "raw")'
                 f' SELECT {self.NOW}, run_id, source, position, reason, "raw" FROM {staged}'
-            )
-        finally:
-            self.drop_stage(staged)
-
-    def write_change_log(self, data: pa.Table) -> None:
-        """Every record of the batch, raw, for audit and rebuilds (SPEC section 4): one insert."""
-        staged = self.stage_rows("_dynashift_change_log", data)
-        try:
-            self.execute(
-                f"INSERT INTO {META}.change_log (table_name, dist_key, op, version_us, seq, event_id, applied_at, raw)"
-                f" SELECT table_name, dist_key, op, version_us, seq, event_id, {self.NOW}, raw FROM {staged}"
             )
         finally:
             self.drop_stage(staged)
