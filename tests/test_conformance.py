@@ -9,6 +9,8 @@ is a further case. The same test body runs against:
 - postgresql              the server at 127.0.0.1:5432 (skipped when absent, failing in CI)
 - redshift-on-postgresql  the Redshift target's own SQL, run on PostgreSQL (tests/pg.py)
 - redshift                a real cluster, when DYNASHIFT_REDSHIFT_URL is set (docs/redshift.md)
+- redshift-s3-copy        the same, staging through S3 and COPY, when DYNASHIFT_REDSHIFT_S3_STAGING
+                          and DYNASHIFT_REDSHIFT_IAM_ROLE are set too
 
 Columns are compared by attribute, through dynashift.columns: their names differ per target.
 """
@@ -20,6 +22,7 @@ import shutil
 import uuid
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlencode
 
 import orjson
 import pytest
@@ -36,7 +39,7 @@ from pg import RedshiftOnPostgres, pg_url  # noqa: F401 - pg_url is a fixture
 
 CASES = Path(__file__).parent / "conformance"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").exists())
-TARGETS = ["duckdb", "postgresql", "redshift-on-postgresql", "redshift"]
+TARGETS = ["duckdb", "postgresql", "redshift-on-postgresql", "redshift", "redshift-s3-copy"]
 
 
 @pytest.fixture(params=TARGETS)
@@ -52,13 +55,18 @@ def target_factory(request, tmp_path) -> Callable[[], SqlTarget]:
     if kind == "redshift-on-postgresql":
         url = request.getfixturevalue("pg_url")
         return lambda: RedshiftTarget("redshift://emulated:5439/dev", connection=RedshiftOnPostgres(url))
-    return live_redshift(request)
+    return live_redshift(request, copy=kind == "redshift-s3-copy")
 
 
-def live_redshift(request) -> Callable[[], SqlTarget]:
+def live_redshift(request, copy: bool) -> Callable[[], SqlTarget]:
     url = os.environ.get("DYNASHIFT_REDSHIFT_URL")
     if not url:
         pytest.skip("set DYNASHIFT_REDSHIFT_URL (a scratch database) to run the suite against Redshift")
+    if copy:
+        stage, role = os.environ.get("DYNASHIFT_REDSHIFT_S3_STAGING"), os.environ.get("DYNASHIFT_REDSHIFT_IAM_ROLE")
+        if not (stage and role):
+            pytest.skip("set DYNASHIFT_REDSHIFT_S3_STAGING and DYNASHIFT_REDSHIFT_IAM_ROLE to run it with S3 staging")
+        url += ("&" if "?" in url else "?") + urlencode({"s3_staging": stage, "iam_role": role})
     if os.environ.get("DYNASHIFT_REDSHIFT_SCRATCH") != "1":
         pytest.fail("the live suite drops schema dynashift in DYNASHIFT_REDSHIFT_URL's database: "
                     "set DYNASHIFT_REDSHIFT_SCRATCH=1 to confirm it is a scratch database", pytrace=False)

@@ -435,3 +435,37 @@ def test_the_view_source_needs_a_redshift_target_and_the_pipeline_hook():
         next(iter(source.read({})))
     with pytest.raises(ConfigError, match="needs the view"):
         native.ViewSource("redshift-mv://", Config())
+
+
+def test_following_the_view_polls_until_stopped():
+    import threading
+
+    con = Scripted(mv_script())
+    target = RedshiftTarget("redshift://h/dev", connection=con)
+    target.open()
+    stop = threading.Event()
+    source = native.ViewSource("redshift-mv://streams.ddb_changes", Config(batch_size=1000))
+    timer = threading.Timer(0.3, stop.set)
+    timer.start()
+    counters = source.replicate(Config(max_wait=0.05), target, stop=stop, follow=True)
+    target.close()
+    assert counters.records_read == 5 and stop.is_set()
+    polls = [sql for sql, _ in con.statements if sql.startswith("CREATE TEMP TABLE _dynashift_mv_batch")]
+    assert len(polls) > 2  # kept polling the empty view until stopped
+
+
+def test_multi_row_inserts_stay_within_the_statement_budget(pg_url):
+    import pyarrow as pa
+
+    target, con = emulated(pg_url)
+    target.open()
+    con.max_statement_bytes = 2_000  # like the Data API's, only smaller
+    data = pa.table({"a": pa.array([f"value {i}" for i in range(500)]), "b": pa.array(["é" * 20] * 500)})
+    with target.transaction():
+        staged = target.stage_rows("_dynashift_probe", data)
+        assert target.query(f"SELECT count(*), count(DISTINCT a) FROM {staged}") == [(500, 500)]
+    inserts = [(sql, params) for sql, params in con.statements if sql.startswith('INSERT INTO "_dynashift_probe"')]
+    assert len(inserts) > 10
+    for sql, params in inserts:
+        assert len(sql) + sum(len(str(p).encode()) for p in params) <= 2_000 + 200
+    target.close()

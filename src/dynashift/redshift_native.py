@@ -261,9 +261,12 @@ class ViewSource:
         raise SourceError("redshift-mv:// is applied inside Redshift and cannot be read row by row:"
                           " this pipeline must hand it the target (source.replicate)")
 
+    follow = read  # a live source: `dynashift run` without --once keeps applying (see `replicate`)
+
     def replicate(self, config: Config, target: Any, *, on_batch: Callable[[RunCounters], None] | None = None,
-                  stop: threading.Event | None = None) -> RunCounters:
-        """pipeline.replicate's loop, with each batch applied by `apply_batch`."""
+                  stop: threading.Event | None = None, follow: bool = False) -> RunCounters:
+        """pipeline.replicate's loop, with each batch applied by `apply_batch`. With `follow`, an
+        empty view is polled every `max_wait` seconds until `stop` is set."""
         if getattr(target, "engine", "") != "Redshift":
             raise ConfigError("redshift-mv:// is applied inside Redshift: use a redshift:// target")
         state = target.load_state()
@@ -273,12 +276,15 @@ class ViewSource:
             target.expire_tombstones(config.tombstone_retention)
             # ref: https://docs.aws.amazon.com/redshift/latest/dg/super-configurations.html (attribute names keep their case)
             target.execute("SET enable_case_sensitive_super_attribute TO true")
-            while (changes := apply_batch(target, self, state, modes, run, config.change_log)) is not None:
+            while stop is None or not stop.is_set():
+                changes = apply_batch(target, self, state, modes, run, config.change_log)
+                if changes is None:
+                    if not follow or stop is None or stop.wait(max(config.max_wait, 0.1)):
+                        break
+                    continue
                 state.apply(changes)
                 if on_batch is not None:
                     on_batch(run)
-                if stop is not None and stop.is_set():
-                    break
         except BaseException as exc:
             message = str(exc) if isinstance(exc, DynashiftError) else f"{type(exc).__name__}: {exc}"
             try:

@@ -168,7 +168,8 @@ class RedshiftTarget(PostgresTarget):
         for row in zip(*columns):
             params.extend(row)
             rows += 1
-            size += sum(len(v) if isinstance(v, str) else 8 for v in row) + 4 * width
+            # values, plus each placeholder's text (`:p12345, ` once the Data API has named it)
+            size += sum(len(v.encode()) if isinstance(v, str) else 8 for v in row) + 10 * width
             # ref: 32,767 bind parameters per statement (a 16-bit count in the wire protocol)
             if size >= budget or (rows + 1) * width > 32767:
                 self._insert(ref, names, width, rows, params)
