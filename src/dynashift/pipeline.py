@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from . import faults
 from .config import Config
 from .errors import DynashiftError, TargetError
 from .planning import Modes, build_plan
@@ -48,6 +49,7 @@ def replicate(
 
     With `follow` (continuous mode, a live source), batches come from `source.follow` until
     `stop` is set; the batch in hand is then committed and the run ends "ok"."""
+    faults.arm(target)  # test-only crash points (DYNASHIFT_FAULT); nothing when unset
     state = target.load_state()
     run = target.begin_run(source.uri)
     # A batch holds tens of thousands of acyclic objects; the cyclic GC would rescan them on every

@@ -1,0 +1,77 @@
+"""Test-only crash injection: `DYNASHIFT_FAULT=POINT:N[,POINT:N…]` makes the process SIGKILL itself
+the N-th time it reaches POINT (counted from 1 in this process). For the crash tests
+(tests/test_crash.py, docs/testing.md); never set it in production.
+
+    mid_merge      inside a batch transaction, right after the first table of the batch was merged
+                   (batches with nothing to merge do not count)
+    before_commit  inside it, data, versions and checkpoints written, the transaction not committed
+    after_commit   the batch committed, before anything after it (schema state, the lag gauge,
+                   the next read from the source)
+
+The variable is read once, at import; unset, `arm` returns at once and nothing is wrapped, so the
+normal path costs nothing. Set, the three points are hooked by wrapping the target's `apply`,
+`merge` and `write_checkpoints` on that one object: target code carries no test hooks.
+A line naming the point goes to stderr before the kill, so a test can tell where it died.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any, Callable
+
+POINTS = ("mid_merge", "before_commit", "after_commit")
+_SPEC = os.environ.get("DYNASHIFT_FAULT", "")
+
+
+def parse(spec: str) -> dict[str, int]:
+    """"after_commit:3,mid_merge:1" -> {"after_commit": 3, "mid_merge": 1}."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        point, _, n = part.partition(":")
+        if point not in POINTS or not n.isdigit() or int(n) < 1:
+            raise ValueError(f"DYNASHIFT_FAULT: {part!r} is not POINT:N with POINT one of {', '.join(POINTS)}")
+        out[point] = int(n)
+    return out
+
+
+def arm(target: Any, spec: str | None = None) -> None:
+    """Hook the configured points into `target` (once per target object)."""
+    faults = parse(_SPEC if spec is None else spec)
+    if not faults or getattr(target, "_faults_armed", False):
+        return
+    target._faults_armed = True
+    reached = dict.fromkeys(POINTS, 0)
+    merges = [0]  # merges in the batch being applied
+
+    def at(point: str) -> None:
+        reached[point] += 1
+        if faults.get(point) == reached[point]:
+            sys.stderr.write(f"DYNASHIFT_FAULT: SIGKILL at {point} #{reached[point]}\n")
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def first_merge() -> None:
+        merges[0] += 1
+        if merges[0] == 1:
+            at("mid_merge")
+
+    _wrap(target, "apply", before=lambda: merges.__setitem__(0, 0), after=lambda: at("after_commit"))
+    _wrap(target, "merge", after=first_merge)
+    _wrap(target, "write_checkpoints", after=lambda: at("before_commit"))
+
+
+def _wrap(target: Any, name: str, before: Callable[[], None] | None = None,
+          after: Callable[[], None] | None = None) -> None:
+    real = getattr(target, name)
+
+    def hooked(*args: Any, **kwargs: Any) -> Any:
+        if before is not None:
+            before()
+        result = real(*args, **kwargs)
+        if after is not None:
+            after()
+        return result
+
+    setattr(target, name, hooked)
