@@ -13,6 +13,8 @@ is a further case. The same test body runs against:
                           and DYNASHIFT_REDSHIFT_IAM_ROLE are set too
 
 Columns are compared by attribute, through dynashift.columns: their names differ per target.
+Every case runs twice: with text columns (the original design) and in typed mode, where values are
+compared by type (tests/typed_support.py) and the same expected.json holds.
 """
 
 from __future__ import annotations
@@ -35,11 +37,18 @@ from dynashift.targets import make_target
 from dynashift.targets.base import SqlTarget, quote
 from dynashift.targets.redshift import RedshiftTarget
 from dynashift.testing import diff_rows, expected_tables
-from pg import RedshiftOnPostgres, pg_url  # noqa: F401 - pg_url is a fixture
+from pg import pg_url  # noqa: F401 - pg_url is a fixture
+from typed_support import TypedRedshiftOnPostgres
+from typed_support import replica as typed_replica
 
 CASES = Path(__file__).parent / "conformance"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").exists())
 TARGETS = ["duckdb", "postgresql", "redshift-on-postgresql", "redshift", "redshift-s3-copy"]
+
+
+@pytest.fixture(params=["text", "typed"])
+def column_types(request) -> str:
+    return request.param
 
 
 @pytest.fixture(params=TARGETS)
@@ -54,7 +63,7 @@ def target_factory(request, tmp_path) -> Callable[[], SqlTarget]:
         return lambda: make_target(url)
     if kind == "redshift-on-postgresql":
         url = request.getfixturevalue("pg_url")
-        return lambda: RedshiftTarget("redshift://emulated:5439/dev", connection=RedshiftOnPostgres(url))
+        return lambda: RedshiftTarget("redshift://emulated:5439/dev", connection=TypedRedshiftOnPostgres(url))
     return live_redshift(request, copy=kind == "redshift-s3-copy")
 
 
@@ -95,15 +104,8 @@ def apply_stream(factory: Callable[[], SqlTarget], stream: Path, settings: dict)
 
 def replica(target: SqlTarget) -> dict[str, tuple[dict[str, str], list[dict]]]:
     """Each replicated table: (attribute -> column, rows as column -> value), read through the
-    target's own connection and mapped by dynashift.columns."""
-    p, out = target.param, {}
-    for (name,) in target.query("SELECT table_name FROM dynashift.tables"):
-        mapping = dict(target.query(f"SELECT attribute_name, column_name FROM dynashift.columns WHERE table_name = {p}",
-                                    [name]))
-        columns = [DIST_KEY, CHANGED_AT, DELETED, *mapping.values()]
-        rows = target.query(f"SELECT {', '.join(quote(c) for c in columns)} FROM {target.table_ref(name)}")
-        out[name] = (mapping, [dict(zip(columns, row)) for row in rows])
-    return out
+    target's own connection and mapped by dynashift.columns (typed columns compared by type)."""
+    return typed_replica(target)
 
 
 def differences(target: SqlTarget, expected: dict, mode: str = "tables") -> list[str]:
@@ -128,8 +130,9 @@ def check_names(target: SqlTarget) -> None:
 
 
 @pytest.mark.parametrize("case", CASE_NAMES)
-def test_recorded_streams_give_the_expected_tables(target_factory, case, tmp_path):
+def test_recorded_streams_give_the_expected_tables(target_factory, column_types, case, tmp_path):
     spec = orjson.loads((CASES / case / "case.json").read_bytes())
+    spec["settings"]["column_types"] = column_types
     expected = orjson.loads((CASES / case / "expected.json").read_bytes())
     target, counters = apply_stream(target_factory, CASES / case / "stream", spec["settings"])
     try:
@@ -152,7 +155,7 @@ def test_recorded_streams_give_the_expected_tables(target_factory, case, tmp_pat
 
 @pytest.mark.parametrize("mode, settings", [("tables", {}), ("ttl_ignored", {"ttl_deletes": "ignore"}),
                                            ("soft_delete", {"delete_mode": "soft"})])
-def test_a_simulated_stream_gives_its_oracle(target_factory, tmp_path, mode, settings):
+def test_a_simulated_stream_gives_its_oracle(target_factory, column_types, tmp_path, mode, settings):
     """dynashift.simulate writes a stream with duplicates and late records, and the end state
     DynamoDB itself holds; every target must agree with it, row for row."""
     from dynashift.simulate import simulate
@@ -160,7 +163,8 @@ def test_a_simulated_stream_gives_its_oracle(target_factory, tmp_path, mode, set
     simulate(tmp_path / "sim", changes=1500, tables=5, seed=11)
     expected = orjson.loads((tmp_path / "sim" / "expected.json").read_bytes())
     (tmp_path / "sim" / "expected.json").unlink()
-    target, _ = apply_stream(target_factory, tmp_path / "sim", {"batch_size": 400, **settings})
+    settings = {"batch_size": 400, "column_types": column_types, **settings}
+    target, _ = apply_stream(target_factory, tmp_path / "sim", settings)
     try:
         assert differences(target, expected, mode) == []
     finally:

@@ -310,6 +310,8 @@ def expected_path_for(out_dir: str) -> str:
 
 from .cli_load import backfill, export; main.add_command(backfill); main.add_command(export)  # noqa: E402,E702
 
+from .cli_verify import verify; main.add_command(verify)  # noqa: E402,E702
+
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -30,6 +30,16 @@ def parse_duration(value: Any) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+class TableOptions(BaseModel):
+    """Per-table overrides of the typed-mode settings (`[tables.NAME]` in dynashift.toml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column_types: Literal["text", "typed"] | None = None
+    item_column: bool | None = None
+    history: Literal["off", "beside", "only"] | None = None
+
+
 class Config(BaseModel):
     """Everything a run needs. Field descriptions are the configuration reference."""
 
@@ -67,6 +77,14 @@ class Config(BaseModel):
     scan_segments: int = Field(4, ge=1, le=10_000, description="Scan backfill: parallel segments (one reader each)")
     scan_rate: float | None = Field(None, gt=0, description="Scan backfill: read capacity units per second, all segments "
                                     "together (unset: as fast as the table allows)")
+    # Typed columns, the item column and history (docs/decisions.md "Typed mode, item column, history, verify")
+    column_types: Literal["text", "typed"] = Field("text", description="text: every column text (the original "
+                                                   "design); typed: DECIMAL, BOOLEAN, binary and JSON columns from the values")
+    item_column: bool = Field(False, description="Keep the whole item, lossless, as JSON in _dynashift_item")
+    history: Literal["off", "beside", "only"] = Field("off", description="Keep every version in <table>__history: "
+                                                      "beside the current-state table, or only (the table is then a view)")
+    tables: dict[str, TableOptions] = Field(default_factory=dict, description="Per DynamoDB table (name or glob "
+                                            "pattern): column_types, item_column, history overriding the settings above")
 
     @field_validator("tombstone_retention", "max_wait", "interval", "poll_interval", mode="before")
     @classmethod
@@ -91,6 +109,16 @@ class Config(BaseModel):
         if self.include and not any(fnmatchcase(table, p) for p in self.include):
             return False
         return not any(fnmatchcase(table, p) for p in self.exclude)
+
+    def table_modes(self, table: str) -> tuple[str, bool, str]:
+        """(column_types, item_column, history) for one table: its `[tables.X]` entry (exact name
+        first, then the first matching pattern) over the global settings."""
+        entry = self.tables.get(table) or next((o for p, o in self.tables.items() if fnmatchcase(table, p)), None)
+        values = (self.column_types, self.item_column, self.history)
+        if entry is None:
+            return values
+        return (entry.column_types or values[0], values[1] if entry.item_column is None else entry.item_column,
+                entry.history or values[2])
 
     def ttl_mode(self) -> str:
         """What a TTL expiry does: hard, soft or ignore."""

@@ -19,6 +19,7 @@ from .errors import DynashiftError, TargetError
 from .planning import Modes, build_plan
 from .records import SourceBatch
 from .routing import make_router
+from .typing_mode import table_modes_of
 from .sources import Source
 from .targets.base import META, RunCounters, SqlTarget
 
@@ -32,7 +33,7 @@ class Progress:
 
 def modes_of(config: Config) -> Modes:
     return Modes(delete=config.delete_mode, ttl=config.ttl_mode(), fail_on_bad_record=config.on_bad_record == "fail",
-                 router=make_router(config.routes))
+                 router=make_router(config.routes), tables=table_modes_of(config))
 
 
 def replicate(

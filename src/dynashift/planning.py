@@ -7,7 +7,7 @@ schema, so it can be checked without a database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import orjson
 import pyarrow as pa
@@ -25,14 +25,21 @@ from .schema import (
     STAGE_VALUES_SEQ,
     STAGE_VALUES_VERSION,
     STAGE_VERSION,
+    ITEM,
     AddColumn,
     AddTable,
     Naming,
+    SchemaChange,
     SchemaState,
+    TableInfo,
+    TableModes,
+    apply_typed,
     plan_schema,
 )
+from .typing_mode import JSON, Layout, Tagged, item_json, plan_columns, render_tagged, stage_columns
 
 if TYPE_CHECKING:
+    from .history import HistoryStage
     from .routing import Router
 
 # Staged ops: upsert; hard delete; soft delete keeping the target row's values; soft delete
@@ -52,9 +59,18 @@ class TableStage:
 
 
 @dataclass(slots=True)
+class TypedStage(TableStage):
+    """A stage with typed columns, the item column or both: each column's typing_mode type, for
+    the cast from its staged text when merged."""
+
+    types: dict[str, str] | None = None
+
+
+@dataclass(slots=True)
 class BatchPlan:
-    schema_changes: list[AddTable | AddColumn] = field(default_factory=list)
+    schema_changes: list[SchemaChange] = field(default_factory=list)
     stages: list[TableStage] = field(default_factory=list)
+    history: list[HistoryStage] = field(default_factory=list)  # history mode: every version of the batch
     types_seen: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # table -> attribute -> types
     rejected: list[Rejected] = field(default_factory=list)
     checkpoints: list[Checkpoint] = field(default_factory=list)
@@ -72,6 +88,11 @@ class Modes:
     ttl: str = "hard"  # hard | soft | ignore
     fail_on_bad_record: bool = False
     router: Router | None = None  # single-table designs: the target table of each change (routing.py)
+    # Typed mode, item column, history (typing_mode.py, history.py): each table's modes; None = text only
+    tables: Callable[[str], TableModes] | None = None
+
+
+PLAIN = TableModes()
 
 
 def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes) -> BatchPlan:
@@ -85,11 +106,16 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
         raise BadRecordError(f"bad record at {plan.rejected[0].position}: {plan.rejected[0].reason}")
     batch = Batch(track_live="soft" in (modes.delete, modes.ttl))
     names: dict[str, dict[str, None]] = {}  # every attribute met, superseded changes included
+    extended = _extended_tables(state, modes)
+    versions: dict[str, dict[tuple[str, int, str], Change]] = {}  # history mode: each table's changes
     for change in sb.changes if modes.router is None else modes.router.apply(sb.changes):
         if change.ttl and modes.ttl == "ignore":
             plan.ttl_ignored += 1
             continue
         batch.add(change)
+        if extended is not None and extended(change.table).history != "off":
+            versions.setdefault(change.table, {}).setdefault(
+                (change.dist_key, change.version, change.event_id or change.seq), change)
         image = change.new_image if change.new_image is not LAZY else change.names
         if image:
             known = names.get(change.table)
@@ -106,9 +132,14 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
 
     rendered: dict[str, tuple[list[Change], list[dict[str, str | None]]]] = {}
     seen: dict[str, tuple[list[str], list[str]]] = {}
+    typed: dict[str, Extended] = {}  # tables beyond the original design, by DynamoDB table
     for table, changes in by_table.items():
         types: dict[str, set[str]] = {}
-        kept, rows = _render(changes, types, plan, modes)
+        if extended is not None and (want := extended(table)) is not PLAIN:
+            ext = typed[table] = _render_extended(want, changes, versions.get(table), types, plan, modes)
+            kept, rows = ext.kept, ext.rows  # type: ignore[assignment]
+        else:
+            kept, rows = _render(changes, types, plan, modes)
         if not kept:
             continue
         keys = list(kept[0][0].keys)
@@ -121,11 +152,15 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
         seen[table] = (keys, list(attributes))
         plan.types_seen[table] = types
 
-    plan.schema_changes = plan_schema(state, seen, naming)
+    plan.schema_changes = plan_schema(state, seen, naming, {t: x.modes for t, x in typed.items()} or None)
+    layouts = _type_columns(state, plan, typed, naming) if typed else {}
     mapped = _mappings(state, plan.schema_changes)
     for table, (changes, rows) in rendered.items():
         name, columns = mapped[table]
-        plan.stages.append(_stage(name, columns, changes, rows, modes, soft=batch.track_live))
+        if table in typed:
+            _stage_extended(plan, typed[table], name, layouts[table], modes, soft=batch.track_live)
+        else:
+            plan.stages.append(_stage(name, columns, changes, rows, modes, soft=batch.track_live))
     # types_seen is keyed by target table name from here on
     plan.types_seen = {mapped[t][0]: v for t, v in plan.types_seen.items()}
     return plan
@@ -186,7 +221,7 @@ def _raw(change: Change) -> bytes:
     return orjson.dumps({"tableName": change.table, "eventName": change.op, "dynamodb": ddb}, default=str)
 
 
-def _mappings(state: SchemaState, changes: list[AddTable | AddColumn]) -> dict[str, tuple[str, dict[str, str]]]:
+def _mappings(state: SchemaState, changes: list[SchemaChange]) -> dict[str, tuple[str, dict[str, str]]]:
     """DynamoDB table -> (target table, attribute -> column), including this batch's additions."""
     out = {src: (info.name, dict(info.columns)) for src, info in state.tables.items()}
     by_name = {name: src for src, (name, _) in out.items()}
@@ -194,13 +229,24 @@ def _mappings(state: SchemaState, changes: list[AddTable | AddColumn]) -> dict[s
         if isinstance(ch, AddTable):
             out[ch.source_table] = (ch.table, {})
             by_name[ch.table] = ch.source_table
-        else:
+        elif isinstance(ch, AddColumn):
             out[by_name[ch.table]][1][ch.attribute] = ch.column
     return out
 
 
 def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values | None]], rows: list[dict],
            modes: Modes, soft: bool) -> TableStage:
+    arrays = _meta_arrays(pairs, modes, soft)
+    present = {name for row in rows for name in row} if len(columns) > 64 else columns.keys()
+    used: list[str] = []
+    for attr in present:
+        column = columns[attr]
+        arrays[column] = pa.array([row.get(attr) for row in rows], pa.string())
+        used.append(column)
+    return TableStage(table, used, pa.table(arrays), soft)
+
+
+def _meta_arrays(pairs: list[tuple[Change, Values | None]], modes: Modes, soft: bool) -> dict[str, pa.Array]:
     ops = []
     changes = []
     for c, values in pairs:
@@ -224,10 +270,149 @@ def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values
         shown = [values.version if values else (None, None) for _, values in pairs]
         arrays[STAGE_VALUES_VERSION] = pa.array([v for v, _ in shown], pa.int64())
         arrays[STAGE_VALUES_SEQ] = pa.array([q for _, q in shown], pa.string())
-    present = {name for row in rows for name in row} if len(columns) > 64 else columns.keys()
-    used: list[str] = []
-    for attr in present:
-        column = columns[attr]
-        arrays[column] = pa.array([row.get(attr) for row in rows], pa.string())
-        used.append(column)
-    return TableStage(table, used, pa.table(arrays), soft)
+    return arrays
+
+
+# ---------------------------------------------------------------- typed mode, item column, history
+
+
+@dataclass(slots=True)
+class Extended:
+    """A table beyond the original design in this batch: its modes, its winners rendered with
+    their types (and items), and every version of the batch for its history."""
+
+    modes: TableModes
+    kept: list[tuple[Change, Values | None]] = field(default_factory=list)
+    rows: list[dict[str, Tagged]] = field(default_factory=list)
+    items: list[str | None] = field(default_factory=list)
+    versions: list[Change] = field(default_factory=list)
+    version_rows: list[dict[str, Tagged]] = field(default_factory=list)
+    version_items: list[str | None] = field(default_factory=list)
+    info: TableInfo | None = None  # the table as this batch leaves it (set by _type_columns)
+
+
+def _extended_tables(state: SchemaState, modes: Modes) -> Callable[[str], TableModes] | None:
+    """Each table's modes, or None when no table goes beyond text columns (the original design's
+    path, untouched). Typed columns, the item column and history stay once a table has them."""
+    sticky = {t: i for t, i in state.tables.items()
+              if i.column_types or i.variants or i.item_column or i.history != "off"}
+    if modes.tables is None and not sticky:
+        return None
+    cache: dict[str, TableModes] = {}
+
+    def modes_of(table: str) -> TableModes:
+        found = cache.get(table)
+        if found is None:
+            want = modes.tables(table) if modes.tables is not None else PLAIN
+            info = sticky.get(table)
+            if info is not None:
+                want = TableModes(want.column_types, want.item_column or info.item_column,
+                                  info.history if info.history != "off" else want.history)
+            found = cache[table] = PLAIN if want == PLAIN and info is None else want
+        return found
+
+    return modes_of
+
+
+def _image(change: Change, values: Values | None) -> dict:
+    if change.op != REMOVE:
+        return image_of(change)
+    return image_of(values.change, values.which) if values is not None else change.keys
+
+
+def _render_extended(want: TableModes, changes: list[tuple[Change, Values | None]], versions: dict | None,
+                     types: dict[str, set[str]], plan: BatchPlan, modes: Modes) -> Extended:
+    ext = Extended(want)
+    for change, values in changes:
+        try:
+            image = _image(change, values)
+            row = render_tagged(image, types)
+            item = item_json(image) if want.item_column else None
+        except BadRecordError as exc:
+            if modes.fail_on_bad_record:
+                raise
+            bad = values.change if values is not None else change
+            plan.rejected.append(Rejected(exc.reason, _raw(bad), bad.seq.replace("\x1f", ":")))
+            continue
+        ext.kept.append((change, values))
+        ext.rows.append(row)
+        ext.items.append(item)
+    winners = {id(c) for c, _ in changes}
+    for change in (versions or {}).values():
+        try:
+            image = image_of(change) if change.op != REMOVE else change.keys
+            row = render_tagged(image, types)
+            item = item_json(image) if want.item_column and change.op != REMOVE else None
+        except BadRecordError as exc:
+            if modes.fail_on_bad_record:
+                raise
+            if id(change) not in winners:  # a winner's reject is recorded once, above
+                plan.rejected.append(Rejected(f"{exc.reason} (history)", _raw(change), change.seq.replace("\x1f", ":")))
+            continue
+        ext.versions.append(change)
+        ext.version_rows.append(row)
+        ext.version_items.append(item)
+    return ext
+
+
+def _type_columns(state: SchemaState, plan: BatchPlan, extended: dict[str, Extended], naming: Naming
+                  ) -> dict[str, dict[str, Layout]]:
+    """Typed mode's pass over plan_schema's changes, per extended table: types for new columns,
+    widenings and variant columns (typing_mode.plan_columns); returns each table's layouts."""
+    names = {info.name: src for src, info in state.tables.items()}
+    names.update({ch.table: ch.source_table for ch in plan.schema_changes if isinstance(ch, AddTable)})
+    groups: dict[str, list[SchemaChange]] = {src: [] for src in extended}
+    kept: list[SchemaChange] = []
+    for ch in plan.schema_changes:
+        src = names.get(ch.table)
+        (groups[src] if src in groups else kept).append(ch)
+    layouts: dict[str, dict[str, Layout]] = {}
+    for src, ext in extended.items():
+        info = _effective(state.tables.get(src), groups[src])
+        if info is None:
+            continue  # every change of the table was rejected
+        values: dict[str, list[Tagged]] = {}
+        for row in (*ext.rows, *ext.version_rows):
+            for attr, value in row.items():
+                values.setdefault(attr, []).append(value)
+        changes, layouts[src] = plan_columns(info, groups[src], values, ext.modes.column_types == "typed", naming)
+        kept.extend(changes)
+        ext.info = info
+    plan.schema_changes = kept
+    return layouts
+
+
+def _effective(info: TableInfo | None, changes: list[SchemaChange]) -> TableInfo | None:
+    """A copy of the table's state with this batch's table-level changes (not its columns)."""
+    out = None
+    if info is not None:
+        out = TableInfo(info.name, info.source_table, info.key_attributes, dict(info.columns), info.types,
+                        dict(info.column_types), dict(info.variants), info.item_column, info.history,
+                        info.history_table)
+    for ch in changes:
+        if isinstance(ch, AddTable):
+            out = TableInfo(ch.table, ch.source_table, list(ch.key_attributes), item_column=ch.item_column,
+                            history=ch.history, history_table=ch.history_table)
+        elif not isinstance(ch, AddColumn) and out is not None:
+            apply_typed(out, ch)
+    return out
+
+
+def _stage_extended(plan: BatchPlan, ext: Extended, name: str, layouts: dict[str, Layout], modes: Modes,
+                    soft: bool) -> None:
+    from .history import history_stage
+
+    info = ext.info
+    assert info is not None
+    if info.history != "only":
+        arrays = _meta_arrays(ext.kept, modes, soft)
+        present = list(dict.fromkeys(a for row in ext.rows for a in row))
+        columns, types = stage_columns(layouts, ext.rows, present)
+        if info.item_column:
+            columns[ITEM] = pa.array(ext.items, pa.string())
+            types[ITEM] = JSON
+        arrays.update(columns)
+        plan.stages.append(TypedStage(name, list(columns), pa.table(arrays), soft, types or None))
+    if ext.versions and info.history_table:
+        plan.history.append(history_stage(info, layouts, ext.versions, ext.version_rows,
+                                          ext.version_items if info.item_column else None))

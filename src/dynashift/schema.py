@@ -1,4 +1,5 @@
-"""Table and column naming, and schema changes computed as values (AddTable, AddColumn).
+"""Table and column naming, and schema changes computed as values (AddTable, AddColumn, and for
+typed mode, the item column and history: WidenColumn, AddVariant, AddItemColumn, AddHistory).
 
 Pure: given what the target already has (SchemaState) and what a batch carries, `plan_schema`
 returns the changes; the target applies them inside the batch's transaction, and the state is
@@ -23,9 +24,17 @@ STAGE_EVENT = "_dynashift_event_id"
 # Soft deletes only: the version of the change whose values a soft-deleted row shows.
 STAGE_VALUES_VERSION = "_dynashift_values_version"
 STAGE_VALUES_SEQ = "_dynashift_values_seq"
+# The lossless item column, and the history table's own columns (docs/decisions.md, typed mode).
+ITEM = "_dynashift_item"
+VALID_FROM = "_dynashift_valid_from"
+VALID_TO = "_dynashift_valid_to"
+TTL = "_dynashift_ttl"
+WIDENING = "_dynashift_widening"  # Redshift: the new column while a column's type is widened
 RESERVED = frozenset(
     META_COLUMNS + (STAGE_OP, STAGE_VERSION, STAGE_SEQ, STAGE_EVENT, STAGE_VALUES_VERSION, STAGE_VALUES_SEQ)
+    + (ITEM, VALID_FROM, VALID_TO, TTL, WIDENING)
 )
+HISTORY_SUFFIX = "__history"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +43,7 @@ class Naming:
 
     max_bytes: int
     case_insensitive: bool
+    max_columns: int = 0  # columns a table may have (0: no limit); beyond it attributes live in the item column
 
     def fold(self, name: str) -> str:
         return name.lower() if self.case_insensitive else name
@@ -44,11 +54,29 @@ class TableInfo:
     name: str
     source_table: str
     key_attributes: list[str]
-    columns: dict[str, str] = field(default_factory=dict)  # attribute -> column
+    columns: dict[str, str] = field(default_factory=dict)  # attribute -> column ("" when it overflowed)
     types: dict[str, set[str]] = field(default_factory=dict)  # attribute -> DynamoDB types seen
+    # Typed mode: attribute -> column type (typing_mode; absent = text) and -> its text variant column.
+    column_types: dict[str, str] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)
+    item_column: bool = False
+    history: str = "off"  # off | beside | only
+    history_table: str | None = None
 
     def taken(self, naming: Naming) -> set[str]:
-        return {naming.fold(c) for c in self.columns.values()} | {naming.fold(c) for c in RESERVED}
+        names = [*self.columns.values(), *self.variants.values(), *RESERVED]
+        return {naming.fold(c) for c in names if c}
+
+    def physical(self) -> tuple[str, ...]:
+        """The tables a column of this table lives in: () for the table alone (the original design)."""
+        if self.history == "off" or not self.history_table:
+            return ()
+        return (self.history_table,) if self.history == "only" else (self.name, self.history_table)
+
+    def width(self) -> int:
+        """Columns of the widest physical table (the history table has five more of its own)."""
+        meta = len(META_COLUMNS) + (5 if self.history != "off" else 0) + self.item_column
+        return meta + sum(1 for c in self.columns.values() if c) + len(self.variants)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +84,64 @@ class AddTable:
     table: str
     source_table: str
     key_attributes: tuple[str, ...]
+    item_column: bool = False
+    history: str = "off"
+    history_table: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AddColumn:
+    """`column` is "" for an attribute past the target's column limit: it lives in the item column.
+    `type` is a typing_mode type; None is text (the original design)."""
+
     table: str
     attribute: str
     column: str
     is_key: bool
+    type: str | None = None
+    tables: tuple[str, ...] = ()  # the physical tables (history mode); () = `table` alone
+
+
+@dataclass(frozen=True, slots=True)
+class WidenColumn:
+    """Typed mode: a column's type grows to hold a value that did not fit (e.g. a larger scale)."""
+
+    table: str
+    attribute: str
+    column: str
+    old: str
+    new: str
+    tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AddVariant:
+    """Typed mode: a text column beside a typed one, for the attribute's values of other types."""
+
+    table: str
+    attribute: str
+    column: str
+    tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AddItemColumn:
+    table: str
+    tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AddHistory:
+    """History turned on for a table that exists: its history table, with the table's columns
+    as (column, type) pairs (variants included, type None = text)."""
+
+    table: str
+    history_table: str
+    columns: tuple[tuple[str, str | None], ...] = ()
+    item_column: bool = False
+
+
+SchemaChange = AddTable | AddColumn | WidenColumn | AddVariant | AddItemColumn | AddHistory
 
 
 @dataclass(slots=True)
@@ -73,18 +151,35 @@ class SchemaState:
     tables: dict[str, TableInfo] = field(default_factory=dict)
 
     def names_taken(self) -> set[str]:
-        return {t.name for t in self.tables.values()}
+        return {t.name for t in self.tables.values()} | {t.history_table for t in self.tables.values() if t.history_table}
 
-    def apply(self, changes: list[AddTable | AddColumn]) -> None:
+    def apply(self, changes: list[SchemaChange]) -> None:
         """Record committed changes (call after the transaction commits)."""
         by_name = {t.name: t for t in self.tables.values()}
         for ch in changes:
             if isinstance(ch, AddTable):
-                info = TableInfo(ch.table, ch.source_table, list(ch.key_attributes))
+                info = TableInfo(ch.table, ch.source_table, list(ch.key_attributes), item_column=ch.item_column,
+                                 history=ch.history, history_table=ch.history_table)
                 self.tables[ch.source_table] = info
                 by_name[ch.table] = info
-            else:
+            elif isinstance(ch, AddColumn):
                 by_name[ch.table].columns[ch.attribute] = ch.column
+                if ch.type is not None:
+                    by_name[ch.table].column_types[ch.attribute] = ch.type
+            else:
+                apply_typed(by_name[ch.table], ch)
+
+
+def apply_typed(info: TableInfo, ch: SchemaChange) -> None:
+    """The changes beyond the original design, on one table's state."""
+    if isinstance(ch, WidenColumn):
+        info.column_types[ch.attribute] = ch.new
+    elif isinstance(ch, AddVariant):
+        info.variants[ch.attribute] = ch.column
+    elif isinstance(ch, AddItemColumn):
+        info.item_column = True
+    elif isinstance(ch, AddHistory):
+        info.history, info.history_table = "beside", ch.history_table
 
 
 def fit(name: str, max_bytes: int) -> str:
@@ -120,27 +215,78 @@ def table_name_for(source_table: str, taken: set[str], naming: Naming) -> str:
     return unique_name(source_table.lower(), {t.lower() for t in taken}, Naming(naming.max_bytes, True))
 
 
+@dataclass(frozen=True, slots=True)
+class TableModes:
+    """What a table is configured to be beyond the original design (config.py's per-table block)."""
+
+    column_types: str = "text"  # text | typed
+    item_column: bool = False
+    history: str = "off"  # off | beside | only
+
+
 def plan_schema(
     state: SchemaState,
     seen: dict[str, tuple[list[str], list[str]]],
     naming: Naming,
-) -> list[AddTable | AddColumn]:
+    modes: dict[str, TableModes] | None = None,
+) -> list[SchemaChange]:
     """Changes needed for a batch. `seen` maps DynamoDB table -> (key attributes, attributes in
-    the order first met). New attributes are mapped in that order, so the result is stable."""
-    changes: list[AddTable | AddColumn] = []
+    the order first met). New attributes are mapped in that order, so the result is stable.
+    `modes` (only when some table wants more than text columns) adds the item column and history."""
+    changes: list[SchemaChange] = []
     taken_tables = state.names_taken()
     for source_table, (keys, attributes) in seen.items():
+        want = modes.get(source_table) if modes else None
         info = state.tables.get(source_table)
         if info is None:
             name = table_name_for(source_table, taken_tables, naming)
             taken_tables.add(name)
-            changes.append(AddTable(name, source_table, tuple(sorted(keys))))
             info = TableInfo(name, source_table, sorted(keys))
+            if want is not None:
+                info = _with_modes(info, want, taken_tables, naming, None)
+            changes.append(AddTable(name, source_table, tuple(sorted(keys)), info.item_column, info.history,
+                                    info.history_table))
+        elif want is not None:
+            info = _with_modes(info, want, taken_tables, naming, changes)
         taken = info.taken(naming)
+        width = info.width()
         for attr in attributes:
             if attr in info.columns:
                 continue
+            if info.item_column and naming.max_columns and width >= naming.max_columns:
+                changes.append(AddColumn(info.name, attr, "", attr in keys))  # kept in the item column only
+                continue
             column = unique_name(attr, taken, naming)
             taken.add(naming.fold(column))
-            changes.append(AddColumn(info.name, attr, column, attr in keys))
+            width += 1
+            changes.append(AddColumn(info.name, attr, column, attr in keys, tables=info.physical()))
     return changes
+
+
+def history_name_for(table: str, taken: set[str], naming: Naming) -> str:
+    """`<table>__history`, kept apart from every replicated table's name as table names are."""
+    return table_name_for(table + HISTORY_SUFFIX, taken, naming)
+
+
+def _with_modes(info: TableInfo, want: TableModes, taken_tables: set[str], naming: Naming,
+                changes: list[SchemaChange] | None) -> TableInfo:
+    """A copy of `info` with the item column and history the table is configured to have. For an
+    existing table (`changes` given) what it lacked is appended there; history added later is
+    "beside" the rows it already has. Both, once on, stay on (turning them off keeps what exists)."""
+    if (info.item_column or not want.item_column) and (info.history != "off" or want.history == "off"):
+        return info
+    out = TableInfo(info.name, info.source_table, info.key_attributes, dict(info.columns), info.types,
+                    dict(info.column_types), dict(info.variants), info.item_column, info.history, info.history_table)
+    if want.history != "off" and out.history == "off":
+        out.history_table = history_name_for(info.name, taken_tables, naming)
+        taken_tables.add(out.history_table)
+        out.history = want.history if changes is None else "beside"
+        if changes is not None:
+            columns = [(c, info.column_types.get(a)) for a, c in info.columns.items() if c]
+            columns += [(c, None) for c in info.variants.values()]
+            changes.append(AddHistory(info.name, out.history_table, tuple(columns), info.item_column))
+    if want.item_column and not out.item_column:
+        out.item_column = True
+        if changes is not None:
+            changes.append(AddItemColumn(info.name, out.physical()))
+    return out

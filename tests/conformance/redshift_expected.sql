@@ -6,9 +6,9 @@ CREATE SCHEMA IF NOT EXISTS dynashift;
 
 CREATE SCHEMA IF NOT EXISTS "public";
 
-CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ, options VARCHAR(65535));
 
-CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, column_type VARCHAR(65535), variant_column VARCHAR(65535), type_changes VARCHAR(65535));
 
 CREATE TABLE IF NOT EXISTS dynashift.checkpoints (source VARCHAR(65535), shard VARCHAR(65535), position VARCHAR(65535), size BIGINT, updated_at TIMESTAMPTZ);
 
@@ -22,11 +22,13 @@ CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id B
 
 CREATE TABLE IF NOT EXISTS dynashift.change_log (table_name VARCHAR(65535), dist_key VARCHAR(65535), op VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), applied_at TIMESTAMPTZ);
 
+SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = 'columns' AND column_name = 'type_changes';
+
 COMMIT;
 
-SELECT table_name, source_table, key_attributes FROM dynashift.tables;
+SELECT table_name, source_table, key_attributes, options FROM dynashift.tables;
 
-SELECT table_name, attribute_name, column_name, types_seen FROM dynashift.columns;
+SELECT table_name, attribute_name, column_name, types_seen, column_type, variant_column FROM dynashift.columns;
 
 BEGIN;
 
@@ -50,39 +52,39 @@ BEGIN;
 
 CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
 
-INSERT INTO dynashift.tables VALUES (%s, %s, %s, SYSDATE);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
 
 ALTER TABLE "public"."orders" ADD COLUMN "pk" VARCHAR(65535);
 
-INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 ALTER TABLE "public"."orders" ADD COLUMN "n" VARCHAR(65535);
 
-INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 ALTER TABLE "public"."orders" ADD COLUMN "Name" VARCHAR(65535);
 
-INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 ALTER TABLE "public"."orders" ADD COLUMN "name__2" VARCHAR(65535);
 
-INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 ALTER TABLE "public"."orders" ADD COLUMN "s" VARCHAR(65535);
 
-INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 CREATE TABLE "public"."customers" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
 
-INSERT INTO dynashift.tables VALUES (%s, %s, %s, SYSDATE);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
 
 ALTER TABLE "public"."customers" ADD COLUMN "pk" VARCHAR(65535);
 
-INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 ALTER TABLE "public"."customers" ADD COLUMN "v" VARCHAR(65535);
 
-INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535));
 
@@ -180,9 +182,9 @@ UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = 
 
 COMMIT;
 
-SELECT table_name, source_table, key_attributes FROM dynashift.tables;
+SELECT table_name, source_table, key_attributes, options FROM dynashift.tables;
 
-SELECT table_name, attribute_name, column_name, types_seen FROM dynashift.columns;
+SELECT table_name, attribute_name, column_name, types_seen, column_type, variant_column FROM dynashift.columns;
 
 BEGIN;
 
@@ -284,7 +286,7 @@ BEGIN;
 
 ALTER TABLE "public"."orders" ADD COLUMN "new" VARCHAR(65535);
 
-INSERT INTO dynashift.columns VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_values_version" BIGINT, "_dynashift_values_seq" VARCHAR(65535), "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535), "new" VARCHAR(65535));
 

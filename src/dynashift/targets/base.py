@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 
 from ..planning import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, BatchPlan, TableStage
+from ..typing_mode import BINARY, BOOLEAN, DECIMAL, JSON, decimal_parts, family
 from ..records import Checkpoint
 from ..schema import (
     CHANGED_AT,
@@ -32,6 +33,7 @@ from ..schema import (
     AddColumn,
     AddTable,
     Naming,
+    SchemaChange,
     SchemaState,
     TableInfo,
 )
@@ -97,6 +99,12 @@ class SqlTarget(ABC):
     param: ClassVar[str] = "?"
     # Transaction start time. Redshift has no now() on compute nodes and says SYSDATE.
     NOW: ClassVar[str] = "now()"
+    # Typed mode (typing_mode.py): binary and JSON types, and how staged text becomes them.
+    BINARY: ClassVar[str] = "BLOB"
+    JSON: ClassVar[str] = "JSON"
+    BINARY_FROM_TEXT: ClassVar[str] = "from_base64({})"
+    JSON_FROM_TEXT: ClassVar[str] = "CAST({} AS JSON)"
+    JSON_TO_TEXT: ClassVar[str] = "CAST({} AS VARCHAR)"
 
     def __init__(self, uri: str, schema: str | None = None):
         self.uri = uri
@@ -118,9 +126,11 @@ class SqlTarget(ABC):
         return [
             f"CREATE SCHEMA IF NOT EXISTS {META}",
             f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}",
-            f"CREATE TABLE IF NOT EXISTS {META}.tables (table_name {t}, source_table {t}, key_attributes {t}, created_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.tables (table_name {t}, source_table {t}, key_attributes {t}, created_at {ts},"
+            f" options {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.columns (table_name {t}, attribute_name {t}, column_name {t},"
-            f" types_seen {t}, is_key BOOLEAN, first_seen {ts}, last_seen {ts})",
+            f" types_seen {t}, is_key BOOLEAN, first_seen {ts}, last_seen {ts}, column_type {t}, variant_column {t},"
+            f" type_changes {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.checkpoints (source {t}, shard {t}, position {t}, size BIGINT, updated_at {ts})",
             f"CREATE TABLE IF NOT EXISTS {META}.runs (run_id BIGINT, source {t}, started_at {ts}, ended_at {ts}, status {t},"
             " records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT,"
@@ -136,22 +146,33 @@ class SqlTarget(ABC):
         ]
 
     def ensure_metadata(self) -> None:
+        from .extended import migrate_metadata
+
         with self.transaction():
             for sql in self.metadata_ddl():
                 self.execute(sql)
+            migrate_metadata(self)
 
     def load_state(self) -> SchemaState:
+        from .extended import table_options
+
         state = SchemaState()
-        for name, source_table, keys in self.query(f"SELECT table_name, source_table, key_attributes FROM {META}.tables"):
-            state.tables[source_table] = TableInfo(name, source_table, orjson.loads(keys))
+        for name, source_table, keys, options in self.query(
+            f"SELECT table_name, source_table, key_attributes, options FROM {META}.tables"
+        ):
+            state.tables[source_table] = table_options(TableInfo(name, source_table, orjson.loads(keys)), options)
         by_name = {t.name: t for t in state.tables.values()}
-        for table, attr, column, types in self.query(
-            f"SELECT table_name, attribute_name, column_name, types_seen FROM {META}.columns"
+        for table, attr, column, types, column_type, variant in self.query(
+            f"SELECT table_name, attribute_name, column_name, types_seen, column_type, variant_column FROM {META}.columns"
         ):
             info = by_name.get(table)
             if info is not None:
-                info.columns[attr] = column
+                info.columns[attr] = column or ""
                 info.types[attr] = set(orjson.loads(types or "[]"))
+                if column_type:
+                    info.column_types[attr] = column_type
+                if variant:
+                    info.variants[attr] = variant
         return state
 
     def read_checkpoints(self, source: str) -> dict[str, Checkpoint]:
@@ -224,6 +245,12 @@ class SqlTarget(ABC):
                 counts["applied"] += applied
                 counts["duplicates"] += dups
                 counts["stale"] += stale
+            if plan.history:
+                from ..history import merge_history
+
+                for versions in plan.history:  # history mode: every version of the batch (history.py)
+                    applied = merge_history(self, versions)
+                    counts["applied"] += applied if versions.only else 0
             self.record_types(plan)
             self.write_rejected(plan, run)
             self.write_checkpoints(plan.checkpoints)
@@ -231,21 +258,35 @@ class SqlTarget(ABC):
             self._update_run(pending)
         _copy_counters(pending, run)
 
-    def apply_schema(self, changes: Sequence[AddTable | AddColumn]) -> None:
+    def apply_schema(self, changes: Sequence[SchemaChange]) -> None:
+        from .extended import apply_extended, create_extended, options_json, refresh_views
+
         p = self.param
         for ch in changes:
             if isinstance(ch, AddTable):
-                self.execute(self.create_table_sql(ch))
+                if ch.history != "off" or ch.item_column:
+                    create_extended(self, ch)  # with the item column, the history table or view (extended.py)
+                else:
+                    self.execute(self.create_table_sql(ch))
                 self.execute(
-                    f"INSERT INTO {META}.tables VALUES ({p}, {p}, {p}, {self.NOW})",
-                    [ch.table, ch.source_table, orjson.dumps(list(ch.key_attributes)).decode()],
+                    f"INSERT INTO {META}.tables (table_name, source_table, key_attributes, created_at, options)"
+                    f" VALUES ({p}, {p}, {p}, {self.NOW}, {p})",
+                    [ch.table, ch.source_table, orjson.dumps(list(ch.key_attributes)).decode(), options_json(ch)],
+                )
+            elif isinstance(ch, AddColumn):
+                if ch.column:
+                    for table in ch.tables or (ch.table,):
+                        self.execute(f"ALTER TABLE {self.table_ref(table)} ADD COLUMN {quote(ch.column)}"
+                                     f" {self.sql_type(ch.type)}")
+                self.execute(
+                    f"INSERT INTO {META}.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen,"
+                    f" last_seen, column_type) VALUES ({p}, {p}, {p}, '[]', {p}, {self.NOW}, {self.NOW}, {p})",
+                    [ch.table, ch.attribute, ch.column or None, ch.is_key, ch.type],
                 )
             else:
-                self.execute(f"ALTER TABLE {self.table_ref(ch.table)} ADD COLUMN {quote(ch.column)} {self.TEXT}")
-                self.execute(
-                    f"INSERT INTO {META}.columns VALUES ({p}, {p}, {p}, '[]', {p}, {self.NOW}, {self.NOW})",
-                    [ch.table, ch.attribute, ch.column, ch.is_key],
-                )
+                apply_extended(self, ch)
+        if changes and not all(isinstance(ch, (AddTable, AddColumn)) and not getattr(ch, "tables", ()) for ch in changes):
+            refresh_views(self, changes)
 
     def create_table_sql(self, ch: AddTable) -> str:
         return (
@@ -257,16 +298,19 @@ class SqlTarget(ABC):
         """Stage one table's rows, keep those newer than what the target holds, then one DELETE
         and one INSERT (plus an UPDATE for soft deletes). Returns (applied, duplicates, stale)."""
         staged = self.stage(stage)
+        types = getattr(stage, "types", None)  # typed mode (planning.TypedStage)
+        casts = {c: self.cast_sql(quote(c), t) for c, t in types.items()} if types else None
         try:
             return self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log,
-                                     soft=stage.soft)
+                                     soft=stage.soft, casts=casts)
         finally:
             self.drop_stage(staged)
 
     def merge_staged(self, table: str, columns: Sequence[str], staged: str, total: int,
-                     change_log: bool, soft: bool = False) -> tuple[int, int, int]:
+                     change_log: bool, soft: bool = False, casts: dict[str, str] | None = None) -> tuple[int, int, int]:
         """The merge of a relation already staged in the target (by `stage`, or by SQL in the
-        warehouse itself: the Redshift materialized-view path). `total` is its row count."""
+        warehouse itself: the Redshift materialized-view path). `total` is its row count.
+        `casts` (typed mode) maps a column to the SQL that turns its staged text into its type."""
         p = self.param
         names = dict(ver=quote(STAGE_VERSION), seq=quote(STAGE_SEQ), ev=quote(STAGE_EVENT))
         beats, duplicate = _BEATS.format(**names), _DUPLICATE.format(**names)
@@ -292,13 +336,14 @@ class SqlTarget(ABC):
             if soft:
                 self._keep_newer_values(winners)
             cols = "".join(f", {quote(c)}" for c in columns)
+            values_sql = _select_list(columns, casts)
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, {op} = '{SOFT_DELETE_WITH_VALUES}'{cols}"
+                f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, {op} = '{SOFT_DELETE_WITH_VALUES}'{values_sql}"
                 f" FROM {winners} WHERE {op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
             )
-            self._soft_delete(target, winners, columns)
+            self._soft_delete(target, winners, columns, casts)
             self.execute(
                 f"DELETE FROM {META}.versions WHERE table_name = {p} AND dist_key IN (SELECT {dk} FROM {winners})",
                 [table],
@@ -315,7 +360,7 @@ class SqlTarget(ABC):
                     f" {quote(STAGE_EVENT)}, {self.NOW} FROM {winners}",
                     [table],
                 )
-        late = self._late_values(table, target, staged, columns, beats) if soft and applied < total else 0
+        late = self._late_values(table, target, staged, columns, beats, casts) if soft and applied < total else 0
         self.execute(f"DROP TABLE IF EXISTS {winners}")
         return int(applied + late), int(dups), int(total - applied - dups - late)
 
@@ -329,7 +374,8 @@ class SqlTarget(ABC):
             f" AND {old_v} IS NOT NULL AND ({old_v} > {vv} OR ({old_v} = {vv} AND {old_s} > {vs}))"
         )
 
-    def _late_values(self, table: str, target: str, staged: str, columns: Sequence[str], beats: str) -> int:
+    def _late_values(self, table: str, target: str, staged: str, columns: Sequence[str], beats: str,
+                     casts: dict[str, str] | None = None) -> int:
         """An INSERT/MODIFY older than a soft REMOVE but newer than the values the soft-deleted row
         shows becomes its values (the row keeps the REMOVE's time and stays marked)."""
         p, dk, late = self.param, quote(DIST_KEY), "_dynashift_late"
@@ -349,7 +395,7 @@ class SqlTarget(ABC):
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {late})")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT {dk}, _removed_at, {self.NOW}, true{cols} FROM {late}"
+                f" SELECT {dk}, _removed_at, {self.NOW}, true{_select_list(columns, casts)} FROM {late}"
             )
             self.execute(
                 f"UPDATE {META}.versions SET values_version_us = l.{ver}, values_seq = l.{seq} FROM {late} l"
@@ -359,7 +405,7 @@ class SqlTarget(ABC):
         self.execute(f"DROP TABLE IF EXISTS {late}")
         return int(n)
 
-    def _soft_delete(self, target: str, winners: str, columns: Sequence[str]) -> None:
+    def _soft_delete(self, target: str, winners: str, columns: Sequence[str], casts: dict[str, str] | None = None) -> None:
         """A soft REMOVE without values keeps the row's last values and marks it; a key never seen
         gets a row holding only its key attributes."""
         dk, op = quote(DIST_KEY), quote(STAGE_OP)
@@ -373,7 +419,8 @@ class SqlTarget(ABC):
         cols = "".join(f", {quote(c)}" for c in columns)
         self.execute(
             f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-            f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, true{cols} FROM {winners} w WHERE w.{op} = '{SOFT_DELETE}'"
+            f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, true{_select_list(columns, casts)} FROM {winners} w"
+            f" WHERE w.{op} = '{SOFT_DELETE}'"
             f" AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{dk} = w.{dk})"
         )
 
@@ -490,6 +537,36 @@ class SqlTarget(ABC):
     def stage(self, stage: TableStage) -> str:
         return self.stage_rows("_dynashift_stage", stage.data)
 
+    # ------------------------------------------------------------ typed mode (typing_mode.py)
+
+    def sql_type(self, column_type: str | None) -> str:
+        kind = family(column_type)
+        if kind == DECIMAL:
+            return f"DECIMAL(38,{decimal_parts(column_type)[1]})"  # type: ignore[arg-type]
+        return {BOOLEAN: "BOOLEAN", BINARY: self.BINARY, JSON: self.JSON}.get(kind, self.TEXT)
+
+    def widen_column(self, ref: str, column: str, sql_type: str) -> None:
+        """A column's type made wider in place (Redshift, which cannot, overrides this)."""
+        self.execute(f"ALTER TABLE {ref} ALTER COLUMN {quote(column)} TYPE {sql_type}")
+
+    def history_table_sql(self, table: str, columns_sql: str) -> str:
+        from .extended import history_columns_sql
+
+        return f"CREATE TABLE {self.table_ref(table)} ({history_columns_sql(self)}{columns_sql})"
+
+    def cast_sql(self, expr: str, column_type: str) -> str:
+        """Staged text -> the column's type, in the INSERT ... SELECT (staging stays text)."""
+        kind = family(column_type)
+        if kind == DECIMAL:
+            return f"CAST({expr} AS {self.sql_type(column_type)})"
+        if kind == BOOLEAN:
+            return f"({expr} = 'true')"
+        if kind == BINARY:
+            return self.BINARY_FROM_TEXT.format(expr)
+        if kind == JSON:
+            return self.JSON_FROM_TEXT.format(expr)
+        return expr
+
 
 class Nesting:
     """Tracks transaction depth so that a nested `transaction()` is a no-op (STYLE pattern 2)."""
@@ -518,6 +595,13 @@ class Nesting:
         commit()
 
 
+def _select_list(columns: Sequence[str], casts: dict[str, str] | None) -> str:
+    """`, "a", "b"` for the SELECT side of an INSERT; typed columns cast from their staged text."""
+    if not casts:
+        return "".join(f", {quote(c)}" for c in columns)
+    return "".join(f", {casts.get(c) or quote(c)}" for c in columns)
+
+
 def _advance(run: RunCounters, plan: BatchPlan, counts: dict[str, int]) -> RunCounters:
     new = RunCounters(**{f: getattr(run, f) for f in run.__dataclass_fields__})
     new.records_read += plan.records_read
@@ -529,7 +613,7 @@ def _advance(run: RunCounters, plan: BatchPlan, counts: dict[str, int]) -> RunCo
     new.ttl_ignored += plan.ttl_ignored
     new.rejected += len(plan.rejected)
     new.tables_created += sum(isinstance(c, AddTable) for c in plan.schema_changes)
-    new.columns_added += sum(isinstance(c, AddColumn) for c in plan.schema_changes)
+    new.columns_added += sum(isinstance(c, AddColumn) and bool(c.column) for c in plan.schema_changes)
     new.batches += 1
     return new
 
@@ -549,3 +633,4 @@ def _text(raw: bytes | str | None) -> str:
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
+

@@ -23,6 +23,7 @@ from ..errors import RetryableTargetError, TargetError
 from ..planning import BatchPlan
 from ..records import Rejected
 from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
+from ..typing_mode import JSON
 from .base import Nesting, RunCounters, SqlTarget, quote
 
 # A quoted identifier, a string literal, or a bare %: what a %s placeholder must not be confused with.
@@ -31,7 +32,8 @@ _QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
 
 class PostgresTarget(SqlTarget):
     # ref: NAMEDATALEN - 1 = 63 bytes; longer names are cut and hashed (schema.fit), never truncated by the server
-    naming = Naming(max_bytes=63, case_insensitive=False)
+    # ref: https://www.postgresql.org/docs/current/limits.html (1,600 columns per table)
+    naming = Naming(max_bytes=63, case_insensitive=False, max_columns=1600)
     default_schema = "public"
     TEXT = "TEXT"
     TIMESTAMP = "TIMESTAMPTZ"
@@ -39,6 +41,12 @@ class PostgresTarget(SqlTarget):
     SEQ_TYPE = 'TEXT COLLATE "C"'
     param = "%s"
     engine: ClassVar[str] = "PostgreSQL"
+    # Typed mode: bytea from base64, jsonb (exact numerics) from the staged JSON text
+    BINARY = "BYTEA"
+    JSON = "JSONB"
+    BINARY_FROM_TEXT = "decode({}, 'base64')"
+    JSON_FROM_TEXT = "CAST({} AS JSONB)"
+    JSON_TO_TEXT = "CAST({} AS TEXT)"
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
@@ -111,6 +119,11 @@ class PostgresTarget(SqlTarget):
         columns = super().create_table_sql(ch).removesuffix(")")
         return f"{columns}, PRIMARY KEY ({quote(DIST_KEY)}))"
 
+    def history_table_sql(self, table: str, columns_sql: str) -> str:
+        # One row per version; the key also serves the valid-to window over a key's versions.
+        columns = super().history_table_sql(table, columns_sql).removesuffix(")")
+        return f"{columns}, PRIMARY KEY ({quote(DIST_KEY)}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)}))"
+
     # ------------------------------------------------------------ staging
 
     def column_type(self, field: pa.Field) -> str:
@@ -164,20 +177,34 @@ class PostgresTarget(SqlTarget):
     def screen(self, plan: BatchPlan) -> None:
         """Move changes holding a value the target cannot store to `rejected`, with their key,
         rather than fail the batch or cut the value."""
-        for stage in plan.stages:
+        done: set[tuple[str, str, int]] = set()
+        for stage in [*plan.stages, *plan.history]:  # history mode: every version is screened too
             if getattr(stage, "relation", None):
                 continue  # staged by SQL in the warehouse, which screens it itself (redshift_native)
             bad: dict[int, str] = {}
             for column in stage.columns:
-                for mask, why in self.unstorable(stage.data.column(column)):
+                found = self.unstorable(stage.data.column(column))
+                if (getattr(stage, "types", None) or {}).get(column) == JSON:
+                    found += self.unstorable_json(stage.data.column(column))
+                for mask, why in found:
                     for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
                         bad.setdefault(i, f"value of column {column!r} {why}")
             if not bad:
                 continue
             keep = pa.array([i not in bad for i in range(stage.data.num_rows)])
-            plan.rejected.extend(_rejected(stage.table, stage.data, i, why) for i, why in sorted(bad.items()))
+            for i, why in sorted(bad.items()):
+                key = (stage.table, stage.data.column(DIST_KEY)[i].as_py(), stage.data.column(STAGE_VERSION)[i].as_py())
+                if key not in done:  # a change both current and in the history is rejected once
+                    done.add(key)
+                    plan.rejected.append(_rejected(stage.table, stage.data, i, why))
             stage.data = stage.data.filter(keep)
         plan.stages = [s for s in plan.stages if s.data.num_rows]
+        plan.history = [s for s in plan.history if s.data.num_rows]
+
+    def unstorable_json(self, values: pa.ChunkedArray) -> list[tuple[pa.ChunkedArray, str]]:
+        """Typed mode: jsonb cannot hold the escaped NUL character `\\u0000` either."""
+        mask = pc.match_substring(values, "\\u0000")
+        return [(mask, "holds a NUL character, which PostgreSQL jsonb cannot store")] if pc.any(mask).as_py() else []
 
 
 def _rejected(table: str, data: pa.Table, i: int, why: str) -> Rejected:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError, RetryableTargetError, TargetError
 from ..planning import BatchPlan, TableStage
-from ..schema import AddTable, Naming
+from ..schema import WIDENING, AddTable, Naming
 from .base import SqlTarget, quote
 from .postgres import PostgresTarget
 
@@ -90,11 +90,19 @@ class RedshiftOptions:
 class RedshiftTarget(PostgresTarget):
     # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_names.html (127 bytes; ASCII folded to
     # lower case unless enable_case_sensitive_identifier is on)
-    naming = Naming(max_bytes=127, case_insensitive=True)
+    # ref: https://docs.aws.amazon.com/redshift/latest/dg/amazon-redshift-limits.html (1,600 columns per table)
+    naming = Naming(max_bytes=127, case_insensitive=True, max_columns=1600)
     TEXT = f"VARCHAR({MAX_VARCHAR_BYTES})"  # ref: r_Character_types.html: TEXT would mean VARCHAR(256)
     SEQ_TYPE = f"VARCHAR({MAX_VARCHAR_BYTES})"  # Redshift compares strings bytewise (no locales)
     # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_SYSDATE.html (transaction start; now() is leader-only)
     NOW = "SYSDATE"
+    # Typed mode. ref: r_VARBYTE_type.html (at most 1,024,000 bytes), r_TO_VARBYTE.html, JSON_PARSE.html,
+    # JSON_SERIALIZE.html: SUPER is Redshift's JSON.
+    BINARY = "VARBYTE(1024000)"
+    JSON = "SUPER"
+    BINARY_FROM_TEXT = "TO_VARBYTE({}, 'base64')"
+    JSON_FROM_TEXT = "JSON_PARSE({})"
+    JSON_TO_TEXT = "JSON_SERIALIZE({})"
     engine = "Redshift"
 
     def __init__(self, uri: str, schema: str | None = None, connection: Any = None):
@@ -113,7 +121,7 @@ class RedshiftTarget(PostgresTarget):
         self.con = self.connect()
         if self.options.case_sensitive == "true":
             self.execute("SET enable_case_sensitive_identifier TO true")
-        self.naming = Naming(self.naming.max_bytes, not self._case_sensitive())
+        self.naming = Naming(self.naming.max_bytes, not self._case_sensitive(), self.naming.max_columns)
         self.ensure_metadata()
 
     def _case_sensitive(self) -> bool:
@@ -138,7 +146,21 @@ class RedshiftTarget(PostgresTarget):
     def create_table_sql(self, ch: AddTable) -> str:
         # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_NEW.html
         # `auto` (or `none`) leaves the clause out: Redshift then chooses (DISTSTYLE AUTO, SORTKEY AUTO).
-        sql = SqlTarget.create_table_sql(self, ch)
+        return self._with_keys(SqlTarget.create_table_sql(self, ch))
+
+    def history_table_sql(self, table: str, columns_sql: str) -> str:
+        return self._with_keys(SqlTarget.history_table_sql(self, table, columns_sql))
+
+    def widen_column(self, ref: str, column: str, sql_type: str) -> None:
+        """Only a VARCHAR's size can change in place (ref: r_ALTER_TABLE.html): a new column takes
+        the values, the old one goes, the new one takes its name; all in the batch's transaction."""
+        new = quote(WIDENING)
+        self.execute(f"ALTER TABLE {ref} ADD COLUMN {new} {sql_type}")
+        self.execute(f"UPDATE {ref} SET {new} = {quote(column)}")
+        self.execute(f"ALTER TABLE {ref} DROP COLUMN {quote(column)}")
+        self.execute(f"ALTER TABLE {ref} RENAME COLUMN {new} TO {quote(column)}")
+
+    def _with_keys(self, sql: str) -> str:
         dist, sort = self.options.distkey, self.options.sortkey
         if dist not in ("auto", "none", ""):
             sql += f" DISTKEY({quote(dist)})"
