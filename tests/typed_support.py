@@ -28,6 +28,8 @@ class Typed:
         self.type, self.value, self.variant = type_, value, variant
 
     def __eq__(self, text: object) -> bool:
+        if isinstance(text, Typed):
+            return (self.type, self.value, self.variant) == (text.type, text.value, text.variant)
         if self.value is not None and self.variant is not None:
             return False  # a value is in one place only
         if text is None:
