@@ -3,6 +3,7 @@ configuration). No replication logic lives here."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -11,14 +12,12 @@ import time
 from typing import Any, Callable
 
 import click
-import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
-from rich.table import Table
 
 from .config import Config, load_config
 from .errors import ConfigError, DynashiftError
-from .pipeline import read_lag, replicate
+from .pipeline import replicate
 from .sources import make_source
 from .targets import make_target
 from .targets.base import RunCounters
@@ -94,31 +93,96 @@ def _config(ctx_flags: dict[str, Any], config_path: str | None) -> Config:
 @click.option("--start-timestamp", help="With --start-position AT_TIMESTAMP: ISO 8601 time or epoch.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (default ./dynashift.toml).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535),
+              help="Serve Prometheus metrics at http://127.0.0.1:PORT/metrics while running (0: any free port).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address for --metrics-port (0.0.0.0 to let other machines scrape it).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per line on stderr (a line per batch), no progress bar.")
 @guarded
-def run(once: bool, config_path: str | None, quiet: bool, **flags: Any) -> None:
+def run(once: bool, config_path: str | None, quiet: bool, metrics_port: int | None, metrics_host: str,
+        log_format: str, **flags: Any) -> None:
     """Replicate changes from SOURCE into TARGET.
 
     Without --once a live source (kinesis://, dynamodb-streams://) is followed until SIGINT or
     SIGTERM, which finish the current batch, commit it and exit 0; --interval runs on a schedule."""
+    from . import logs
+
     flags = {k if k != "schema_name" else "schema": (list(v) or None) if isinstance(v, tuple) else v
              for k, v in flags.items()}
-    config = _config(flags, config_path)
-    if not config.source:
-        raise ConfigError("no source: pass --source (e.g. file://changes/) or set `source` in dynashift.toml")
-    source = make_source(config.source, config)
-    target = make_target(config.target, config.schema_name)
-    target.open()
+    ops = _Ops(json=log_format == "json")
+    logs.setup(log_format)
     try:
-        mode = "once" if once else "interval" if config.interval else "follow"
-        if mode == "follow" and not hasattr(source, "follow"):
-            err.print(f"note: {config.source} is read to its end and the run exits (a file source has no tail)")
-            mode = "once"
-        _run_with_progress(config, source, target, quiet, mode)
+        config = _config(flags, config_path)
+        if not config.source:
+            raise ConfigError("no source: pass --source (e.g. file://changes/) or set `source` in dynashift.toml")
+        source = make_source(config.source, config)
+        target = make_target(config.target, config.schema_name)
+        if metrics_port is not None:
+            ops.serve_metrics(metrics_port, metrics_host)
+        target.open()
+        try:
+            mode = "once" if once else "interval" if config.interval else "follow"
+            if mode == "follow" and not hasattr(source, "follow"):
+                ops.say(f"note: {config.source} is read to its end and the run exits (a file source has no tail)")
+                mode = "once"
+            _run_with_progress(config, source, target, quiet or ops.json, mode, ops)
+        finally:
+            target.close()
+    except (SystemExit, click.exceptions.Exit, click.ClickException):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - JSON mode reports every error as one JSON line
+        if not ops.json:
+            raise
+        code = exc.exit_code if isinstance(exc, DynashiftError) else 130 if isinstance(exc, KeyboardInterrupt) else 1
+        text = str(exc) if isinstance(exc, DynashiftError) else f"internal: {type(exc).__name__}: {exc}"
+        logs.event(text, logging.ERROR, exit_code=code)
+        sys.exit(code)
     finally:
-        target.close()
+        ops.close()
 
 
-def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mode: str = "once") -> None:
+class _Ops:
+    """What `run` reports besides its tables: the summary lines (text or JSON), batch observers
+    (metrics, JSON logs) and the metrics server."""
+
+    def __init__(self, json: bool):
+        from .logs import batch_logger
+
+        self.json = json
+        self.observers: list[Callable[[Any], None]] = [batch_logger] if json else []
+        self.server: Any = None
+
+    def serve_metrics(self, port: int, host: str) -> None:
+        from .metrics import Metrics, serve
+
+        metrics = Metrics()
+        self.server = serve(metrics, port, host)
+        self.observers.append(metrics.observe)
+        self.say(f"metrics at {self.server.url}", url=self.server.url)
+
+    def observe(self, stats: Any) -> None:
+        for fn in self.observers:
+            fn(stats)
+
+    def say(self, text: str, quiet_in_text: bool = False, **fields: Any) -> None:
+        """A line for the person running it (text) or a JSON log line with `fields`."""
+        from . import logs
+
+        if self.json:
+            logs.event(text, **fields)
+        elif not quiet_in_text:
+            err.print(text, highlight=False, soft_wrap=True)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mode: str = "once",
+                       ops: _Ops | None = None) -> None:
+    ops = ops or _Ops(json=False)
     stop = threading.Event()
 
     def finish_batch(signum: int, frame: Any) -> None:
@@ -142,32 +206,38 @@ def _run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mo
                 rate = run.records_read / max(time.monotonic() - started, 1e-6)
                 bar.update(task, completed=run.bytes_read, records=run.records_read, rate=rate)
 
+            ops.say("run started", quiet_in_text=True, source=config.source, target=target.uri, mode=mode)
             if mode == "interval":
-                run = _scheduled(config, source, target, stop, on_batch)
+                run = _scheduled(config, source, target, stop, on_batch, ops)
             else:
-                run = replicate(config, source, target, on_batch=on_batch, stop=stop, follow=mode == "follow")
+                run = replicate(config, source, target, on_batch=on_batch, stop=stop, follow=mode == "follow",
+                                observer=ops.observe)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     seconds = time.monotonic() - started
-    err.print(
+    ops.say(
         f"applied {run.changes_applied:,} changes from {run.records_read:,} records in {seconds:.1f}s "
         f"({run.records_read / max(seconds, 1e-6):,.0f} records/s); skipped {run.duplicates_skipped:,} duplicates, "
         f"{run.stale_skipped:,} stale; {run.rejected:,} rejected; {run.tables_created} tables and "
         f"{run.columns_added} columns created",
-        highlight=False,
+        event="run finished", run_id=run.run_id, seconds=round(seconds, 3), records=run.records_read,
+        applied=run.changes_applied, duplicates=run.duplicates_skipped, stale=run.stale_skipped, rejected=run.rejected,
+        tables_created=run.tables_created, columns_added=run.columns_added,
     )
 
 
-def _scheduled(config: Config, source: Any, target: Any, stop: threading.Event, on_batch: Any) -> Any:
+def _scheduled(config: Config, source: Any, target: Any, stop: threading.Event, on_batch: Any, ops: _Ops) -> Any:
     """`--interval`: one run per wake; returns the counters summed over the wakes."""
     from .pipeline import replicate_every
 
     def woke(run: Any) -> None:
-        err.print(f"applied {run.changes_applied:,} changes from {run.records_read:,} records; "
-                  f"next in {config.interval:g}s", highlight=False)
+        ops.say(f"applied {run.changes_applied:,} changes from {run.records_read:,} records; "
+                f"next in {config.interval:g}s", event="woke", run_id=run.run_id, records=run.records_read,
+                applied=run.changes_applied)
 
-    runs = replicate_every(config, source, target, config.interval, stop=stop, on_batch=on_batch, on_run=woke)
+    runs = replicate_every(config, source, target, config.interval, stop=stop, on_batch=on_batch, on_run=woke,
+                           observer=ops.observe)
     if not runs:
         return RunCounters(0, source.uri)
     total = runs[-1]
@@ -181,71 +251,33 @@ def _scheduled(config: Config, source: Any, target: Any, stop: threading.Event, 
 @main.command()
 @click.option("--target", help="duckdb:///PATH, postgresql://…")
 @click.option("--schema", "schema_name", help="Schema for replicated tables.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with --watch: one line per refresh).")
+@click.option("--watch", type=float, is_flag=False, flag_value=2.0, default=None, metavar="[SECONDS]",
+              help="Refresh every SECONDS (default 2) until Ctrl-C.")
+@click.option("--runs", "recent_runs", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="How many recent runs to show.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 @guarded
-def status(target: str | None, schema_name: str | None, as_json: bool, config_path: str | None) -> None:
-    """Tables, rows, columns, last change and sync times, checkpoints, recent runs."""
+def status(target: str | None, schema_name: str | None, as_json: bool, watch: float | None, recent_runs: int,
+           config_path: str | None) -> None:
+    """Health, tables (rows, columns, last change and sync, lag), checkpoints with their lag per
+    shard, and recent runs with their throughput."""
+    from .cli_ops import show_status
+    from .overview import gather
+
     config = _config({"target": target, "schema": schema_name}, config_path)
-    tgt = make_target(config.target, config.schema_name)
-    tgt.open()
-    try:
-        info = tgt.status()
-        lag = read_lag(tgt)
-        for cp in info["checkpoints"]:
-            cp["lag_ms"] = lag.get((cp["source"], cp["shard"]), {}).get("millis_behind")
-    finally:
-        tgt.close()
-    if as_json:
-        sys.stdout.write(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    _print_status(info)
 
+    def read() -> dict[str, Any]:
+        tgt = make_target(config.target, config.schema_name)
+        tgt.open()  # again on every refresh: DuckDB allows one writer, so `run` must be able to take it
+        try:
+            return gather(tgt, recent_runs)
+        finally:
+            tgt.close()
 
-def _print_status(info: dict[str, Any]) -> None:
-    tables = Table(title=f"tables in {info['target']}", title_justify="left")
-    for col in ("table", "source table", "rows", "columns", "last change", "last sync"):
-        tables.add_column(col, justify="right" if col in ("rows", "columns") else "left")
-    for t in info["tables"]:
-        tables.add_row(t["table"], t["source_table"], f"{t['rows']:,}", str(t["columns"]),
-                       _short(t["last_change"]), _short(t["last_sync"]))
-    out.print(tables)
-    cps = Table(title="checkpoints", title_justify="left")
-    for col in ("source", "shard", "position", "complete", "lag"):
-        cps.add_column(col, justify="right" if col == "lag" else "left")
-    for c in info["checkpoints"]:
-        lag = c.get("lag_ms")
-        cps.add_row(c["source"], c["shard"], c["position"], "yes" if c["size"] is not None else "",
-                    "" if lag is None else f"{lag:,} ms")
-    out.print(cps)
-    runs = Table(title="recent runs", title_justify="left")
-    for col in ("run", "started", "status", "read", "applied", "dup", "stale", "rejected", "records/s", "error"):
-        runs.add_column(col, justify="right" if col not in ("started", "status", "error") else "left")
-    for r in info["runs"]:
-        runs.add_row(str(r["run_id"]), _short(r["started_at"]), _status_text(r["status"]), f"{r['records_read']:,}",
-                     f"{r['changes_applied']:,}", f"{r['duplicates_skipped']:,}", f"{r['stale_skipped']:,}",
-                     f"{r['rejected']:,}", _rate(r), (r["error"] or "")[:60])
-    out.print(runs)
-    if info["rejected"]:
-        out.print(f"[yellow]{info['rejected']:,} rejected records[/] in dynashift.rejected")
-
-
-def _status_text(status: str) -> str:
-    color = {"ok": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}.get(status, "white")
-    return f"[{color}]{status}[/]"
-
-
-def _rate(run: dict[str, Any]) -> str:
-    from datetime import datetime
-
-    if not run["started_at"] or not run["ended_at"]:
-        return ""
-    seconds = (datetime.fromisoformat(run["ended_at"]) - datetime.fromisoformat(run["started_at"])).total_seconds()
-    return f"{run['records_read'] / seconds:,.0f}" if seconds > 0 else ""
-
-
-def _short(ts: str | None) -> str:
-    return ts.replace("T", " ")[:19] if ts else ""
+    if watch is not None and watch <= 0:
+        raise ConfigError("--watch needs a positive number of seconds")
+    show_status(read, as_json, watch)
 
 
 @main.command()
@@ -285,7 +317,7 @@ def simulate(out_dir: str | None, changes: int, tables: int, files: int, seed: i
     written = Path(out_dir) / "expected.json"
     if written.exists():  # next to the stream folder, not in it, so `file://OUT/` reads only changes
         written.replace(expected_path_for(out_dir))
-    err.print(f"wrote {summary.changes:,} changes in {summary.files} file(s) to {out_dir}"
+    err.print(f"wrote {summary.changes:,} changes in {len(summary.files)} file(s) to {out_dir}"
               + ("" if no_expected else f"; expected state in {expected_path_for(out_dir)}"), highlight=False)
 
 
@@ -309,6 +341,7 @@ def expected_path_for(out_dir: str) -> str:
 
 
 from .cli_load import backfill, export; main.add_command(backfill); main.add_command(export)  # noqa: E402,E702
+from .cli_ops import doctor, init, report; main.add_command(doctor); main.add_command(init); main.add_command(report)  # noqa: E402,E702
 
 from .cli_verify import verify; main.add_command(verify)  # noqa: E402,E702
 

@@ -8,8 +8,10 @@ that commit, so a crash at any point resumes from the last committed checkpoint.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -31,6 +33,34 @@ class Progress:
     batches: int
 
 
+@dataclass(slots=True)
+class BatchStats:
+    """What one committed batch did, for observers (Prometheus metrics, JSON logs)."""
+
+    source: str
+    run_id: int
+    batch: int
+    records: int
+    applied: int
+    superseded: int
+    duplicates: int
+    stale: int
+    ttl_ignored: int
+    rejected: int
+    bytes: int
+    seconds: float  # from the batch reaching the pipeline to its commit
+    lag: dict[str, int]  # shard -> milliseconds behind the tip (live sources)
+
+    @classmethod
+    def between(cls, before: RunCounters, after: RunCounters, seconds: float, lag: dict[str, int]) -> BatchStats:
+        d = {f: getattr(after, f) - getattr(before, f) for f in (
+            "records_read", "changes_applied", "superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored",
+            "rejected", "bytes_read")}
+        return cls(after.source, after.run_id, after.batches, d["records_read"], d["changes_applied"], d["superseded"],
+                   d["duplicates_skipped"], d["stale_skipped"], d["ttl_ignored"], d["rejected"], d["bytes_read"],
+                   seconds, dict(lag))
+
+
 def modes_of(config: Config) -> Modes:
     return Modes(delete=config.delete_mode, ttl=config.ttl_mode(), fail_on_bad_record=config.on_bad_record == "fail",
                  router=make_router(config.routes), tables=table_modes_of(config))
@@ -44,12 +74,14 @@ def replicate(
     on_batch: Callable[[RunCounters], None] | None = None,
     stop: threading.Event | None = None,
     follow: bool = False,
+    observer: Callable[[BatchStats], None] | None = None,
 ) -> RunCounters:
     """Apply everything `source.read` yields. Returns the run's counters; raises on failure after
     marking the run failed (the failed batch is rolled back).
 
     With `follow` (continuous mode, a live source), batches come from `source.follow` until
-    `stop` is set; the batch in hand is then committed and the run ends "ok"."""
+    `stop` is set; the batch in hand is then committed and the run ends "ok". `observer` hears
+    of each committed batch (metrics, logs)."""
     faults.arm(target)  # test-only crash points (DYNASHIFT_FAULT); nothing when unset
     state = target.load_state()
     run = target.begin_run(source.uri)
@@ -61,6 +93,10 @@ def replicate(
     try:
         target.expire_tombstones(config.tombstone_retention)
         for sb in _batches(source, target, follow, stop):
+            run.batch_started = time.monotonic()
+            lag = dict(getattr(source, "lag", None) or {})
+            run.lag_ms = max(lag.values()) if lag else None
+            before = dataclasses.replace(run)
             if config.include or config.exclude:
                 sb.changes = [c for c in sb.changes if config.wants_table(c.table)]
             plan = build_plan(sb, state, target.naming, modes)
@@ -70,9 +106,10 @@ def replicate(
                 state = target.load_state()  # the schema part of the batch was rolled back too
                 raise
             state.apply(plan.schema_changes)
-            lag = getattr(source, "lag", None)
             if lag:
                 write_lag(target, source.uri, lag)
+            if observer is not None:
+                observer(BatchStats.between(before, run, time.monotonic() - run.batch_started, lag))
             del plan, sb
             gc.collect(2 if follow and run.batches % 100 == 0 else 0)  # a long run must not keep old cycles
             if on_batch is not None:
@@ -112,12 +149,13 @@ def replicate_every(
     stop: threading.Event,
     on_batch: Callable[[RunCounters], None] | None = None,
     on_run: Callable[[RunCounters], None] | None = None,
+    observer: Callable[[BatchStats], None] | None = None,
 ) -> list[RunCounters]:
     """Scheduled mode (`--interval`): apply what the source holds, sleep `interval` seconds,
     repeat until `stop` is set — one `runs` row per wake, so warehouse load stays bounded."""
     runs: list[RunCounters] = []
     while not stop.is_set():
-        runs.append(replicate(config, source, target, on_batch=on_batch, stop=stop))
+        runs.append(replicate(config, source, target, on_batch=on_batch, stop=stop, observer=observer))
         if on_run is not None:
             on_run(runs[-1])
         stop.wait(interval)

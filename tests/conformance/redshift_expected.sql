@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id B
 
 CREATE TABLE IF NOT EXISTS dynashift.change_log (table_name VARCHAR(65535), dist_key VARCHAR(65535), op VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), applied_at TIMESTAMPTZ);
 
+CREATE TABLE IF NOT EXISTS dynashift.batches (run_id BIGINT, batch BIGINT, applied_at TIMESTAMPTZ, records BIGINT, applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT, tables VARCHAR(65535));
+
 SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = 'columns' AND column_name = 'type_changes';
 
 COMMIT;
@@ -33,6 +35,8 @@ SELECT table_name, attribute_name, column_name, types_seen, column_type, variant
 BEGIN;
 
 UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+
+DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
@@ -174,6 +178,8 @@ INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
 
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
+
 COMMIT;
 
 BEGIN;
@@ -189,6 +195,8 @@ SELECT table_name, attribute_name, column_name, types_seen, column_type, variant
 BEGIN;
 
 UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+
+DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
@@ -242,6 +250,8 @@ INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
 
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
+
 COMMIT;
 
 BEGIN;
@@ -279,6 +289,8 @@ DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
 INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
 COMMIT;
 
@@ -326,6 +338,8 @@ INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
 
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
+
 COMMIT;
 
 BEGIN;
@@ -369,6 +383,8 @@ DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
 INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
 COMMIT;
 
@@ -414,6 +430,8 @@ INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
 
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
+
 COMMIT;
 
 BEGIN;
@@ -437,4 +455,6 @@ SELECT source, shard, position, size, updated_at FROM dynashift.checkpoints ORDE
 SELECT run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error FROM dynashift.runs ORDER BY run_id DESC LIMIT 10;
 
 SELECT count(*) FROM dynashift.rejected;
+
+SELECT run_id, batch, applied_at, records, applied, seconds, lag_ms FROM dynashift.batches ORDER BY applied_at DESC, run_id DESC, batch DESC LIMIT 1;
 

@@ -9,7 +9,9 @@ subclass and override only what differs: the connection, how a batch is staged, 
 from __future__ import annotations
 
 import contextlib
+import time
 from abc import ABC, abstractmethod
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Sequence
 
@@ -39,6 +41,7 @@ from ..schema import (
 )
 
 META = "dynashift"
+BATCH_HISTORY_SECONDS = 30 * 86400  # dynashift.batches rows older than this are dropped when a run begins
 
 # The precedence rule of batching.beats, in SQL: s = staged change, v = what the target holds.
 _BEATS = (
@@ -80,6 +83,9 @@ class RunCounters:
     columns_added: int = 0
     batches: int = 0
     bytes_read: int = 0
+    # Of the batch in hand, set by the pipeline for dynashift.batches (not columns of `runs`):
+    lag_ms: int | None = None  # how far the source is behind its tip (max over shards)
+    batch_started: float | None = None  # time.monotonic() when the batch reached the pipeline
 
 
 def quote(name: str) -> str:
@@ -143,6 +149,9 @@ class SqlTarget(ABC):
             f"CREATE TABLE IF NOT EXISTS {META}.rejected (rejected_at {ts}, run_id BIGINT, source {t}, position {t}, reason {t}, \"raw\" {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.change_log (table_name {t}, dist_key {t}, op {t}, version_us BIGINT,"
             f" seq {seq}, event_id {t}, applied_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.batches (run_id BIGINT, batch BIGINT, applied_at {ts}, records BIGINT,"
+            " applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT,"
+            f" tables {t})",
         ]
 
     def ensure_metadata(self) -> None:
@@ -188,6 +197,7 @@ class SqlTarget(ABC):
                 f"UPDATE {META}.runs SET status = 'interrupted', ended_at = {self.NOW} WHERE status = 'running' AND source = {p}",
                 [source],
             )
+            self.execute(f"DELETE FROM {META}.batches WHERE applied_at < {self.seconds_ago()}", [BATCH_HISTORY_SECONDS])
             (last,) = self.query(f"SELECT coalesce(max(run_id), 0) FROM {META}.runs")[0]
             run = RunCounters(run_id=int(last) + 1, source=source)
             self.execute(
@@ -238,6 +248,8 @@ class SqlTarget(ABC):
         """Everything of one batch in one transaction: schema, data, versions, rejects,
         checkpoints and the runs row. Updates `run` only once the commit has succeeded."""
         counts = {"applied": 0, "duplicates": 0, "stale": 0}
+        per_table: dict[str, int] = {}
+        started = run.batch_started or time.monotonic()
         with self.transaction():
             self.apply_schema(plan.schema_changes)
             for stage in plan.stages:
@@ -245,6 +257,7 @@ class SqlTarget(ABC):
                 counts["applied"] += applied
                 counts["duplicates"] += dups
                 counts["stale"] += stale
+                per_table[stage.table] = per_table.get(stage.table, 0) + applied
             if plan.history:
                 from ..history import merge_history
 
@@ -256,7 +269,22 @@ class SqlTarget(ABC):
             self.write_checkpoints(plan.checkpoints)
             pending = _advance(run, plan, counts)
             self._update_run(pending)
+            self.write_batch(run, pending, per_table, time.monotonic() - started)
         _copy_counters(pending, run)
+
+    def write_batch(self, before: RunCounters, after: RunCounters, per_table: dict[str, int], seconds: float) -> None:
+        """One row of dynashift.batches: what this batch did, for `status` and `report` (the
+        throughput, lag and batch-size history). In the batch's transaction, so it is exact."""
+        p = self.param
+        skipped = sum(getattr(after, f) - getattr(before, f)
+                      for f in ("superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored"))
+        self.execute(
+            f"INSERT INTO {META}.batches VALUES ({p}, {p}, {self.NOW}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+            [after.run_id, after.batches, after.records_read - before.records_read,
+             after.changes_applied - before.changes_applied, skipped, after.rejected - before.rejected,
+             after.bytes_read - before.bytes_read, round(seconds, 6), after.lag_ms,
+             orjson.dumps(dict(sorted(per_table.items()))).decode()],
+        )
 
     def apply_schema(self, changes: Sequence[SchemaChange]) -> None:
         from .extended import apply_extended, create_extended, options_json, refresh_views
@@ -492,7 +520,9 @@ class SqlTarget(ABC):
             (ncols,) = self.query(f"SELECT count(*) FROM {META}.columns WHERE table_name = {self.param}", [name])[0]
             tables.append(
                 {"table": name, "source_table": source_table, "rows": int(rows), "columns": int(ncols),
-                 "last_change": _iso(last_change), "last_sync": _iso(last_sync)}
+                 "last_change": _iso(last_change), "last_sync": _iso(last_sync),
+                 # how long the newest change took from DynamoDB to this table
+                 "lag_s": _seconds(last_change, last_sync)}
             )
         checkpoints = [
             {"source": s, "shard": sh, "position": pos, "size": size, "updated_at": _iso(at)}
@@ -502,12 +532,22 @@ class SqlTarget(ABC):
         ]
         cols = ("run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped,"
                 " stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error")
-        runs = [
-            {k: (_iso(v) if k in ("started_at", "ended_at") else v) for k, v in zip(cols.split(", "), row)}
-            for row in self.query(f"SELECT {cols} FROM {META}.runs ORDER BY run_id DESC LIMIT {int(recent_runs)}")
-        ]
+        runs = []
+        for row in self.query(f"SELECT {cols} FROM {META}.runs ORDER BY run_id DESC LIMIT {int(recent_runs)}"):
+            run = {k: (_iso(v) if k in ("started_at", "ended_at") else v) for k, v in zip(cols.split(", "), row)}
+            seconds = _seconds(row[2], row[3] or (datetime.now(timezone.utc) if row[4] == "running" else None))
+            run["seconds"] = seconds
+            run["records_per_s"] = round(run["records_read"] / seconds, 1) if seconds else None
+            runs.append(run)
         (rejected,) = self.query(f"SELECT count(*) FROM {META}.rejected")[0]
-        return {"target": self.uri, "tables": tables, "checkpoints": checkpoints, "runs": runs, "rejected": int(rejected)}
+        last = self.query(f"SELECT run_id, batch, applied_at, records, applied, seconds, lag_ms FROM {META}.batches"
+                          " ORDER BY applied_at DESC, run_id DESC, batch DESC LIMIT 1")
+        last_batch = dict(zip(("run_id", "batch", "applied_at", "records", "applied", "seconds", "lag_ms"), last[0])) \
+            if last else None
+        if last_batch:
+            last_batch["applied_at"] = _iso(last_batch["applied_at"])
+        return {"target": self.uri, "tables": tables, "checkpoints": checkpoints, "runs": runs,
+                "last_batch": last_batch, "rejected": int(rejected)}
 
     # ------------------------------------------------------------ engine primitives
 
@@ -634,3 +674,11 @@ def _text(raw: bytes | str | None) -> str:
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
+
+def _seconds(start: Any, end: Any) -> float | None:
+    """end - start in seconds (timestamps as the driver returns them), None when either is missing."""
+    if start is None or end is None:
+        return None
+    if (start.tzinfo is None) != (end.tzinfo is None):  # a naive UTC value next to an aware one
+        start, end = (x.replace(tzinfo=timezone.utc) if x.tzinfo is None else x for x in (start, end))
+    return round((end - start).total_seconds(), 3)

@@ -1,0 +1,86 @@
+"""What `status` and `report` show, as plain data: the target's tables, checkpoints with their lag,
+recent runs, a one-word health verdict with the reasons, and the batch history behind the report's
+charts. Read from the `dynashift` metadata schema only (SPEC section 4), so any target serves it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from .pipeline import read_lag
+from .targets.base import META, SqlTarget
+
+LAG_WARNING_MS = 60_000  # a shard this far behind its tip is worth a look
+HEALTH_STATES = ("healthy", "warning", "failing", "idle")
+
+
+def gather(target: SqlTarget, recent_runs: int = 10) -> dict[str, Any]:
+    """`target.status()` plus each checkpoint's lag and the health verdict (the `status --json` document)."""
+    info = target.status(recent_runs)
+    lag = read_lag(target)
+    for cp in info["checkpoints"]:
+        seen = lag.get((cp["source"], cp["shard"]), {})
+        cp["lag_ms"] = seen.get("millis_behind")
+        cp["lag_updated_at"] = seen.get("updated_at")
+    info["health"] = health(info)
+    return info
+
+
+def health(info: dict[str, Any]) -> dict[str, Any]:
+    """healthy | warning | failing | idle, with one reason per finding, judged from the latest run
+    of each source, the shards' lag and recent rejects."""
+    notes: list[str] = []
+    state = "healthy"
+
+    def worse(new: str, note: str) -> None:
+        nonlocal state
+        notes.append(note)
+        if HEALTH_STATES.index(new) > HEALTH_STATES.index(state) and new != "idle":
+            state = new
+
+    latest: dict[str, dict[str, Any]] = {}
+    for run in info["runs"]:  # newest first
+        latest.setdefault(run["source"], run)
+    if not latest:
+        return {"state": "idle", "notes": ["no runs yet: start one with `dynashift run`"]}
+    for source, run in sorted(latest.items()):
+        if run["status"] == "failed":
+            worse("failing", f"the last run of {source} (run {run['run_id']}) failed: {run['error'] or 'no message'}")
+        elif run["status"] == "interrupted":
+            worse("warning", f"run {run['run_id']} of {source} was interrupted; the next run resumes at its checkpoint")
+    recent_rejects = sum(r["rejected"] or 0 for r in info["runs"])
+    if recent_rejects:
+        worse("warning", f"{recent_rejects:,} records rejected in recent runs (see dynashift.rejected)")
+    for cp in info["checkpoints"]:
+        if (cp.get("lag_ms") or 0) > LAG_WARNING_MS:
+            worse("warning", f"{cp['source']} shard {cp['shard']} is {cp['lag_ms'] / 1000:,.0f}s behind the stream")
+    return {"state": state, "notes": notes}
+
+
+def history(target: SqlTarget, runs: int = 50) -> dict[str, Any]:
+    """The report's series: the last `runs` runs, their batches (oldest first), changes applied
+    per table per batch, and when each table and column first appeared (the schema's growth)."""
+    run_rows = target.status(recent_runs=runs)["runs"][::-1]
+    first = run_rows[0]["run_id"] if run_rows else 0
+    p = target.param
+    batches = [
+        {"run_id": r, "batch": b, "applied_at": _iso(at), "records": n, "applied": a, "skipped": s, "rejected": j,
+         "bytes": by, "seconds": sec, "lag_ms": lag, "tables": orjson.loads(t) if t else {}}
+        for r, b, at, n, a, s, j, by, sec, lag, t in target.query(
+            f"SELECT run_id, batch, applied_at, records, applied, skipped, rejected, bytes, seconds, lag_ms, tables"
+            f" FROM {META}.batches WHERE run_id >= {p} ORDER BY applied_at, run_id, batch", [first])
+    ]
+    growth: dict[str, list[str]] = {}
+    for table, seen in target.query(
+            f"SELECT table_name, first_seen FROM {META}.columns ORDER BY table_name, first_seen"):
+        growth.setdefault(table, []).append(_iso(seen) or "")
+    created = {t: _iso(at) for t, at in target.query(f"SELECT table_name, created_at FROM {META}.tables")}
+    return {"runs": run_rows, "batches": batches, "columns_first_seen": growth, "tables_created_at": created,
+            "generated_at": datetime.now(timezone.utc).isoformat()}
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
