@@ -86,16 +86,17 @@ def merge_history(t: SqlTarget, stage: HistoryStage) -> int:
     casts = {c: t.cast_sql(quote(c), ty) for c, ty in stage.types.items()} if stage.types else None
     staged = t.stage_rows("_dynashift_history_stage", stage.data)
     try:
-        known = (f"EXISTS (SELECT 1 FROM {hist} h WHERE h.{dk} = s.{dk} AND h.{ver} = s.{ver}"
-                 f" AND (h.{seq} = s.{seq} OR (s.{ev} <> '' AND h.{ev} = s.{ev})))")
-        (new,) = t.query(f"SELECT count(*) FROM {staged} s WHERE NOT {known}")[0]
+        # The duplicate rule as two plain correlated NOT EXISTS (no OR: Redshift decorrelates these).
+        same = f"SELECT 1 FROM {hist} h WHERE h.{dk} = s.{dk} AND h.{ver} = s.{ver}"
+        fresh = f"NOT EXISTS ({same} AND h.{seq} = s.{seq}) AND NOT EXISTS ({same} AND h.{ev} = s.{ev} AND h.{ev} <> '')"
+        (new,) = t.query(f"SELECT count(*) FROM {staged} s WHERE {fresh}")[0]
         if not new:
             return 0
         names = "".join(f", {quote(c)}" for c in stage.columns)
         t.execute(
             f"INSERT INTO {hist} ({', '.join(quote(c) for c in own)}, {quote(VALID_TO)}, {quote(SYNCED_AT)}{names})"
             f" SELECT {', '.join(quote(c) for c in own)}, NULL, {t.NOW}{_select_list(stage.columns, casts)}"
-            f" FROM {staged} s WHERE NOT {known}"
+            f" FROM {staged} s WHERE {fresh}"
         )
         t.execute(
             f"UPDATE {hist} SET {quote(VALID_TO)} = n.next_from FROM (SELECT {dk}, {ver}, {seq}, LEAD({start})"
