@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id B
 
 CREATE TABLE IF NOT EXISTS dynashift.change_log (table_name VARCHAR(65535), dist_key VARCHAR(65535), op VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), applied_at TIMESTAMPTZ);
 
+CREATE TABLE IF NOT EXISTS dynashift.batches (run_id BIGINT, batch BIGINT, applied_at TIMESTAMPTZ, records BIGINT, applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT, tables VARCHAR(65535));
+
 SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = 'columns' AND column_name = 'type_changes';
 
 COMMIT;
@@ -33,6 +35,8 @@ SELECT table_name, attribute_name, column_name, types_seen, column_type, variant
 BEGIN;
 
 UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+
+DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
@@ -226,6 +230,8 @@ INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
 
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
+
 COMMIT;
 
 BEGIN;
@@ -241,6 +247,8 @@ SELECT table_name, attribute_name, column_name, types_seen, column_type, variant
 BEGIN;
 
 UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+
+DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
@@ -422,6 +430,8 @@ INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
 
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
+
 COMMIT;
 
 BEGIN;
@@ -437,6 +447,8 @@ SELECT table_name, attribute_name, column_name, types_seen, column_type, variant
 BEGIN;
 
 UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+
+DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
@@ -505,6 +517,8 @@ DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
 INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
 
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+
+INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
 COMMIT;
 
