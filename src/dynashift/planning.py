@@ -80,6 +80,7 @@ class BatchPlan:
     stale: int = 0
     superseded: int = 0
     ttl_ignored: int = 0
+    unrenderable: list[Change] = field(default_factory=list)  # changes rejected while rendering
 
 
 @dataclass(slots=True)
@@ -96,8 +97,24 @@ PLAIN = TableModes()
 
 
 def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes) -> BatchPlan:
+    """The plan of one batch. Images are rendered only for each key's newest change; one that
+    cannot be rendered is rejected and the batch planned again without it, so that an older
+    change of the same key still applies, as it would had the two come in different batches."""
+    skip: set[tuple[str, str, str]] = set()  # (table, key, seq) of each change rejected so far
+    carried: list[Rejected] = []
+    while True:
+        plan = _plan(sb, state, naming, modes, skip, carried)
+        bad = {(c.table, c.dist_key, c.seq) for c in plan.unrenderable} - skip
+        if not bad:
+            return plan
+        skip |= bad
+        carried = plan.rejected[len(sb.rejected):]
+
+
+def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, skip: set[tuple[str, str, str]],
+          carried: list[Rejected]) -> BatchPlan:
     plan = BatchPlan(
-        rejected=list(sb.rejected),
+        rejected=list(sb.rejected) + carried,
         checkpoints=sb.checkpoints,
         records_read=sb.records_read,
         bytes_read=sb.bytes_read,
@@ -109,6 +126,8 @@ def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes
     extended = _extended_tables(state, modes)
     versions: dict[str, dict[tuple[str, int, str], Change]] = {}  # history mode: each table's changes
     for change in sb.changes if modes.router is None else modes.router.apply(sb.changes):
+        if skip and (change.table, change.dist_key, change.seq) in skip:
+            continue
         if change.ttl and modes.ttl == "ignore":
             plan.ttl_ignored += 1
             continue
@@ -209,6 +228,7 @@ def _render(changes: list[tuple[Change, Values | None]], types: dict[str, set[st
                 raise
             bad = values.change if values is not None else change
             plan.rejected.append(Rejected(exc.reason, _raw(bad), bad.seq.replace("\x1f", ":")))
+            plan.unrenderable.append(bad)
             continue
         kept.append((change, values))
     return kept, rows
@@ -333,6 +353,7 @@ def _render_extended(want: TableModes, changes: list[tuple[Change, Values | None
                 raise
             bad = values.change if values is not None else change
             plan.rejected.append(Rejected(exc.reason, _raw(bad), bad.seq.replace("\x1f", ":")))
+            plan.unrenderable.append(bad)
             continue
         ext.kept.append((change, values))
         ext.rows.append(row)
@@ -348,6 +369,7 @@ def _render_extended(want: TableModes, changes: list[tuple[Change, Values | None
                 raise
             if id(change) not in winners:  # a winner's reject is recorded once, above
                 plan.rejected.append(Rejected(f"{exc.reason} (history)", _raw(change), change.seq.replace("\x1f", ":")))
+                plan.unrenderable.append(change)
             continue
         ext.versions.append(change)
         ext.version_rows.append(row)

@@ -12,6 +12,7 @@ import glob
 import gzip
 import io
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
@@ -129,27 +130,37 @@ class FileSource:
         the offset just past the line it came from."""
         self._end = start
         with _open(f.path) as fh:
-            if start:
-                _skip(fh, start)
-            first = fh.readline()
-            offset = start
-            if start == 0 and first.startswith(b"\xef\xbb\xbf"):
-                first = first[3:]
-                offset = 3
-            if start == 0 and not _is_json_line(first):
-                rest = fh.read()
-                yield from self._document(f, first + rest, offset + len(first) + len(rest))
-                return
-            line = first
-            while line:
-                end = offset + len(line)
-                yield from self._line(f, line, offset, end)
-                offset = end
-                line = fh.readline()
-            self._end = offset
+            try:
+                yield from self._read(f, fh, start)
+            except (EOFError, OSError, zlib.error) as exc:  # a truncated or corrupt .gz
+                # What could be read is applied; the rest is one rejected record, and the file
+                # counts as read (a repaired copy, of another size, is read again from here).
+                why = f"{f.name} cannot be read past uncompressed byte {self._end}: {exc}"
+                yield Rejected(why, b"", f"{f.name}:{self._end}"), self._end, self._end
+
+    def _read(self, f: _File, fh: IO[bytes], start: int) -> Iterator[tuple[Change | Rejected, int, int]]:
+        if start:
+            _skip(fh, start)
+        first = fh.readline()
+        offset = start
+        if start == 0 and first.startswith(b"\xef\xbb\xbf"):
+            first = first[3:]
+            offset = 3
+        if start == 0 and not _is_json_line(first):
+            rest = fh.read()
+            yield from self._document(f, first + rest, offset + len(first) + len(rest))
+            return
+        line = first
+        while line:
+            end = offset + len(line)
+            yield from self._line(f, line, offset, end)
+            offset = end
+            line = fh.readline()
 
     def _line(self, f: _File, line: bytes, offset: int, end: int) -> Iterator[tuple[Change | Rejected, int, int]]:
         body = line.strip()
+        if not line.endswith(b"\n") and body and not _is_gz(f.path) and not _parses(body):
+            return  # the last line, still being written: read whole once the file grows (_end stays before it)
         self._end = end
         if not body:
             return
@@ -177,7 +188,6 @@ class FileSource:
             end = offset + len(line)
             yield from self._line(f, line, offset, end)
             offset = end
-        self._end = offset
 
     def _decode(self, f: _File, obj, raw: bytes | None, offset: int, end: int) -> Iterator[tuple[Change | Rejected, int, int]]:
         base = f"{f.name}{_SEP}{offset:015d}{_SEP}"
@@ -204,6 +214,14 @@ def _dump(rec) -> bytes:
         return orjson.dumps(rec)
     except TypeError:
         return repr(rec).encode()
+
+
+def _parses(body: bytes) -> bool:
+    try:
+        orjson.loads(body)
+        return True
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _is_json_line(line: bytes) -> bool:
