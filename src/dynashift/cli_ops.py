@@ -61,7 +61,7 @@ def render_status(info: dict[str, Any]) -> RenderableType:
                   "records/s>")
     for r in info["runs"]:
         skipped = sum(r[k] or 0 for k in ("superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored"))
-        runs.add_row(str(r["run_id"]), _short(r["started_at"]), _duration(r.get("seconds")), _status(r["status"]),
+        runs.add_row(str(r["run_id"]), _short(r["started_at"])[5:16], _duration(r.get("seconds")), _status(r["status"]),
                      f"{r['records_read']:,}", f"{r['changes_applied']:,}", f"{skipped:,}", f"{r['rejected']:,}",
                      "" if r.get("records_per_s") is None else f"{r['records_per_s']:,.0f}")
     for title, table in (("tables", tables), ("checkpoints", shards), ("runs", runs)):
@@ -74,7 +74,8 @@ def render_status(info: dict[str, Any]) -> RenderableType:
 
 
 def _table(title: str, *columns: str) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", box=None, pad_edge=False, header_style="dim")
+    table = Table(title=title, title_justify="left", title_style="bold", box=None, pad_edge=False, header_style="dim",
+                  padding=(0, 2, 0, 0))
     for col in columns:
         table.add_column(col.rstrip(">"), justify="right" if col.endswith(">") else "left", no_wrap=True)
     return table

@@ -22,6 +22,7 @@ from .errors import DynashiftError
 
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 REDSHIFT_PRINCIPALS = ("redshift.amazonaws.com", "redshift-serverless.amazonaws.com")
+_PERMISSION = re.compile(r"permission denied|access denied|not authorized|insufficient privilege|read-only", re.I)
 _AWS_SOURCES = ("kinesis://", "dynamodb-streams://", "export://s3://", "redshift-mv://")
 
 
@@ -346,11 +347,17 @@ def target_checks(config: Config) -> Iterator[Check]:
     from .targets.base import META
 
     where = _safe(config.target)
+    grant = (f"grant the user CREATE on the database (for schema {META}) and on the target schema, or choose "
+             "another --schema")
     try:
         target = make_target(config.target, config.schema_name)
-        target.open()
+        target.open()  # creates the metadata schema and tables if missing: needs CREATE already
     except DynashiftError as exc:
-        yield Check("target", FAIL, f"{where}: {exc}", "check the target URI, the network and the credentials")
+        if _PERMISSION.search(str(exc)):
+            yield Check("target", PASS, f"{where} is reachable")
+            yield Check("writable", FAIL, f"{where}: {exc}", grant)
+        else:
+            yield Check("target", FAIL, f"{where}: {exc}", "check the target URI, the network and the credentials")
         return
     try:
         yield Check("target", PASS, f"{where} is reachable")
@@ -364,8 +371,7 @@ def target_checks(config: Config) -> Iterator[Check]:
         except _Rollback:
             yield Check("writable", PASS, f"may create tables in schemas {META} and {target.schema}")
         except DynashiftError as exc:
-            yield Check("writable", FAIL, f"{where}: {exc}", f"grant the user CREATE on the database (schema {META}) "
-                        f"and on schema {target.schema}, or choose another --schema")
+            yield Check("writable", FAIL, f"{where}: {exc}", grant)
     finally:
         target.close()
 
