@@ -53,7 +53,8 @@ def health(info: dict[str, Any]) -> dict[str, Any]:
             worse("warning", f"run {run['run_id']} of {source} was interrupted; the next run resumes at its checkpoint")
     recent_rejects = sum(r["rejected"] or 0 for r in info["runs"])
     if recent_rejects:
-        worse("warning", f"{recent_rejects:,} records rejected in recent runs (see dynashift.rejected)")
+        noun = "record" if recent_rejects == 1 else "records"
+        worse("warning", f"{recent_rejects:,} {noun} rejected in recent runs (see dynashift.rejected)")
     for cp in info["checkpoints"]:
         if (cp.get("lag_ms") or 0) > LAG_WARNING_MS:
             worse("warning", f"{cp['source']} shard {cp['shard']} is {cp['lag_ms'] / 1000:,.0f}s behind the stream")

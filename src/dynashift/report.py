@@ -50,6 +50,8 @@ def _kpis(info: dict[str, Any], past: dict[str, Any]) -> str:
     batches = past["batches"]
     rates = sorted(b["records"] / b["seconds"] for b in batches if b["seconds"])
     lags = [c["lag_ms"] for c in info["checkpoints"] if c.get("lag_ms") is not None]
+    if not lags and batches and batches[-1]["lag_ms"] is not None:
+        lags = [batches[-1]["lag_ms"]]  # as of the last batch
     items = [
         ("tables", f"{len(info['tables']):,}"),
         ("rows", _big(sum(t["rows"] for t in info["tables"]))),
@@ -157,7 +159,8 @@ def _bars(stacks: Sequence[tuple[str, list[float]]], colors: list[str], names: l
             h = (y0 - y1) * v / top
             color = colors[i] if per_bar_colors else colors[j]
             tip = f"{_e(_when(label))}: {v:,.0f} {_e(names[0] if per_bar_colors else names[j])}"
-            if h > 0:
+            if h > 0 or (per_bar_colors and j == 0):  # a run that read nothing still shows (a stub)
+                h = max(h, 2.0)
                 marks.append(f'<rect class="mark" x="{x0 + i * slot + (slot - width) / 2:.1f}" y="{base - h:.1f}" '
                              f'width="{width:.1f}" height="{h:.1f}" fill="{color}"><title>{tip}</title></rect>')
             base -= h
