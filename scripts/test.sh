@@ -7,4 +7,15 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The report test renders the page in headless Chromium: install it when missing and possible
+# (root with apt); otherwise that test skips with a message (and fails in CI, CI=true).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+   && ! command -v google-chrome >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+      || echo "note: could not install chromium; tests/test_report.py will skip (fail in CI)" >&2
+  else
+    echo "note: chromium is not installed (not root, or no apt); tests/test_report.py will skip (fail in CI)" >&2
+  fi
+fi
 exec .venv/bin/python -m pytest "$@"
