@@ -96,13 +96,13 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.* FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
 DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
-INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "n", "Name", "name__2", "s" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."n", s."Name", s."name__2", s."s" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 
@@ -122,13 +122,13 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.* FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
 DELETE FROM "public"."customers" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
-INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "v" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."v" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 
@@ -222,11 +222,11 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
-SELECT coalesce(sum(CASE WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 1 ELSE 0 END), 0) FROM "_dynashift_stage" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+DELETE FROM _dynashift_winners WHERE _verdict <> 'W';
 
 DROP TABLE IF EXISTS _dynashift_late;
 
@@ -262,11 +262,11 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
-SELECT coalesce(sum(CASE WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 1 ELSE 0 END), 0) FROM "_dynashift_stage" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+DELETE FROM _dynashift_winners WHERE _verdict <> 'W';
 
 DROP TABLE IF EXISTS _dynashift_late;
 
@@ -306,15 +306,15 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
 UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
 
 DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
-INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "n", "Name", "name__2", "s", "new" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."n", s."Name", s."name__2", s."s", s."new" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 
@@ -350,21 +350,21 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
 UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
 
 DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
-INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "n", "Name", "name__2", "s", "new" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."n", s."Name", s."name__2", s."s", s."new" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 
 UPDATE "public"."orders" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."orders"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
 
-INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, true, "pk", "n", "Name", "name__2", "s", "new" FROM _dynashift_winners w WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."orders" t WHERE t."dist_key" = w."dist_key");
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, true, s."pk", s."n", s."Name", s."name__2", s."s", s."new" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."orders" t WHERE t."dist_key" = s."dist_key");
 
 DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
 
@@ -396,21 +396,21 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
 UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
 
 DELETE FROM "public"."customers" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
-INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "v" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."v" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 
 UPDATE "public"."customers" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."customers"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
 
-INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, true, "pk", "v" FROM _dynashift_winners w WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."customers" t WHERE t."dist_key" = w."dist_key");
+INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, true, s."pk", s."v" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."customers" t WHERE t."dist_key" = s."dist_key");
 
 DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
 

@@ -126,23 +126,19 @@ INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_se
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_mv_stage_0" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_mv_stage_0" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
-SELECT coalesce(sum(CASE WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 1 ELSE 0 END), 0) FROM "_dynashift_mv_stage_0" s JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE NOT (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+DELETE FROM _dynashift_winners WHERE _verdict <> 'W';
 
 UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
 
 DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
-INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "tags", "qty") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "pk", "tags", "qty" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "tags", "qty") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."tags", s."qty" FROM "_dynashift_mv_stage_0" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
-
-UPDATE "public"."orders" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."orders"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
-
-INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "tags", "qty") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, true, "pk", "tags", "qty" FROM _dynashift_winners w WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."orders" t WHERE t."dist_key" = w."dist_key");
 
 DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
 
@@ -162,21 +158,17 @@ DROP TABLE IF EXISTS "_dynashift_mv_stage_0";
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s.*, v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq FROM "_dynashift_mv_stage_1" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key" WHERE v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id)));
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_mv_stage_1" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT count(*) FROM _dynashift_winners;
+SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
 UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
 
 DELETE FROM "public"."users" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
-INSERT INTO "public"."users" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "id", "Name") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, "_dynashift_op" = 'V', "id", "Name" FROM _dynashift_winners WHERE "_dynashift_op" IN ('U', 'V');
+INSERT INTO "public"."users" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "id", "Name") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."id", s."Name" FROM "_dynashift_mv_stage_1" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
-
-UPDATE "public"."users" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."users"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
-
-INSERT INTO "public"."users" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "id", "Name") SELECT "dist_key", "_dynashift_changed_at", SYSDATE, true, "id", "Name" FROM _dynashift_winners w WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."users" t WHERE t."dist_key" = w."dist_key");
 
 DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
 

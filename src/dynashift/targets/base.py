@@ -327,7 +327,7 @@ class SqlTarget(ABC):
         and one INSERT (plus an UPDATE for soft deletes). Returns (applied, duplicates, stale)."""
         staged = self.stage(stage)
         types = getattr(stage, "types", None)  # typed mode (planning.TypedStage)
-        casts = {c: self.cast_sql(quote(c), t) for c, t in types.items()} if types else None
+        casts = {c: self.cast_sql(f"s.{quote(c)}", t) for c, t in types.items()} if types else None
         try:
             return self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log,
                                      soft=stage.soft, casts=casts)
@@ -345,21 +345,23 @@ class SqlTarget(ABC):
         target, dk, op = self.table_ref(table), quote(DIST_KEY), quote(STAGE_OP)
         winners = "_dynashift_winners"
         self.execute(f"DROP TABLE IF EXISTS {winners}")
+        # Judge every staged row in one join with `versions`, keeping only the narrow columns the
+        # merge needs: the staged values themselves are read once, by the INSERT below.
+        carried = [DIST_KEY, STAGE_OP, STAGE_VERSION, STAGE_SEQ, STAGE_EVENT, CHANGED_AT]
+        carried += [STAGE_VALUES_VERSION, STAGE_VALUES_SEQ] if soft else []
         previous = (", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted,"
                     " v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq") if soft else ""
+        verdict = f"CASE WHEN v.dist_key IS NULL OR {beats} THEN 'W' WHEN {duplicate} THEN 'D' ELSE 'S' END"
         self.execute(
-            f"CREATE TEMP TABLE {winners} AS SELECT s.*{previous} FROM {staged} s LEFT JOIN {META}.versions v"
-            f" ON v.table_name = {p} AND v.dist_key = s.{dk} WHERE v.dist_key IS NULL OR {beats}",
+            f"CREATE TEMP TABLE {winners} AS SELECT {', '.join(f's.{quote(c)}' for c in carried)}{previous},"
+            f" {verdict} AS _verdict FROM {staged} s LEFT JOIN {META}.versions v"
+            f" ON v.table_name = {p} AND v.dist_key = s.{dk}",
             [table],
         )
-        (applied,) = self.query(f"SELECT count(*) FROM {winners}")[0]
-        dups = 0
+        verdicts = dict(self.query(f"SELECT _verdict, count(*) FROM {winners} GROUP BY _verdict"))
+        applied, dups = int(verdicts.get("W", 0)), int(verdicts.get("D", 0))
         if applied < total:
-            (dups,) = self.query(
-                f"SELECT coalesce(sum(CASE WHEN {duplicate} THEN 1 ELSE 0 END), 0) FROM {staged} s"
-                f" JOIN {META}.versions v ON v.table_name = {p} AND v.dist_key = s.{dk} WHERE NOT {beats}",
-                [table],
-            )[0]
+            self.execute(f"DELETE FROM {winners} WHERE _verdict <> 'W'")
         if applied:
             if soft:
                 self._keep_newer_values(winners)
@@ -368,10 +370,11 @@ class SqlTarget(ABC):
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, {op} = '{SOFT_DELETE_WITH_VALUES}'{values_sql}"
-                f" FROM {winners} WHERE {op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
+                f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, w.{op} = '{SOFT_DELETE_WITH_VALUES}'{values_sql}"
+                f" FROM {staged} s JOIN {winners} w ON w.{dk} = s.{dk}"
+                f" WHERE w.{op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
             )
-            self._soft_delete(target, winners, columns, casts)
+            self._soft_delete(target, winners, staged, columns, casts)
             self.execute(
                 f"DELETE FROM {META}.versions WHERE table_name = {p} AND dist_key IN (SELECT {dk} FROM {winners})",
                 [table],
@@ -423,7 +426,7 @@ class SqlTarget(ABC):
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {late})")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT {dk}, _removed_at, {self.NOW}, true{_select_list(columns, casts)} FROM {late}"
+                f" SELECT s.{dk}, s._removed_at, {self.NOW}, true{_select_list(columns, casts)} FROM {late} s"
             )
             self.execute(
                 f"UPDATE {META}.versions SET values_version_us = l.{ver}, values_seq = l.{seq} FROM {late} l"
@@ -433,7 +436,8 @@ class SqlTarget(ABC):
         self.execute(f"DROP TABLE IF EXISTS {late}")
         return int(n)
 
-    def _soft_delete(self, target: str, winners: str, columns: Sequence[str], casts: dict[str, str] | None = None) -> None:
+    def _soft_delete(self, target: str, winners: str, staged: str, columns: Sequence[str],
+                     casts: dict[str, str] | None = None) -> None:
         """A soft REMOVE without values keeps the row's last values and marks it; a key never seen
         gets a row holding only its key attributes."""
         dk, op = quote(DIST_KEY), quote(STAGE_OP)
@@ -447,9 +451,9 @@ class SqlTarget(ABC):
         cols = "".join(f", {quote(c)}" for c in columns)
         self.execute(
             f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-            f" SELECT {dk}, {quote(CHANGED_AT)}, {self.NOW}, true{_select_list(columns, casts)} FROM {winners} w"
-            f" WHERE w.{op} = '{SOFT_DELETE}'"
-            f" AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{dk} = w.{dk})"
+            f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, true{_select_list(columns, casts)}"
+            f" FROM {staged} s JOIN {winners} w ON w.{dk} = s.{dk} WHERE w.{op} = '{SOFT_DELETE}'"
+            f" AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{dk} = s.{dk})"
         )
 
     def record_types(self, plan: BatchPlan) -> None:
@@ -636,10 +640,11 @@ class Nesting:
 
 
 def _select_list(columns: Sequence[str], casts: dict[str, str] | None) -> str:
-    """`, "a", "b"` for the SELECT side of an INSERT; typed columns cast from their staged text."""
+    """`, s."a", s."b"` for the SELECT side of an INSERT from the staged rows (aliased `s`); typed
+    columns cast from their staged text."""
     if not casts:
-        return "".join(f", {quote(c)}" for c in columns)
-    return "".join(f", {casts.get(c) or quote(c)}" for c in columns)
+        return "".join(f", s.{quote(c)}" for c in columns)
+    return "".join(f", {casts.get(c) or f's.{quote(c)}'}" for c in columns)
 
 
 def _advance(run: RunCounters, plan: BatchPlan, counts: dict[str, int]) -> RunCounters:
