@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from faultkit import (Replica, StreamModel, audit, command, committed_problems, kinesis, new_stream, split, start,
@@ -63,6 +64,8 @@ class Watch:
             try:
                 self.problems += committed_problems(self.replica, self.model)
                 self.snapshots += 1
+            except psycopg.errors.TransactionRollback:
+                pass  # this reader lost a deadlock with dynashift's DDL (so may dynashift: it retries)
             except Exception as exc:  # noqa: BLE001 - reported, not raised, from this thread
                 self.problems.append(repr(exc))
             time.sleep(0.1)
@@ -198,3 +201,44 @@ def test_missing_permission_is_one_clear_line(moto_endpoint: str, tmp_path: Path
                               text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "access denied" in done.stderr and "GetRecords" in done.stderr, done.stderr
+
+
+def test_a_deadlock_with_a_reader_rolls_the_batch_back_and_it_is_applied_again(tmp_path: Path, pg_url: str,
+                                                                                caplog: Any) -> None:
+    """A reader holds a lock the batch needs (it read table t) and then asks for one the batch
+    holds (dynashift.tables, after the batch created table u): PostgreSQL breaks the deadlock by
+    rolling the batch back. The connection still works, so the batch is applied again and the run
+    ends "ok" (found by this suite's snapshot readers: dynashift used to exit)."""
+    from dynashift import run_once
+
+    def line(table: str, pk: str, **attrs: str) -> bytes:
+        keys = {"pk": {"S": pk}}
+        image = {**keys, **{k: {"S": v} for k, v in attrs.items()}}
+        return orjson.dumps({"eventID": f"{table}-{pk}", "eventName": "INSERT", "tableName": table, "dynamodb": {
+            "ApproximateCreationDateTime": 1_700_000_000_000_000, "Keys": keys, "NewImage": image}}) + b"\n"
+
+    (tmp_path / "1.jsonl").write_bytes(line("T", "a", x="1"))
+    run_once(f"file://{tmp_path / '1.jsonl'}", pg_url)
+    (tmp_path / "2.jsonl").write_bytes(line("U", "b", y="2") + line("T", "c", new_column="3"))
+    database = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url) as reader:
+        reader.execute("SET deadlock_timeout = '10s'")  # dynashift's check (1 s) finds the deadlock first
+        reader.execute('SELECT count(*) FROM public."t"')  # holds t: the ALTER TABLE waits
+        result: list[Any] = []
+        worker = threading.Thread(target=lambda: result.append(run_once(f"file://{tmp_path / '2.jsonl'}", pg_url)))
+        with caplog.at_level("WARNING", logger="dynashift"):
+            worker.start()
+            with psycopg.connect(pg_url, autocommit=True) as watch:
+                deadline = time.monotonic() + 30
+                while not watch.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dynashift'"
+                                        " AND datname = %s AND wait_event_type = 'Lock'", [database]).fetchone()[0]:
+                    assert time.monotonic() < deadline, "the batch never waited for the reader"
+                    time.sleep(0.01)
+            reader.execute("LOCK TABLE dynashift.tables IN SHARE MODE")  # waits for the batch: a deadlock
+            reader.rollback()
+            worker.join(60)
+    assert result and result[0].changes_applied == 2 and result[0].rejected == 0
+    assert any("deadlock detected" in r.getMessage() and "applying the batch again" in r.getMessage()
+               for r in caplog.records)
+    assert Replica(pg_url).rows('SELECT count(*) FROM public."u"') == [(1,)]
+    assert Replica(pg_url).rows('SELECT new_column FROM public."t" WHERE pk = %s', ["c"]) == [("3",)]

@@ -9,7 +9,10 @@ ref: https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-
 from __future__ import annotations
 
 import contextlib
+import logging
+import random
 import re
+import time
 from typing import Any, ClassVar, Iterator, Sequence
 from urllib.parse import urlsplit
 
@@ -25,6 +28,9 @@ from ..records import Rejected
 from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
 from ..typing_mode import JSON
 from .base import Nesting, RunCounters, SqlTarget, quote
+
+log = logging.getLogger("dynashift")
+CONFLICT_RETRIES = 5  # a batch rolled back by a deadlock or serialization failure is tried this often again
 
 # A quoted identifier, a string literal, or a bare %: what a %s placeholder must not be confused with.
 _QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
@@ -86,8 +92,11 @@ class PostgresTarget(SqlTarget):
     def errors(self) -> Iterator[None]:
         try:
             yield
+        except psycopg.errors.TransactionRollback as exc:
+            # deadlock with another session, serialization failure: the connection lives, retry the batch
+            raise RetryableTargetError(f"{self.engine}: {_first_line(exc)} (the transaction was rolled back)") from None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            # connection lost, server shutting down, serialization failure, deadlock: retry the batch
+            # connection lost, server shutting down: a restart resumes from the last checkpoint
             raise RetryableTargetError(f"{self.engine} connection failed: {_first_line(exc)}") from None
         except psycopg.Error as exc:
             raise TargetError(f"{self.engine}: {_first_line(exc)}") from None
@@ -165,8 +174,25 @@ class PostgresTarget(SqlTarget):
     # ------------------------------------------------------------ values the target cannot hold
 
     def apply(self, plan: BatchPlan, run: RunCounters, change_log: bool = False) -> None:
+        """One batch in one transaction. When the server rolls it back for another session's sake
+        (a deadlock with a reader's locks, a serialization failure), it is tried again, a few
+        times, after a pause: the connection still works. A lost connection is not retried."""
         self.screen(plan)
-        super().apply(plan, run, change_log)
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                return super().apply(plan, run, change_log)
+            except RetryableTargetError as exc:
+                if attempt == CONFLICT_RETRIES or not self.alive():
+                    raise
+                log.warning("%s; applying the batch again", exc)
+                time.sleep(random.uniform(0.5, 1.0) * min(2.0, 0.1 * 2 ** attempt))
+
+    def alive(self) -> bool:
+        try:
+            self.query("SELECT 1")
+            return True
+        except TargetError:
+            return False
 
     def unstorable(self, values: pa.ChunkedArray) -> list[tuple[pa.ChunkedArray, str]]:
         """Masks of the rows whose value this target cannot store as it is, each with why.
