@@ -158,3 +158,22 @@ def test_replica_equals_the_reference_model_whatever_the_delivery(data):
         again = run_once(f"file://{folder}/part-*", f"duckdb:///{db}", batch_size=batch_size, **settings_for)
         assert again.changes_applied == 0
         assert replica(db) == reference(delivered, mode)
+
+
+def test_a_redelivery_that_wins_its_batch_moves_the_kept_position_so_a_replay_changes_nothing(tmp_path):
+    """Found by the property above. e5 (REMOVE) is applied; then, in the next batch, e10 (INSERT,
+    same time, later) loses to a redelivery of e5 further on. The kept position must be that of
+    the redelivery, or e10 wins when the stream is replayed and the deleted item comes back."""
+    t = T0 + 2
+    events = [Event("Alpha", 1, "INSERT", T0 + 1, "e1", {"id": {"N": "1"}, "v": {"N": "1"}}, None),
+              Event("Alpha", 1, "REMOVE", t, "e5", None, {"id": {"N": "1"}, "v": {"N": "1"}}),
+              Event("Alpha", 1, "INSERT", t, "e10", {"id": {"N": "1"}, "v": {"N": "10"}}, None),
+              Event("Alpha", 1, "REMOVE", t, "e5", None, {"id": {"N": "1"}, "v": {"N": "1"}})]
+    folder, db = tmp_path / "in", tmp_path / "w.duckdb"
+    folder.mkdir()
+    (folder / "part-000.jsonl").write_bytes(b"".join(ev.record() + b"\n" for ev in events))
+    run_once(f"file://{folder}", f"duckdb:///{db}", batch_size=2)
+    assert replica(db) == reference(events, "hard") == {"alpha": {}, "beta": {}}
+    for batch_size in (1, 3):
+        again = run_once(f"file://{folder}/part-*", f"duckdb:///{db}", batch_size=batch_size)
+        assert again.changes_applied == 0 and replica(db) == {"alpha": {}, "beta": {}}

@@ -50,6 +50,8 @@ class Batch:
             self.superseded += 1
         elif is_duplicate(change, current):
             self.duplicates += 1
+            if change.seq > current.seq:
+                self.latest[key] = change  # the same change met again later: keep the newest (version, seq)
         else:
             self.stale += 1
         if self.track_live and change.op != REMOVE:

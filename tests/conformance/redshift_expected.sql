@@ -266,6 +266,8 @@ CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", 
 
 SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
 
+UPDATE dynashift.versions SET seq = w."_dynashift_seq" FROM _dynashift_winners w WHERE w._verdict = 'D' AND dynashift.versions.table_name = %s AND dynashift.versions.dist_key = w."dist_key" AND w."_dynashift_seq" > dynashift.versions.seq;
+
 DELETE FROM _dynashift_winners WHERE _verdict <> 'W';
 
 DROP TABLE IF EXISTS _dynashift_late;
