@@ -17,11 +17,13 @@ from dynashift.records import Change, SourceBatch
 from dynashift.schema import AddColumn, AddVariant, Naming, SchemaState, TableInfo, WidenColumn
 from dynashift.targets import make_target
 from dynashift.typing_mode import (
+    Seen,
     comparable,
     fits,
     new_column_type,
     number_needs,
     plan_columns,
+    render_tagged,
     stage_columns,
     table_modes_of,
     widen_decimal,
@@ -45,14 +47,28 @@ def test_numbers_are_measured_exactly(text, needs):
     assert number_needs(text) == needs
 
 
+def seen(**values: list[dict]) -> Seen:
+    """What rendering these items (attribute -> list of typed values) notes."""
+    out = Seen()
+    for attr, avs in values.items():
+        for av in avs:
+            render_tagged({attr: av}, out)
+    return out
+
+
+def new_type(*avs: dict) -> str | None:
+    s = seen(a=list(avs))
+    return new_column_type(s.counts.get("a", {}), s.needs.get("a", set()))
+
+
 def test_a_new_column_takes_the_most_frequent_type():
-    assert new_column_type([("N", "1"), ("N", "2.25"), ("S", "x")]) == "decimal(3,2)"
-    assert new_column_type([("N", "1"), ("BOOL", "true")]) == "decimal(1,0)"  # ties: numbers first
-    assert new_column_type([("S", "a"), ("S", "b"), ("N", "1")]) is None  # text
-    assert new_column_type([("M", "{}"), ("SS", '["a"]'), ("L", "[]")]) == "json"
-    assert new_column_type([("B", "AA=="), ("NULL", None)]) == "binary"
-    assert new_column_type([("NULL", None)]) is None
-    assert new_column_type([("N", "1E+100")]) is None  # no DECIMAL holds it: text
+    assert new_type({"N": "1"}, {"N": "2.25"}, {"S": "x"}) == "decimal(3,2)"
+    assert new_type({"N": "1"}, {"BOOL": True}) == "decimal(1,0)"  # ties: numbers first
+    assert new_type({"S": "a"}, {"S": "b"}, {"N": "1"}) is None  # text
+    assert new_type({"M": {}}, {"SS": ["a"]}, {"L": []}) == "json"
+    assert new_type({"B": "AA=="}, {"NULL": True}) == "binary"
+    assert new_type({"NULL": True}) is None
+    assert new_type({"N": "1E+100"}) is None  # no DECIMAL holds it: text
 
 
 def test_decimals_widen_magnitudes_first_and_never_narrow():
@@ -73,12 +89,13 @@ def test_fits_by_type_not_by_text():
 def test_plan_columns_widens_adds_variants_and_lays_out_the_stage():
     info = TableInfo("t", "T", ["pk"], columns={"pk": "pk", "v": "v", "w": "w"},
                      column_types={"v": "decimal(2,1)", "w": "boolean"})
-    values = {"v": [("N", "123.25"), ("S", "12")], "w": [("BOOL", "false"), ("N", "1")], "x": [("N", "7")]}
-    changes, layouts = plan_columns(info, [AddColumn("t", "x", "x", False)], values, True, NAMING)
+    items = [{"v": {"N": "123.25"}, "w": {"BOOL": False}, "x": {"N": "7"}}, {"v": {"S": "12"}, "w": {"N": "1"}}]
+    noted = Seen()
+    rows, tags = zip(*(render_tagged(item, noted) for item in items))
+    changes, layouts = plan_columns(info, [AddColumn("t", "x", "x", False)], noted, True, NAMING)
     assert changes == [AddColumn("t", "x", "x", False, "decimal(1,0)"), WidenColumn("t", "v", "v", "decimal(2,1)", "decimal(5,2)"),
                        AddVariant("t", "v", "v__s"), AddVariant("t", "w", "w__s")]
-    rows = [{"v": ("N", "123.25"), "w": ("BOOL", "false"), "x": ("N", "7")}, {"v": ("S", "12"), "w": ("N", "1")}]
-    arrays, types = stage_columns(layouts, rows, ["v", "w", "x"])
+    arrays, types = stage_columns(layouts, list(rows), list(tags), ["v", "w", "x"])
     assert {k: a.to_pylist() for k, a in arrays.items()} == {
         "v": ["123.25", None], "v__s": [None, "12"], "w": ["false", None], "w__s": [None, "1"], "x": ["7", None]}
     assert types == {"v": "decimal(5,2)", "w": "boolean", "x": "decimal(1,0)"}
@@ -86,7 +103,7 @@ def test_plan_columns_widens_adds_variants_and_lays_out_the_stage():
 
 def test_variant_names_never_collide():
     info = TableInfo("t", "T", ["pk"], columns={"pk": "pk", "v": "v", "v__s": "v__s"}, column_types={"v": "boolean"})
-    changes, layouts = plan_columns(info, [], {"v": [("S", "x")]}, True, NAMING)
+    changes, layouts = plan_columns(info, [], seen(v=[{"S": "x"}]), True, NAMING)
     assert changes == [AddVariant("t", "v", "v__s__2")] and layouts["v"].variant == "v__s__2"
 
 

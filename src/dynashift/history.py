@@ -30,7 +30,7 @@ from .schema import (
     VALID_TO,
     TableInfo,
 )
-from .typing_mode import JSON, Layout, Tagged, stage_columns
+from .typing_mode import JSON, Layout, stage_columns
 
 if TYPE_CHECKING:
     from .targets.base import SqlTarget
@@ -50,8 +50,8 @@ class HistoryStage:
     only: bool = False  # history only: these rows are the table's only data (and its counts)
 
 
-def history_stage(info: TableInfo, layouts: dict[str, Layout], changes: list[Change], rows: list[dict[str, Tagged]],
-                  items: list[str | None] | None) -> HistoryStage:
+def history_stage(info: TableInfo, layouts: dict[str, Layout], changes: list[Change], rows: list[dict[str, str | None]],
+                  tags: list[dict[str, str]], items: list[str | None] | None) -> HistoryStage:
     """Every version of one table's batch: its op (INSERT, MODIFY, REMOVE), whether a REMOVE was a
     TTL expiry, its values (a REMOVE holds its key attributes only) and its item."""
     versions = pa.array([c.version for c in changes], pa.int64())
@@ -65,7 +65,7 @@ def history_stage(info: TableInfo, layouts: dict[str, Layout], changes: list[Cha
         VALID_FROM: versions.cast(_TS),
     }
     present = list(dict.fromkeys(a for row in rows for a in row))
-    columns, types = stage_columns(layouts, rows, present)
+    columns, types = stage_columns(layouts, rows, tags, present)
     if items is not None:
         columns[ITEM] = pa.array(items, pa.string())
         types[ITEM] = JSON

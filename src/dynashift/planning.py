@@ -36,7 +36,7 @@ from .schema import (
     apply_typed,
     plan_schema,
 )
-from .typing_mode import JSON, Layout, Tagged, item_json, plan_columns, render_tagged, stage_columns
+from .typing_mode import JSON, Layout, Seen, item_json, plan_columns, render_tagged, stage_columns
 
 if TYPE_CHECKING:
     from .history import HistoryStage
@@ -155,7 +155,9 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     for table, changes in by_table.items():
         types: dict[str, set[str]] = {}
         if extended is not None and (want := extended(table)) is not PLAIN:
-            ext = typed[table] = _render_extended(want, changes, versions.get(table), types, plan, modes)
+            info = state.tables.get(table)
+            tagged = want.column_types == "typed" or bool(info and (info.column_types or info.variants))
+            ext = typed[table] = _render_extended(want, changes, versions.get(table), types, plan, modes, tagged)
             kept, rows = ext.kept, ext.rows  # type: ignore[assignment]
         else:
             kept, rows = _render(changes, types, plan, modes)
@@ -303,11 +305,14 @@ class Extended:
 
     modes: TableModes
     kept: list[tuple[Change, Values | None]] = field(default_factory=list)
-    rows: list[dict[str, Tagged]] = field(default_factory=list)
+    rows: list[dict[str, str | None]] = field(default_factory=list)
+    tags: list[dict[str, str]] = field(default_factory=list)
     items: list[str | None] = field(default_factory=list)
     versions: list[Change] = field(default_factory=list)
-    version_rows: list[dict[str, Tagged]] = field(default_factory=list)
+    version_rows: list[dict[str, str | None]] = field(default_factory=list)
+    version_tags: list[dict[str, str]] = field(default_factory=list)
     version_items: list[str | None] = field(default_factory=list)
+    seen: Seen = field(default_factory=Seen)  # what the batch holds of each attribute (typing_mode)
     info: TableInfo | None = None  # the table as this batch leaves it (set by _type_columns)
 
 
@@ -334,6 +339,9 @@ def _extended_tables(state: SchemaState, modes: Modes) -> Callable[[str], TableM
     return modes_of
 
 
+_NO_TAGS: dict[str, str] = {}
+
+
 def _image(change: Change, values: Values | None) -> dict:
     if change.op != REMOVE:
         return image_of(change)
@@ -341,12 +349,19 @@ def _image(change: Change, values: Values | None) -> dict:
 
 
 def _render_extended(want: TableModes, changes: list[tuple[Change, Values | None]], versions: dict | None,
-                     types: dict[str, set[str]], plan: BatchPlan, modes: Modes) -> Extended:
+                     types: dict[str, set[str]], plan: BatchPlan, modes: Modes, tagged: bool) -> Extended:
+    """Winners (and, for history, every version) rendered; with each value's type only when the
+    table has or gets typed columns (text columns need none: decode.render_item, as the text path)."""
     ext = Extended(want)
+
+    def render(image: dict) -> tuple[dict[str, str | None], dict[str, str]]:
+        return render_tagged(image, ext.seen) if tagged else (render_item(image, types), _NO_TAGS)
+
+    rendered: dict[int, tuple[dict[str, str | None], dict[str, str], str | None]] = {}
     for change, values in changes:
         try:
             image = _image(change, values)
-            row = render_tagged(image, types)
+            row, tag = render(image)
             item = item_json(image) if want.item_column else None
         except BadRecordError as exc:
             if modes.fail_on_bad_record:
@@ -357,13 +372,19 @@ def _render_extended(want: TableModes, changes: list[tuple[Change, Values | None
             continue
         ext.kept.append((change, values))
         ext.rows.append(row)
+        ext.tags.append(tag)
         ext.items.append(item)
+        if change.op != REMOVE:
+            rendered[id(change)] = (row, tag, item)
     winners = {id(c) for c, _ in changes}
     for change in (versions or {}).values():
         try:
-            image = image_of(change) if change.op != REMOVE else change.keys
-            row = render_tagged(image, types)
-            item = item_json(image) if want.item_column and change.op != REMOVE else None
+            if id(change) in rendered:  # a winner's version: rendered above already
+                row, tag, item = rendered[id(change)]
+            else:
+                image = image_of(change) if change.op != REMOVE else change.keys
+                row, tag = render(image)
+                item = item_json(image) if want.item_column and change.op != REMOVE else None
         except BadRecordError as exc:
             if modes.fail_on_bad_record:
                 raise
@@ -373,7 +394,9 @@ def _render_extended(want: TableModes, changes: list[tuple[Change, Values | None
             continue
         ext.versions.append(change)
         ext.version_rows.append(row)
+        ext.version_tags.append(tag)
         ext.version_items.append(item)
+    types.update(ext.seen.types())
     return ext
 
 
@@ -393,11 +416,7 @@ def _type_columns(state: SchemaState, plan: BatchPlan, extended: dict[str, Exten
         info = _effective(state.tables.get(src), groups[src])
         if info is None:
             continue  # every change of the table was rejected
-        values: dict[str, list[Tagged]] = {}
-        for row in (*ext.rows, *ext.version_rows):
-            for attr, value in row.items():
-                values.setdefault(attr, []).append(value)
-        changes, layouts[src] = plan_columns(info, groups[src], values, ext.modes.column_types == "typed", naming)
+        changes, layouts[src] = plan_columns(info, groups[src], ext.seen, ext.modes.column_types == "typed", naming)
         kept.extend(changes)
         ext.info = info
     plan.schema_changes = kept
@@ -429,12 +448,12 @@ def _stage_extended(plan: BatchPlan, ext: Extended, name: str, layouts: dict[str
     if info.history != "only":
         arrays = _meta_arrays(ext.kept, modes, soft)
         present = list(dict.fromkeys(a for row in ext.rows for a in row))
-        columns, types = stage_columns(layouts, ext.rows, present)
+        columns, types = stage_columns(layouts, ext.rows, ext.tags, present)
         if info.item_column:
             columns[ITEM] = pa.array(ext.items, pa.string())
             types[ITEM] = JSON
         arrays.update(columns)
         plan.stages.append(TypedStage(name, list(columns), pa.table(arrays), soft, types or None))
     if ext.versions and info.history_table:
-        plan.history.append(history_stage(info, layouts, ext.versions, ext.version_rows,
+        plan.history.append(history_stage(info, layouts, ext.versions, ext.version_rows, ext.version_tags,
                                           ext.version_items if info.item_column else None))

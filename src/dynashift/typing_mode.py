@@ -43,7 +43,6 @@ _FAMILY = {"S": TEXT, "N": DECIMAL, "BOOL": BOOLEAN, "B": BINARY, "M": JSON, "L"
 # Among equally frequent types of a new column's values, the first of these wins.
 _PREFERENCE = (DECIMAL, BOOLEAN, BINARY, JSON, TEXT)
 
-Tagged = tuple[str, "str | None"]  # (DynamoDB type, SPEC section 2 text)
 
 
 def table_modes_of(config: Config) -> Callable[[str], TableModes] | None:
@@ -56,20 +55,41 @@ def table_modes_of(config: Config) -> Callable[[str], TableModes] | None:
 # ---------------------------------------------------------------- values
 
 
-def render_tagged(image: dict[str, Any], types_seen: dict[str, set[str]]) -> dict[str, Tagged]:
-    """An item -> {attribute: (type tag, column text)}; like decode.render_item, keeping each tag."""
+class Seen:
+    """What a batch holds of each attribute, gathered while rendering (so typing never walks the
+    rows again): how many values of each DynamoDB type, and the (integer digits, scale) each
+    number needs (None: more than 38 digits)."""
+
+    __slots__ = ("counts", "needs")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, dict[str, int]] = {}
+        self.needs: dict[str, set[tuple[int, int] | None]] = {}
+
+    def types(self) -> dict[str, set[str]]:
+        return {attr: set(c) for attr, c in self.counts.items()}
+
+
+def render_tagged(image: dict[str, Any], seen: Seen) -> tuple[dict[str, str | None], dict[str, str]]:
+    """An item -> ({attribute: column text}, {attribute: type tag}); like decode.render_item,
+    keeping each value's type and noting it in `seen`."""
     if type(image) is not dict:
         raise BadRecordError("image is not an object")
-    out: dict[str, Tagged] = {}
+    texts: dict[str, str | None] = {}
+    tags: dict[str, str] = {}
+    counts = seen.counts
     for name, av in image.items():
         tag, text = render_value(av)
-        out[name] = (tag, text)
-        seen = types_seen.get(name)
-        if seen is None:
-            types_seen[name] = {tag}
-        else:
-            seen.add(tag)
-    return out
+        texts[name] = text
+        tags[name] = tag
+        c = counts.get(name)
+        if c is None:
+            counts[name] = c = {}
+        c[tag] = c.get(tag, 0) + 1
+        if tag == "N":
+            n = number_needs(text)  # type: ignore[arg-type]
+            seen.needs.setdefault(name, set()).add(n[:2] if n else None)  # type: ignore[index]
+    return texts, tags
 
 
 def item_json(image: dict[str, Any]) -> str:
@@ -117,26 +137,23 @@ def family(column_type: str | None) -> str:
 
 def fits(column_type: str | None, tag: str, text: str) -> bool:
     """Whether a (non-NULL) value can be stored in a column of this type without loss."""
+    return fitter(column_type)(tag, text)
+
+
+def fitter(column_type: str | None) -> Callable[[str, str], bool]:
+    """`fits` for one column type, its parts parsed once (staging calls it for every value)."""
     kind = family(column_type)
     if kind == TEXT:
-        return True
+        return lambda tag, text: True
     if kind == DECIMAL:
-        if tag != "N":
-            return False
-        needs = number_needs(text)
-        if needs is None:
-            return False
         ints, scale = decimal_parts(column_type)  # type: ignore[arg-type]
-        return needs[0] <= ints and needs[1] <= scale
-    return _FAMILY.get(tag) == kind
 
+        def decimal_fits(tag: str, text: str) -> bool:
+            needs = number_needs(text) if tag == "N" else None
+            return needs is not None and needs[0] <= ints and needs[1] <= scale
 
-def staged_text(column_type: str | None, text: str) -> str:
-    """What the stage holds for a fitting value: numbers in plain notation (no exponent, so every
-    target's CAST reads them), everything else its SPEC rendering."""
-    if family(column_type) == DECIMAL:
-        return number_needs(text)[2]  # type: ignore[index]
-    return text
+        return decimal_fits
+    return lambda tag, text: _FAMILY.get(tag) == kind
 
 
 # ---------------------------------------------------------------- types of columns
@@ -154,32 +171,39 @@ def widen_decimal(ints: int, scale: int, needs: list[tuple[int, int]]) -> tuple[
     return want_ints, want_scale
 
 
-def new_column_type(values: list[Tagged]) -> str | None:
+def new_column_type(counts: dict[str, int], needs: set[tuple[int, int] | None]) -> str | None:
     """The type of a new column from its first values: the most frequent type (ties by
     `_PREFERENCE`), widened to hold them; None (text) when there are none or none fit a decimal."""
-    counts: dict[str, int] = {}
-    for tag, text in values:
-        if text is not None:
-            counts[_FAMILY.get(tag, TEXT)] = counts.get(_FAMILY.get(tag, TEXT), 0) + 1
-    if not counts:
+    families: dict[str, int] = {}
+    for tag, n in counts.items():
+        if tag != "NULL":
+            families[_FAMILY.get(tag, TEXT)] = families.get(_FAMILY.get(tag, TEXT), 0) + n
+    if not families:
         return None
-    best = max(_PREFERENCE, key=lambda k: (counts.get(k, 0), -_PREFERENCE.index(k)))
+    best = max(_PREFERENCE, key=lambda k: (families.get(k, 0), -_PREFERENCE.index(k)))
     if best == TEXT:
         return None
     if best != DECIMAL:
         return best
-    needs = [n[:2] for tag, text in values if tag == "N" and text is not None and (n := number_needs(text))]
-    if not needs:
-        return None
-    return decimal_type(*widen_decimal(0, 0, needs))
+    fitting = [n for n in needs if n is not None]
+    return decimal_type(*widen_decimal(0, 0, fitting)) if fitting else None
 
 
-def widened(column_type: str, values: list[Tagged]) -> str:
+def widened(column_type: str, needs: set[tuple[int, int] | None]) -> str:
     """A decimal column's type after this batch's numbers (other types never widen in place)."""
-    if family(column_type) != DECIMAL:
+    fitting = [n for n in needs if n is not None]
+    if family(column_type) != DECIMAL or not fitting:
         return column_type
-    needs = [n[:2] for tag, text in values if tag == "N" and text is not None and (n := number_needs(text))]
-    return decimal_type(*widen_decimal(*decimal_parts(column_type), needs)) if needs else column_type
+    return decimal_type(*widen_decimal(*decimal_parts(column_type), fitting))
+
+
+def _all_fit(column_type: str, counts: dict[str, int], needs: set[tuple[int, int] | None]) -> bool:
+    kind = family(column_type)
+    if kind != DECIMAL:
+        return all(tag == "NULL" or _FAMILY.get(tag) == kind for tag in counts)
+    ints, scale = decimal_parts(column_type)
+    return all(tag in ("N", "NULL") for tag in counts) and all(
+        n is not None and n[0] <= ints and n[1] <= scale for n in needs)
 
 
 @dataclass(slots=True)
@@ -191,42 +215,43 @@ class Layout:
     variant: str | None
 
 
-def plan_columns(info: TableInfo, changes: list[SchemaChange], values: dict[str, list[Tagged]], typed: bool,
+def plan_columns(info: TableInfo, changes: list[SchemaChange], seen: Seen, typed: bool,
                  naming: Naming) -> tuple[list[SchemaChange], dict[str, Layout]]:
     """This batch's schema changes for one table made typed (new columns get a type when `typed`),
     plus widenings and variant columns; and each attribute's layout for staging.
 
     `info` is the table as the target holds it (without this batch's changes); `changes` are
-    plan_schema's for this table; `values` every value of each attribute in the batch."""
+    plan_schema's for this table; `seen` what the batch holds of each attribute."""
     out: list[SchemaChange] = []
     layouts: dict[str, Layout] = {}
     taken = info.taken(naming) | {naming.fold(c.column) for c in changes if isinstance(c, AddColumn) and c.column}
     for ch in changes:
         if isinstance(ch, AddColumn) and typed and ch.column:
-            ch = replace(ch, type=new_column_type(values.get(ch.attribute, [])))
+            ch = replace(ch, type=new_column_type(seen.counts.get(ch.attribute, {}), seen.needs.get(ch.attribute, set())))
         out.append(ch)
         if isinstance(ch, AddColumn):
             layouts[ch.attribute] = Layout(ch.column, ch.type, None)
     for attr, column in info.columns.items():
         if attr not in layouts:
             layouts[attr] = Layout(column, info.column_types.get(attr), info.variants.get(attr))
-    for attr, vals in values.items():
+    for attr, counts in seen.counts.items():
         lay = layouts[attr]
         if not lay.column or family(lay.type) == TEXT:
             continue
-        new = widened(lay.type, vals)  # type: ignore[arg-type]
+        needs = seen.needs.get(attr, set())
+        new = widened(lay.type, needs)  # type: ignore[arg-type]
         if new != lay.type:
             out.append(WidenColumn(info.name, attr, lay.column, lay.type, new, info.physical()))  # type: ignore[arg-type]
             lay.type = new
-        if lay.variant is None and any(t is not None and not fits(lay.type, tag, t) for tag, t in vals):
+        if lay.variant is None and not _all_fit(lay.type, counts, needs):  # type: ignore[arg-type]
             lay.variant = unique_name(attr + VARIANT_SUFFIX, taken, naming)
             taken.add(naming.fold(lay.variant))
             out.append(AddVariant(info.name, attr, lay.variant, info.physical()))
     return out, layouts
 
 
-def stage_columns(layouts: dict[str, Layout], rows: list[dict[str, Tagged]], present: list[str]
-                  ) -> tuple[dict[str, pa.Array], dict[str, str]]:
+def stage_columns(layouts: dict[str, Layout], rows: list[dict[str, str | None]], tags: list[dict[str, str]],
+                  present: list[str]) -> tuple[dict[str, pa.Array], dict[str, str]]:
     """Text arrays for each attribute's column and variant, and the type of each typed column."""
     arrays: dict[str, pa.Array] = {}
     types: dict[str, str] = {}
@@ -234,22 +259,25 @@ def stage_columns(layouts: dict[str, Layout], rows: list[dict[str, Tagged]], pre
         lay = layouts[attr]
         if not lay.column:
             continue  # past the column limit: in the item column only
+        if family(lay.type) == TEXT:  # text columns take every value as rendered (as the text path)
+            arrays[lay.column] = pa.array([row.get(attr) for row in rows], pa.string())
+            continue
+        ok, decimal = fitter(lay.type), family(lay.type) == DECIMAL
         main: list[str | None] = []
         variant: list[str | None] = []
-        for row in rows:
-            tag, text = row.get(attr, ("NULL", None))
+        for row, tag in zip(rows, tags):
+            text = row.get(attr)
             if text is None:
                 main.append(None)
                 variant.append(None)
-            elif fits(lay.type, tag, text):
-                main.append(staged_text(lay.type, text))
+            elif ok(tag[attr], text):
+                main.append(number_needs(text)[2] if decimal else text)  # type: ignore[index]
                 variant.append(None)
             else:
                 main.append(None)
                 variant.append(text)
         arrays[lay.column] = pa.array(main, pa.string())
-        if family(lay.type) != TEXT:
-            types[lay.column] = lay.type  # type: ignore[assignment]
+        types[lay.column] = lay.type  # type: ignore[assignment]
         if lay.variant is not None:
             arrays[lay.variant] = pa.array(variant, pa.string())
     return arrays, types
