@@ -218,3 +218,22 @@ def test_the_valid_to_window_is_one_statement_per_batch(tmp_path):
         target.close()
         counts.append(sum("orders__history" in s for s in seen))
     assert counts[0] == counts[1]
+
+
+def test_history_only_survives_a_widening(factory, tmp_path):
+    """A column of the view's history table widened (PostgreSQL refuses while a view depends on
+    it): the view is dropped first and made again after."""
+    def rec(pk: str, t: int, n: str) -> bytes:
+        return record({"id": f"{pk}{t}", "key": pk, "op": "INSERT", "version": T0 + t, "ttl": False,
+                       "image": {"pk": {"S": pk}, "n": {"N": n}}})
+
+    for i, (pk, n) in enumerate([("a", "1"), ("b", "2.5"), ("c", "x")]):
+        folder = tmp_path / f"in{i}"
+        folder.mkdir()
+        (folder / "1.jsonl").write_bytes(rec(pk, i, n) if n != "x" else record(
+            {"id": "c", "key": "c", "op": "INSERT", "version": T0 + 9, "ttl": False,
+             "image": {"pk": {"S": "c"}, "n": {"S": "x"}}}) + b"\n")
+        run(factory, folder, history="only", column_types="typed")
+    rows = read(factory, lambda t: t.query(f'SELECT pk, n, n__s FROM {t.table_ref("orders")} ORDER BY pk'))
+    assert [(pk, None if n is None else float(n), s) for pk, n, s in rows] == [("a", 1.0, None), ("b", 2.5, None),
+                                                                              ("c", None, "x")]
