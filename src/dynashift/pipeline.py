@@ -8,6 +8,7 @@ that commit, so a crash at any point resumes from the last committed checkpoint.
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import Future, ThreadPoolExecutor
 import dataclasses
 import gc
 import threading
@@ -17,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 from . import faults
 from .config import Config
-from .errors import DynashiftError, TargetError
+from .errors import DynashiftError
 from .planning import Modes, build_plan
 from .records import SourceBatch
 from .routing import make_router
@@ -90,32 +91,33 @@ def replicate(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     modes = modes_of(config)
+    # Batch N commits on a worker thread (the database releases the GIL) while batch N+1 is read
+    # and planned here; each batch is planned on the schema its predecessors will have, and
+    # batches commit strictly in order. A failed commit fails the run, so planning ahead is safe.
+    # When following a live source each batch is finished at once (metrics, lag stay current).
+    applier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dynashift-apply")
+    pending: _Pending | None = None
     try:
         target.expire_tombstones(config.tombstone_retention)
         for sb in _batches(source, target, follow, stop):
-            run.batch_started = time.monotonic()
-            lag = dict(getattr(source, "lag", None) or {})
-            run.lag_ms = max(lag.values()) if lag else None
-            before = dataclasses.replace(run)
             if config.include or config.exclude:
                 sb.changes = [c for c in sb.changes if config.wants_table(c.table)]
             plan = build_plan(sb, state, target.naming, modes)
-            try:
-                target.apply(plan, run, change_log=config.change_log)
-            except TargetError:
-                state = target.load_state()  # the schema part of the batch was rolled back too
-                raise
             state.apply(plan.schema_changes)
-            if lag:
-                write_lag(target, source.uri, lag)
-            if observer is not None:
-                observer(BatchStats.between(before, run, time.monotonic() - run.batch_started, lag))
-            del plan, sb
-            gc.collect(2 if follow and run.batches % 100 == 0 else 0)  # a long run must not keep old cycles
-            if on_batch is not None:
-                on_batch(run)
+            lag = dict(getattr(source, "lag", None) or {})
+            del sb
+            if pending is not None:
+                _finish(pending, config, source, target, run, observer, on_batch, follow)
+            pending = _Pending(plan, lag)
+            pending.start(applier, target, run, config.change_log)
+            if follow:  # a live source may wait long for the next batch: finish this one now
+                _finish(pending, config, source, target, run, observer, on_batch, follow)
+                pending = None
             if stop is not None and stop.is_set():
                 break
+        if pending is not None:
+            _finish(pending, config, source, target, run, observer, on_batch, follow)
+            pending = None
     except BaseException as exc:
         message = str(exc) if isinstance(exc, DynashiftError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
@@ -126,10 +128,47 @@ def replicate(
             pass
         raise
     finally:
+        if pending is not None:
+            with contextlib.suppress(BaseException):  # already failing: let the batch in flight end
+                pending.future.result()
+        applier.shutdown(wait=True)
         if gc_was_enabled:
             gc.enable()
     target.end_run(run, "ok")
     return run
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A planned batch and, once started, its commit in flight."""
+
+    plan: Any
+    lag: dict
+    future: Future | None = None
+    started: float = 0.0
+    before: RunCounters | None = None
+
+    def start(self, applier: ThreadPoolExecutor, target: SqlTarget, run: RunCounters, change_log: bool) -> None:
+        self.before = dataclasses.replace(run)
+        self.started = time.monotonic()
+        run.batch_started = self.started
+        run.lag_ms = max(self.lag.values()) if self.lag else None
+        self.future = applier.submit(target.apply, self.plan, run, change_log=change_log)
+
+
+def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget, run: RunCounters,
+            observer: Callable[[BatchStats], None] | None, on_batch: Callable[[RunCounters], None] | None,
+            follow: bool) -> None:
+    """Wait for a batch's commit, then do what follows a commit, in batch order."""
+    pending.future.result()  # re-raises the commit's error here
+    if pending.lag:
+        write_lag(target, source.uri, pending.lag)
+    if observer is not None:
+        observer(BatchStats.between(pending.before, run, time.monotonic() - pending.started, pending.lag))
+    pending.plan = None
+    gc.collect(2 if follow and run.batches % 100 == 0 else 0)  # a long run must not keep old cycles
+    if on_batch is not None:
+        on_batch(run)
 
 
 def _batches(source: Source, target: SqlTarget, follow: bool, stop: threading.Event | None) -> Iterator[SourceBatch]:
