@@ -344,6 +344,7 @@ from .cli_load import backfill, export; main.add_command(backfill); main.add_com
 from .cli_ops import doctor, init, report; main.add_command(doctor); main.add_command(init); main.add_command(report)  # noqa: E402,E702
 
 from .cli_verify import verify; main.add_command(verify)  # noqa: E402,E702
+from .cli_redshift import redshift; main.add_command(redshift)  # noqa: E402,E702
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,6 +83,9 @@ def replicate(
     With `follow` (continuous mode, a live source), batches come from `source.follow` until
     `stop` is set; the batch in hand is then committed and the run ends "ok". `observer` hears
     of each committed batch (metrics, logs)."""
+    in_target = getattr(source, "replicate", None)
+    if in_target is not None:  # applied inside the target itself (redshift-mv://): no rows pass through here
+        return in_target(config, target, on_batch=on_batch, stop=stop, follow=follow)
     faults.arm(target)  # test-only crash points (DYNASHIFT_FAULT); nothing when unset
     state = target.load_state()
     run = target.begin_run(source.uri)

@@ -1,0 +1,39 @@
+"""`dynashift redshift setup` and the pipeline's hand-over to sources applied inside the target."""
+
+from __future__ import annotations
+
+import json
+
+import sqlglot
+from click.testing import CliRunner
+
+from dynashift import Config
+from dynashift.cli import main
+from dynashift.pipeline import replicate
+
+
+def test_setup_prints_parseable_redshift_sql_and_the_iam_policy():
+    result = CliRunner().invoke(main, ["redshift", "setup", "--print-only", "--stream", "ddb-changes",
+                                       "--role-arn", "arn:aws:iam::123456789012:role/kinesis-reader"])
+    assert result.exit_code == 0, result.output
+    statements = [line for line in result.stdout.splitlines() if line.startswith("CREATE ")]
+    assert [s.split()[1] for s in statements] == ["EXTERNAL", "MATERIALIZED"]
+    assert "FROM KINESIS IAM_ROLE 'arn:aws:iam::123456789012:role/kinesis-reader'" in statements[0]
+    sqlglot.parse_one(statements[1].rstrip(";"), read="redshift")
+    policy = json.loads(result.stdout[result.stdout.index("{"):])
+    assert any("arn:aws:kinesis:*:*:stream/ddb-changes" in str(s["Resource"]) for s in policy["Statement"])
+
+
+def test_a_source_applied_inside_the_target_gets_the_run():
+    calls = []
+
+    class InWarehouse:
+        uri = "redshift-mv://v"
+
+        def replicate(self, config, target, **kwargs):
+            calls.append((config, target, sorted(kwargs)))
+            return "counters"
+
+    config = Config(source="redshift-mv://v")
+    assert replicate(config, InWarehouse(), "the target") == "counters"
+    assert calls == [(config, "the target", ["follow", "on_batch", "stop"])]
