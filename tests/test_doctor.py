@@ -88,7 +88,7 @@ def client(endpoint: str, service: str) -> Any:
 
 
 def new_table(endpoint: str, stream_view: str | None = None) -> str:
-    name = f"Orders{next(_names)}"
+    name = f"DoctorOrders{next(_names)}"
     spec = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": stream_view}} if stream_view else {}
     client(endpoint, "dynamodb").create_table(
         TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -97,7 +97,7 @@ def new_table(endpoint: str, stream_view: str | None = None) -> str:
 
 
 def new_stream(endpoint: str) -> tuple[str, str]:
-    name = f"changes-{next(_names)}"
+    name = f"doctor-changes-{next(_names)}"
     k = client(endpoint, "kinesis")
     k.create_stream(StreamName=name, ShardCount=1)
     return name, k.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
@@ -278,7 +278,7 @@ def test_a_target_user_who_cannot_create_tables_fails_writable(aws: str, tmp_pat
 
 def new_role(endpoint: str, trust_service: str, policy: dict | None, managed: bool = False) -> str:
     iam = client(endpoint, "iam")
-    name = f"redshift-kinesis-{next(_names)}"
+    name = f"doctor-redshift-kinesis-{next(_names)}"
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": trust_service},
                                                      "Action": "sts:AssumeRole"}]}
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
@@ -341,15 +341,15 @@ def test_the_role_must_be_associated_with_the_cluster(aws: str, tmp_path: Path) 
     stream, _ = new_stream(aws)
     role = new_role(aws, "redshift.amazonaws.com", json.loads(iam_policy(stream)))
     redshift = client(aws, "redshift")
-    for name, roles in (("with-role", [role]), ("without-role", [])):
+    for name, roles in (("doctor-with-role", [role]), ("doctor-without-role", [])):
         redshift.create_cluster(ClusterIdentifier=name, NodeType="ra3.xlplus", MasterUsername="admin",
                                 MasterUserPassword="Password1", IamRoles=roles)
     target = "redshift://admin@{}:5439/dev?iam=true&cluster_identifier={}&region=us-east-1"
-    checks = by_name(native(aws, tmp_path, role, stream, target.format("h", "with-role"))[1])
+    checks = by_name(native(aws, tmp_path, role, stream, target.format("h", "doctor-with-role"))[1])
     assert checks["redshift cluster"]["status"] == "pass"
-    checks = by_name(native(aws, tmp_path, role, stream, target.format("h", "without-role"))[1])
+    checks = by_name(native(aws, tmp_path, role, stream, target.format("h", "doctor-without-role"))[1])
     assert checks["redshift cluster"]["status"] == "fail"
-    assert "modify-cluster-iam-roles --cluster-identifier without-role" in checks["redshift cluster"]["fix"]
+    assert "modify-cluster-iam-roles --cluster-identifier doctor-without-role" in checks["redshift cluster"]["fix"]
 
 
 # ---------------------------------------------------------------- output

@@ -213,3 +213,29 @@ def test_the_configuration_reference_is_up_to_date() -> None:
     assert done.returncode == 0, done.stderr
     text = (ROOT / "docs" / "configuration.md").read_text()
     assert "| `tombstone_retention` | duration | `\"7d\"` |" in text and "`--batch-size`" in text
+
+
+# ---------------------------------------------------------------- docs/operations.md procedures
+
+
+def test_rebuilding_a_table_as_docs_operations_says(tmp_path: Path) -> None:
+    """The SQL of "Rebuilding a table", run as written, then the source's checkpoints deleted: the
+    next run rebuilds the table exactly (the other tables are untouched)."""
+    from dynashift.testing import diff_duckdb
+
+    summary = simulate(tmp_path / "changes", changes=3000, tables=3, seed=4)
+    (tmp_path / "changes" / "expected.json").replace(tmp_path / "expected.json")
+    args = ("run", "--once", "-q", "--source", "file://changes/", "--target", "duckdb:///r.duckdb")
+    assert cli(*args, cwd=tmp_path).returncode == 0
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    section = doc[doc.index("### Rebuilding a table"):]
+    sql = section[section.index("```sql\n") + 7:section.index("```", section.index("```sql\n") + 7)]
+    con = duckdb.connect(str(tmp_path / "r.duckdb"))
+    con.execute(sql)
+    assert con.execute("SELECT count(*) FROM dynashift.tables WHERE table_name = 'orders'").fetchone() == (0,)
+    con.execute("DELETE FROM dynashift.checkpoints WHERE source = 'file://changes/'")
+    con.close()
+    done = cli(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert diff_duckdb(tmp_path / "r.duckdb", tmp_path / "expected.json") == []
+    assert summary.changes == 3000

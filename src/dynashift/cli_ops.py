@@ -174,8 +174,8 @@ def init(source: str, target: str, out_path: str, force: bool) -> None:
         raise ConfigError(f"{path} exists: pass --force to overwrite it")
     text = config_text(source, target)
     path.write_text(text, "utf-8")
-    err.print(f"wrote {path}. Next: edit the lines marked EDIT, then `dynashift doctor`, then `dynashift run`",
-              highlight=False)
+    edit = "edit the lines marked EDIT, then " if "EDIT:" in text else ""
+    err.print(f"wrote {path}. Next: {edit}`dynashift doctor`, then `dynashift run`", highlight=False)
 
 
 # ---------------------------------------------------------------- doctor
@@ -246,7 +246,9 @@ def report(target: str | None, schema_name: str | None, out_path: str, runs: int
     finally:
         tgt.close()
     Path(out_path).write_text(render_html(info, past), "utf-8")
-    err.print(f"wrote {out_path} ({len(past['batches']):,} batches of {len(past['runs'])} runs)", highlight=False)
+    n, r = len(past["batches"]), len(past["runs"])
+    err.print(f"wrote {out_path} ({n:,} batch{'es' if n != 1 else ''} of {r} run{'s' if r != 1 else ''})",
+              highlight=False)
 
 
 __all__ = ["doctor", "init", "report", "render_status", "show_status"]
