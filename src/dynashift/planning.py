@@ -25,21 +25,18 @@ from .schema import (
     STAGE_VALUES_SEQ,
     STAGE_VALUES_VERSION,
     STAGE_VERSION,
-    ITEM,
     AddColumn,
     AddTable,
     Naming,
     SchemaChange,
     SchemaState,
-    TableInfo,
     TableModes,
-    apply_typed,
     plan_schema,
 )
-from .typing_mode import JSON, Layout, Seen, item_json, plan_columns, render_tagged, stage_columns
 
 if TYPE_CHECKING:
     from .history import HistoryStage
+    from .plan_extended import Extended
     from .routing import Router
 
 # Staged ops: upsert; hard delete; soft delete keeping the target row's values; soft delete
@@ -152,12 +149,14 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     rendered: dict[str, tuple[list[Change], list[dict[str, str | None]]]] = {}
     seen: dict[str, tuple[list[str], list[str]]] = {}
     typed: dict[str, Extended] = {}  # tables beyond the original design, by DynamoDB table
+    if extended is not None:
+        from .plan_extended import render_extended, stage_extended, type_columns
     for table, changes in by_table.items():
         types: dict[str, set[str]] = {}
         if extended is not None and (want := extended(table)) is not PLAIN:
             info = state.tables.get(table)
             tagged = want.column_types == "typed" or bool(info and (info.column_types or info.variants))
-            ext = typed[table] = _render_extended(want, changes, versions.get(table), types, plan, modes, tagged)
+            ext = typed[table] = render_extended(want, changes, versions.get(table), types, plan, modes, tagged)
             kept, rows = ext.kept, ext.rows  # type: ignore[assignment]
         else:
             kept, rows = _render(changes, types, plan, modes)
@@ -174,12 +173,12 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
         plan.types_seen[table] = types
 
     plan.schema_changes = plan_schema(state, seen, naming, {t: x.modes for t, x in typed.items()} or None)
-    layouts = _type_columns(state, plan, typed, naming) if typed else {}
+    layouts = type_columns(state, plan, typed, naming) if typed else {}
     mapped = _mappings(state, plan.schema_changes)
     for table, (changes, rows) in rendered.items():
         name, columns = mapped[table]
         if table in typed:
-            _stage_extended(plan, typed[table], name, layouts[table], modes, soft=batch.track_live)
+            stage_extended(plan, typed[table], name, layouts[table], modes, soft=batch.track_live)
         else:
             plan.stages.append(_stage(name, columns, changes, rows, modes, soft=batch.track_live))
     # types_seen is keyed by target table name from here on
@@ -295,27 +294,6 @@ def _meta_arrays(pairs: list[tuple[Change, Values | None]], modes: Modes, soft: 
     return arrays
 
 
-# ---------------------------------------------------------------- typed mode, item column, history
-
-
-@dataclass(slots=True)
-class Extended:
-    """A table beyond the original design in this batch: its modes, its winners rendered with
-    their types (and items), and every version of the batch for its history."""
-
-    modes: TableModes
-    kept: list[tuple[Change, Values | None]] = field(default_factory=list)
-    rows: list[dict[str, str | None]] = field(default_factory=list)
-    tags: list[dict[str, str]] = field(default_factory=list)
-    items: list[str | None] = field(default_factory=list)
-    versions: list[Change] = field(default_factory=list)
-    version_rows: list[dict[str, str | None]] = field(default_factory=list)
-    version_tags: list[dict[str, str]] = field(default_factory=list)
-    version_items: list[str | None] = field(default_factory=list)
-    seen: Seen = field(default_factory=Seen)  # what the batch holds of each attribute (typing_mode)
-    info: TableInfo | None = None  # the table as this batch leaves it (set by _type_columns)
-
-
 def _extended_tables(state: SchemaState, modes: Modes) -> Callable[[str], TableModes] | None:
     """Each table's modes, or None when no table goes beyond text columns (the original design's
     path, untouched). Typed columns, the item column and history stay once a table has them."""
@@ -337,123 +315,3 @@ def _extended_tables(state: SchemaState, modes: Modes) -> Callable[[str], TableM
         return found
 
     return modes_of
-
-
-_NO_TAGS: dict[str, str] = {}
-
-
-def _image(change: Change, values: Values | None) -> dict:
-    if change.op != REMOVE:
-        return image_of(change)
-    return image_of(values.change, values.which) if values is not None else change.keys
-
-
-def _render_extended(want: TableModes, changes: list[tuple[Change, Values | None]], versions: dict | None,
-                     types: dict[str, set[str]], plan: BatchPlan, modes: Modes, tagged: bool) -> Extended:
-    """Winners (and, for history, every version) rendered; with each value's type only when the
-    table has or gets typed columns (text columns need none: decode.render_item, as the text path)."""
-    ext = Extended(want)
-
-    def render(image: dict) -> tuple[dict[str, str | None], dict[str, str]]:
-        return render_tagged(image, ext.seen) if tagged else (render_item(image, types), _NO_TAGS)
-
-    rendered: dict[int, tuple[dict[str, str | None], dict[str, str], str | None]] = {}
-    for change, values in changes:
-        try:
-            image = _image(change, values)
-            row, tag = render(image)
-            item = item_json(image) if want.item_column else None
-        except BadRecordError as exc:
-            if modes.fail_on_bad_record:
-                raise
-            bad = values.change if values is not None else change
-            plan.rejected.append(Rejected(exc.reason, _raw(bad), bad.seq.replace("\x1f", ":")))
-            plan.unrenderable.append(bad)
-            continue
-        ext.kept.append((change, values))
-        ext.rows.append(row)
-        ext.tags.append(tag)
-        ext.items.append(item)
-        if change.op != REMOVE:
-            rendered[id(change)] = (row, tag, item)
-    winners = {id(c) for c, _ in changes}
-    for change in (versions or {}).values():
-        try:
-            if id(change) in rendered:  # a winner's version: rendered above already
-                row, tag, item = rendered[id(change)]
-            else:
-                image = image_of(change) if change.op != REMOVE else change.keys
-                row, tag = render(image)
-                item = item_json(image) if want.item_column and change.op != REMOVE else None
-        except BadRecordError as exc:
-            if modes.fail_on_bad_record:
-                raise
-            if id(change) not in winners:  # a winner's reject is recorded once, above
-                plan.rejected.append(Rejected(f"{exc.reason} (history)", _raw(change), change.seq.replace("\x1f", ":")))
-                plan.unrenderable.append(change)
-            continue
-        ext.versions.append(change)
-        ext.version_rows.append(row)
-        ext.version_tags.append(tag)
-        ext.version_items.append(item)
-    types.update(ext.seen.types())
-    return ext
-
-
-def _type_columns(state: SchemaState, plan: BatchPlan, extended: dict[str, Extended], naming: Naming
-                  ) -> dict[str, dict[str, Layout]]:
-    """Typed mode's pass over plan_schema's changes, per extended table: types for new columns,
-    widenings and variant columns (typing_mode.plan_columns); returns each table's layouts."""
-    names = {info.name: src for src, info in state.tables.items()}
-    names.update({ch.table: ch.source_table for ch in plan.schema_changes if isinstance(ch, AddTable)})
-    groups: dict[str, list[SchemaChange]] = {src: [] for src in extended}
-    kept: list[SchemaChange] = []
-    for ch in plan.schema_changes:
-        src = names.get(ch.table)
-        (groups[src] if src in groups else kept).append(ch)
-    layouts: dict[str, dict[str, Layout]] = {}
-    for src, ext in extended.items():
-        info = _effective(state.tables.get(src), groups[src])
-        if info is None:
-            continue  # every change of the table was rejected
-        changes, layouts[src] = plan_columns(info, groups[src], ext.seen, ext.modes.column_types == "typed", naming)
-        kept.extend(changes)
-        ext.info = info
-    plan.schema_changes = kept
-    return layouts
-
-
-def _effective(info: TableInfo | None, changes: list[SchemaChange]) -> TableInfo | None:
-    """A copy of the table's state with this batch's table-level changes (not its columns)."""
-    out = None
-    if info is not None:
-        out = TableInfo(info.name, info.source_table, info.key_attributes, dict(info.columns), info.types,
-                        dict(info.column_types), dict(info.variants), info.item_column, info.history,
-                        info.history_table)
-    for ch in changes:
-        if isinstance(ch, AddTable):
-            out = TableInfo(ch.table, ch.source_table, list(ch.key_attributes), item_column=ch.item_column,
-                            history=ch.history, history_table=ch.history_table)
-        elif not isinstance(ch, AddColumn) and out is not None:
-            apply_typed(out, ch)
-    return out
-
-
-def _stage_extended(plan: BatchPlan, ext: Extended, name: str, layouts: dict[str, Layout], modes: Modes,
-                    soft: bool) -> None:
-    from .history import history_stage
-
-    info = ext.info
-    assert info is not None
-    if info.history != "only":
-        arrays = _meta_arrays(ext.kept, modes, soft)
-        present = list(dict.fromkeys(a for row in ext.rows for a in row))
-        columns, types = stage_columns(layouts, ext.rows, ext.tags, present)
-        if info.item_column:
-            columns[ITEM] = pa.array(ext.items, pa.string())
-            types[ITEM] = JSON
-        arrays.update(columns)
-        plan.stages.append(TypedStage(name, list(columns), pa.table(arrays), soft, types or None))
-    if ext.versions and info.history_table:
-        plan.history.append(history_stage(info, layouts, ext.versions, ext.version_rows, ext.version_tags,
-                                          ext.version_items if info.item_column else None))
