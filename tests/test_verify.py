@@ -16,6 +16,7 @@ import duckdb
 import orjson
 import pytest
 from moto_server import moto_endpoint  # noqa: F401 - the fixture
+from pg import pg_url  # noqa: F401 - the fixture
 
 from dynashift import Config, replicate
 from dynashift.sources.scan import ScanSource
@@ -47,8 +48,9 @@ def populated_table(endpoint: str) -> str:
     return name
 
 
-def replica(endpoint: str, table: str, db: Path, **settings: Any) -> str:
-    config = Config(target=f"duckdb:///{db}", endpoint_url=endpoint, region="us-east-1", batch_size=25, **settings)
+def replica(endpoint: str, table: str, db: Path | str, **settings: Any) -> str:
+    uri = db if isinstance(db, str) else f"duckdb:///{db}"
+    config = Config(target=uri, endpoint_url=endpoint, region="us-east-1", batch_size=25, **settings)
     target = make_target(config.target)
     target.open()
     try:
@@ -68,9 +70,11 @@ def check(uri: str, endpoint: str, table: str, **kw: Any):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_correct_replica_has_no_differences(moto_endpoint: str, tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize("kind", ["duckdb", "postgresql"])
+def test_a_correct_replica_has_no_differences(moto_endpoint: str, tmp_path: Path, mode: str, kind: str, request) -> None:
     table = populated_table(moto_endpoint)
-    uri = replica(moto_endpoint, table, tmp_path / "r.duckdb", **MODES[mode])
+    where = tmp_path / "r.duckdb" if kind == "duckdb" else request.getfixturevalue("pg_url")
+    uri = replica(moto_endpoint, table, where, **MODES[mode])
     whole = check(uri, moto_endpoint, table)
     assert (whole.mode, whole.checked, whole.differences) == ("scan", ITEMS, [])
     sampled = check(uri, moto_endpoint, table, sample=10)
