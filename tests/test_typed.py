@@ -234,3 +234,27 @@ def test_postgresql_jsonb_cannot_hold_an_escaped_nul_so_the_change_is_rejected(p
     assert (counters.changes_applied, counters.rejected) == (1, 1)
     (reason,), = query(pg_url, "SELECT reason FROM dynashift.rejected")
     assert "jsonb" in reason
+
+
+def test_a_database_made_before_typed_mode_gets_the_new_metadata_columns(tmp_path):
+    import duckdb
+
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE SCHEMA dynashift")
+    con.execute("CREATE TABLE dynashift.tables (table_name VARCHAR, source_table VARCHAR, key_attributes VARCHAR,"
+                " created_at TIMESTAMPTZ)")
+    con.execute("CREATE TABLE dynashift.columns (table_name VARCHAR, attribute_name VARCHAR, column_name VARCHAR,"
+                " types_seen VARCHAR, is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ)")
+    con.execute("CREATE TABLE main.orders (dist_key VARCHAR, _dynashift_changed_at TIMESTAMPTZ,"
+                " _dynashift_synced_at TIMESTAMPTZ, _dynashift_deleted BOOLEAN, pk VARCHAR)")
+    con.execute("INSERT INTO dynashift.tables VALUES ('orders', 'Orders', '[\"pk\"]', now())")
+    con.execute("INSERT INTO dynashift.columns VALUES ('orders', 'pk', 'pk', '[\"S\"]', true, now(), now())")
+    con.close()
+    counters = run_once(f"file://{write(tmp_path / 'a', [rec('a', {'n': {'N': '1.5'}}, 1)])}", f"duckdb:///{db}",
+                        column_types="typed", history="beside")
+    assert counters.changes_applied == 1
+    con = duckdb.connect(str(db))
+    assert con.execute("SELECT column_type FROM dynashift.columns WHERE attribute_name = 'n'").fetchall() == [("decimal(2,1)",)]
+    assert con.execute("SELECT count(*) FROM main.orders__history").fetchall() == [(1,)]
+    con.close()
