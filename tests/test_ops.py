@@ -108,7 +108,7 @@ def test_status_text_is_a_glance(replica: Path) -> None:
     done = cli("status", "--target", "duckdb:///r.duckdb", cwd=replica)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("● healthy  duckdb:///r.duckdb  last batch ")
+    assert lines[0] == "● healthy  duckdb:///r.duckdb" and lines[1].startswith("  last batch ")
     assert all(len(line) <= 80 for line in lines), "does not fit an 80-column terminal"
     for word in ("tables", "orders", "checkpoints", "recent runs", "records/s"):
         assert word in done.stdout

@@ -45,8 +45,8 @@ def render_status(info: dict[str, Any]) -> RenderableType:
     """The `status` screen: a health line, tables, shards, recent runs."""
     state = info["health"]["state"]
     color = {"healthy": "green", "warning": "yellow", "failing": "red", "idle": "cyan"}[state]
-    head = Text.assemble((f"● {state}", f"bold {color}"), f"  {info['target']}  ", (_last_batch(info), "dim"))
-    parts: list[RenderableType] = [head]
+    head = Text.assemble((f"● {state}", f"bold {color}"), f"  {info['target']}")
+    parts: list[RenderableType] = [head, Text(f"  {_last_batch(info)}", style="dim")]
     parts += [Text(f"  · {note}", style=color) for note in info["health"]["notes"]]
     tables = _table("tables", "table", "rows>", "cols>", "last change", "last sync", "lag>")
     for t in info["tables"]:
@@ -87,7 +87,7 @@ def _last_batch(info: dict[str, Any]) -> str:
         return "no batch applied yet"
     ago = (datetime.now(timezone.utc) - datetime.fromisoformat(b["applied_at"])).total_seconds()
     lag = "" if b.get("lag_ms") is None else f", {_duration(b['lag_ms'] / 1000)} behind"
-    return f"last batch {_duration(max(ago, 0))} ago ({b['records']:,} records in {_duration(b['seconds'])}{lag})"
+    return f"last batch {_duration(max(ago, 0))} ago: {b['records']:,} records in {_duration(b['seconds'])}{lag}"
 
 
 def _status(status: str) -> Text:
