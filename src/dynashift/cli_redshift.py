@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-import click
+import functools
+from typing import Any
 
-from .cli import _config, err, guarded, out
+import click
+from rich.console import Console
+
+from .config import load_config as _config
 from .targets import make_target
+
+err, out = Console(stderr=True), Console()
+
+
+def guarded(fn: Any) -> Any:
+    """cli.guarded, looked up when called: cli.py imports this module at its end, so importing cli
+    here would be circular under `python -m dynashift.cli` (as cli_load.py and cli_ops.py do)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .cli import guarded as cli_guarded
+
+        return cli_guarded(fn)(*args, **kwargs)
+
+    return wrapper
 
 
 @click.group()
