@@ -85,7 +85,7 @@ def replicate(
     of each committed batch (metrics, logs)."""
     in_target = getattr(source, "replicate", None)
     if in_target is not None:  # applied inside the target itself (redshift-mv://): no rows pass through here
-        return in_target(config, target, on_batch=on_batch, stop=stop, follow=follow)
+        return in_target(config, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)
     faults.arm(target)  # test-only crash points (DYNASHIFT_FAULT); nothing when unset
     state = target.load_state()
     run = target.begin_run(source.uri)
@@ -172,6 +172,24 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
     gc.collect(2 if follow and run.batches % 100 == 0 else 0)  # a long run must not keep old cycles
     if on_batch is not None:
         on_batch(run)
+
+
+def _observed(on_batch: Callable[[RunCounters], None] | None,
+              observer: Callable[[BatchStats], None] | None) -> Callable[[RunCounters], None] | None:
+    """For a source applied inside the target (its own loop calls `on_batch`): tell `observer` of
+    each batch too, from the difference of the run's counters."""
+    if observer is None:
+        return on_batch
+    last: list[RunCounters] = []
+
+    def hook(run: RunCounters) -> None:
+        before = last[0] if last else RunCounters(run.run_id, run.source)
+        observer(BatchStats.between(before, run, run.batch_seconds or 0.0, {}))
+        last[:] = [dataclasses.replace(run)]
+        if on_batch is not None:
+            on_batch(run)
+
+    return hook
 
 
 def _batches(source: Source, target: SqlTarget, follow: bool, stop: threading.Event | None) -> Iterator[SourceBatch]:

@@ -86,6 +86,7 @@ class RunCounters:
     # Of the batch in hand, set by the pipeline for dynashift.batches (not columns of `runs`):
     lag_ms: int | None = None  # how far the source is behind its tip (max over shards)
     batch_started: float | None = None  # time.monotonic() when the batch reached the pipeline
+    batch_seconds: float | None = None  # the last committed batch's time, as written to dynashift.batches
 
 
 def quote(name: str) -> str:
@@ -269,7 +270,8 @@ class SqlTarget(ABC):
             self.write_checkpoints(plan.checkpoints)
             pending = _advance(run, plan, counts)
             self._update_run(pending)
-            self.write_batch(run, pending, per_table, time.monotonic() - started)
+            pending.batch_seconds = time.monotonic() - started
+            self.write_batch(run, pending, per_table, pending.batch_seconds)
         _copy_counters(pending, run)
 
     def write_batch(self, before: RunCounters, after: RunCounters, per_table: dict[str, int], seconds: float) -> None:
