@@ -134,14 +134,30 @@ def watch_frames(proc_out: str) -> int:
     return proc_out.count("● healthy")
 
 
+def read_until(fd: int, done, timeout: float = 30) -> bytes:
+    """Read from `fd` until `done(output so far)` or the timeout (slow machines start slowly)."""
+    output = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not done(output):
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+    return output
+
+
 def test_status_watch_refreshes_until_stopped(replica: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "dynashift.cli", "status", "--watch", "0.3", "--target",
-                             "duckdb:///r.duckdb"], cwd=replica, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(2.5)
+                             "duckdb:///r.duckdb"], cwd=replica, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    early = read_until(proc.stdout.fileno(), lambda out: watch_frames(out.decode()) >= 3)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert watch_frames(out) >= 3  # not a terminal: each refresh printed after the last
+    assert watch_frames((early + out).decode()) >= 3  # not a terminal: each refresh printed after the last
 
 
 def test_status_watch_redraws_in_place_in_a_terminal(replica: Path) -> None:
@@ -151,14 +167,7 @@ def test_status_watch_redraws_in_place_in_a_terminal(replica: Path) -> None:
         os.environ.update(COLUMNS="100", LINES="40", TERM="xterm")
         os.execv(sys.executable, [sys.executable, "-m", "dynashift.cli", "status", "--watch", "0.3", "--target",
                                   "duckdb:///r.duckdb"])
-    output = b""
-    deadline = time.monotonic() + 4
-    while time.monotonic() < deadline:
-        if select.select([fd], [], [], 0.1)[0]:
-            try:
-                output += os.read(fd, 65536)
-            except OSError:
-                break
+    output = read_until(fd, lambda out: out.decode(errors="replace").count("● healthy") >= 3)
     os.kill(pid, signal.SIGINT)  # Ctrl-C
     while True:
         try:
