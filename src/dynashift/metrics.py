@@ -78,7 +78,7 @@ class Metrics:
                     "Records read but not applied: duplicate, stale, superseded in their batch, TTL ignored.", "counter")
             for (source, reason), value in sorted(self._skipped.items()):
                 lines.append(f"dynashift_records_skipped_total{_labels(source=source, reason=reason)} {value}")
-            _header(lines, "dynashift_batch_seconds", "Seconds from a batch reaching the pipeline to its commit.",
+            _header(lines, "dynashift_batch_seconds", "Seconds to apply and commit a batch (one target transaction).",
                     "histogram")
             for bound, count in zip(LATENCY_BUCKETS, self._buckets):
                 lines.append(f'dynashift_batch_seconds_bucket{{le="{bound:g}"}} {count}')
