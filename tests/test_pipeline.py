@@ -320,3 +320,13 @@ def test_records_without_time_keep_their_stream_order(tmp_path):
     write(tmp_path / "1.jsonl", [first, second])
     run(tmp_path / "1.jsonl", db)
     assert values(db)[A]["n"] == "2"
+
+
+def test_the_default_file_name_works_although_duckdb_names_its_catalog_after_it(tmp_path):
+    db = tmp_path / "dynashift.duckdb"
+    write(tmp_path / "1.jsonl", [rec("INSERT", *item("a", n={"N": "1"}), 1)])
+    run(tmp_path / "1.jsonl", db)
+    assert run(tmp_path / "1.jsonl", db).records_read == 0  # reopened: checkpoints read back
+    con = duckdb.connect(":memory:")
+    con.execute(f"ATTACH '{db}' AS w (READ_ONLY)")
+    assert con.execute('SELECT n FROM w.main."orders"').fetchall() == [("1",)]

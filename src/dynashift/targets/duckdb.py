@@ -49,10 +49,22 @@ class DuckDBTarget(SqlTarget):
             if not parent.exists():
                 raise ConfigError(f"folder {parent} for the DuckDB file does not exist")
         try:
-            self.con = duckdb.connect(self.path)
+            self.con = self._connect()
         except duckdb.Error as exc:
             raise TargetError(f"cannot open DuckDB file {self.path}: {_first_line(exc)}") from None
         self.ensure_metadata()
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB names a file's catalog after the file: `dynashift.duckdb` would make
+        `dynashift.tables` ambiguous (catalog or our metadata schema?), so such a file is
+        attached under another name."""
+        if Path(self.path).stem.lower() != "dynashift":
+            return duckdb.connect(self.path)
+        con = duckdb.connect()
+        literal = "'" + str(Path(self.path).expanduser()).replace("'", "''") + "'"
+        con.execute(f"ATTACH {literal} AS warehouse")
+        con.execute("USE warehouse")
+        return con
 
     def close(self) -> None:
         if self.con is not None:
