@@ -187,12 +187,41 @@ def diff_postgres(url: str, expected: Path, schema: str = "public") -> list[str]
 # ---------------------------------------------------------------- the oracle of a stream prefix
 
 
-class StreamModel:
-    """Every record of the stream as (source table, dist_key, version, eventID, op), read from the
-    moto backend, and the fold of SPEC section 3 over any prefix of it."""
+class Model:
+    """A source's records as (source table, dist_key, version, eventID, removed), each group in its
+    source order, and the fold of SPEC section 3 over the prefix a set of checkpoints covers."""
+
+    uri: str
+
+    def committed(self, checkpoints: dict[str, str]) -> Iterator[tuple[str, str, int, str, bool]]:
+        raise NotImplementedError
+
+    def covered(self, checkpoints: dict[str, str]) -> int:
+        """How many records the checkpoints say were applied."""
+        return sum(1 for _ in self.committed(checkpoints))
+
+    def fold(self, checkpoints: dict[str, str]) -> dict[tuple[str, str], tuple[int, bool]]:
+        """(source table, dist_key) -> (version, deleted) after the committed records: the newest
+        wins; at equal times the later one, unless it is the same event again."""
+        state: dict[tuple[str, str], tuple[int, str, bool]] = {}
+        for table, dk, version, event, removed in self.committed(checkpoints):
+            cur = state.get((table, dk))
+            if cur is None or version > cur[0] or (version == cur[0] and event != cur[1]):
+                state[(table, dk)] = (version, event, removed)
+        return {k: (v, removed) for k, (v, _, removed) in state.items()}
+
+
+def _decoded(record: bytes) -> tuple[str, str, int, str, bool]:
+    c = decode_change(orjson.loads(record), "")
+    return c.table, c.dist_key, c.version, c.event_id, c.op == "REMOVE"
+
+
+class StreamModel(Model):
+    """A Kinesis stream, read from the moto backend itself. One item always lands in one shard,
+    so shard by shard is each key's order."""
 
     def __init__(self, stream: str):
-        self.stream = stream
+        self.stream, self.uri = stream, f"kinesis://{stream}"
         self.decoded: dict[int, tuple[str, str, int, str, bool]] = {}
 
     def shards(self) -> dict[str, list[int]]:
@@ -202,29 +231,35 @@ class StreamModel:
             records = list(shard.records.items())
             for seq, record in records:
                 if seq not in self.decoded:
-                    c = decode_change(orjson.loads(base64.b64decode(record.data)), "")
-                    self.decoded[seq] = (c.table, c.dist_key, c.version, c.event_id, c.op == "REMOVE")
+                    self.decoded[seq] = _decoded(base64.b64decode(record.data))
             out[sid] = sorted(seq for seq, _ in records)
         return out
 
-    def covered(self, checkpoints: dict[str, str]) -> int:
-        """How many records lie at or before each shard's checkpointed sequence number."""
-        return sum(sum(1 for q in seqs if q <= _last(checkpoints, shard)) for shard, seqs in self.shards().items())
-
-    def fold(self, checkpoints: dict[str, str]) -> dict[tuple[str, str], tuple[int, bool]]:
-        """(source table, dist_key) -> (version, deleted) after the records up to the checkpoints.
-        One item always lands in one shard, so each key's changes are folded in stream order."""
-        state: dict[tuple[str, str], tuple[int, str, bool]] = {}
+    def committed(self, checkpoints: dict[str, str]) -> Iterator[tuple[str, str, int, str, bool]]:
         for shard, seqs in self.shards().items():
             last = _last(checkpoints, shard)
-            for seq in seqs:
-                if seq > last:
-                    break
-                table, dk, version, event, removed = self.decoded[seq]
-                cur = state.get((table, dk))
-                if cur is None or version > cur[0] or (version == cur[0] and event != cur[1]):
-                    state[(table, dk)] = (version, event, removed)
-        return {k: (v, removed) for k, (v, _, removed) in state.items()}
+            yield from (self.decoded[seq] for seq in seqs if seq <= last)
+
+
+class FileModel(Model):
+    """A folder of JSON Lines files, read in name order; a file's checkpoint is the offset past
+    the last line applied."""
+
+    def __init__(self, uri: str, files: Iterable[Path]):
+        self.uri = uri
+        self.lines: dict[str, list[tuple[int, tuple[str, str, int, str, bool]]]] = {}
+        for path in sorted(files, key=lambda p: p.name):
+            offset, lines = 0, []
+            for line in path.read_bytes().splitlines(keepends=True):
+                if line.strip():
+                    lines.append((offset, _decoded(line)))
+                offset += len(line)
+            self.lines[path.name] = lines
+
+    def committed(self, checkpoints: dict[str, str]) -> Iterator[tuple[str, str, int, str, bool]]:
+        for name, lines in self.lines.items():
+            done = int(checkpoints.get(name, "0") or 0)
+            yield from (record for offset, record in lines if offset < done)
 
 
 def _last(checkpoints: dict[str, str], shard: str) -> int:
@@ -236,10 +271,10 @@ def _last(checkpoints: dict[str, str], shard: str) -> int:
 # ---------------------------------------------------------------- the audits
 
 
-def committed_problems(replica: Replica, model: StreamModel) -> list[str]:
+def committed_problems(replica: Replica, model: Model) -> list[str]:
     """In one committed state: the runs counters, the checkpoints, the versions and the data all
     describe the same prefix of the stream (no partial batch, no batch without its checkpoint)."""
-    uri = f"kinesis://{model.stream}"
+    uri = model.uri
     with replica.snapshot() as rows:
         try:
             (read,) = rows("SELECT coalesce(sum(records_read), 0) FROM dynashift.runs WHERE source = ?", [uri])[0]
