@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import click
-from rich.console import Console
 
-from .config import load_config as _config
-from .targets import make_target
+from ..targets import make_target
 
-err, out = Console(stderr=True), Console()
+from .common import config_from, err, guarded, out
 
-
-def guarded(fn: Any) -> Any:
-    """cli.guarded, looked up when called: cli.py imports this module at its end, so importing cli
-    here would be circular under `python -m dynashift.cli` (as cli_load.py and cli_ops.py do)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .cli import guarded as cli_guarded
-
-        return cli_guarded(fn)(*args, **kwargs)
-
-    return wrapper
 
 
 @click.group()
@@ -45,9 +30,9 @@ def setup(target: str | None, stream: str, role_arn: str, view: str, external_sc
           print_only: bool, config_path: str | None) -> None:
     """Create the external schema over Kinesis and the auto-refreshed streaming materialized view,
     and print the IAM policy the role needs. Then: dynashift run --source redshift-mv://VIEW."""
-    from . import redshift_native
+    from .. import redshift_native
 
-    config = _config({"target": target}, config_path)
+    config = config_from({"target": target}, config_path)
     statements = redshift_native.setup_statements(view, stream, role_arn, external_schema)
     if not print_only:
         tgt = make_target(config.target, config.schema_name)

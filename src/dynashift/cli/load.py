@@ -9,7 +9,6 @@ the same command again continues where it stopped.
 
 from __future__ import annotations
 
-import functools
 import signal
 import threading
 import time
@@ -17,59 +16,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from . import aws
-from .config import Config, load_config, parse_duration
-from .decode import parse_time, table_from_arn
-from .errors import BadRecordError, ConfigError, SourceError
-from .pipeline import replicate
-from .targets import make_target
-from .targets.base import RunCounters
+from .. import aws
+from ..config import Config, parse_duration
+from ..decode import parse_time, table_from_arn
+from ..errors import BadRecordError, ConfigError, SourceError
+from ..pipeline import replicate
+from ..targets import make_target
+from ..targets.base import RunCounters
 
-err = Console(stderr=True)
-
-
-def guarded(fn: Any) -> Any:
-    """cli.guarded (one line and an exit status per error), looked up when called: cli.py imports
-    this module at its end, so importing cli here would be circular under `python -m dynashift.cli`."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .cli import guarded as cli_guarded
-
-        return cli_guarded(fn)(*args, **kwargs)
-
-    return wrapper
+from .common import AWS_OPTIONS, TARGET_OPTIONS, config_from, err, guarded, options
 
 
-_AWS_OPTIONS = [
-    click.option("--endpoint-url", help="AWS endpoint, e.g. a local one (http://127.0.0.1:5000)."),
-    click.option("--region", help="AWS region (default: the AWS settings)."),
-    click.option("--profile", help="AWS profile (default: the standard credential chain)."),
-]
-_TARGET_OPTIONS = [
-    click.option("--target", help="duckdb:///PATH (default duckdb:///dynashift.duckdb), postgresql://…"),
-    click.option("--schema", "schema_name", help="Schema for replicated tables."),
-    click.option("--batch-size", type=int, help="Items per batch (one transaction)."),
-    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (default ./dynashift.toml)."),
-    click.option("--quiet", "-q", is_flag=True, help="No progress display."),
-]
 
 
-def _options(options: list[Any]) -> Any:
-    def wrap(fn: Any) -> Any:
-        for option in reversed(options):
-            fn = option(fn)
-        return fn
 
-    return wrap
-
-
-def _load_config(flags: dict[str, Any], config_path: str | None) -> Config:
-    flags = {("schema" if k == "schema_name" else k): v for k, v in flags.items()}
-    return load_config(flags, config_path)
 
 
 # ---------------------------------------------------------------- backfill
@@ -83,18 +45,18 @@ def _load_config(flags: dict[str, Any], config_path: str | None) -> Config:
               "(default: unlimited). Keep it well under the table's spare capacity.")
 @click.option("--consistent-read", is_flag=True, help="Strongly consistent reads (twice the capacity).")
 @click.option("--restart", is_flag=True, help="Begin a new scan instead of continuing an interrupted one.")
-@_options(_TARGET_OPTIONS + _AWS_OPTIONS)
+@options(TARGET_OPTIONS + AWS_OPTIONS)
 @guarded
 def backfill(table: str, use_scan: bool, consistent_read: bool, restart: bool, config_path: str | None,
              quiet: bool, **flags: Any) -> None:
     """Load a table's existing items by parallel Scan, rate-limited, at the scan's start time:
     stream changes newer than the scan then win, older ones are skipped."""
-    from .sources.scan import ScanSource
+    from ..sources.scan import ScanSource
 
     if not use_scan:
         raise ConfigError("backfill reads the table by Scan: add --scan (to load an export instead: "
                           "`dynashift export start`, or `dynashift run --once --source export://…`)")
-    config = _load_config(flags, config_path)
+    config = config_from(flags, config_path)
     source = ScanSource(table, config, consistent=consistent_read, restart=restart)
     _load(config, source, f"scanning {table}", quiet)
 
@@ -117,12 +79,12 @@ def export() -> None:
 @click.option("--kms-key", help="KMS key for the export's objects (default: SSE-S3).")
 @click.option("--no-wait", is_flag=True, help="Start the export and exit; load it later with `export load ARN`.")
 @click.option("--poll", default="10s", show_default=True, help="How often to ask whether the export is done.")
-@_options(_TARGET_OPTIONS + _AWS_OPTIONS)
+@options(TARGET_OPTIONS + AWS_OPTIONS)
 @guarded
 def start(table: str, s3_url: str, export_time: str | None, incremental_from: str | None, s3_owner: str | None,
           kms_key: str | None, no_wait: bool, poll: str, config_path: str | None, quiet: bool, **flags: Any) -> None:
     """Ask DynamoDB for an export of TABLE to S3 (ExportTableToPointInTime), wait, then load it."""
-    config = _load_config(flags, config_path)
+    config = config_from(flags, config_path)
     client = aws.client(config, "dynamodb")
     bucket, prefix = _s3(s3_url)
     desc = aws.call(client.describe_table, f"DynamoDB DescribeTable {table}", TableName=table)["Table"]
@@ -154,11 +116,11 @@ def start(table: str, s3_url: str, export_time: str | None, incremental_from: st
 @export.command("load")
 @click.argument("export_arn")
 @click.option("--poll", default="10s", show_default=True, help="How often to ask whether the export is done.")
-@_options(_TARGET_OPTIONS + _AWS_OPTIONS)
+@options(TARGET_OPTIONS + AWS_OPTIONS)
 @guarded
 def load(export_arn: str, poll: str, config_path: str | None, quiet: bool, **flags: Any) -> None:
     """Wait for an export started earlier (by ARN) and load it; continues an interrupted load."""
-    config = _load_config(flags, config_path)
+    config = config_from(flags, config_path)
     _wait_and_load(aws.client(config, "dynamodb"), export_arn, config, parse_duration(poll), quiet)
 
 
@@ -179,7 +141,7 @@ def wait_for_export(client: Any, arn: str, poll: float, quiet: bool) -> dict[str
 
 
 def _wait_and_load(client: Any, arn: str, config: Config, poll: float, quiet: bool) -> None:
-    from .sources.export import ExportSource, describe_keys
+    from ..sources.export import ExportSource, describe_keys
 
     desc = wait_for_export(client, arn, poll, quiet)
     manifest = desc.get("ExportManifest") or ""

@@ -4,33 +4,18 @@ usage or configuration."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from typing import Any
 
 import click
 import orjson
-from rich.console import Console
 
-from . import aws
-from .config import load_config
-from .targets import make_target
-from .verify import verify as run_verify
+from .. import aws
+from ..targets import make_target
+from ..verify import verify as run_verify
 
-out = Console()
-err = Console(stderr=True)
+from .common import config_from, err, guarded, out
 
-
-def guarded(fn: Any) -> Any:
-    """cli.guarded, looked up when called (cli.py imports this module at its end)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .cli import guarded as cli_guarded
-
-        return cli_guarded(fn)(*args, **kwargs)
-
-    return wrapper
 
 
 @click.command()
@@ -50,8 +35,7 @@ def guarded(fn: Any) -> Any:
 def verify(table: str, sample: int | None, settle: float, config_path: str | None, as_json: bool, **flags: Any) -> None:
     """Compare TABLE in the warehouse with DynamoDB: missing, extra and different rows, by key
     and rendered value. Exit status 1 when differences remain after reading them again."""
-    flags = {("schema" if k == "schema_name" else k): v for k, v in flags.items()}
-    config = load_config(flags, config_path)
+    config = config_from(flags, config_path)
     client = aws.client(config, "dynamodb")
     target = make_target(config.target, config.schema_name)
     target.open()

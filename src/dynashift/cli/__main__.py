@@ -1,0 +1,5 @@
+"""`python -m dynashift.cli`."""
+
+from .app import main
+
+main()

@@ -1,0 +1,72 @@
+"""`dynashift simulate`: write a realistic change stream (and its expected final state) to files,
+or send one to Kinesis or DynamoDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..config import Config
+from ..errors import ConfigError
+from .common import err, guarded
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder to write the stream into.")
+@click.option("--to", "to", help="Send it live instead: kinesis://STREAM (PutRecords) or dynamodb://TABLE (item writes).")
+@click.option("--expected", "expected_file", type=click.Path(dir_okay=False),
+              help="With --to kinesis://: write the expected final state to this file.")
+@click.option("--endpoint-url", help="With --to: AWS endpoint, e.g. http://127.0.0.1:5000.")
+@click.option("--region", help="With --to: AWS region.")
+@click.option("--aws-profile", help="With --to: AWS profile (default: the standard credential chain).")
+@click.option("--changes", default=50_000, show_default=True, help="Number of change records.")
+@click.option("--tables", default=5, show_default=True, help="Number of DynamoDB tables.")
+@click.option("--files", default=1, show_default=True, help="Split the stream into this many files.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--profile", type=click.Choice(["mixed", "bench"]), default="mixed", show_default=True)
+@click.option("--gzip", "use_gzip", is_flag=True, help="Write .jsonl.gz files.")
+@click.option("--no-expected", is_flag=True, help="Do not write the expected final state.")
+@guarded
+def simulate(out_dir: str | None, changes: int, tables: int, files: int, seed: int, profile: str, use_gzip: bool,
+             no_expected: bool, to: str | None, expected_file: str | None, endpoint_url: str | None,
+             region: str | None, aws_profile: str | None) -> None:
+    """Write a realistic change stream (and its expected final state) for tests and demos, or
+    send one to a Kinesis stream or a DynamoDB table (--to)."""
+    from ..simulate import simulate as write_stream
+
+    from pathlib import Path
+
+    if to:
+        _simulate_live(to, changes, tables, seed, profile, expected_file,
+                       {"endpoint_url": endpoint_url, "region": region, "profile": aws_profile})
+        return
+    if not out_dir:
+        raise ConfigError("simulate needs --out DIR (files) or --to kinesis://STREAM | dynamodb://TABLE")
+
+    summary = write_stream(out_dir, changes=changes, tables=tables, files=files, seed=seed, profile=profile,
+                           gzip=use_gzip, expected=not no_expected)
+    written = Path(out_dir) / "expected.json"
+    if written.exists():  # next to the stream folder, not in it, so `file://OUT/` reads only changes
+        written.replace(expected_path_for(out_dir))
+    err.print(f"wrote {summary.changes:,} changes in {len(summary.files)} file(s) to {out_dir}"
+              + ("" if no_expected else f"; expected state in {expected_path_for(out_dir)}"), highlight=False)
+
+
+def _simulate_live(to: str, changes: int, tables: int, seed: int, profile: str, expected_file: str | None,
+                   aws_flags: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    from ..simulate_live import simulate_live
+
+    config = Config.model_validate({k: v for k, v in aws_flags.items() if v is not None})
+    summary = simulate_live(to, config, changes=changes, tables=tables, seed=seed, profile=profile,
+                            expected_path=Path(expected_file) if expected_file else None)
+    err.print(f"sent {summary.records:,} changes to {summary.target} in {summary.seconds:.1f}s "
+              f"({summary.records / max(summary.seconds, 1e-6):,.0f}/s)"
+              + (f"; expected state in {summary.expected}" if summary.expected else ""), highlight=False)
+
+
+def expected_path_for(out_dir: str) -> str:
+    """Where `simulate --out DIR` puts the expected final state: DIR.expected.json."""
+    return str(out_dir).rstrip("/") + ".expected.json"

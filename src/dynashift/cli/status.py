@@ -1,0 +1,168 @@
+"""`dynashift status`: health, tables, checkpoints and recent runs, once or every few seconds
+(`--watch`). Parsing and rendering only; the numbers come from overview.py."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import click
+import orjson
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import ConfigError, DynashiftError
+from ..targets import make_target
+from .common import config_from, guarded, out
+
+
+@click.command()
+@click.option("--target", help="duckdb:///PATH, postgresql://…")
+@click.option("--schema", "schema_name", help="Schema for replicated tables.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with --watch: one line per refresh).")
+@click.option("--watch", type=float, is_flag=False, flag_value=2.0, default=None, metavar="[SECONDS]",
+              help="Refresh every SECONDS (default 2) until Ctrl-C.")
+@click.option("--runs", "recent_runs", default=10, show_default=True, type=click.IntRange(1, 1000),
+              help="How many recent runs to show.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@guarded
+def status(target: str | None, schema_name: str | None, as_json: bool, watch: float | None, recent_runs: int,
+           config_path: str | None) -> None:
+    """Health, tables (rows, columns, last change and sync, lag), checkpoints with their lag per
+    shard, and recent runs with their throughput."""
+    from ..overview import gather
+
+    config = config_from({"target": target, "schema": schema_name}, config_path)
+
+    def read() -> dict[str, Any]:
+        tgt = make_target(config.target, config.schema_name)
+        tgt.open()  # again on every refresh: DuckDB allows one writer, so `run` must be able to take it
+        try:
+            return gather(tgt, recent_runs)
+        finally:
+            tgt.close()
+
+    if watch is not None and watch <= 0:
+        raise ConfigError("--watch needs a positive number of seconds")
+    show_status(read, as_json, watch)
+
+
+
+
+def render_status(info: dict[str, Any]) -> RenderableType:
+    """The `status` screen: a health line, tables, shards, recent runs."""
+    state = info["health"]["state"]
+    color = {"healthy": "green", "warning": "yellow", "failing": "red", "idle": "cyan"}[state]
+    head = Text.assemble((f"● {state}", f"bold {color}"), f"  {info['target']}")
+    parts: list[RenderableType] = [head, Text(f"  {_last_batch(info)}", style="dim")]
+    parts += [Text(f"  · {note}", style=color) for note in info["health"]["notes"]]
+    tables = _table("tables", "table", "rows>", "cols>", "last change", "last sync", "lag>")
+    for t in info["tables"]:
+        tables.add_row(t["table"], f"{t['rows']:,}", str(t["columns"]), _short(t["last_change"]),
+                       _short(t["last_sync"]), _duration(t.get("lag_s")))
+    shards = _table("checkpoints", "source", "shard", "position", "done", "lag>", "lag as of")
+    for c in info["checkpoints"]:
+        lag = c.get("lag_ms")
+        shards.add_row(c["source"], c["shard"], _cut(c["position"], 24), "yes" if c["size"] is not None else "",
+                       "" if lag is None else _duration(lag / 1000), _short(c.get("lag_updated_at"))[11:])
+    runs = _table("recent runs", "run>", "started", "took>", "status", "read>", "applied>", "skipped>", "rejected>",
+                  "records/s>")
+    for r in info["runs"]:
+        skipped = sum(r[k] or 0 for k in ("superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored"))
+        runs.add_row(str(r["run_id"]), _short(r["started_at"])[5:16], _duration(r.get("seconds")), _status(r["status"]),
+                     f"{r['records_read']:,}", f"{r['changes_applied']:,}", f"{skipped:,}", f"{r['rejected']:,}",
+                     "" if r.get("records_per_s") is None else f"{r['records_per_s']:,.0f}")
+    for title, table in (("tables", tables), ("checkpoints", shards), ("runs", runs)):
+        parts.append(table if table.row_count else Text(f"no {title} yet", style="dim"))
+    errors = [f"run {r['run_id']}: {r['error']}" for r in info["runs"] if r["error"]][:3]
+    parts += [Text(f"  {e}", style="red") for e in errors]
+    if info["rejected"]:
+        parts.append(Text(f"{info['rejected']:,} rejected records in dynashift.rejected", style="yellow"))
+    return Group(*parts)
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left", title_style="bold", box=None, pad_edge=False, header_style="dim",
+                  padding=(0, 2, 0, 0))
+    for col in columns:
+        table.add_column(col.rstrip(">"), justify="right" if col.endswith(">") else "left", no_wrap=True)
+    return table
+
+
+def _last_batch(info: dict[str, Any]) -> str:
+    b = info.get("last_batch")
+    if not b or not b.get("applied_at"):
+        return "no batch applied yet"
+    ago = (datetime.now(timezone.utc) - datetime.fromisoformat(b["applied_at"])).total_seconds()
+    lag = "" if b.get("lag_ms") is None else f", {_duration(b['lag_ms'] / 1000)} behind"
+    return f"last batch {_duration(max(ago, 0))} ago: {b['records']:,} records in {_duration(b['seconds'])}{lag}"
+
+
+def _status(status: str) -> Text:
+    color = {"ok": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}.get(status, "white")
+    return Text(status, style=color)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    for limit, unit, div in ((1, "ms", 0.001), (120, "s", 1), (7200, "m", 60), (172800, "h", 3600),
+                             (63072000, "d", 86400)):
+        if abs(seconds) < limit:
+            return f"{seconds / div:,.0f} {unit}" if unit == "ms" else f"{seconds / div:,.1f} {unit}"
+    return f"{seconds / 31557600:,.1f} y"
+
+
+def _short(ts: str | None) -> str:
+    return ts.replace("T", " ")[:19] if ts else ""
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def show_status(read: Callable[[], dict[str, Any]], as_json: bool, watch: float | None) -> None:
+    """Print the status once, or every `watch` seconds until Ctrl-C / SIGTERM (exit 0). In a
+    terminal the screen is redrawn in place; otherwise each refresh is printed after the last."""
+    if not watch:
+        info = read()
+        if as_json:
+            sys.stdout.write(orjson.dumps(info, option=orjson.OPT_INDENT_2).decode() + "\n")
+        else:
+            out.print(render_status(info))
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    def frame() -> RenderableType:
+        try:
+            return render_status(read())
+        except DynashiftError as exc:  # e.g. DuckDB locked by a running `run`: keep watching
+            return Text(f"cannot read the target: {exc}", style="red")
+
+    try:
+        if as_json:
+            while True:
+                sys.stdout.write(orjson.dumps(read()).decode() + "\n")
+                sys.stdout.flush()
+                time.sleep(watch)
+        elif out.is_terminal:
+            from rich.live import Live
+
+            with Live(frame(), console=out, auto_refresh=False, screen=False) as live:
+                while True:
+                    time.sleep(watch)
+                    live.update(frame(), refresh=True)
+        else:
+            while True:
+                out.rule(datetime.now().strftime("%H:%M:%S"), style="dim")
+                out.print(frame())
+                out.file.flush()
+                time.sleep(watch)
+    except KeyboardInterrupt:
+        return
+
+
