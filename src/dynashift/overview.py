@@ -10,8 +10,7 @@ from typing import Any
 
 import orjson
 
-from .pipeline import read_lag
-from .targets.base import META, SqlTarget
+from .targets.base import SqlTarget
 
 LAG_WARNING_MS = 60_000  # a shard this far behind its tip is worth a look
 HEALTH_STATES = ("healthy", "warning", "failing", "idle")
@@ -20,7 +19,7 @@ HEALTH_STATES = ("healthy", "warning", "failing", "idle")
 def gather(target: SqlTarget, recent_runs: int = 10) -> dict[str, Any]:
     """`target.status()` plus each checkpoint's lag and the health verdict (the `status --json` document)."""
     info = target.status(recent_runs)
-    lag = read_lag(target)
+    lag = target.read_lag()
     for cp in info["checkpoints"]:
         seen = lag.get((cp["source"], cp["shard"]), {})
         cp["lag_ms"] = seen.get("millis_behind")
@@ -66,19 +65,15 @@ def history(target: SqlTarget, runs: int = 50) -> dict[str, Any]:
     per table per batch, and when each table and column first appeared (the schema's growth)."""
     run_rows = target.status(recent_runs=runs)["runs"][::-1]
     first = run_rows[0]["run_id"] if run_rows else 0
-    p = target.param
     batches = [
         {"run_id": r, "batch": b, "applied_at": _iso(at), "records": n, "applied": a, "skipped": s, "rejected": j,
          "bytes": by, "seconds": sec, "lag_ms": lag, "tables": orjson.loads(t) if t else {}}
-        for r, b, at, n, a, s, j, by, sec, lag, t in target.query(
-            f"SELECT run_id, batch, applied_at, records, applied, skipped, rejected, bytes, seconds, lag_ms, tables"
-            f" FROM {META}.batches WHERE run_id >= {p} ORDER BY applied_at, run_id, batch", [first])
+        for r, b, at, n, a, s, j, by, sec, lag, t in target.batch_rows(first)
     ]
     growth: dict[str, list[str]] = {}
-    for table, seen in target.query(
-            f"SELECT table_name, first_seen FROM {META}.columns ORDER BY table_name, first_seen"):
+    for table, seen in target.columns_first_seen():
         growth.setdefault(table, []).append(_iso(seen) or "")
-    created = {t: _iso(at) for t, at in target.query(f"SELECT table_name, created_at FROM {META}.tables")}
+    created = {t: _iso(at) for t, at in target.tables_created_at()}
     return {"runs": run_rows, "batches": batches, "columns_first_seen": growth, "tables_created_at": created,
             "generated_at": datetime.now(timezone.utc).isoformat()}
 

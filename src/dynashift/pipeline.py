@@ -24,7 +24,7 @@ from .records import SourceBatch
 from .routing import make_router
 from .typing_mode import table_modes_of
 from .sources import Source
-from .targets.base import META, RunCounters, SqlTarget
+from .targets.base import RunCounters, SqlTarget
 
 
 @dataclass(slots=True)
@@ -165,7 +165,7 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
     """Wait for a batch's commit, then do what follows a commit, in batch order."""
     pending.future.result()  # re-raises the commit's error here
     if pending.lag:
-        write_lag(target, source.uri, pending.lag)
+        target.write_lag(source.uri, pending.lag)
     if observer is not None:
         observer(BatchStats.between(pending.before, run, time.monotonic() - pending.started, pending.lag))
     pending.plan = None
@@ -220,31 +220,3 @@ def replicate_every(
             on_run(runs[-1])
         stop.wait(interval)
     return runs
-
-
-# ---------------------------------------------------------------- per-shard lag, for `status`
-
-LAG_TABLE = f"{META}.shard_lag"
-
-
-def write_lag(target: SqlTarget, source_uri: str, lag: dict[str, int]) -> None:
-    """Milliseconds behind the tip per shard, as of the batch just committed. Kept out of the
-    batch's transaction on purpose: it is a gauge, not data; losing one update loses nothing."""
-    p = target.param
-    with target.transaction():
-        target.execute(f"CREATE TABLE IF NOT EXISTS {LAG_TABLE} (source {target.TEXT}, shard {target.TEXT},"
-                       f" millis_behind BIGINT, updated_at {target.TIMESTAMP})")
-        for shard, ms in sorted(lag.items()):
-            target.execute(f"DELETE FROM {LAG_TABLE} WHERE source = {p} AND shard = {p}", [source_uri, shard])
-            target.execute(f"INSERT INTO {LAG_TABLE} VALUES ({p}, {p}, {p}, now())", [source_uri, shard, int(ms)])
-
-
-def read_lag(target: SqlTarget) -> dict[tuple[str, str], dict[str, Any]]:
-    """(source, shard) -> {millis_behind, updated_at}; empty when no live source ever ran."""
-    (exists,) = target.query(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift' AND table_name = 'shard_lag'"
-    )[0]
-    if not exists:
-        return {}
-    rows = target.query(f"SELECT source, shard, millis_behind, updated_at FROM {LAG_TABLE}")
-    return {(s, sh): {"millis_behind": int(ms), "updated_at": at.isoformat() if at else None} for s, sh, ms, at in rows}

@@ -39,19 +39,6 @@ from .base import META, quote
 if TYPE_CHECKING:
     from .base import SqlTarget
 
-# Columns added to the metadata tables after the original design; older databases get them on open.
-_ADDED = (("tables", "options"), ("columns", "column_type"), ("columns", "variant_column"), ("columns", "type_changes"))
-
-
-def migrate_metadata(t: SqlTarget) -> None:
-    """Add the metadata columns a database made by an older dynashift lacks (one query when none do)."""
-    (n,) = t.query("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift'"
-                   " AND table_name = 'columns' AND column_name = 'type_changes'")[0]
-    if not n:
-        for table, column in _ADDED:
-            t.execute(f"ALTER TABLE {META}.{table} ADD COLUMN {column} {t.TEXT}")
-
-
 def options_json(ch: AddTable) -> str | None:
     """dynashift.tables.options: NULL for a table of the original design."""
     if not ch.item_column and ch.history == "off":

@@ -1,0 +1,316 @@
+"""Everything dynashift keeps about itself in the target's `dynashift` schema: the DDL and its
+migrations, checkpoints, runs and their batches, tombstone expiry, per-shard lag, and the reads
+behind `status` and `report`. Mixed into every SQL target (targets/base.py), so a checkpoint or a
+`runs` row is written on the same connection, in the same transaction, as the batch it describes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+import orjson
+
+from ..records import Checkpoint
+from ..schema import CHANGED_AT, SYNCED_AT, SchemaState, TableInfo
+from .quoting import quote
+
+META = "dynashift"
+BATCH_HISTORY_SECONDS = 30 * 86400  # dynashift.batches rows older than this are dropped when a run begins
+LAG_TABLE = f"{META}.shard_lag"
+
+
+@dataclass(slots=True)
+class RunCounters:
+    """One row of dynashift.runs, kept up to date batch by batch."""
+
+    run_id: int
+    source: str
+    records_read: int = 0
+    changes_applied: int = 0
+    superseded: int = 0
+    duplicates_skipped: int = 0
+    stale_skipped: int = 0
+    ttl_ignored: int = 0
+    rejected: int = 0
+    tables_created: int = 0
+    columns_added: int = 0
+    batches: int = 0
+    bytes_read: int = 0
+    # Of the batch in hand, set by the pipeline for dynashift.batches (not columns of `runs`):
+    lag_ms: int | None = None  # how far the source is behind its tip (max over shards)
+    batch_started: float | None = None  # time.monotonic() when the batch reached the pipeline
+    batch_seconds: float | None = None  # the last committed batch's time, as written to dynashift.batches
+
+
+
+class MetadataTables:
+    """The `dynashift.*` tables of one target. Needs only the connection primitives and the
+    dialect constants every SqlTarget has."""
+
+    uri: str
+    schema: str
+    TEXT: ClassVar[str]
+    TIMESTAMP: ClassVar[str]
+    SEQ_TYPE: ClassVar[str]
+    param: ClassVar[str]
+    NOW: ClassVar[str]
+
+    if TYPE_CHECKING:
+        def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+        def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+        def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+
+        def table_ref(self, table: str) -> str: ...
+
+    # ------------------------------------------------------------ DDL
+
+    def metadata_ddl(self) -> list[str]:
+        t, ts, seq = self.TEXT, self.TIMESTAMP, self.SEQ_TYPE
+        return [
+            f"CREATE SCHEMA IF NOT EXISTS {META}",
+            f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}",
+            f"CREATE TABLE IF NOT EXISTS {META}.tables (table_name {t}, source_table {t}, key_attributes {t}, created_at {ts},"
+            f" options {t})",
+            f"CREATE TABLE IF NOT EXISTS {META}.columns (table_name {t}, attribute_name {t}, column_name {t},"
+            f" types_seen {t}, is_key BOOLEAN, first_seen {ts}, last_seen {ts}, column_type {t}, variant_column {t},"
+            f" type_changes {t})",
+            f"CREATE TABLE IF NOT EXISTS {META}.checkpoints (source {t}, shard {t}, position {t}, size BIGINT, updated_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.runs (run_id BIGINT, source {t}, started_at {ts}, ended_at {ts}, status {t},"
+            " records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT,"
+            " ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT,"
+            f" bytes_read BIGINT, error {t})",
+            f"CREATE TABLE IF NOT EXISTS {META}.versions (table_name {t}, dist_key {t}, version_us BIGINT,"
+            f" seq {seq}, event_id {t}, deleted BOOLEAN, written_at {ts}, values_version_us BIGINT, values_seq {seq})",
+            f"CREATE OR REPLACE VIEW {META}.tombstones AS SELECT table_name, dist_key, version_us, seq, event_id,"
+            f" written_at FROM {META}.versions WHERE deleted",
+            f"CREATE TABLE IF NOT EXISTS {META}.rejected (rejected_at {ts}, run_id BIGINT, source {t}, position {t}, reason {t}, \"raw\" {t})",
+            f"CREATE TABLE IF NOT EXISTS {META}.change_log (table_name {t}, dist_key {t}, op {t}, version_us BIGINT,"
+            f" seq {seq}, event_id {t}, applied_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.batches (run_id BIGINT, batch BIGINT, applied_at {ts}, records BIGINT,"
+            " applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT,"
+            f" tables {t})",
+        ]
+
+    def ensure_metadata(self) -> None:
+        with self.transaction():
+            for sql in self.metadata_ddl():
+                self.execute(sql)
+            migrate_metadata(self)
+
+    def load_state(self) -> SchemaState:
+        from .extended import table_options
+
+        state = SchemaState()
+        for name, source_table, keys, options in self.query(
+            f"SELECT table_name, source_table, key_attributes, options FROM {META}.tables"
+        ):
+            state.tables[source_table] = table_options(TableInfo(name, source_table, orjson.loads(keys)), options)
+        by_name = {t.name: t for t in state.tables.values()}
+        for table, attr, column, types, column_type, variant in self.query(
+            f"SELECT table_name, attribute_name, column_name, types_seen, column_type, variant_column FROM {META}.columns"
+        ):
+            info = by_name.get(table)
+            if info is not None:
+                info.columns[attr] = column or ""
+                info.types[attr] = set(orjson.loads(types or "[]"))
+                if column_type:
+                    info.column_types[attr] = column_type
+                if variant:
+                    info.variants[attr] = variant
+        return state
+
+    def read_checkpoints(self, source: str) -> dict[str, Checkpoint]:
+        rows = self.query(f"SELECT shard, position, size FROM {META}.checkpoints WHERE source = {self.param}", [source])
+        return {shard: Checkpoint(source, shard, position, size) for shard, position, size in rows}
+
+    # ------------------------------------------------------------ runs
+
+    def begin_run(self, source: str) -> RunCounters:
+        p = self.param
+        with self.transaction():
+            self.execute(
+                f"UPDATE {META}.runs SET status = 'interrupted', ended_at = {self.NOW} WHERE status = 'running' AND source = {p}",
+                [source],
+            )
+            self.execute(f"DELETE FROM {META}.batches WHERE applied_at < {self.seconds_ago()}", [BATCH_HISTORY_SECONDS])
+            (last,) = self.query(f"SELECT coalesce(max(run_id), 0) FROM {META}.runs")[0]
+            run = RunCounters(run_id=int(last) + 1, source=source)
+            self.execute(
+                f"INSERT INTO {META}.runs (run_id, source, started_at, status, records_read, changes_applied, superseded,"
+                " duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read)"
+                f" VALUES ({p}, {p}, {self.NOW}, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
+                [run.run_id, source],
+            )
+        return run
+
+    def _update_run(self, run: RunCounters, status: str | None = None, error: str | None = None) -> None:
+        p = self.param
+        fields = [
+            "records_read", "changes_applied", "superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored",
+            "rejected", "tables_created", "columns_added", "batches", "bytes_read",
+        ]
+        sets = ", ".join(f"{f} = {p}" for f in fields)
+        params: list[Any] = [getattr(run, f) for f in fields]
+        if status is not None:
+            sets += f", status = {p}, error = {p}, ended_at = {self.NOW}"
+            params += [status, error]
+        self.execute(f"UPDATE {META}.runs SET {sets} WHERE run_id = {p}", params + [run.run_id])
+
+    def end_run(self, run: RunCounters, status: str, error: str | None = None) -> None:
+        with self.transaction():
+            self._update_run(run, status, error)
+
+    def seconds_ago(self) -> str:
+        """SQL for "now minus `param` seconds" (a hook: Redshift writes it with DATEADD)."""
+        return f"{self.NOW} - {self.param} * INTERVAL '1 second'"
+
+    def expire_tombstones(self, retention_seconds: float) -> int:
+        with self.transaction():
+            (n,) = self.query(
+                f"SELECT count(*) FROM {META}.versions WHERE deleted AND written_at < {self.seconds_ago()}",
+                [retention_seconds],
+            )[0]
+            if n:
+                self.execute(
+                    f"DELETE FROM {META}.versions WHERE deleted AND written_at < {self.seconds_ago()}",
+                    [retention_seconds],
+                )
+        return int(n)
+
+
+    # ------------------------------------------------------------ in each batch's transaction
+
+    def write_batch(self, before: RunCounters, after: RunCounters, per_table: dict[str, int], seconds: float) -> None:
+        """One row of dynashift.batches: what this batch did, for `status` and `report` (the
+        throughput, lag and batch-size history). In the batch's transaction, so it is exact."""
+        p = self.param
+        skipped = sum(getattr(after, f) - getattr(before, f)
+                      for f in ("superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored"))
+        self.execute(
+            f"INSERT INTO {META}.batches VALUES ({p}, {p}, {self.NOW}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
+            [after.run_id, after.batches, after.records_read - before.records_read,
+             after.changes_applied - before.changes_applied, skipped, after.rejected - before.rejected,
+             after.bytes_read - before.bytes_read, round(seconds, 6), after.lag_ms,
+             orjson.dumps(dict(sorted(per_table.items()))).decode()],
+        )
+
+
+    def write_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
+        p = self.param
+        for cp in checkpoints:  # one per shard or file touched by the batch, not per record
+            self.execute(f"DELETE FROM {META}.checkpoints WHERE source = {p} AND shard = {p}", [cp.source, cp.shard])
+            self.execute(
+                f"INSERT INTO {META}.checkpoints VALUES ({p}, {p}, {p}, {p}, {self.NOW})",
+                [cp.source, cp.shard, cp.position, cp.size],
+            )
+
+    # ------------------------------------------------------------ reading, for status
+
+    def status(self, recent_runs: int = 10) -> dict[str, Any]:
+        tables = []
+        for name, source_table in self.query(f"SELECT table_name, source_table FROM {META}.tables ORDER BY table_name"):
+            ref = self.table_ref(name)
+            rows, last_change, last_sync = self.query(
+                f"SELECT count(*), max({quote(CHANGED_AT)}), max({quote(SYNCED_AT)}) FROM {ref}"
+            )[0]
+            (ncols,) = self.query(f"SELECT count(*) FROM {META}.columns WHERE table_name = {self.param}", [name])[0]
+            tables.append(
+                {"table": name, "source_table": source_table, "rows": int(rows), "columns": int(ncols),
+                 "last_change": _iso(last_change), "last_sync": _iso(last_sync),
+                 # how long the newest change took from DynamoDB to this table
+                 "lag_s": _seconds(last_change, last_sync)}
+            )
+        checkpoints = [
+            {"source": s, "shard": sh, "position": pos, "size": size, "updated_at": _iso(at)}
+            for s, sh, pos, size, at in self.query(
+                f"SELECT source, shard, position, size, updated_at FROM {META}.checkpoints ORDER BY source, shard"
+            )
+        ]
+        cols = ("run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped,"
+                " stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error")
+        runs = []
+        for row in self.query(f"SELECT {cols} FROM {META}.runs ORDER BY run_id DESC LIMIT {int(recent_runs)}"):
+            run = {k: (_iso(v) if k in ("started_at", "ended_at") else v) for k, v in zip(cols.split(", "), row)}
+            seconds = _seconds(row[2], row[3] or (datetime.now(timezone.utc) if row[4] == "running" else None))
+            run["seconds"] = seconds
+            run["records_per_s"] = round(run["records_read"] / seconds, 1) if seconds else None
+            runs.append(run)
+        (rejected,) = self.query(f"SELECT count(*) FROM {META}.rejected")[0]
+        last = self.query(f"SELECT run_id, batch, applied_at, records, applied, seconds, lag_ms FROM {META}.batches"
+                          " ORDER BY applied_at DESC, run_id DESC, batch DESC LIMIT 1")
+        last_batch = dict(zip(("run_id", "batch", "applied_at", "records", "applied", "seconds", "lag_ms"), last[0])) \
+            if last else None
+        if last_batch:
+            last_batch["applied_at"] = _iso(last_batch["applied_at"])
+        return {"target": self.uri, "tables": tables, "checkpoints": checkpoints, "runs": runs,
+                "last_batch": last_batch, "rejected": int(rejected)}
+
+
+    # ------------------------------------------------------------ per-shard lag
+
+    def write_lag(self, source_uri: str, lag: dict[str, int]) -> None:
+        """Milliseconds behind the tip per shard, as of the batch just committed. Kept out of the
+        batch's transaction on purpose: it is a gauge, not data; losing one update loses nothing."""
+        p = self.param
+        with self.transaction():
+            self.execute(f"CREATE TABLE IF NOT EXISTS {LAG_TABLE} (source {self.TEXT}, shard {self.TEXT},"
+                         f" millis_behind BIGINT, updated_at {self.TIMESTAMP})")
+            for shard, ms in sorted(lag.items()):
+                self.execute(f"DELETE FROM {LAG_TABLE} WHERE source = {p} AND shard = {p}", [source_uri, shard])
+                self.execute(f"INSERT INTO {LAG_TABLE} VALUES ({p}, {p}, {p}, now())", [source_uri, shard, int(ms)])
+
+    def read_lag(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(source, shard) -> {millis_behind, updated_at}; empty when no live source ever ran."""
+        (exists,) = self.query(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift' AND table_name = 'shard_lag'"
+        )[0]
+        if not exists:
+            return {}
+        rows = self.query(f"SELECT source, shard, millis_behind, updated_at FROM {LAG_TABLE}")
+        return {(s, sh): {"millis_behind": int(ms), "updated_at": at.isoformat() if at else None} for s, sh, ms, at in rows}
+
+    # ------------------------------------------------------------ the report's series
+
+    def batch_rows(self, first_run: int) -> list[tuple]:
+        """dynashift.batches of runs from `first_run` on, oldest first."""
+        return self.query(
+            f"SELECT run_id, batch, applied_at, records, applied, skipped, rejected, bytes, seconds, lag_ms, tables"
+            f" FROM {META}.batches WHERE run_id >= {self.param} ORDER BY applied_at, run_id, batch", [first_run])
+
+    def columns_first_seen(self) -> list[tuple]:
+        """(table, first_seen) of every column, in the order they appeared."""
+        return self.query(f"SELECT table_name, first_seen FROM {META}.columns ORDER BY table_name, first_seen")
+
+    def tables_created_at(self) -> list[tuple]:
+        return self.query(f"SELECT table_name, created_at FROM {META}.tables")
+
+
+# Columns added to the metadata tables after the original design; older databases get them on open.
+_ADDED = (("tables", "options"), ("columns", "column_type"), ("columns", "variant_column"), ("columns", "type_changes"))
+
+
+def migrate_metadata(t: MetadataTables) -> None:
+    """Add the metadata columns a database made by an older dynashift lacks (one query when none do)."""
+    (n,) = t.query("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift'"
+                   " AND table_name = 'columns' AND column_name = 'type_changes'")[0]
+    if not n:
+        for table, column in _ADDED:
+            t.execute(f"ALTER TABLE {META}.{table} ADD COLUMN {column} {t.TEXT}")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _seconds(start: Any, end: Any) -> float | None:
+    """end - start in seconds (timestamps as the driver returns them), None when either is missing."""
+    if start is None or end is None:
+        return None
+    if (start.tzinfo is None) != (end.tzinfo is None):  # a naive UTC value next to an aware one
+        start, end = (x.replace(tzinfo=timezone.utc) if x.tzinfo is None else x for x in (start, end))
+    return round((end - start).total_seconds(), 3)
