@@ -12,7 +12,7 @@ one (a producer thread sending PutRecords calls paced to `--rate`, and the sampl
 
 The workload: items over a bounded key space in three tables (INSERT, MODIFY, REMOVE, re-inserts;
 typed values of every kind; new attributes over time; 1% of records sent twice), stamped with the
-time they are sent. The producer keeps the expected state (SPEC section 3: the newest change per
+time they are sent. The producer keeps the expected state (docs/reference.md §4: the newest change per
 key) and, per shard, when each record was sent.
 
 Lag, each sample: the age of the oldest record not yet committed (from the checkpoints committed

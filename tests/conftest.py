@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "real"
+FIXTURES = ROOT / "tests" / "fixtures" / "real"  # real-world samples; origins in SOURCES.md there
 
 
 @pytest.fixture
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
-        pytest.fail(f"the shared fixtures are missing: expected them at {FIXTURES}")
+        pytest.fail(f"the real-world sample records are missing: expected them at {FIXTURES}")
     return FIXTURES

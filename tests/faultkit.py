@@ -10,7 +10,7 @@ while dynashift runs): the state is exactly "the stream up to the checkpoints, a
   of `records_read` over all runs. Runs rows are written in each batch's transaction, so a batch
   committed twice would count its records twice, a batch whose data committed without its
   checkpoint would be read and counted again, and a lost one would leave a hole.
-- `dynashift.versions` equals the fold of SPEC section 3 (newest wins; equal time: later in the
+- `dynashift.versions` equals the fold of docs/reference.md §4 (newest wins; equal time: later in the
   stream, unless the same eventID) over exactly those records, computed independently from the
   stream (StreamModel): no change beyond a checkpoint is visible, none before it missing.
 - Data agrees with versions: one versions row per key, one live row per live version, carrying
@@ -189,7 +189,7 @@ def diff_postgres(url: str, expected: Path, schema: str = "public") -> list[str]
 
 class Model:
     """A source's records as (source table, dist_key, version, eventID, removed), each group in its
-    source order, and the fold of SPEC section 3 over the prefix a set of checkpoints covers."""
+    source order, and the fold of docs/reference.md §4 over the prefix a set of checkpoints covers."""
 
     uri: str
 

@@ -1,4 +1,4 @@
-"""Crash safety (SPEC section 5): `dynashift run` following a Kinesis stream on moto, into DuckDB
+"""Crash safety (docs/reference.md §6): `dynashift run` following a Kinesis stream on moto, into DuckDB
 and into PostgreSQL, killed with SIGKILL again and again and restarted each time.
 
 Each incarnation gets a new slice of the stream, then dies one of four ways, in a shuffled order:

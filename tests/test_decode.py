@@ -1,4 +1,4 @@
-"""Example tests for dynashift.decode: SPEC section 1 (records), 2 (rendering), 3 (versions), 6 (bad input)."""
+"""Example tests for dynashift.decode: docs/reference.md §1 (records), §2-3 (rendering), §4 (versions), §7 (bad input)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def loads_exact(text):
     return json.loads(text, parse_float=lambda s: ("num", s), parse_int=lambda s: ("num", s))
 
 
-# ------------------------------------------------------------------ SPEC 2: scalar rows
+# ------------------------------------------------------------------ reference §3: scalar rows
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_number_38_digits_in_list_not_through_float():
     assert out == "[" + D38 + ",0.1,1.10]"
 
 
-# ------------------------------------------------------------------ SPEC 2: sets
+# ------------------------------------------------------------------ reference §3: sets
 
 
 def test_string_set_sorted():
@@ -158,7 +158,7 @@ def test_empty_map_and_list():
     assert render_value({"L": []}) == ("L", "[]")
 
 
-# ------------------------------------------------------------------ SPEC 2: maps and lists
+# ------------------------------------------------------------------ reference §3: maps and lists
 
 
 def test_map_compact_sorted_keys_with_every_type_inside():
@@ -239,7 +239,7 @@ def test_nesting_200_levels_no_recursion_error():
 @pytest.mark.parametrize("depth", [254, 255, 300, 510, 3000])
 def test_absurd_nesting_renders_or_is_a_bad_record(depth):
     """Beyond DynamoDB's 32 levels: either rendered, or a BadRecordError (a record for `rejected`),
-    never RecursionError / orjson's TypeError, which would stop the whole run (SPEC 6).
+    never RecursionError / orjson's TypeError, which would stop the whole run (reference §7).
     510 levels is what orjson.loads still accepts from a file."""
     try:
         out = rv(_nest(depth))
@@ -290,7 +290,7 @@ def test_plain_values():
     assert orjson.dumps(plain({"M": {"n": {"N": D38}}})) == b'{"n":' + D38.encode() + b"}"
 
 
-# ------------------------------------------------------------------ bad attribute values (SPEC 6)
+# ------------------------------------------------------------------ bad attribute values (reference §7)
 
 
 @pytest.mark.parametrize(
@@ -383,7 +383,7 @@ def test_dist_key_rejects_binary_key_that_is_not_base64_text(value):
         dist_key({"k": {"B": value}})
 
 
-# ------------------------------------------------------------------ times (SPEC 1, 3)
+# ------------------------------------------------------------------ times (reference §1, §4)
 
 
 @pytest.mark.parametrize(
@@ -454,7 +454,7 @@ def test_parse_time_rejects(value):
     ],
 )
 def test_parse_time_non_finite_or_huge_is_a_bad_record(value):
-    """Only BadRecordError may leave parse_time: anything else stops the run (SPEC 6)."""
+    """Only BadRecordError may leave parse_time: anything else stops the run (reference §7)."""
     with pytest.raises(BadRecordError):
         parse_time(value)
 

@@ -2,7 +2,7 @@
 
 The generated values are DynamoDB typed JSON as a stream carries it (B/BS as base64 text). For boto3
 they are first turned into what botocore hands over (B/BS as bytes), deserialized, and the Python
-value is rendered by a small independent reference renderer that follows SPEC section 2.
+value is rendered by a small independent reference renderer that follows docs/reference.md §3.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def to_botocore(av):
 
 
 def ref_plain(value):
-    """A value deserialized by boto3 -> the plain JSON value SPEC's M/L row describes."""
+    """A value deserialized by boto3 -> the plain JSON value the M/L row of docs/reference.md §3 describes."""
     if isinstance(value, Binary):
         return base64.b64encode(value.value).decode("ascii")
     if isinstance(value, (set, frozenset)):
@@ -131,7 +131,7 @@ def ref_plain(value):
 
 
 def ref_render(tag, value):
-    """SPEC section 2's table applied to the boto3 Python value."""
+    """The table of docs/reference.md §3 applied to the boto3 Python value."""
     if tag == "S":
         return value
     if tag == "BOOL":

@@ -1,5 +1,5 @@
 """dynamodb-streams:// against moto: items are written with real DynamoDB calls, DynamoDB makes the
-stream records, and the oracle is a Scan of the table rendered per SPEC section 2 by the
+stream records, and the oracle is a Scan of the table rendered per docs/reference.md §3 by the
 simulator's own renderer (independent of decode.py)."""
 
 from __future__ import annotations

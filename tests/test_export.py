@@ -1,4 +1,4 @@
-"""Full loads from DynamoDB exports, handed over to the stream without a gap (SPEC sections 1, 3).
+"""Full loads from DynamoDB exports, handed over to the stream without a gap (docs/reference.md §1, §4).
 
 A table's history is simulated in true time (µs): its items when the export was taken are written
 as an export with the real layout (manifests + gzip DynamoDB JSON), and its stream as DynamoDB

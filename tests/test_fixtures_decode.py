@@ -1,4 +1,4 @@
-"""Every real-world change-record sample in ../shared/fixtures/real decodes to exactly what is
+"""Every real-world change-record sample in tests/fixtures/real decodes to exactly what is
 expected of it (see SOURCES.md there for where each file comes from and what is odd about it).
 
 Each file is read like a file source would read it (UTF-8 BOM stripped; one JSON document, else
@@ -18,15 +18,14 @@ import pytest
 from dynashift.decode import decode_change, expand, render_item
 from dynashift.errors import BadRecordError
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "real"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "real"
 DEFAULT_TABLE = "T"
 PARSERS = {"orjson": orjson.loads, "json": json.loads}
 
 
 def _data_files() -> list[str]:
     assert FIXTURES.is_dir(), (
-        f"fixture folder {FIXTURES} is missing: these tests need the shared real-world samples "
-        "(expected at <repo>/../shared/fixtures/real)"
+        f"fixture folder {FIXTURES} is missing: these tests need the real-world samples kept there"
     )
     return sorted(p.name for p in FIXTURES.iterdir() if p.is_file() and not p.name.startswith("export-") and p.name != "SOURCES.md")
 
@@ -377,7 +376,7 @@ def test_fixture_decodes_as_expected(name, parser):
 @pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if "without_table" in e))
 def test_fixture_without_table_name_is_rejected_without_default(name):
     """Records that carry no table (GetRecords output, placeholder ARNs) are refused with that
-    reason when no --table is given (SPEC 7), never written to a made-up table."""
+    reason when no --table is given (reference §8), never written to a made-up table."""
     got = decode_file(name, default_table=None)
     assert got and all(isinstance(g, BadRecordError) for g in got)
     for g in got:

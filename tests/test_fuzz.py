@@ -1,8 +1,8 @@
 """Ordering under random delivery: hypothesis builds a true history of changes (inserts, modifies,
 removes, TTL removes, re-inserts; equal timestamps included), delivers it late, duplicated and cut
-into files and batches, and the replica must equal a reference model of SPEC section 3.
+into files and batches, and the replica must equal a reference model of docs/reference.md §4.
 
-The reference model folds deliveries in delivery order with SPEC's rule: a change wins if it is
+The reference model folds deliveries in delivery order with the rule of docs/reference.md §4: a change wins if it is
 newer, or equal in time and later in source order (a redelivered event, same eventID, never wins).
 Longer run: `DYNASHIFT_FUZZ_EXAMPLES=2000 ./scripts/test.sh tests/test_fuzz.py`.
 """
@@ -94,7 +94,7 @@ def deliveries(draw, events: list[Event]) -> list[Event]:
 
 
 def reference(delivered: list[Event], mode: str) -> dict[str, dict[str, tuple]]:
-    """table -> dist_key -> (values, deleted, version) per SPEC section 3."""
+    """table -> dist_key -> (values, deleted, version) per docs/reference.md §4."""
     if mode == "ttl_ignore":
         delivered, mode = [ev for ev in delivered if not ev.ttl], "hard"
     state: dict[tuple[str, int], Event] = {}

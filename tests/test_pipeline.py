@@ -1,4 +1,4 @@
-"""SPEC sections 2-6 through the real file source and DuckDB: each test compares whole tables."""
+"""docs/reference.md §2-7 through the real file source and DuckDB: each test compares whole tables."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 column, history, verify").
 
 - `replica(target)`: each replicated table's rows with every attribute's value taken from its
-  column or its text variant, wrapped so that it compares equal to SPEC's text for the same value
+  column or its text variant, wrapped so that it compares equal to the text of docs/reference.md §3 for the same value
   (by type: numbers as numbers, JSON parsed, binary as base64), for `dynashift.testing.diff_rows`.
 - `TypedRedshiftOnPostgres`: tests/pg.py's Redshift-on-PostgreSQL seam, with the few Redshift
   types and functions typed mode uses (SUPER, VARBYTE, JSON_PARSE, TO_VARBYTE, JSON_SERIALIZE)
@@ -22,7 +22,7 @@ from pg import RedshiftOnPostgres
 
 class Typed:
     """An attribute's value as the replica holds it: in its typed column (`value`, of `type`), or
-    in its text variant (`variant`). Equal to SPEC's text of the same value; never to both."""
+    in its text variant (`variant`). Equal to the reference text (§3) of the same value; never to both."""
 
     def __init__(self, type_: str | None, value: Any, variant: Any = None):
         self.type, self.value, self.variant = type_, value, variant
@@ -40,7 +40,7 @@ class Typed:
             return False
         try:
             return comparable(self.type, self.value) == comparable(self.type, text)
-        except Exception:  # noqa: BLE001 - SPEC text that is not of this type (a string in a number column)
+        except Exception:  # noqa: BLE001 - reference text that is not of this type (a string in a number column)
             return False
 
     def __ne__(self, text: object) -> bool:

@@ -1,4 +1,4 @@
-"""A batch keeps the newest change per key (SPEC section 3), and counts what it skipped.
+"""A batch keeps the newest change per key (docs/reference.md §4), and counts what it skipped.
 
 The same precedence rule is written once more in SQL (targets/base.py, `_BEATS`) to compare a
 batch with what earlier batches left in the target; the two must agree.

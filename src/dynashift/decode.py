@@ -1,6 +1,6 @@
 """DynamoDB change records -> Change values, and typed attribute values -> column text.
 
-Pure functions, no I/O. Rendering follows SPEC section 2: numbers are never parsed into floats
+Pure functions, no I/O. Rendering follows docs/reference.md §3: numbers are never parsed into floats
 (their text is kept, 38 digits stay exact), maps are compact JSON with sorted names, sets are
 sorted arrays. Only the newest change per key is rendered, so `decode_change` leaves images in
 typed JSON and `render_item` is called later on the winners.
@@ -137,7 +137,7 @@ _is_json_number = _JSON_NUMBER.fullmatch
 
 
 def plain(av: Any) -> Any:
-    """Typed JSON -> plain JSON-ready value (numbers as exact JSON tokens), per SPEC's M/L row.
+    """Typed JSON -> plain JSON-ready value (numbers as exact JSON tokens), per the M/L row of docs/reference.md §3.
     The hot path of rendering: the common types are tested first and checked inline."""
     if type(av) is not dict or len(av) != 1:
         raise BadRecordError(f"not a DynamoDB attribute value: {av!r}"[:200])
@@ -176,7 +176,7 @@ def _dumps(value: Any) -> str:
 
 
 def render_value(av: Any) -> tuple[str, str | None]:
-    """One attribute value -> (its type tag, its column text) per the table in SPEC section 2."""
+    """One attribute value -> (its type tag, its column text) per the table in docs/reference.md §3."""
     try:
         return _render_value(av)
     except RecursionError:
@@ -236,7 +236,7 @@ def render_item(image: dict[str, Any], types_seen: dict[str, set[str]] | None = 
 
 
 def dist_key(keys: Any) -> str:
-    """The row identity: Keys as compact typed JSON with sorted names (SPEC section 2)."""
+    """The row identity: Keys as compact typed JSON with sorted names (docs/reference.md §2)."""
     if type(keys) is not dict or not keys:
         raise BadRecordError("missing Keys")
     for av in keys.values():

@@ -180,7 +180,7 @@ def _tables_streaming_into(client: Any, stream_arn: str, limit: int = 100) -> tu
 
 
 def dynamodb_stream_checks(config: Config) -> Iterator[Check]:
-    """The table's own stream: enabled, with new images (SPEC section 3 refuses the others)."""
+    """The table's own stream: enabled, with new images (docs/reference.md §4 refuses the others)."""
     from .sources.dynamodb_streams import target_from_uri
 
     name = target_from_uri(config.source or "")

@@ -22,7 +22,7 @@ import sys
 from typing import Any, Callable
 
 POINTS = ("mid_merge", "before_commit", "after_commit")
-_SPEC = os.environ.get("DYNASHIFT_FAULT", "")
+_PLAN = os.environ.get("DYNASHIFT_FAULT", "")
 
 
 def parse(spec: str) -> dict[str, int]:
@@ -38,7 +38,7 @@ def parse(spec: str) -> dict[str, int]:
 
 def arm(target: Any, spec: str | None = None) -> None:
     """Hook the configured points into `target` (once per target object)."""
-    faults = parse(_SPEC if spec is None else spec)
+    faults = parse(_PLAN if spec is None else spec)
     if not faults or getattr(target, "_faults_armed", False):
         return
     target._faults_armed = True

@@ -1,6 +1,6 @@
 """What `status` and `report` show, as plain data: the target's tables, checkpoints with their lag,
 recent runs, a one-word health verdict with the reasons, and the batch history behind the report's
-charts. Read from the `dynashift` metadata schema only (SPEC section 4), so any target serves it.
+charts. Read from the `dynashift` metadata schema only (docs/reference.md §5), so any target serves it.
 """
 
 from __future__ import annotations

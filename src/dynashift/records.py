@@ -48,7 +48,7 @@ LAZY: Any = _Lazy()
 
 @dataclass(slots=True)
 class Rejected:
-    """A record that could not be replicated, kept with its reason (SPEC section 6)."""
+    """A record that could not be replicated, kept with its reason (docs/reference.md §7)."""
 
     reason: str
     raw: bytes

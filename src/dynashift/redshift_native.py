@@ -148,7 +148,7 @@ def keys_sql() -> str:
 
 
 def dist_key_sql(keys: list[str]) -> str:
-    """SPEC's dist_key, `{"pk":{"S":"a"}}` with names sorted, assembled from each key value's JSON."""
+    """The dist_key of docs/reference.md §2, `{"pk":{"S":"a"}}` with names sorted, assembled from each key value's JSON."""
     parts = [f"{_literal(orjson.dumps(k).decode() + ':')} || JSON_SERIALIZE(c.keys.{quote(k)})" for k in sorted(keys)]
     return "'{' || " + " || ',' || ".join(parts) + " || '}'"
 

@@ -3,7 +3,7 @@ typed mode, the item column and history: WidenColumn, AddVariant, AddItemColumn,
 
 Pure: given what the target already has (SchemaState) and what a batch carries, `plan_schema`
 returns the changes; the target applies them inside the batch's transaction, and the state is
-updated only after the commit. A mapping, once made, never changes (SPEC section 2).
+updated only after the commit. A mapping, once made, never changes (docs/reference.md §2).
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def unique_name(wanted: str, taken: set[str], naming: Naming) -> str:
 
 
 def table_name_for(source_table: str, taken: set[str], naming: Naming) -> str:
-    """DynamoDB table name lower-cased (SPEC section 2); `Orders` and `orders` get `__2`."""
+    """DynamoDB table name lower-cased (docs/reference.md §2); `Orders` and `orders` get `__2`."""
     return unique_name(source_table.lower(), {t.lower() for t in taken}, Naming(naming.max_bytes, True))
 
 

@@ -50,11 +50,11 @@ class SimulateSummary:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------- the oracle's own renderer (SPEC 2)
+# ---------------------------------------------------------------- the oracle's own renderer (docs/reference.md §3)
 
 
 def render_value(av: dict[str, Any]) -> str | None:
-    """Column text of one typed value, written from SPEC section 2 (independent of decode.py)."""
+    """Column text of one typed value, written from docs/reference.md §3 (independent of decode.py)."""
     ((tag, v),) = av.items()
     if tag in ("S", "N", "B"):
         return v

@@ -12,7 +12,7 @@ strings, recorded as such in `dynashift.columns.column_type`:
 
 A value that does not fit its column's type widens it when that is safe (a DECIMAL's precision
 and scale grow while 38 digits hold every value met) and otherwise goes to the attribute's text
-variant column `<name>__s`, in SPEC section 2's rendering: no batch fails, no value is lost.
+variant column `<name>__s`, in the rendering of docs/reference.md §3: no batch fails, no value is lost.
 """
 
 from __future__ import annotations
@@ -287,7 +287,7 @@ def stage_columns(layouts: dict[str, Layout], rows: list[dict[str, str | None]],
 
 
 def comparable(column_type: str | None, value: Any) -> Any:
-    """A column's value (as a target returns it, or as SPEC text) in a form equal for equal values:
+    """A column's value (as a target returns it, or as the text of docs/reference.md §3) in a form equal for equal values:
     numbers as Decimal, JSON parsed with exact numbers, binary as base64, booleans as bool."""
     if value is None:
         return None

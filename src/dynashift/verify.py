@@ -3,7 +3,7 @@
 Items are read from DynamoDB — all of them by Scan, or a sample: keys drawn at random from the
 warehouse (read with BatchGetItem, which finds rows that should not be there and changed values)
 plus a page of a randomly chosen Scan segment (which finds rows the warehouse lacks) — and compared
-with the warehouse rows by key, attribute by attribute, as SPEC section 2 renders them (typed
+with the warehouse rows by key, attribute by attribute, as docs/reference.md §3 renders them (typed
 columns by type, a value in a `__s` variant as text). With an item column, the item is compared too.
 
 Changes in flight are not differences: a warehouse row changed after the DynamoDB read began is

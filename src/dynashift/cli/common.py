@@ -140,7 +140,7 @@ def run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mod
     def finish_batch(signum: int, frame: Any) -> None:
         if stop.is_set() and signum == signal.SIGINT:
             raise KeyboardInterrupt  # a second Ctrl-C: stop now (the open batch is rolled back)
-        stop.set()  # finish the current batch, commit, exit 0 (SPEC section 7)
+        stop.set()  # finish the current batch, commit, exit 0 (docs/reference.md §8)
 
     signals = (signal.SIGTERM,) if mode == "once" else (signal.SIGTERM, signal.SIGINT)
     previous = {s: signal.signal(s, finish_batch) for s in signals}

@@ -4,7 +4,7 @@ The stream's records carry no table name (it is the stream's table) and their ti
 the second, so several changes of one item often share a version: the sequence number, padded to
 a fixed width, breaks those ties (records of one item stay in order within the stream).
 Only NEW_IMAGE and NEW_AND_OLD_IMAGES streams can be replicated; KEYS_ONLY and OLD_IMAGE are
-refused before anything is read (SPEC section 3). DynamoDB Streams keep records for 24 hours and
+refused before anything is read (docs/reference.md §4). DynamoDB Streams keep records for 24 hours and
 close each shard after a few hours; lineage, checkpoints and gaps are the shared engine's
 (shards.py). Iterators last 15 minutes; GetRecords returns at most 1,000 records.
 ref: https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetRecords.html

@@ -5,7 +5,7 @@ DynamoDB JSON, line by line (memory stays bounded whatever the table size), from
 or from a local copy that keeps the layout (`…/AWSDynamoDB/<export id>/…`). PATH may be one export
 or a folder holding several (a full export and the incremental ones after it): all are loaded.
 
-Versions (SPEC section 3, docs/full-load.md): a full export's items are INSERTs at the export's
+Versions (docs/reference.md §4, docs/full-load.md): a full export's items are INSERTs at the export's
 point in time, an incremental export's rows at their own write time, both floored to the second,
 because DynamoDB Streams round their times down to the second: a stream change made just after
 the export must still win. A stream change within that second wins too, which is harmless: the

@@ -5,7 +5,7 @@ Segments are read by one thread each; a token bucket shared by all of them holds
 sized so one call costs about half a second of a segment's share), so the table's own traffic is
 not throttled. Pages pass through a bounded queue: memory stays a few pages per segment.
 
-Version (SPEC section 3, docs/full-load.md): every item is an INSERT at the scan's start, floored
+Version (docs/reference.md §4, docs/full-load.md): every item is an INSERT at the scan's start, floored
 to the second and taken from the earlier of this machine's clock and DynamoDB's (the `Date` of the
 DescribeTable answer), less one second: DynamoDB Streams round their times down to the second, so
 a write made during the scan must carry a version at least the scan's. `seq` is "": a stream

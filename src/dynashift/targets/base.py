@@ -2,7 +2,7 @@
 
 A target opens a transaction, reads its schema state and checkpoints, applies schema changes,
 stages a batch and merges it per table (one DELETE and one INSERT, never a statement per key),
-and writes checkpoints and the `runs` row in the same transaction (SPEC section 5). Kin engines
+and writes checkpoints and the `runs` row in the same transaction (docs/reference.md §6). Kin engines
 subclass and override only what differs: the connection, how a batch is staged, type names.
 The `dynashift.*` bookkeeping (DDL, checkpoints, runs, lag, status reads) is in metadata.py.
 """
