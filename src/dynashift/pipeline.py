@@ -8,7 +8,7 @@ that commit, so a crash at any point resumes from the last committed checkpoint.
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 import dataclasses
 import gc
 import threading
@@ -122,6 +122,7 @@ def replicate(
             _finish(pending, config, source, target, run, observer, on_batch, follow)
             pending = None
     except BaseException as exc:
+        _settle(pending)  # the batch in flight holds the connection until it commits or rolls back
         message = str(exc) if isinstance(exc, DynashiftError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             message = "interrupted"
@@ -131,14 +132,23 @@ def replicate(
             pass
         raise
     finally:
-        if pending is not None:
-            with contextlib.suppress(BaseException):  # already failing: let the batch in flight end
-                pending.future.result()
+        _settle(pending)
         applier.shutdown(wait=True)
         if gc_was_enabled:
             gc.enable()
     target.end_run(run, "ok")
     return run
+
+
+def _settle(pending: _Pending | None) -> None:
+    """Wait until a batch's commit in flight has ended, whatever its outcome, so that nothing else
+    (`end_run`) uses the target's one connection at the same time. A Ctrl-C does not cut this
+    wait short: the commit itself is bounded, a connection shared by two threads is not safe."""
+    if pending is None or pending.future is None:
+        return
+    while not pending.future.done():
+        with contextlib.suppress(BaseException):
+            wait([pending.future])
 
 
 @dataclasses.dataclass
