@@ -63,7 +63,7 @@ def pg_rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
 
 _TOKENS = re.compile(
     r"""\s(?:DISTKEY|SORTKEY)\((?:"(?:[^"]|"")*"(?:,\s*)?)+\)"""  # table attributes PostgreSQL lacks
-    r"""|DATEADD\(second,\s*(-CAST\(%s AS BIGINT\)),\s*SYSDATE\)"""  # seconds_ago()
+    r"""|DATEADD\(second,\s*(-CAST\(%s AS INTEGER\)),\s*SYSDATE\)"""  # seconds_ago()
     r"""|"(?:[^"]|"")*"|'(?:[^']|'')*'|\bSYSDATE\b"""
 )
 
@@ -91,25 +91,34 @@ def redshift_to_postgres(sql: str) -> str:
 class RedshiftOnPostgres:
     """The Redshift target's connection seam played by a PostgreSQL database: it records every
     statement (for the SQL tests) and runs it there (so the target's behaviour is checked, not
-    mocked). It answers SHOW enable_case_sensitive_identifier itself, like a default cluster."""
+    mocked). It answers SHOW enable_case_sensitive_identifier and db_collation() itself, like a
+    default cluster."""
 
     max_statement_bytes = 8 << 20
 
-    def __init__(self, url: str, case_sensitive: bool = False):
+    def __init__(self, url: str, case_sensitive: bool = False, collation: str = "case_sensitive"):
         self.con = psycopg.connect(url, autocommit=True, prepare_threshold=None)
-        self.case_sensitive = case_sensitive
+        self.case_sensitive, self.collation = case_sensitive, collation
         self.statements: list[tuple[str, list[Any]]] = []
 
     def run(self, sql: str, params: Sequence[Any], fetch: bool) -> list[tuple] | None:
         self.statements.append((sql, list(params)))
         cur = self.cursor(sql, params)
         if cur is None:
-            return [("on" if self.case_sensitive else "off",)] if sql.startswith("SHOW") else None
+            return self.answer(sql)
         return cur.fetchall() if fetch else None
+
+    def answer(self, sql: str) -> list[tuple] | None:
+        """What a default cluster answers to the statements only a cluster understands."""
+        if sql == "SHOW enable_case_sensitive_identifier":
+            return [("on" if self.case_sensitive else "off",)]
+        if sql == "SELECT db_collation()":
+            return [(self.collation,)]
+        return None
 
     def cursor(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor | None:
         """Run one statement on PostgreSQL; None for the settings only a cluster has."""
-        if sql == "SHOW enable_case_sensitive_identifier" or sql.startswith("SET enable_case_sensitive_"):
+        if self.answer(sql) is not None or sql.startswith("SET enable_case_sensitive_"):
             return None
         pg = redshift_to_postgres(sql)
         try:

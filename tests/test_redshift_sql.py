@@ -29,7 +29,8 @@ from dynashift.pipeline import replicate
 from dynashift import redshift_native as native
 from dynashift.schema import AddTable
 from dynashift.sources import make_source
-from dynashift.targets.redshift import DataApiConnection, RedshiftOptions, RedshiftTarget, named_parameters
+from dynashift.targets.redshift import (SESSION_SETTINGS, DataApiConnection, RedshiftOptions, RedshiftTarget,
+                                       named_parameters)
 from pg import RedshiftOnPostgres, pg_rows, pg_url  # noqa: F401 - pg_url is a fixture
 from test_conformance import differences
 
@@ -156,7 +157,7 @@ def test_case_sensitive_option_sets_it_for_the_session(pg_url):
     target, con = emulated(pg_url, uri="redshift://emulated/dev?case_sensitive=true")
     target.open()
     target.close()
-    assert con.statements[0][0] == "SET enable_case_sensitive_identifier TO true"
+    assert [sql for sql, _ in con.statements[:3]] == [*SESSION_SETTINGS, "SET enable_case_sensitive_identifier TO true"]
     assert target.naming.case_insensitive is False
 
 
@@ -238,9 +239,14 @@ def test_s3_staging_copies_parquet_and_removes_the_object(tmp_path, pg_url, monk
         target.close()
         assert s3.list_objects_v2(Bucket="stage").get("KeyCount") == 0
     copies = [sql for sql, _ in con.statements if sql.startswith("COPY")]
-    assert copies[0] == ("COPY \"_dynashift_stage\" FROM 's3://stage/dynashift/test/000001.parquet'"
+    assert copies[0] == ("COPY \"_dynashift_copy_1\" FROM 's3://stage/dynashift/test/000001.parquet'"
                          " IAM_ROLE 'arn:aws:iam::1:role/copy' FORMAT AS PARQUET")
-    assert not any(sql.startswith('INSERT INTO "_dynashift_stage"') for sql, _ in con.statements)
+    # the change time travels as BIGINT microseconds and becomes TIMESTAMPTZ in SQL, never in Parquet
+    copied = [sql for sql, _ in con.statements if sql.startswith('CREATE TEMP TABLE "_dynashift_copy_1"')][0]
+    assert '"_dynashift_changed_at" BIGINT' in copied
+    assert any(sql.startswith('INSERT INTO "_dynashift_stage"') and "MOD(\"_dynashift_changed_at\", 1000000)" in sql
+               for sql, _ in con.statements)
+    assert not any(sql.startswith('INSERT INTO "_dynashift_stage" (') and "VALUES" in sql for sql, _ in con.statements)
     for sql in copies:
         parse(sql)
 
@@ -252,8 +258,8 @@ class RedshiftDataOnPostgres:
     """boto3's `redshift-data` client played by PostgreSQL: named string parameters in, Data API
     records out (two per page, so paging is exercised)."""
 
-    def __init__(self, url: str):
-        self.pg = RedshiftOnPostgres(url)
+    def __init__(self, url: str, pg: RedshiftOnPostgres | None = None):
+        self.pg = pg or RedshiftOnPostgres(url)
         self.calls: list[dict] = []
         self.results: dict[str, tuple[list, list]] = {}
 
@@ -266,7 +272,8 @@ class RedshiftDataOnPostgres:
         cur = self.pg.cursor(sql, values)
         sid = f"s{len(self.calls)}"
         if cur is None:
-            self.results[sid] = (["text"], [["off"]]) if kw["Sql"].startswith("SHOW") else ([], [])
+            rows = self.pg.answer(kw["Sql"])
+            self.results[sid] = (["varchar"], [list(r) for r in rows]) if rows else ([], [])
         elif cur.description:
             types = [self.pg.con.adapters.types.get(d.type_code).name for d in cur.description]
             self.results[sid] = (types, [list(r) for r in cur.fetchall()])
@@ -395,13 +402,15 @@ def mv_script() -> list[tuple[str, list[tuple]]]:
     """What Redshift would answer for a batch of five records in two shards of two tables."""
     return [
         ("SELECT (SELECT count(*) FROM _dynashift_mv_batch)", Answers([(5, 900, 1, 0, 0, 0)], [(0, 0, 0, 0, 0, 0)])),
-        ("WHERE reason IS NOT NULL", [("shard-1:49", "not JSON", "{oops")]),
-        ("PARTITION BY shard_id ORDER BY LPAD(sequence_number, 64, '0') DESC", [("shard-0", "12"), ("shard-1", "49")]),
+        ("WHERE reason IS NOT NULL", [("shard-1:49", "not JSON", 0, b"{oops".hex())]),
+        ("PARTITION BY shard_id ORDER BY LPAD(sequence_number, 64, '0') DESC",
+         [("shard-0", "12", 3, 1_700_000_000_000_000), ("shard-1", "49", 2, 1_700_000_001_000_000)]),
         ("UNPIVOT c.keys AS kv AT k", [("Orders", "pk"), ("Users", "id")]),
-        ("LISTAGG(DISTINCT tag", [("Orders", "pk", "S", "a"), ("Orders", "tags", "SS", "b"), ("Orders", "qty", "N", "c"),
+        ("LISTAGG(DISTINCT type_tag", [("Orders", "pk", "S", "a"), ("Orders", "tags", "SS", "b"), ("Orders", "qty", "N", "c"),
                                   ("Users", "id", "N", "d"), ("Users", "Name", "S", "e")]),
-        ('_src) FROM "_dynashift_mv_stage_0"', [('{"pk":{"S":"o1"}}', "shard-0\x1f0012",
-                                                  b'{"pk":{"S":"o1"},"tags":{"SS":["b","a"]},"qty":{"N":"2"}}')]),
+        ('"_dynashift_mv_stage_0_w" w, UNPIVOT w._src AS v AT a) c', [
+            ('{"pk":{"S":"o1"}}', "shard-0\x1f0012", "tags", 0, b'{"SS":["b",'.hex()),
+            ('{"pk":{"S":"o1"}}', "shard-0\x1f0012", "tags", 1, b'"a"]}'.hex())]),
         ('SELECT count(*) FROM "_dynashift_mv_stage_0"', [(2,)]),
         ('SELECT count(*) FROM "_dynashift_mv_stage_1"', [(1,)]),
         ("SELECT _verdict, count(*) FROM _dynashift_winners", [("W", 1)]),
@@ -417,7 +426,7 @@ def test_the_view_is_applied_in_the_warehouse_with_set_based_sql(tmp_path):
     target.close()
     assert (run_counters.records_read, run_counters.rejected, run_counters.tables_created) == (5, 1, 2)
     statements = [sql for sql, _ in con.statements]
-    rendered = [params for sql, params in con.statements if sql.startswith('INSERT INTO "_dynashift_mv_rendered"')]
+    rendered = [params for sql, params in con.statements if sql.startswith('INSERT INTO "_dynashift_mv_stage_0_w_rendered"')]
     assert rendered and '["a","b"]' in rendered[0]  # the SS value, rendered by decode.py
     checkpoints = [p for sql, p in con.statements if sql.startswith("INSERT INTO dynashift.checkpoints")]
     assert [p[:3] for p in checkpoints] == [["redshift-mv://streams.ddb_changes", "shard-0", "12"],

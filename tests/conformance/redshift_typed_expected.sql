@@ -1,4 +1,10 @@
+SET timezone TO 'UTC';
+
+SET enable_case_sensitive_super_attribute TO true;
+
 SHOW enable_case_sensitive_identifier;
+
+SELECT db_collation();
 
 BEGIN;
 
@@ -36,7 +42,7 @@ BEGIN;
 
 UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
 
-DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
@@ -46,7 +52,7 @@ COMMIT;
 
 BEGIN;
 
-SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 COMMIT;
 
@@ -248,7 +254,7 @@ BEGIN;
 
 UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
 
-DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
@@ -258,7 +264,7 @@ COMMIT;
 
 BEGIN;
 
-SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 COMMIT;
 
@@ -448,7 +454,7 @@ BEGIN;
 
 UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
 
-DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
@@ -458,7 +464,7 @@ COMMIT;
 
 BEGIN;
 
-SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS BIGINT), SYSDATE);
+SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 COMMIT;
 

@@ -262,7 +262,7 @@ class MetadataTables:
                          f" millis_behind BIGINT, updated_at {self.TIMESTAMP})")
             for shard, ms in sorted(lag.items()):
                 self.execute(f"DELETE FROM {LAG_TABLE} WHERE source = {p} AND shard = {p}", [source_uri, shard])
-                self.execute(f"INSERT INTO {LAG_TABLE} VALUES ({p}, {p}, {p}, now())", [source_uri, shard, int(ms)])
+                self.execute(f"INSERT INTO {LAG_TABLE} VALUES ({p}, {p}, {p}, {self.NOW})", [source_uri, shard, int(ms)])
 
     def read_lag(self) -> dict[tuple[str, str], dict[str, Any]]:
         """(source, shard) -> {millis_behind, updated_at}; empty when no live source ever ran."""

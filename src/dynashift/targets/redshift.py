@@ -30,9 +30,14 @@ from ..planning import BatchPlan, TableStage
 from ..schema import WIDENING, AddTable, Naming
 from .base import SqlTarget, quote
 from .postgres import PostgresTarget
+from .redshift_view import timestamp_sql
 
 # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_Character_types.html (VARCHAR: at most 65,535 bytes)
 MAX_VARCHAR_BYTES = 65535
+# Every session: TIMESTAMP <-> TIMESTAMPTZ conversions in UTC whatever the user's default
+# (ref: r_timezone_config.html), and SUPER navigation with case-sensitive unquoted attribute names,
+# which the materialized-view path's envelope paths rely on (ref: r_enable_case_sensitive_super_attribute.html).
+SESSION_SETTINGS = ("SET timezone TO 'UTC'", "SET enable_case_sensitive_super_attribute TO true")
 _RETRYABLE = re.compile(r"serializable isolation|1023|connection|timed? ?out|throttl", re.I)
 _PLACEHOLDER = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|%s')
 
@@ -119,10 +124,22 @@ class RedshiftTarget(PostgresTarget):
 
     def open(self) -> None:
         self.con = self.connect()
+        for sql in SESSION_SETTINGS:
+            self.execute(sql)
         if self.options.case_sensitive == "true":
             self.execute("SET enable_case_sensitive_identifier TO true")
         self.naming = Naming(self.naming.max_bytes, not self._case_sensitive(), self.naming.max_columns)
+        self.refuse_case_insensitive_collation()
         self.ensure_metadata()
+
+    def refuse_case_insensitive_collation(self) -> None:
+        """A COLLATE CASE_INSENSITIVE database compares `dist_key` and `seq` without case (keys `A`
+        and `a` would merge) and has no SUPER. ref: https://docs.aws.amazon.com/redshift/latest/dg/r_DB_COLLATION.html"""
+        rows = self.query("SELECT db_collation()")
+        if rows and str(rows[0][0]).lower() != "case_sensitive":
+            raise ConfigError(f"Redshift database {self.options.database!r} is {rows[0][0]}: dynashift needs a"
+                              " case-sensitive database (keys `A` and `a` would merge): CREATE DATABASE … COLLATE"
+                              " CASE_SENSITIVE, the default")
 
     def _case_sensitive(self) -> bool:
         if self.options.case_sensitive in ("true", "false"):
@@ -140,8 +157,12 @@ class RedshiftTarget(PostgresTarget):
         return []  # no indexes in Redshift: distribution and sort keys do that job
 
     def seconds_ago(self) -> str:
-        # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_DATEADD_function.html
-        return f"DATEADD(second, -CAST({self.param} AS BIGINT), {self.NOW})"
+        # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_DATEADD_function.html (the interval is an INTEGER)
+        return f"DATEADD(second, -CAST({self.param} AS INTEGER), {self.NOW})"
+
+    def expire_tombstones(self, retention_seconds: float) -> int:
+        # Whole seconds within DATEADD's INTEGER; "0.0" would not even cast (the Data API sends text).
+        return super().expire_tombstones(min(int(retention_seconds), 2**31 - 1))  # type: ignore[arg-type]
 
     def create_table_sql(self, ch: AddTable) -> str:
         # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_NEW.html
@@ -157,7 +178,13 @@ class RedshiftTarget(PostgresTarget):
         new = quote(WIDENING)
         self.execute(f"ALTER TABLE {ref} ADD COLUMN {new} {sql_type}")
         self.execute(f"UPDATE {ref} SET {new} = {quote(column)}")
-        self.execute(f"ALTER TABLE {ref} DROP COLUMN {quote(column)}")
+        try:  # never CASCADE: a user's view on the column must not vanish
+            self.execute(f"ALTER TABLE {ref} DROP COLUMN {quote(column)}")
+        except TargetError as exc:
+            raise TargetError(f"cannot widen column {column!r} of {ref} to {sql_type}: Redshift cannot drop the old"
+                              " column while a view (or automatic table optimisation: a sort or distribution key)"
+                              " uses it; drop or change that view or key first (dynashift never drops with CASCADE)"
+                              f" ({exc})") from None
         self.execute(f"ALTER TABLE {ref} RENAME COLUMN {new} TO {quote(column)}")
 
     def _with_keys(self, sql: str) -> str:
@@ -205,12 +232,27 @@ class RedshiftTarget(PostgresTarget):
 
     def _copy_from_s3(self, ref: str, data: pa.Table) -> None:
         """Parquet keeps NULL apart from '' and maps columns by position; the object is removed
-        once COPY has read it. ref: https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html"""
+        once COPY has read it. ref: https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html
+        Timestamps travel as BIGINT microseconds and become TIMESTAMPTZ in SQL: COPY from Parquet
+        runs through Spectrum, which has no TIMESTAMPTZ (and has misread INT64 timestamps)."""
         self._staged += 1
+        times = [f.name for f in data.schema if pa.types.is_timestamp(f.type)]
+        target = ref
+        if times:
+            data = pa.table({f.name: _micros(data.column(f.name)) if f.name in times else data.column(f.name)
+                             for f in data.schema})
+            target = quote(f"_dynashift_copy_{self._staged}")
+            cols = ", ".join(f"{quote(f.name)} {'BIGINT' if f.name in times else self.column_type(f)}" for f in data.schema)
+            self.execute(f"CREATE TEMP TABLE {target} ({cols})")
         sink = pa.BufferOutputStream()
         pq.write_table(data, sink)
         with S3Stage(self.options, f"{self.session}/{self._staged:06d}.parquet", sink.getvalue().to_pybytes()) as url:
-            self.execute(f"COPY {ref} FROM {_literal(url)} IAM_ROLE {_literal(self.options.iam_role or '')} FORMAT AS PARQUET")
+            self.execute(f"COPY {target} FROM {_literal(url)} IAM_ROLE {_literal(self.options.iam_role or '')} FORMAT AS PARQUET")
+        if times:
+            names = ", ".join(quote(n) for n in data.column_names)
+            values = ", ".join(timestamp_sql(quote(n)) if n in times else quote(n) for n in data.column_names)
+            self.execute(f"INSERT INTO {ref} ({names}) SELECT {values} FROM {target}")
+            self.execute(f"DROP TABLE {target}")
 
     # ------------------------------------------------------------ values Redshift cannot hold
 
@@ -232,6 +274,11 @@ class RedshiftTarget(PostgresTarget):
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _micros(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A timestamp column as BIGINT microseconds since the epoch (UTC)."""
+    return pc.cast(pc.cast(values, pa.timestamp("us", values.type.tz)), pa.int64())
 
 
 def named_parameters(sql: str, params: Sequence[Any]) -> tuple[str, list[dict[str, str]]]:
