@@ -105,6 +105,8 @@ def run_target(target: RedshiftTarget, folder: Path, settings: dict[str, Any]) -
         config = Config(source=f"file://{folder}", target="duckdb:///unused.duckdb", **settings)
         replicate(config, make_source(config.source, config), target)
         target.status()
+        target.write_lag("kinesis://orders", {"shardId-000000000000": 1200})  # what live sources add
+        target.read_lag()
     finally:
         target.close()
 
