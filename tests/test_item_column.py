@@ -1,6 +1,6 @@
 """The item column: `_dynashift_item` holds the whole item as DynamoDB typed JSON, so every column
 can be re-derived from it (and is, here, for a simulated stream of every type); attributes past a
-target's column limit live there alone; turning it on later adds it to the table."""
+target's column limit go to the overflow column; turning it on later adds it to the table."""
 
 from __future__ import annotations
 
@@ -84,7 +84,9 @@ class NarrowDuckDB(DuckDBTarget):
     naming = Naming(max_bytes=255, case_insensitive=True, max_columns=8)  # 4 + the item column + 3 attributes
 
 
-def test_attributes_past_the_column_limit_live_in_the_item_column(tmp_path):
+def test_attributes_past_the_column_limit_go_to_the_overflow_column(tmp_path):
+    """Past the target's limit (here 8 columns), with the item column too, further attributes go to
+    the overflow column as their column text (issue 14; they used to be in the item column only)."""
     image = {"pk": {"S": "a"}, **{f"a{i}": {"N": str(i)} for i in range(6)}}
     record = {"eventID": "1", "eventName": "INSERT", "tableName": "Wide",
               "dynamodb": {"ApproximateCreationDateTime": T0, "ApproximateCreationDateTimePrecision": "MICROSECOND",
@@ -98,13 +100,15 @@ def test_attributes_past_the_column_limit_live_in_the_item_column(tmp_path):
     counters = replicate(config, make_source(config.source, config), target)
     columns = dict(target.query("SELECT attribute_name, column_name FROM dynashift.columns"))
     width = len(target.query("SELECT * FROM information_schema.columns WHERE table_name = 'wide'"))
+    (overflow,), = target.query('SELECT CAST("_dynashift_overflow" AS VARCHAR) FROM wide')
     target.close()
-    assert width == 8 and counters.columns_added == 3
-    assert columns == {"pk": "pk", "a0": "a0", "a1": "a1", "a2": None, "a3": None, "a4": None, "a5": None}
+    assert width == 8 and counters.columns_added == 3  # pk, a0 and the overflow column
+    assert columns == {"pk": "pk", "a0": "a0", **{f"a{i}": "_dynashift_overflow" for i in range(1, 6)}}
+    assert orjson.loads(overflow) == {f"a{i}": str(i) for i in range(1, 6)}
     assert items(uri)["wide"]['{"pk":{"S":"a"}}'] == image
     again = NarrowDuckDB(uri)  # the mapping of overflowed attributes survives a restart: nothing is added twice
     again.open()
-    assert again.load_state().tables["Wide"].columns["a3"] == ""
+    assert again.load_state().tables["Wide"].columns["a3"] == "_dynashift_overflow"
     again.close()
 
 

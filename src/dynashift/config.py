@@ -13,8 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .routing import Route
+from .schema import DEFAULT_MAX_COLUMNS
 
 CONFIG_FILE = "dynashift.toml"
+MIN_COLUMNS = 16  # dynashift's own columns, the keys and the overflow column fit with room to spare
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
 _UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,6 +40,7 @@ class TableOptions(BaseModel):
     column_types: Literal["text", "typed"] | None = None
     item_column: bool | None = None
     history: Literal["off", "beside", "only"] | None = None
+    max_columns: int | None = Field(None, ge=MIN_COLUMNS, description="Column budget of this table (see max_columns)")
 
 
 class Config(BaseModel):
@@ -83,8 +86,12 @@ class Config(BaseModel):
     item_column: bool = Field(False, description="Keep the whole item, lossless, as JSON in _dynashift_item")
     history: Literal["off", "beside", "only"] = Field("off", description="Keep every version in <table>__history: "
                                                       "beside the current-state table, or only (the table is then a view)")
+    max_columns: int = Field(DEFAULT_MAX_COLUMNS, ge=MIN_COLUMNS, description="Column budget: a table never has "
+                             "more columns (dynashift's own included; capped at the target's limit, 1,600 in PostgreSQL and "
+                             "Redshift); further attributes go, as their column text, into one JSON column _dynashift_overflow")
     tables: dict[str, TableOptions] = Field(default_factory=dict, description="Per DynamoDB table (name or glob "
-                                            "pattern): column_types, item_column, history overriding the settings above")
+                                            "pattern): column_types, item_column, history, max_columns overriding the "
+                                            "settings above")
 
     @field_validator("tombstone_retention", "max_wait", "interval", "poll_interval", mode="before")
     @classmethod
@@ -119,6 +126,11 @@ class Config(BaseModel):
             return values
         return (entry.column_types or values[0], values[1] if entry.item_column is None else entry.item_column,
                 entry.history or values[2])
+
+    def column_budget(self, table: str) -> int:
+        """A table's column budget: its `[tables.X]` max_columns, else the global one."""
+        entry = self.tables.get(table) or next((o for p, o in self.tables.items() if fnmatchcase(table, p)), None)
+        return entry.max_columns if entry is not None and entry.max_columns is not None else self.max_columns
 
     def ttl_mode(self) -> str:
         """What a TTL expiry does: hard, soft or ignore."""

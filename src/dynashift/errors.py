@@ -5,7 +5,10 @@
     ├── SourceError (exit 1)       a source cannot be read (missing file, refused stream view type)
     │   └── GapError               changes expired unread between checkpoint and trim horizon
     ├── TargetError (exit 1)       the target refused something; fatal
-    │   └── RetryableTargetError   connection dropped, serialization failure: retry the batch
+    │   ├── RetryableTargetError   connection dropped, serialization failure: retry the batch
+    │   └── DataTargetError        the target refused this batch's data (a value it cannot hold, a
+    │                              limit, a constraint): retrying cannot help; the batch is split
+    │                              until the records it refuses are found and rejected
     └── BadRecordError             one record cannot be replicated; goes to `rejected`, never raised
                                    out of the pipeline unless on_bad_record = "fail"
 
@@ -38,6 +41,11 @@ class TargetError(DynashiftError):
 
 class RetryableTargetError(TargetError):
     pass
+
+
+class DataTargetError(TargetError):
+    """Deterministic and caused by the batch's records: the same records fail the same way every
+    time, so the pipeline splits the batch to find them (splitting.py) instead of retrying."""
 
 
 class BadRecordError(DynashiftError):

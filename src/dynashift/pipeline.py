@@ -18,10 +18,11 @@ from typing import Any, Callable, Iterator
 
 from . import faults
 from .config import Config
-from .errors import DynashiftError
+from .errors import DataTargetError, DynashiftError
 from .planning import Modes, build_plan
 from .records import SourceBatch
 from .routing import make_router
+from .splitting import apply_split
 from .typing_mode import table_modes_of
 from .sources import Source
 from .targets.base import RunCounters, SqlTarget
@@ -64,7 +65,7 @@ class BatchStats:
 
 def modes_of(config: Config) -> Modes:
     return Modes(delete=config.delete_mode, ttl=config.ttl_mode(), fail_on_bad_record=config.on_bad_record == "fail",
-                 router=make_router(config.routes), tables=table_modes_of(config))
+                 router=make_router(config.routes), tables=table_modes_of(config), budget=config.column_budget)
 
 
 def replicate(
@@ -108,10 +109,10 @@ def replicate(
             plan = build_plan(sb, state, target.naming, modes)
             state.apply(plan.schema_changes)
             lag = dict(getattr(source, "lag", None) or {})
-            del sb
             if pending is not None:
                 _finish(pending, config, source, target, run, observer, on_batch, follow)
-            pending = _Pending(plan, lag)
+            pending = _Pending(plan, lag, sb, modes)
+            del sb
             pending.start(applier, target, run, config.change_log)
             if follow:  # a live source may wait long for the next batch: finish this one now
                 _finish(pending, config, source, target, run, observer, on_batch, follow)
@@ -157,6 +158,8 @@ class _Pending:
 
     plan: Any
     lag: dict
+    batch: SourceBatch | None = None  # kept until the commit: a batch the target refuses is split (splitting.py)
+    modes: Modes | None = None
     future: Future | None = None
     started: float = 0.0
     before: RunCounters | None = None
@@ -173,7 +176,13 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
             observer: Callable[[BatchStats], None] | None, on_batch: Callable[[RunCounters], None] | None,
             follow: bool) -> None:
     """Wait for a batch's commit, then do what follows a commit, in batch order."""
-    pending.future.result()  # re-raises the commit's error here
+    try:
+        pending.future.result()  # re-raises the commit's error here
+    except DataTargetError as exc:
+        if config.on_bad_record == "fail" or pending.batch is None or pending.modes is None:
+            raise
+        apply_split(target, pending.batch, pending.plan, run, pending.modes, config.change_log, exc)
+    pending.batch = None
     if pending.lag:
         target.write_lag(source.uri, pending.lag)
     if observer is not None:

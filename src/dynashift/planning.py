@@ -15,6 +15,7 @@ import pyarrow as pa
 from .batching import Batch
 from .decode import image_of, render_item
 from .errors import BadRecordError
+from .overflow import overflow_array
 from .records import LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
 from .schema import (
     CHANGED_AT,
@@ -27,6 +28,7 @@ from .schema import (
     STAGE_VERSION,
     AddColumn,
     AddTable,
+    OVERFLOW,
     Naming,
     SchemaChange,
     SchemaState,
@@ -88,6 +90,8 @@ class Modes:
     router: Router | None = None  # single-table designs: the target table of each change (routing.py)
     # Typed mode, item column, history (typing_mode.py, history.py): each table's modes; None = text only
     tables: Callable[[str], TableModes] | None = None
+    # Each DynamoDB table's column budget (schema.plan_schema); None = schema.DEFAULT_MAX_COLUMNS
+    budget: Callable[[str], int] | None = None
 
 
 PLAIN = TableModes()
@@ -172,7 +176,7 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
         seen[table] = (keys, list(attributes))
         plan.types_seen[table] = types
 
-    plan.schema_changes = plan_schema(state, seen, naming, {t: x.modes for t, x in typed.items()} or None)
+    plan.schema_changes = plan_schema(state, seen, naming, {t: x.modes for t, x in typed.items()} or None, modes.budget)
     layouts = type_columns(state, plan, typed, naming) if typed else {}
     mapped = _mappings(state, plan.schema_changes)
     for table, (changes, rows) in rendered.items():
@@ -260,11 +264,18 @@ def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values
     arrays = _meta_arrays(pairs, modes, soft)
     present = {name for row in rows for name in row} if len(columns) > 64 else columns.keys()
     used: list[str] = []
+    overflowed: list[str] = []
     for attr in present:
         column = columns[attr]
+        if column == OVERFLOW:
+            overflowed.append(attr)
+            continue
         arrays[column] = pa.array([row.get(attr) for row in rows], pa.string())
         used.append(column)
-    return TableStage(table, used, pa.table(arrays), soft)
+    if not overflowed:
+        return TableStage(table, used, pa.table(arrays), soft)
+    arrays[OVERFLOW] = overflow_array(rows, overflowed)
+    return TypedStage(table, [*used, OVERFLOW], pa.table(arrays), soft, {OVERFLOW: "json"})
 
 
 def _meta_arrays(pairs: list[tuple[Change, Values | None]], modes: Modes, soft: bool) -> dict[str, pa.Array]:

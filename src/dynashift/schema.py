@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Callable
+
+import orjson
 
 DIST_KEY = "dist_key"
 CHANGED_AT = "_dynashift_changed_at"
@@ -30,9 +33,13 @@ VALID_FROM = "_dynashift_valid_from"
 VALID_TO = "_dynashift_valid_to"
 TTL = "_dynashift_ttl"
 WIDENING = "_dynashift_widening"  # Redshift: the new column while a column's type is widened
+# Attributes past a table's column budget: one JSON object of attribute -> its column text
+# (docs/decisions.md "Column budget"). In dynashift.columns their column_name is this name.
+OVERFLOW = "_dynashift_overflow"
+DEFAULT_MAX_COLUMNS = 1000  # safely under PostgreSQL's and Redshift's 1,600 columns per table
 RESERVED = frozenset(
     META_COLUMNS + (STAGE_OP, STAGE_VERSION, STAGE_SEQ, STAGE_EVENT, STAGE_VALUES_VERSION, STAGE_VALUES_SEQ)
-    + (ITEM, VALID_FROM, VALID_TO, TTL, WIDENING)
+    + (ITEM, VALID_FROM, VALID_TO, TTL, WIDENING, OVERFLOW)
 )
 HISTORY_SUFFIX = "__history"
 
@@ -43,7 +50,7 @@ class Naming:
 
     max_bytes: int
     case_insensitive: bool
-    max_columns: int = 0  # columns a table may have (0: no limit); beyond it attributes live in the item column
+    max_columns: int = 0  # columns a table may have (0: no limit); the column budget never goes past it
 
     def fold(self, name: str) -> str:
         return name.lower() if self.case_insensitive else name
@@ -54,7 +61,8 @@ class TableInfo:
     name: str
     source_table: str
     key_attributes: list[str]
-    columns: dict[str, str] = field(default_factory=dict)  # attribute -> column ("" when it overflowed)
+    # attribute -> column; OVERFLOW past the column budget; "" (older versions) in the item column only
+    columns: dict[str, str] = field(default_factory=dict)
     types: dict[str, set[str]] = field(default_factory=dict)  # attribute -> DynamoDB types seen
     # Typed mode: attribute -> column type (typing_mode; absent = text) and -> its text variant column.
     column_types: dict[str, str] = field(default_factory=dict)
@@ -62,6 +70,7 @@ class TableInfo:
     item_column: bool = False
     history: str = "off"  # off | beside | only
     history_table: str | None = None
+    overflow: bool = False  # the table has its OVERFLOW column
 
     def taken(self, naming: Naming) -> set[str]:
         names = [*self.columns.values(), *self.variants.values(), *RESERVED]
@@ -75,8 +84,8 @@ class TableInfo:
 
     def width(self) -> int:
         """Columns of the widest physical table (the history table has five more of its own)."""
-        meta = len(META_COLUMNS) + (5 if self.history != "off" else 0) + self.item_column
-        return meta + sum(1 for c in self.columns.values() if c) + len(self.variants)
+        meta = len(META_COLUMNS) + (5 if self.history != "off" else 0) + self.item_column + self.overflow
+        return meta + sum(1 for c in self.columns.values() if c and c != OVERFLOW) + len(self.variants)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +100,8 @@ class AddTable:
 
 @dataclass(frozen=True, slots=True)
 class AddColumn:
-    """`column` is "" for an attribute past the target's column limit: it lives in the item column.
+    """`column` is OVERFLOW for an attribute past the table's column budget: it is recorded in
+    dynashift.columns, and its values live in the overflow column (no column is added).
     `type` is a typing_mode type; None is text (the original design)."""
 
     table: str
@@ -125,6 +135,15 @@ class AddVariant:
 
 
 @dataclass(frozen=True, slots=True)
+class AddOverflow:
+    """The table's first attribute past its column budget: the OVERFLOW column (the target's JSON
+    type) is added; AddColumn(column=OVERFLOW) changes follow for each such attribute."""
+
+    table: str
+    tables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class AddItemColumn:
     table: str
     tables: tuple[str, ...] = ()
@@ -141,7 +160,7 @@ class AddHistory:
     item_column: bool = False
 
 
-SchemaChange = AddTable | AddColumn | WidenColumn | AddVariant | AddItemColumn | AddHistory
+SchemaChange = AddTable | AddColumn | WidenColumn | AddVariant | AddItemColumn | AddHistory | AddOverflow
 
 
 @dataclass(slots=True)
@@ -178,6 +197,8 @@ def apply_typed(info: TableInfo, ch: SchemaChange) -> None:
         info.variants[ch.attribute] = ch.column
     elif isinstance(ch, AddItemColumn):
         info.item_column = True
+    elif isinstance(ch, AddOverflow):
+        info.overflow = True
     elif isinstance(ch, AddHistory):
         info.history, info.history_table = "beside", ch.history_table
 
@@ -196,6 +217,26 @@ def fit(name: str, max_bytes: int) -> str:
 def _clean(name: str) -> str:
     # NUL cannot live in any target's identifiers; everything else is kept and quoted.
     return name.replace("\x00", "_") or "_"
+
+
+def stored_name(attribute: str) -> str:
+    """An attribute name as dynashift.columns.attribute_name holds it. No target's text holds NUL
+    (DynamoDB names may): such a name, and one that would read as such, is stored as its JSON
+    string literal, `"a\\u0000b"` with the quotes, so the mapping keeps the real name."""
+    if "\x00" in attribute or attribute.startswith('"'):
+        return orjson.dumps(attribute).decode()
+    return attribute
+
+
+def name_from_stored(stored: str) -> str:
+    """The inverse of `stored_name`."""
+    if stored.startswith('"'):
+        try:
+            name = orjson.loads(stored)
+        except orjson.JSONDecodeError:
+            return stored
+        return name if isinstance(name, str) else stored
+    return stored
 
 
 def unique_name(wanted: str, taken: set[str], naming: Naming) -> str:
@@ -224,15 +265,24 @@ class TableModes:
     history: str = "off"  # off | beside | only
 
 
+def column_limit(budget: int, naming: Naming) -> int:
+    """A table's column budget, never past what the target allows (0: no limit)."""
+    limits = [n for n in (budget, naming.max_columns) if n > 0]
+    return min(limits) if limits else 0
+
+
 def plan_schema(
     state: SchemaState,
     seen: dict[str, tuple[list[str], list[str]]],
     naming: Naming,
     modes: dict[str, TableModes] | None = None,
+    budget: Callable[[str], int] | None = None,
 ) -> list[SchemaChange]:
     """Changes needed for a batch. `seen` maps DynamoDB table -> (key attributes, attributes in
     the order first met). New attributes are mapped in that order, so the result is stable.
-    `modes` (only when some table wants more than text columns) adds the item column and history."""
+    `modes` (only when some table wants more than text columns) adds the item column and history.
+    `budget` gives each DynamoDB table's column budget (default DEFAULT_MAX_COLUMNS): attributes
+    past it map to the overflow column, one slot of the budget being kept for that column."""
     changes: list[SchemaChange] = []
     taken_tables = state.names_taken()
     for source_table, (keys, attributes) in seen.items():
@@ -250,11 +300,16 @@ def plan_schema(
             info = _with_modes(info, want, taken_tables, naming, changes)
         taken = info.taken(naming)
         width = info.width()
+        limit = column_limit(budget(source_table) if budget else DEFAULT_MAX_COLUMNS, naming)
+        overflow = info.overflow
         for attr in attributes:
             if attr in info.columns:
                 continue
-            if info.item_column and naming.max_columns and width >= naming.max_columns:
-                changes.append(AddColumn(info.name, attr, "", attr in keys))  # kept in the item column only
+            if limit and width + (0 if overflow else 1) >= limit:  # no room: a slot is kept for the overflow column
+                if not overflow:
+                    overflow, width = True, width + 1
+                    changes.append(AddOverflow(info.name, info.physical()))
+                changes.append(AddColumn(info.name, attr, OVERFLOW, attr in keys, tables=info.physical()))
                 continue
             column = unique_name(attr, taken, naming)
             taken.add(naming.fold(column))
@@ -276,14 +331,16 @@ def _with_modes(info: TableInfo, want: TableModes, taken_tables: set[str], namin
     if (info.item_column or not want.item_column) and (info.history != "off" or want.history == "off"):
         return info
     out = TableInfo(info.name, info.source_table, info.key_attributes, dict(info.columns), info.types,
-                    dict(info.column_types), dict(info.variants), info.item_column, info.history, info.history_table)
+                    dict(info.column_types), dict(info.variants), info.item_column, info.history, info.history_table,
+                    info.overflow)
     if want.history != "off" and out.history == "off":
         out.history_table = history_name_for(info.name, taken_tables, naming)
         taken_tables.add(out.history_table)
         out.history = want.history if changes is None else "beside"
         if changes is not None:
-            columns = [(c, info.column_types.get(a)) for a, c in info.columns.items() if c]
+            columns = [(c, info.column_types.get(a)) for a, c in info.columns.items() if c and c != OVERFLOW]
             columns += [(c, None) for c in info.variants.values()]
+            columns += [(OVERFLOW, "json")] if info.overflow else []  # typing_mode.JSON
             changes.append(AddHistory(info.name, out.history_table, tuple(columns), info.item_column))
     if want.item_column and not out.item_column:
         out.item_column = True

@@ -29,7 +29,8 @@ import pyarrow as pa
 
 from .decode import _bytes_default, render_value
 from .errors import BadRecordError
-from .schema import AddColumn, AddVariant, Naming, SchemaChange, TableInfo, TableModes, WidenColumn, unique_name
+from .overflow import overflow_array
+from .schema import OVERFLOW, AddColumn, AddVariant, Naming, SchemaChange, TableInfo, TableModes, WidenColumn, unique_name
 
 if TYPE_CHECKING:
     from .config import Config
@@ -47,8 +48,9 @@ _PREFERENCE = (DECIMAL, BOOLEAN, BINARY, JSON, TEXT)
 
 def table_modes_of(config: Config) -> Callable[[str], TableModes] | None:
     """Each table's modes from the settings; None when every table is text only (the fast path)."""
-    if config.column_types == "text" and not config.item_column and config.history == "off" and not config.tables:
-        return None
+    modal = [o for o in config.tables.values() if (o.column_types, o.item_column, o.history) != (None, None, None)]
+    if config.column_types == "text" and not config.item_column and config.history == "off" and not modal:
+        return None  # ([tables.X] entries setting only max_columns are no reason to leave the fast path)
     return lambda table: TableModes(*config.table_modes(table))
 
 
@@ -226,7 +228,7 @@ def plan_columns(info: TableInfo, changes: list[SchemaChange], seen: Seen, typed
     layouts: dict[str, Layout] = {}
     taken = info.taken(naming) | {naming.fold(c.column) for c in changes if isinstance(c, AddColumn) and c.column}
     for ch in changes:
-        if isinstance(ch, AddColumn) and typed and ch.column:
+        if isinstance(ch, AddColumn) and typed and ch.column and ch.column != OVERFLOW:
             ch = replace(ch, type=new_column_type(seen.counts.get(ch.attribute, {}), seen.needs.get(ch.attribute, set())))
         out.append(ch)
         if isinstance(ch, AddColumn):
@@ -255,10 +257,14 @@ def stage_columns(layouts: dict[str, Layout], rows: list[dict[str, str | None]],
     """Text arrays for each attribute's column and variant, and the type of each typed column."""
     arrays: dict[str, pa.Array] = {}
     types: dict[str, str] = {}
+    overflowed: list[str] = []
     for attr in present:
         lay = layouts[attr]
         if not lay.column:
-            continue  # past the column limit: in the item column only
+            continue  # past the column limit (older versions): in the item column only
+        if lay.column == OVERFLOW:  # past the column budget: text in the overflow column
+            overflowed.append(attr)
+            continue
         if family(lay.type) == TEXT:  # text columns take every value as rendered (as the text path)
             arrays[lay.column] = pa.array([row.get(attr) for row in rows], pa.string())
             continue
@@ -280,6 +286,9 @@ def stage_columns(layouts: dict[str, Layout], rows: list[dict[str, str | None]],
         types[lay.column] = lay.type  # type: ignore[assignment]
         if lay.variant is not None:
             arrays[lay.variant] = pa.array(variant, pa.string())
+    if overflowed:
+        arrays[OVERFLOW] = overflow_array(rows, overflowed)
+        types[OVERFLOW] = JSON
     return arrays, types
 
 

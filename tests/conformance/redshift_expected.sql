@@ -60,41 +60,17 @@ SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
 
 BEGIN;
 
-CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
+CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN, "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535)) DISTKEY("dist_key") SORTKEY("dist_key");
 
 INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
 
-ALTER TABLE "public"."orders" ADD COLUMN "pk" VARCHAR(65535);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
-ALTER TABLE "public"."orders" ADD COLUMN "n" VARCHAR(65535);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
-ALTER TABLE "public"."orders" ADD COLUMN "Name" VARCHAR(65535);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
-ALTER TABLE "public"."orders" ADD COLUMN "name__2" VARCHAR(65535);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
-ALTER TABLE "public"."orders" ADD COLUMN "s" VARCHAR(65535);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
-CREATE TABLE "public"."customers" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
+CREATE TABLE "public"."customers" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN, "pk" VARCHAR(65535), "v" VARCHAR(65535)) DISTKEY("dist_key") SORTKEY("dist_key");
 
 INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
 
-ALTER TABLE "public"."customers" ADD COLUMN "pk" VARCHAR(65535);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
-ALTER TABLE "public"."customers" ADD COLUMN "v" VARCHAR(65535);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535));
 
@@ -152,23 +128,13 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s, %s, %s);
 
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s WHEN %s THEN %s WHEN %s THEN %s WHEN %s THEN %s WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s, %s, %s, %s, %s);
 
 UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s);
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s);
 
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s, %s);
 
 CREATE TEMP TABLE "_dynashift_rejected" ("run_id" BIGINT, "source" VARCHAR(65535), "position" VARCHAR(65535), "reason" VARCHAR(65535), "raw" VARCHAR(65535));
 
@@ -338,7 +304,7 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
 
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s);
 
 DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
 

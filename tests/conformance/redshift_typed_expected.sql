@@ -68,23 +68,15 @@ INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_
 
 ALTER TABLE "public"."orders" ADD COLUMN "pk" VARCHAR(65535);
 
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
 ALTER TABLE "public"."orders" ADD COLUMN "n" DECIMAL(38,0);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 ALTER TABLE "public"."orders" ADD COLUMN "ok" BOOLEAN;
 
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
 ALTER TABLE "public"."orders" ADD COLUMN "b" VARBYTE(1024000);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 ALTER TABLE "public"."orders" ADD COLUMN "m" SUPER;
 
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 CREATE TABLE "public"."ledger" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
 
@@ -96,15 +88,13 @@ INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_
 
 ALTER TABLE "public"."ledger" ADD COLUMN "pk" VARCHAR(65535);
 
-ALTER TABLE "public"."ledger__history" ADD COLUMN "pk" VARCHAR(65535);
-
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
 ALTER TABLE "public"."ledger" ADD COLUMN "v" DECIMAL(38,0);
+
+ALTER TABLE "public"."ledger__history" ADD COLUMN "pk" VARCHAR(65535);
 
 ALTER TABLE "public"."ledger__history" ADD COLUMN "v" DECIMAL(38,0);
 
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 CREATE TABLE "public"."events__history" ("dist_key" VARCHAR(65535), "_dynashift_valid_from" TIMESTAMPTZ, "_dynashift_valid_to" TIMESTAMPTZ, "_dynashift_op" VARCHAR(65535), "_dynashift_ttl" BOOLEAN, "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_item" SUPER) DISTKEY("dist_key") SORTKEY("dist_key");
 
@@ -114,11 +104,9 @@ INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_
 
 ALTER TABLE "public"."events__history" ADD COLUMN "pk" VARCHAR(65535);
 
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
-
 ALTER TABLE "public"."events__history" ADD COLUMN "v" VARCHAR(65535);
 
-INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
+INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 DROP VIEW IF EXISTS "public"."events";
 
@@ -204,31 +192,19 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s, %s, %s);
 
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s WHEN %s THEN %s WHEN %s THEN %s WHEN %s THEN %s WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s, %s, %s, %s, %s);
 
 UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s);
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s);
 
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s, %s);
 
 UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s);
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s);
 
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s, %s);
 
 DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
 
@@ -414,9 +390,7 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s, %s, %s);
 
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s, %s);
 
 UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attribute_name IN (%s, %s);
 
@@ -426,9 +400,7 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
 
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
-
-UPDATE dynashift.columns SET types_seen = %s WHERE table_name = %s AND attribute_name = %s;
+UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s, %s);
 
 DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Iterator, Sequence
 import orjson
 import pyarrow as pa
 
+from ..errors import TargetError
 from ..planning import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, BatchPlan, TableStage
 from ..typing_mode import BINARY, BOOLEAN, DECIMAL, JSON, decimal_parts, family
 from ..schema import (
@@ -29,16 +30,20 @@ from ..schema import (
     STAGE_VALUES_SEQ,
     STAGE_VALUES_VERSION,
     STAGE_VERSION,
+    OVERFLOW,
     SYNCED_AT,
     AddColumn,
+    AddOverflow,
     AddTable,
     Naming,
     SchemaChange,
+    stored_name,
 )
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote
 
 __all__ = ["META", "Nesting", "RunCounters", "SqlTarget", "quote"]
+CHUNK = 200  # rows of dynashift.columns per statement (Redshift's Data API takes statements up to 100 KB)
 
 # The precedence rule of batching.beats, in SQL: s = staged change, v = what the target holds.
 _BEATS = (
@@ -81,6 +86,8 @@ class SqlTarget(MetadataTables, ABC):
     BINARY_FROM_TEXT: ClassVar[str] = "from_base64({})"
     JSON_FROM_TEXT: ClassVar[str] = "CAST({} AS JSON)"
     JSON_TO_TEXT: ClassVar[str] = "CAST({} AS VARCHAR)"
+    # One ALTER TABLE may add several columns (PostgreSQL); DuckDB and Redshift take one per statement.
+    MULTI_ADD_COLUMN: ClassVar[bool] = False
 
     def __init__(self, uri: str, schema: str | None = None):
         self.uri = uri
@@ -95,6 +102,7 @@ class SqlTarget(MetadataTables, ABC):
     def meta(table: str) -> str:
         return f"{META}.{table}"
 
+    stored_name,
     # ------------------------------------------------------------ one batch
 
     def apply(self, plan: BatchPlan, run: RunCounters, change_log: bool = False) -> None:
@@ -127,39 +135,78 @@ class SqlTarget(MetadataTables, ABC):
         _copy_counters(pending, run)
 
     def apply_schema(self, changes: Sequence[SchemaChange]) -> None:
+        """A batch's schema changes in as few statements as the target allows: a new table is
+        created with its columns; new columns of a table are added together (one ALTER TABLE
+        where the target takes several ADD COLUMNs, `MULTI_ADD_COLUMN`); their rows of
+        dynashift.columns are written by one INSERT."""
         from .extended import apply_extended, create_extended, options_json, refresh_views
 
         p = self.param
+        plain = {ch.table for ch in changes if isinstance(ch, AddTable) and ch.history == "off" and not ch.item_column}
+        inline: dict[str, list[str]] = {}  # a new table -> its columns, created with it
         for ch in changes:
+            if isinstance(ch, AddColumn) and ch.table in plain and _physical(ch):
+                inline.setdefault(ch.table, []).append(f"{quote(ch.column)} {self.sql_type(ch.type)}")
+        adds: dict[str, list[str]] = {}  # a physical table -> columns still to add
+        recorded: list[AddColumn] = []
+        for ch in changes:
+            if isinstance(ch, AddColumn):
+                if _physical(ch) and ch.table not in inline:
+                    for table in ch.tables or (ch.table,):
+                        adds.setdefault(table, []).append(f"{quote(ch.column)} {self.sql_type(ch.type)}")
+                recorded.append(ch)
+                continue
+            self.add_columns(adds)  # first: a widening or variant may concern a column just added
+            self.record_columns(recorded)
             if isinstance(ch, AddTable):
                 if ch.history != "off" or ch.item_column:
                     create_extended(self, ch)  # with the item column, the history table or view (extended.py)
                 else:
-                    self.execute(self.create_table_sql(ch))
+                    self.execute(self.create_table_sql(ch, "".join(f", {c}" for c in inline.get(ch.table, ()))))
                 self.execute(
                     f"INSERT INTO {META}.tables (table_name, source_table, key_attributes, created_at, options)"
                     f" VALUES ({p}, {p}, {p}, {self.NOW}, {p})",
                     [ch.table, ch.source_table, orjson.dumps(list(ch.key_attributes)).decode(), options_json(ch)],
                 )
-            elif isinstance(ch, AddColumn):
-                if ch.column:
-                    for table in ch.tables or (ch.table,):
-                        self.execute(f"ALTER TABLE {self.table_ref(table)} ADD COLUMN {quote(ch.column)}"
-                                     f" {self.sql_type(ch.type)}")
-                self.execute(
-                    f"INSERT INTO {META}.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen,"
-                    f" last_seen, column_type) VALUES ({p}, {p}, {p}, '[]', {p}, {self.NOW}, {self.NOW}, {p})",
-                    [ch.table, ch.attribute, ch.column or None, ch.is_key, ch.type],
-                )
             else:
                 apply_extended(self, ch)
+        self.add_columns(adds)
+        self.record_columns(recorded)
         if changes and not all(isinstance(ch, (AddTable, AddColumn)) and not getattr(ch, "tables", ()) for ch in changes):
             refresh_views(self, changes)
 
-    def create_table_sql(self, ch: AddTable) -> str:
+    def add_columns(self, adds: dict[str, list[str]]) -> None:
+        """`ALTER TABLE t ADD COLUMN a T, ADD COLUMN b T, …` per table where the target allows it,
+        else one ALTER per column (DuckDB, Redshift); `adds` is emptied."""
+        for table, columns in adds.items():
+            ref = self.table_ref(table)
+            if self.MULTI_ADD_COLUMN:
+                self.execute(f"ALTER TABLE {ref} " + ", ".join(f"ADD COLUMN {c}" for c in columns))
+            else:
+                for c in columns:
+                    self.execute(f"ALTER TABLE {ref} ADD COLUMN {c}")
+        adds.clear()
+
+    def record_columns(self, changes: list[AddColumn]) -> None:
+        """The new attributes' rows of dynashift.columns: one multi-row INSERT per CHUNK of them.
+        `changes` is emptied (apply_schema flushes it more than once)."""
+        p = self.param
+        rows, changes[:] = list(changes), []
+        for i in range(0, len(rows), CHUNK):
+            part = rows[i:i + CHUNK]
+            one = f"({p}, {p}, {p}, '[]', {p}, {self.NOW}, {self.NOW}, {p})"
+            self.execute(
+                f"INSERT INTO {META}.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen,"
+                f" last_seen, column_type) VALUES " + ", ".join([one] * len(part)),
+                [v for ch in part for v in (ch.table, stored_name(ch.attribute), ch.column or None, ch.is_key, ch.type)],
+            )
+
+    def create_table_sql(self, ch: AddTable, columns_sql: str = "") -> str:
+        """`columns_sql`: `, "a" TYPE, …`, the table's first attributes, created with it."""
         return (
             f"CREATE TABLE {self.table_ref(ch.table)} ({quote(DIST_KEY)} {self.TEXT},"
-            f" {quote(CHANGED_AT)} {self.TIMESTAMP}, {quote(SYNCED_AT)} {self.TIMESTAMP}, {quote(DELETED)} BOOLEAN)"
+            f" {quote(CHANGED_AT)} {self.TIMESTAMP}, {quote(SYNCED_AT)} {self.TIMESTAMP}, {quote(DELETED)} BOOLEAN"
+            f"{columns_sql})"
         )
 
     def merge(self, stage: TableStage, change_log: bool) -> tuple[int, int, int]:
@@ -169,10 +216,15 @@ class SqlTarget(MetadataTables, ABC):
         types = getattr(stage, "types", None)  # typed mode (planning.TypedStage)
         casts = {c: self.cast_sql(f"s.{quote(c)}", t) for c, t in types.items()} if types else None
         try:
-            return self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log,
-                                     soft=stage.soft, casts=casts)
-        finally:
-            self.drop_stage(staged)
+            result = self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log,
+                                       soft=stage.soft, casts=casts)
+        except BaseException:
+            # the real error, not "current transaction is aborted" from cleaning up after it
+            with contextlib.suppress(TargetError):
+                self.drop_stage(staged)
+            raise
+        self.drop_stage(staged)
+        return result
 
     def merge_staged(self, table: str, columns: Sequence[str], staged: str, total: int,
                      change_log: bool, soft: bool = False, casts: dict[str, str] | None = None) -> tuple[int, int, int]:
@@ -311,30 +363,41 @@ class SqlTarget(MetadataTables, ABC):
         )
 
     def record_types(self, plan: BatchPlan) -> None:
-        """Keep dynashift.columns' types_seen and last_seen current (one statement per table,
-        plus one per column whose set of types grew)."""
+        """Keep dynashift.columns' types_seen and last_seen current: per table one UPDATE and one
+        SELECT, plus one UPDATE of the columns whose set of types grew (all of them together)."""
         p = self.param
         for table, types in plan.types_seen.items():
             if not types:
                 continue
-            names = list(types)
-            marks = ", ".join([p] * len(names))
+            stored = {stored_name(a): a for a in types}
+            marks = ", ".join([p] * len(stored))
             self.execute(
                 f"UPDATE {META}.columns SET last_seen = {self.NOW} WHERE table_name = {p} AND attribute_name IN ({marks})",
-                [table, *names],
+                [table, *stored],
             )
             rows = self.query(
                 f"SELECT attribute_name, types_seen FROM {META}.columns WHERE table_name = {p} AND attribute_name IN ({marks})",
-                [table, *names],
+                [table, *stored],
             )
-            for attr, known in rows:
-                merged = set(orjson.loads(known or "[]")) | types[attr]
-                text = orjson.dumps(sorted(merged)).decode()
+            grown: list[tuple[str, str]] = []
+            for name, known in rows:
+                text = orjson.dumps(sorted(set(orjson.loads(known or "[]")) | types[stored[name]])).decode()
                 if text != known:
-                    self.execute(
-                        f"UPDATE {META}.columns SET types_seen = {p} WHERE table_name = {p} AND attribute_name = {p}",
-                        [text, table, attr],
-                    )
+                    grown.append((name, text))
+            self.set_types_seen(table, grown)
+
+    def set_types_seen(self, table: str, grown: list[tuple[str, str]]) -> None:
+        """types_seen of many attributes: one UPDATE with a CASE per CHUNK of them."""
+        p = self.param
+        for i in range(0, len(grown), CHUNK):
+            part = grown[i:i + CHUNK]
+            cases = " ".join([f"WHEN {p} THEN {p}"] * len(part))
+            marks = ", ".join([p] * len(part))
+            self.execute(
+                f"UPDATE {META}.columns SET types_seen = CASE attribute_name {cases} END"
+                f" WHERE table_name = {p} AND attribute_name IN ({marks})",
+                [*(v for pair in part for v in pair), table, *(name for name, _ in part)],
+            )
 
     def write_rejected(self, plan: BatchPlan, run: RunCounters) -> None:
         if not plan.rejected:
@@ -443,6 +506,11 @@ class Nesting:
         commit()
 
 
+def _physical(ch: AddColumn) -> bool:
+    """Whether an attribute's mapping adds a column (not past the budget, not item-only)."""
+    return bool(ch.column) and ch.column != OVERFLOW
+
+
 def _select_list(columns: Sequence[str], casts: dict[str, str] | None) -> str:
     """`, s."a", s."b"` for the SELECT side of an INSERT from the staged rows (aliased `s`); typed
     columns cast from their staged text."""
@@ -462,7 +530,8 @@ def _advance(run: RunCounters, plan: BatchPlan, counts: dict[str, int]) -> RunCo
     new.ttl_ignored += plan.ttl_ignored
     new.rejected += len(plan.rejected)
     new.tables_created += sum(isinstance(c, AddTable) for c in plan.schema_changes)
-    new.columns_added += sum(isinstance(c, AddColumn) and bool(c.column) for c in plan.schema_changes)
+    new.columns_added += sum(isinstance(c, AddColumn) and _physical(c) or isinstance(c, AddOverflow)
+                             for c in plan.schema_changes)
     new.batches += 1
     return new
 

@@ -13,7 +13,7 @@ from typing import Any, Iterator, Sequence
 import duckdb
 import pyarrow as pa
 
-from ..errors import ConfigError, TargetError
+from ..errors import ConfigError, DataTargetError, TargetError
 from ..schema import Naming
 from .base import Nesting, SqlTarget
 
@@ -75,13 +75,13 @@ class DuckDBTarget(SqlTarget):
         try:
             self.con.execute(sql, list(params))
         except duckdb.Error as exc:
-            raise TargetError(f"DuckDB: {_first_line(exc)}") from None
+            raise map_error(exc) from None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         try:
             return self.con.execute(sql, list(params)).fetchall()
         except duckdb.Error as exc:
-            raise TargetError(f"DuckDB: {_first_line(exc)}") from None
+            raise map_error(exc) from None
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self._tx.enter(
@@ -99,7 +99,19 @@ class DuckDBTarget(SqlTarget):
         return name
 
     def drop_stage(self, name: str) -> None:
-        self.con.unregister(name)
+        try:
+            self.con.unregister(name)
+        except duckdb.Error as exc:  # in a failed transaction; registering the name again replaces it
+            raise map_error(exc) from None
+
+
+def map_error(exc: duckdb.Error) -> TargetError:
+    """A DuckDB error -> a data error (a value that does not convert, is out of range, breaks a
+    constraint: the batch is split to find its records) or a fatal one. An embedded database has
+    no connection to lose, and one writer per file: nothing is worth retrying."""
+    if isinstance(exc, (duckdb.DataError, duckdb.IntegrityError)):
+        return DataTargetError(f"DuckDB: {_first_line(exc)}")
+    return TargetError(f"DuckDB: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:

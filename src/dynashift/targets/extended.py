@@ -16,6 +16,7 @@ import orjson
 from ..schema import (
     DIST_KEY,
     ITEM,
+    OVERFLOW,
     STAGE_EVENT,
     STAGE_OP,
     STAGE_SEQ,
@@ -27,11 +28,13 @@ from ..schema import (
     AddColumn,
     AddHistory,
     AddItemColumn,
+    AddOverflow,
     AddTable,
     AddVariant,
     SchemaChange,
     TableInfo,
     WidenColumn,
+    stored_name,
 )
 from ..typing_mode import JSON
 from .base import META, quote
@@ -115,6 +118,9 @@ def apply_extended(t: SqlTarget, ch: SchemaChange) -> None:
         for table in ch.tables or (ch.table,):
             t.execute(f"ALTER TABLE {t.table_ref(table)} ADD COLUMN {quote(ITEM)} {t.JSON}")
         _set_options(t, ch.table, item_column=True)
+    elif isinstance(ch, AddOverflow):  # the attributes past the column budget: one JSON column
+        for table in ch.tables or (ch.table,):
+            t.execute(f"ALTER TABLE {t.table_ref(table)} ADD COLUMN {quote(OVERFLOW)} {t.JSON}")
     elif isinstance(ch, AddHistory):
         item = [(ITEM, JSON)] if ch.item_column else []
         t.execute(t.history_table_sql(ch.history_table, _columns_sql(t, [*ch.columns, *item])))
@@ -128,8 +134,8 @@ def refresh_views(t: SqlTarget, changes: Sequence[SchemaChange]) -> None:
     is expanded when it is created)."""
     seen: dict[str, str] = {}
     for ch in changes:
-        if isinstance(ch, (AddColumn, WidenColumn, AddVariant, AddItemColumn)) and ch.tables and _only(ch) \
-                and (not isinstance(ch, AddColumn) or ch.column):
+        if isinstance(ch, (AddColumn, WidenColumn, AddVariant, AddItemColumn, AddOverflow)) and ch.tables \
+                and _only(ch) and (not isinstance(ch, AddColumn) or ch.column and ch.column != OVERFLOW):
             seen[ch.table] = ch.tables[0]
     for table, history_table in seen.items():
         t.execute(f"DROP VIEW IF EXISTS {t.table_ref(table)}")
@@ -140,7 +146,7 @@ def _record(t: SqlTarget, table: str, attribute: str, entry: dict[str, Any], col
             variant: str | None = None) -> None:
     """A widening or variant in dynashift.columns: the current type or variant column, and the
     change appended (with its time) to the column's `type_changes`."""
-    p = t.param
+    p, attribute = t.param, stored_name(attribute)
     rows = t.query(f"SELECT type_changes FROM {META}.columns WHERE table_name = {p} AND attribute_name = {p}",
                    [table, attribute])
     changes = orjson.loads(rows[0][0]) if rows and rows[0][0] else []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import orjson
 
 from ..records import Checkpoint
-from ..schema import CHANGED_AT, SYNCED_AT, SchemaState, TableInfo
+from ..schema import CHANGED_AT, OVERFLOW, SYNCED_AT, SchemaState, TableInfo, name_from_stored
 from .quoting import quote
 
 META = "dynashift"
@@ -116,7 +116,9 @@ class MetadataTables:
         ):
             info = by_name.get(table)
             if info is not None:
+                attr = name_from_stored(attr)  # a name holding NUL is stored as JSON (schema.stored_name)
                 info.columns[attr] = column or ""
+                info.overflow = info.overflow or column == OVERFLOW
                 info.types[attr] = set(orjson.loads(types or "[]"))
                 if column_type:
                     info.column_types[attr] = column_type

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import RetryableTargetError, TargetError
+from ..errors import DataTargetError, RetryableTargetError, TargetError
 from ..planning import BatchPlan
 from ..records import Rejected
 from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
@@ -53,6 +53,7 @@ class PostgresTarget(SqlTarget):
     BINARY_FROM_TEXT = "decode({}, 'base64')"
     JSON_FROM_TEXT = "CAST({} AS JSONB)"
     JSON_TO_TEXT = "CAST({} AS TEXT)"
+    MULTI_ADD_COLUMN = True  # ref: https://www.postgresql.org/docs/current/sql-altertable.html (actions, comma-separated)
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
@@ -92,14 +93,8 @@ class PostgresTarget(SqlTarget):
     def errors(self) -> Iterator[None]:
         try:
             yield
-        except psycopg.errors.TransactionRollback as exc:
-            # deadlock with another session, serialization failure: the connection lives, retry the batch
-            raise RetryableTargetError(f"{self.engine}: {_first_line(exc)} (the transaction was rolled back)") from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            # connection lost, server shutting down: a restart resumes from the last checkpoint
-            raise RetryableTargetError(f"{self.engine} connection failed: {_first_line(exc)}") from None
         except psycopg.Error as exc:
-            raise TargetError(f"{self.engine}: {_first_line(exc)}") from None
+            raise map_error(exc, self.engine) from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.run_sql(sql, params, fetch=False)
@@ -123,9 +118,9 @@ class PostgresTarget(SqlTarget):
         """Every merge looks rows of `versions` up by key; without an index that is a full scan."""
         return ["CREATE INDEX IF NOT EXISTS versions_key ON dynashift.versions (table_name, dist_key)"]
 
-    def create_table_sql(self, ch: AddTable) -> str:
+    def create_table_sql(self, ch: AddTable, columns_sql: str = "") -> str:
         # The primary key is the index the merge's DELETE uses; PostgreSQL names it without clashes.
-        columns = super().create_table_sql(ch).removesuffix(")")
+        columns = super().create_table_sql(ch, columns_sql).removesuffix(")")
         return f"{columns}, PRIMARY KEY ({quote(DIST_KEY)}))"
 
     def history_table_sql(self, table: str, columns_sql: str) -> str:
@@ -231,6 +226,34 @@ class PostgresTarget(SqlTarget):
         """Typed mode: jsonb cannot hold the escaped NUL character `\\u0000` either."""
         mask = pc.match_substring(values, "\\u0000")
         return [(mask, "holds a NUL character, which PostgreSQL jsonb cannot store")] if pc.any(mask).as_py() else []
+
+
+# ref: https://www.postgresql.org/docs/current/errcodes-appendix.html
+# Classes caused by the data itself: 22 data exception (invalid byte sequence, numeric overflow),
+# 23 integrity constraint violation (a user's CHECK), 54 program limit exceeded (too many columns,
+# row too big). The same records fail the same way every time.
+_DATA_CLASSES = ("22", "23", "54")
+# Worth another try: 40 transaction rollback (deadlock, serialization), 08 connection exception,
+# 57P01-57P05 the server shutting down or restarting, 53300 too many connections.
+_RETRY_STATES = ("57P01", "57P02", "57P03", "57P05", "53300")
+
+
+def map_error(exc: psycopg.Error, engine: str = "PostgreSQL") -> TargetError:
+    """A driver error -> retryable, data (the batch is split) or fatal; by SQLSTATE, never by the
+    exception's class alone: psycopg files "too many columns" under OperationalError."""
+    state = getattr(exc, "sqlstate", None) or ""
+    line = _first_line(exc)
+    if state.startswith("40"):
+        # deadlock with another session, serialization failure: the connection lives, retry the batch
+        return RetryableTargetError(f"{engine}: {line} (the transaction was rolled back)")
+    if state.startswith("08") or state in _RETRY_STATES or (
+            not state and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))):
+        # connection lost, server shutting down: a restart resumes from the last checkpoint
+        return RetryableTargetError(f"{engine} connection failed: {line}")
+    if state[:2] in _DATA_CLASSES or (not state and isinstance(exc, psycopg.DataError)):
+        # (psycopg itself refuses a NUL in text before sending: a DataError without SQLSTATE)
+        return DataTargetError(f"{engine}: {line}")
+    return TargetError(f"{engine}: {line}")
 
 
 def _rejected(table: str, data: pa.Table, i: int, why: str) -> Rejected:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError, RetryableTargetError, TargetError
+from ..errors import ConfigError, DataTargetError, RetryableTargetError, TargetError
 from ..planning import BatchPlan, TableStage
 from ..schema import WIDENING, AddTable, Naming
 from .base import SqlTarget, quote
@@ -39,6 +39,10 @@ MAX_VARCHAR_BYTES = 65535
 # which the materialized-view path's envelope paths rely on (ref: r_enable_case_sensitive_super_attribute.html).
 SESSION_SETTINGS = ("SET timezone TO 'UTC'", "SET enable_case_sensitive_super_attribute TO true")
 _RETRYABLE = re.compile(r"serializable isolation|1023|connection|timed? ?out|throttl", re.I)
+# Refusals caused by the batch's data (the batch is split to find its records): ref: r_ALTER_TABLE.html
+# (1,600 columns), the SQLSTATE classes 22 and 23 of PostgreSQL that Redshift shares.
+_DATA = re.compile(r"too many columns|at most 1600 columns|invalid (input syntax|byte sequence)|value too long"
+                   r"|out of range|overflow|violates|cannot contain NUL|'C': '2[23]", re.I)
 _PLACEHOLDER = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|%s')
 
 
@@ -108,6 +112,7 @@ class RedshiftTarget(PostgresTarget):
     BINARY_FROM_TEXT = "TO_VARBYTE({}, 'base64')"
     JSON_FROM_TEXT = "JSON_PARSE({})"
     JSON_TO_TEXT = "JSON_SERIALIZE({})"
+    MULTI_ADD_COLUMN = False  # ref: r_ALTER_TABLE.html: ADD COLUMN adds one column per statement
     engine = "Redshift"
 
     def __init__(self, uri: str, schema: str | None = None, connection: Any = None):
@@ -164,10 +169,10 @@ class RedshiftTarget(PostgresTarget):
         # Whole seconds within DATEADD's INTEGER; "0.0" would not even cast (the Data API sends text).
         return super().expire_tombstones(min(int(retention_seconds), 2**31 - 1))  # type: ignore[arg-type]
 
-    def create_table_sql(self, ch: AddTable) -> str:
+    def create_table_sql(self, ch: AddTable, columns_sql: str = "") -> str:
         # ref: https://docs.aws.amazon.com/redshift/latest/dg/r_CREATE_TABLE_NEW.html
         # `auto` (or `none`) leaves the clause out: Redshift then chooses (DISTSTYLE AUTO, SORTKEY AUTO).
-        return self._with_keys(SqlTarget.create_table_sql(self, ch))
+        return self._with_keys(SqlTarget.create_table_sql(self, ch, columns_sql))
 
     def history_table_sql(self, table: str, columns_sql: str) -> str:
         return self._with_keys(SqlTarget.history_table_sql(self, table, columns_sql))
@@ -305,7 +310,7 @@ def named_parameters(sql: str, params: Sequence[Any]) -> tuple[str, list[dict[st
 def map_message(message: str) -> TargetError:
     """A Redshift error text -> retryable (serialization conflicts, lost connections) or fatal."""
     line = message.strip().splitlines()[0] if message.strip() else "unknown error"
-    cls = RetryableTargetError if _RETRYABLE.search(line) else TargetError
+    cls = RetryableTargetError if _RETRYABLE.search(line) else DataTargetError if _DATA.search(line) else TargetError
     return cls(f"Redshift: {line}")
 
 
