@@ -196,3 +196,57 @@ def leader_problems(sql: str) -> list[str]:
 def all_problems(sql: str, params: Sequence[Any]) -> list[str]:
     return (reserved_problems(sql) + paramstyle_problems(sql, params) + data_api_problems(sql, params)
             + denied_problems(sql) + leader_problems(sql))
+
+
+# The widest each column of the materialized-view path's relations can be, in bytes, from the
+# documented limits: Kinesis ShardId (128) and SequenceNumber (129 digits), DynamoDB table names
+# (255), key attribute names (255), keys (partition key 2,048 + sort key 1,024 bytes, JSON-escaped
+# at most six-fold), and what dynashift itself builds (seq, position, reason, MD5 hex).
+# ref: Kinesis API_Shard.html / API_Record.html, DynamoDB ServiceQuotas.html ("Attributes")
+COLUMN_BOUNDS = {
+    "shard_id": 128, "sequence_number": 129, "position": 128 + 1 + 129, "seq": 128 + 1 + 64,
+    "reason": 600, "source_table": 255, "k": 255, "i": 20, "rows_read": 20, "dkh": 32, "ah": 32,
+    "dist_key": 2 + 2 * (255 + 12) + 6 * (2048 + 1024),
+}
+# Attribute names may be up to 64 KB in DynamoDB (ServiceQuotas.html): the one column left unbounded,
+# read by the attributes query only (docs/redshift.md says so).
+UNBOUNDED_NAMES = {"a"}
+NUMERIC = (exp.Count, exp.Sum, exp.Avg, exp.Coalesce, exp.Subquery, exp.Cast)
+
+
+def row_bound(sql: str) -> tuple[int, list[str]]:
+    """An upper bound of a result row's bytes for a SELECT, from its projections; and the
+    projections it cannot bound."""
+    tree = parse(sql)
+    total, unknown = 0, []
+    for e in tree.expressions if isinstance(tree, exp.Select) else []:
+        e = e.this if isinstance(e, exp.Alias) else e
+        if isinstance(e, (exp.Min, exp.Max)):
+            e = e.this
+        if isinstance(e, exp.Column) and e.name in COLUMN_BOUNDS:
+            total += COLUMN_BOUNDS[e.name]
+        elif isinstance(e, exp.Column) and e.name in UNBOUNDED_NAMES:
+            total += 0
+        elif isinstance(e, exp.Anonymous) and e.name.upper() == "FROM_VARBYTE" and "'hex'" in e.sql("redshift"):
+            sub = e.expressions[0]
+            length = sub.args.get("length") if isinstance(sub, exp.Substring) else None
+            if isinstance(length, exp.Literal):
+                total += 2 * int(length.this)
+            else:
+                unknown.append(e.sql("redshift")[:80])
+        elif isinstance(e, exp.WithinGroup) and "DISTINCT type_tag" in e.sql("redshift"):
+            total += 10 * 5  # DynamoDB's ten type tags, comma-separated
+        elif (isinstance(e, NUMERIC) and not (isinstance(e, exp.Cast) and e.to.is_type("varchar", "text"))) or (
+                isinstance(e, exp.Literal) and e.is_number):
+            total += 40
+        else:
+            unknown.append(e.sql("redshift")[:80])
+    return total, unknown
+
+
+def row_bound_problems(sql: str) -> list[str]:
+    total, unknown = row_bound(sql)
+    problems = [f"result column {u!r} has no known bound" for u in unknown]
+    if total > DATA_API_MAX_ROW:
+        problems.append(f"result rows of up to {total:,} bytes: the Data API returns at most {DATA_API_MAX_ROW:,}")
+    return problems

@@ -9,6 +9,7 @@ typed columns, history tables, and tables of 200 and 1,500 attributes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -22,7 +23,7 @@ from dynashift.sources import make_source
 from dynashift.targets.redshift import DataApiConnection, RedshiftOptions, RedshiftTarget
 from pg import pg_url  # noqa: F401 - pg_url is a fixture
 from redshift_rules import (DATA_API_MAX_ROW, all_problems, data_api_problems, paramstyle_problems,
-                            reserved_problems, row_problems)
+                            reserved_problems, row_bound_problems, row_problems)
 from test_redshift_sql import Answers, RedshiftDataOnPostgres, Scripted, mv_script
 from typed_support import TypedRedshiftOnPostgres
 
@@ -192,6 +193,9 @@ MV_SHAPES: dict[str, Callable[[], list[tuple[str, list]]]] = {
 def test_view_path_statements_follow_redshifts_rules(shape):
     statements = MV_SHAPES[shape]()
     assert problems_of(statements, all_problems) == []
+    # Rows holding record content: bounded by construction (only Redshift could run them).
+    reads = [(sql, p) for sql, p in statements if sql.startswith("SELECT") and re.search(r"_dynashift_mv_", sql)]
+    assert reads and problems_of(reads, lambda sql, _: row_bound_problems(sql)) == []
     assert [s for s, _ in statements[:len(SESSION_SETTINGS)]] == list(SESSION_SETTINGS)
 
 
@@ -212,6 +216,9 @@ def test_the_rules_catch_the_failures_they_exist_for():
     assert paramstyle_problems("SELECT %s, %s", ["one"])
     assert data_api_problems("SELECT '" + "x" * 100_001 + "'", [])
     assert row_problems([("x" * DATA_API_MAX_ROW, 1)])
+    assert row_bound_problems("SELECT dk, JSON_SERIALIZE_TO_VARBYTE(s._src) FROM t s")
+    assert row_bound_problems("SELECT position, FROM_VARBYTE(SUBSTRING(x, 1, 60000), 'utf8') FROM t")
+    assert not row_bound_problems("SELECT position, FROM_VARBYTE(SUBSTRING(x, 1, 15000), 'hex') FROM t")
     for bad in ["INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING", "SELECT count(*) FILTER (WHERE a) FROM t",
                 "SELECT now() FROM t", "SELECT 'a'::regclass", "CREATE TABLE t (a TEXT)",
                 "SELECT CURRENT_SCHEMA() FROM t", "SELECT 1 FROM pg_class c JOIN dynashift.runs r ON true"]:

@@ -12,6 +12,7 @@ ref: https://docs.aws.amazon.com/redshift/latest/dg/materialized-view-streaming-
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -191,7 +192,7 @@ def _stage(target: Any, relation: str, name: str, source_table: str, keys: list[
     columns = {a: c for a, c in columns.items() if c}
     winners, cells = f"{relation}_w", f"{relation}_cells"
     target.execute(winners_sql(winners, keys, modes), [source_table, source_table])
-    rendered = _render_in_python(target, winners, name, plan)
+    rendered = _render_in_python(target, winners, name, columns, plan)
     target.execute(cells_sql(cells, winners, rendered))
     target.drop_stage(rendered)
     parts = [f"{relation}_p{i}" for i, _ in enumerate(shares(columns))]
@@ -208,28 +209,36 @@ def _stage(target: Any, relation: str, name: str, source_table: str, keys: list[
     return WarehouseStage(name, list(columns.values()), pa.table({"_": pa.nulls(int(total))}), soft, quote(relation))
 
 
-def _render_in_python(target: Any, winners: str, name: str, plan: BatchPlan) -> str:
+def _render_in_python(target: Any, winners: str, name: str, columns: dict[str, str], plan: BatchPlan) -> str:
     """The values SQL leaves alone (sets, maps, lists, long values), rendered by decode.py and
-    staged as (dk, a, txt); the winners holding one Redshift cannot store go to rejected."""
-    texts: dict[str, list] = {"dk": [], "a": [], "txt": []}
-    bad: dict[str, str] = {}
-    for (dist_key, seq, attribute), blob in _assembled(target.query(complex_sql(winners))).items():
+    staged as (MD5 of dist_key, MD5 of attribute, text); winners holding one Redshift cannot
+    store go to rejected."""
+    names = {hashlib.md5(a.encode()).hexdigest(): a for a in columns}
+    texts: dict[str, list] = {"dkh": [], "ah": [], "txt": []}
+    bad: dict[str, tuple[str, str]] = {}
+    for (dkh, seq, ah), blob in _assembled(target.query(complex_sql(winners))).items():
+        attribute = names.get(ah)
+        if attribute is None or dkh in bad:
+            continue  # an attribute without a column of its own (beyond the column budget)
         try:
             text = render_item({attribute: orjson.loads(blob)})[attribute]
             if text is not None and len(text.encode()) > 65535:
                 raise BadRecordError(f"value of attribute {attribute!r} is longer than the 65,535 bytes a Redshift"
                                      " VARCHAR holds")
         except BadRecordError as exc:
-            if dist_key not in bad:
-                bad[dist_key] = seq
-                plan.rejected.append(Rejected(exc.reason, orjson.dumps({"table": name, "dist_key": dist_key}),
-                                              seq.replace("\x1f", ":")))
+            bad[dkh] = (exc.reason, seq)
             continue
-        texts["dk"].append(dist_key)
-        texts["a"].append(attribute)
+        texts["dkh"].append(dkh)
+        texts["ah"].append(ah)
         texts["txt"].append(text)
-    keys = sorted(bad)
-    for i in range(0, len(keys), 1000):  # an IN list of bound values, a thousand at a time
-        marks = ", ".join([target.param] * len(keys[i:i + 1000]))
-        target.execute(f"DELETE FROM {quote(winners)} WHERE {quote(DIST_KEY)} IN ({marks})", keys[i:i + 1000])
+    hashes = sorted(bad)
+    for i in range(0, len(hashes), 1000):  # IN lists of bound values, a thousand at a time
+        share = hashes[i:i + 1000]
+        marks = ", ".join([target.param] * len(share))
+        where = f"WHERE MD5({quote(DIST_KEY)}) IN ({marks})"
+        for dist_key, in target.query(f"SELECT {quote(DIST_KEY)} FROM {quote(winners)} {where}", share):
+            reason, seq = bad[hashlib.md5(dist_key.encode()).hexdigest()]
+            plan.rejected.append(Rejected(reason, orjson.dumps({"table": name, "dist_key": dist_key}),
+                                          seq.replace("\x1f", ":")))
+        target.execute(f"DELETE FROM {quote(winners)} {where}", share)
     return target.stage_rows(f"{winners}_rendered", pa.table({k: pa.array(v, pa.string()) for k, v in texts.items()}))

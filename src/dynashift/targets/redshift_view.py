@@ -238,10 +238,12 @@ def winners_sql(name: str, keys: list[str], modes: Modes) -> str:
 
 
 def complex_sql(winners: str) -> str:
-    """The attribute values `render_sql` leaves to decode.py, per winner, in hex pieces."""
-    source = f"(SELECT w.{quote(DIST_KEY)} AS dk, w.{quote(STAGE_SEQ)} AS seq, a, v FROM {quote(winners)} w, UNPIVOT w._src AS v AT a) c"
-    return pieces_sql("u.dk, u.seq, u.a", "JSON_SERIALIZE_TO_VARBYTE(v)", source,
-                      f"NOT {_SIMPLE} OR JSON_SIZE(v) > {_SIMPLE_BYTES}", "u.dk, u.a")
+    """The attribute values `render_sql` leaves to decode.py, per winner, in hex pieces. Key and
+    attribute name come back as MD5 hashes: a result row stays within 64 KB however long they are."""
+    source = (f"(SELECT MD5(w.{quote(DIST_KEY)}) AS dkh, w.{quote(STAGE_SEQ)} AS seq, MD5(a) AS ah, v"
+              f" FROM {quote(winners)} w, UNPIVOT w._src AS v AT a) c")
+    return pieces_sql("u.dkh, u.seq, u.ah", "JSON_SERIALIZE_TO_VARBYTE(v)", source,
+                      f"NOT {_SIMPLE} OR JSON_SIZE(v) > {_SIMPLE_BYTES}", "u.dkh, u.ah")
 
 
 def cells_sql(name: str, winners: str, rendered: str) -> str:
@@ -249,7 +251,7 @@ def cells_sql(name: str, winners: str, rendered: str) -> str:
     in `rendered`) for the values SQL leaves alone."""
     return (f"CREATE TEMP TABLE {quote(name)} AS SELECT u.dk, u.a, NVL(r.txt, u.txt) AS txt FROM"
             f" (SELECT w.{quote(DIST_KEY)} AS dk, a, {render_sql()} AS txt FROM {quote(winners)} w, UNPIVOT w._src AS v AT a) u"
-            f" LEFT JOIN {rendered} r ON r.dk = u.dk AND r.a = u.a")
+            f" LEFT JOIN {rendered} r ON r.dkh = MD5(u.dk) AND r.ah = MD5(u.a)")
 
 
 def pivot_sql(name: str, cells: str, columns: list[tuple[str, str]], key: str) -> str:
