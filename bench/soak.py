@@ -45,12 +45,13 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE.parent / "tests"))  # the test tooling: support.oracle compares the replica
 
 import boto3  # noqa: E402
 import orjson  # noqa: E402
 
 from dynashift.simulate import render_item, value  # noqa: E402
-from dynashift.testing import diff_rows  # noqa: E402
+from support.oracle import diff_rows  # noqa: E402
 
 _MOTO = """
 import logging, sys, threading, time
@@ -142,7 +143,7 @@ class Workload:
                              "tableName": table, "dynamodb": ddb, "eventSource": "aws:dynamodb"})
 
     def expected(self) -> dict[str, dict[str, Any]]:
-        """expected.json's `tables`, as dynashift.testing.diff_rows reads it."""
+        """expected.json's `tables`, as support.oracle.diff_rows (tests/support) reads it."""
         out = {t.lower(): {"table": t.lower(), "source_table": t, "attributes": sorted(self.seen[t]), "rows": {}}
                for t in TABLES}
         for (table, dk), (version, image) in self.live.items():

@@ -45,9 +45,11 @@ from moto_server import ACCOUNT, GET_RECORDS_CALLS, REGION
 
 from dynashift.decode import decode_change
 from dynashift.simulate import simulate
-from dynashift.testing import diff_duckdb, diff_rows, expected_tables, load_expected
+from support.oracle import diff_duckdb, diff_rows, expected_tables, load_expected
 
 ROOT = Path(__file__).resolve().parents[1]
+# `dynashift` with the crash points of DYNASHIFT_FAULT armed (support/faults.py); the same CLI otherwise
+DYNASHIFT = [sys.executable, str(Path(__file__).resolve().parent / "support" / "fault_run.py")]
 
 
 # ---------------------------------------------------------------- the stream
@@ -93,7 +95,7 @@ def _toml(v: Any) -> str:
 
 
 def command(endpoint: str, stream: str, target: str, config: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "dynashift.cli", "run", "-q", "--source", f"kinesis://{stream}",
+    return [*DYNASHIFT, "run", "-q", "--source", f"kinesis://{stream}",
             "--target", target, "--endpoint-url", endpoint, "--config", str(config), *extra]
 
 

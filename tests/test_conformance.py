@@ -36,7 +36,7 @@ from dynashift.sources import make_source
 from dynashift.targets import make_target
 from dynashift.targets.base import SqlTarget, quote
 from dynashift.targets.redshift import RedshiftTarget
-from dynashift.testing import diff_rows, expected_tables
+from support.oracle import diff_rows, expected_tables
 from pg import pg_url  # noqa: F401 - pg_url is a fixture
 from typed_support import TypedRedshiftOnPostgres
 from typed_support import replica as typed_replica

@@ -19,7 +19,7 @@ from moto_server import GET_RECORDS_CALLS, moto_endpoint, served_to_end  # noqa:
 
 from dynashift.simulate import simulate
 from dynashift.simulate_live import put_records
-from dynashift.testing import diff_duckdb
+from support.oracle import diff_duckdb
 
 _names = iter(range(1_000_000))
 

@@ -3,7 +3,7 @@ and into PostgreSQL, killed with SIGKILL again and again and restarted each time
 
 Each incarnation gets a new slice of the stream, then dies one of four ways, in a shuffled order:
 killed from outside at a random moment (reading, planning, merging, committing or idle), or
-killing itself (DYNASHIFT_FAULT, src/dynashift/faults.py) in the middle of a merge, after the
+killing itself (DYNASHIFT_FAULT, tests/support/faults.py) in the middle of a merge, after the
 batch's checkpoints were written but before its commit, or right after the commit, before
 anything that follows it. A last `run --once` finishes the stream.
 
@@ -28,7 +28,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -37,8 +36,8 @@ from typing import Any, Callable
 
 import psycopg
 import pytest
-from faultkit import (FileModel, Replica, StreamModel, audit, command, committed_problems, kinesis, new_stream,
-                      reading, split, start, stop, stream_lines, write_config)
+from faultkit import (DYNASHIFT, FileModel, Replica, StreamModel, audit, command, committed_problems, kinesis,
+                      new_stream, reading, split, start, stop, stream_lines, write_config)
 from moto_server import GET_RECORDS_CALLS, moto_endpoint  # noqa: F401 - the fixture
 from pg import pg_url  # noqa: F401 - the fixture
 
@@ -157,7 +156,7 @@ def test_sigkill_anywhere_in_a_file_run_whose_planning_overlaps_the_commit(tmp_p
     records = sum(1 for f in summary.files for line in f.read_bytes().splitlines() if line.strip())
     replica = Replica(f"duckdb:///{tmp_path / 'files.duckdb'}")
     model = FileModel(f"file://{tmp_path / 'in'}", summary.files)
-    cmd = [sys.executable, "-m", "dynashift.cli", "run", "--once", "-q", "--source", model.uri,
+    cmd = [*DYNASHIFT, "run", "--once", "-q", "--source", model.uri,
            "--target", replica.uri, "--batch-size", "100"]
     rng = random.Random(63)
     kills: Counter[str] = Counter()

@@ -4,54 +4,18 @@ simulator's own renderer (independent of decode.py)."""
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import boto3
-import orjson
 from moto_server import moto_endpoint  # noqa: F401 - the fixture
 
 from dynashift import Config, run_once
-from dynashift.decode import dist_key
-from dynashift.simulate import render_item
 from dynashift.simulate_live import item_operations, simulate_live
-from dynashift.testing import diff_duckdb
+from support.dynamo import dynamodb, scan_as_expected
+from support.oracle import diff_duckdb
 
 _names = iter(range(1_000_000))
-
-
-def dynamodb(endpoint: str) -> Any:
-    return boto3.client("dynamodb", endpoint_url=endpoint)
-
-
-def typed_json(av: Any) -> Any:
-    """boto3's typed values (B as bytes) -> DynamoDB JSON as the stream carries it (B as base64)."""
-    if isinstance(av, dict):
-        return {k: typed_json(v) for k, v in av.items()}
-    if isinstance(av, list):
-        return [typed_json(v) for v in av]
-    if isinstance(av, (bytes, bytearray)):
-        return base64.b64encode(bytes(av)).decode()
-    return av
-
-
-def scan_as_expected(endpoint: str, table: str, path: Path) -> Path:
-    """A Scan of the table, written in the shape of simulate's expected.json (the oracle)."""
-    client = dynamodb(endpoint)
-    key_names = [k["AttributeName"] for k in client.describe_table(TableName=table)["Table"]["KeySchema"]]
-    rows, attributes = {}, set()
-    for page in client.get_paginator("scan").paginate(TableName=table):
-        for item in page["Items"]:
-            item = typed_json(item)
-            rows[dist_key({k: item[k] for k in key_names})] = {"changed_at_us": 0, "values": render_item(item)}
-            attributes.update(item)
-    expected = {"tables": {table.lower(): {"source_table": table, "key_attributes": key_names,
-                                           "attributes": sorted(attributes), "rows": rows}}}
-    path.write_bytes(orjson.dumps(expected))
-    return path
 
 
 def new_table(endpoint: str, view: str = "NEW_AND_OLD_IMAGES") -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from dynashift import run_once
 from dynashift.simulate import simulate
-from dynashift.testing import diff_duckdb
+from support.oracle import diff_duckdb
 
 CHANGES = 50_000
 

@@ -25,7 +25,7 @@ from dynashift.decode import dist_key
 from dynashift.simulate import render_item, value
 from dynashift.sources.export import DONE, ExportSource, read_export, write_export
 from dynashift.targets import make_target
-from dynashift.testing import diff_duckdb
+from support.oracle import diff_duckdb
 from moto_server import moto_endpoint  # noqa: F401 - the fixture
 
 TABLE = "Things"

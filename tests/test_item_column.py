@@ -17,7 +17,7 @@ from dynashift.simulate import simulate
 from dynashift.sources import make_source
 from dynashift.targets import make_target
 from dynashift.targets.duckdb import DuckDBTarget
-from dynashift.testing import expected_tables
+from support.oracle import expected_tables
 from pg import pg_url  # noqa: F401 - the fixture
 from typed_support import replica
 

@@ -28,7 +28,7 @@ from dynashift.sources import make_source
 from dynashift.sources.kinesis import KinesisApi
 from dynashift.sources.shards import Page, ShardedSource, ShardInfo, Start, seq_key
 from dynashift.targets import make_target
-from dynashift.testing import diff_duckdb
+from support.oracle import diff_duckdb
 
 _names = iter(range(1_000_000))
 

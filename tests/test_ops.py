@@ -230,7 +230,7 @@ def test_the_configuration_reference_is_up_to_date() -> None:
 def test_rebuilding_a_table_as_docs_operations_says(tmp_path: Path) -> None:
     """The SQL of "Rebuilding a table", run as written, then the source's checkpoints deleted: the
     next run rebuilds the table exactly (the other tables are untouched)."""
-    from dynashift.testing import diff_duckdb
+    from support.oracle import diff_duckdb
 
     summary = simulate(tmp_path / "changes", changes=3000, tables=3, seed=4)
     (tmp_path / "changes" / "expected.json").replace(tmp_path / "expected.json")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import duckdb
@@ -14,31 +13,7 @@ from dynashift.errors import BadRecordError, TargetError
 from dynashift.pipeline import replicate
 from dynashift.sources import make_source
 from dynashift.targets import make_target
-
-_ids = itertools.count()
-T0 = 1_700_000_000_000_000  # µs
-
-
-def rec(op: str, keys: dict, image: dict | None = None, t: int = 0, *, table: str = "Orders",
-        eid: str | None = None, ttl: bool = False) -> dict:
-    """A Kinesis-format change record; `t` is µs after T0."""
-    ddb = {"ApproximateCreationDateTime": T0 + t, "ApproximateCreationDateTimePrecision": "MICROSECOND",
-           "Keys": keys, "SizeBytes": 1}
-    if image is not None:
-        ddb["NewImage"] = image
-    return {"eventID": eid or f"e{next(_ids)}", "eventName": op, "tableName": table,
-            "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"} if ttl else None,
-            "dynamodb": ddb, "eventSource": "aws:dynamodb"}
-
-
-def item(pk: str, **attrs: dict) -> tuple[dict, dict]:
-    keys = {"pk": {"S": pk}}
-    return keys, {**keys, **attrs}
-
-
-def write(path: Path, records: list) -> Path:
-    path.write_bytes(b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in records))
-    return path
+from support.builders import T0, item, rec, write
 
 
 def table(db: Path, name: str = "orders", cols: str = "*") -> list[dict]:

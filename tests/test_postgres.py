@@ -4,10 +4,8 @@ locale collation, NUL values, and a backend killed in the middle of a batch."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import uuid
-from pathlib import Path
 
 import orjson
 import psycopg
@@ -18,35 +16,13 @@ from dynashift.errors import BadRecordError, RetryableTargetError, TargetError
 from dynashift.pipeline import replicate
 from dynashift.sources import make_source
 from dynashift.targets import make_target
+from support.builders import T0, item, rec, write
 from pg import admin, pg_rows, pg_url, with_database, ADMIN_URL  # noqa: F401 - pg_url is a fixture
 
 pytestmark = pytest.mark.postgres
 
-_ids = itertools.count()
-T0 = 1_700_000_000_000_000  # µs
 A = '{"pk":{"S":"a"}}'
 B = '{"pk":{"S":"b"}}'
-
-
-def rec(op: str, keys: dict, image: dict | None = None, t: int = 0, *, table: str = "Orders",
-        eid: str | None = None, ttl: bool = False) -> dict:
-    ddb = {"ApproximateCreationDateTime": T0 + t, "ApproximateCreationDateTimePrecision": "MICROSECOND",
-           "Keys": keys}
-    if image is not None:
-        ddb["NewImage"] = image
-    return {"eventID": eid or f"e{next(_ids)}", "eventName": op, "tableName": table,
-            "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"} if ttl else None,
-            "dynamodb": ddb}
-
-
-def item(pk: str, **attrs: dict) -> tuple[dict, dict]:
-    keys = {"pk": {"S": pk}}
-    return keys, {**keys, **attrs}
-
-
-def write(path: Path, records: list) -> Path:
-    path.write_bytes(b"".join((r if isinstance(r, bytes) else orjson.dumps(r)) + b"\n" for r in records))
-    return path
 
 
 def values(url: str, table: str = "orders") -> dict[str, dict]:

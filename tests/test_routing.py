@@ -20,7 +20,7 @@ from dynashift.records import INSERT, LAZY, REMOVE, Change
 from dynashift.routing import Route, Router
 from dynashift.simulate import render_item
 from dynashift.sources.export import write_export
-from dynashift.testing import diff_duckdb
+from support.oracle import diff_duckdb
 
 ROUTES = [
     {"to": "orders", "table": "App", "attribute": "pk", "prefix": "ORDER#"},

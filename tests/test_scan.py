@@ -14,51 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import orjson
 import pytest
 from moto_server import moto_endpoint  # noqa: F401 - the fixture
 
 from dynashift import Config, replicate, run_once
-from dynashift.decode import dist_key
-from dynashift.simulate import render_item
 from dynashift.simulate_live import item_operations
 from dynashift.sources.scan import RateLimiter, ScanSource
 from dynashift.targets import make_target
-from dynashift.testing import diff_duckdb
+from support.dynamo import dynamodb, scan_as_expected
+from support.oracle import diff_duckdb
 
 _names = iter(range(1_000_000))
 ITEMS = 2500
-
-
-def dynamodb(endpoint: str) -> Any:
-    return boto3.client("dynamodb", endpoint_url=endpoint)
-
-
-def typed_json(av: Any) -> Any:
-    if isinstance(av, dict):
-        return {k: typed_json(v) for k, v in av.items()}
-    if isinstance(av, list):
-        return [typed_json(v) for v in av]
-    if isinstance(av, (bytes, bytearray)):
-        import base64
-
-        return base64.b64encode(bytes(av)).decode()
-    return av
-
-
-def scan_as_expected(endpoint: str, table: str, path: Path) -> Path:
-    """The oracle: a Scan of the table in the shape of simulate's expected.json."""
-    client = dynamodb(endpoint)
-    keys = [k["AttributeName"] for k in client.describe_table(TableName=table)["Table"]["KeySchema"]]
-    rows, attributes = {}, set()
-    for page in client.get_paginator("scan").paginate(TableName=table):
-        for item in map(typed_json, page["Items"]):
-            rows[dist_key({k: item[k] for k in keys})] = {"changed_at_us": 0, "values": render_item(item)}
-            attributes.update(item)
-    expected = {"tables": {table.lower(): {"source_table": table, "key_attributes": keys,
-                                           "attributes": sorted(attributes), "rows": rows}}}
-    path.write_bytes(orjson.dumps(expected))
-    return path
 
 
 def populated_table(endpoint: str, items: int = ITEMS) -> str:

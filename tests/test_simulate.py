@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from dynashift.simulate import render_item, render_value, simulate
-from dynashift.testing import diff_duckdb, diff_rows, expected_tables
+from support.oracle import diff_duckdb, diff_rows, expected_tables
 
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 

@@ -3,7 +3,7 @@ column, history, verify").
 
 - `replica(target)`: each replicated table's rows with every attribute's value taken from its
   column or its text variant, wrapped so that it compares equal to the text of docs/reference.md §3 for the same value
-  (by type: numbers as numbers, JSON parsed, binary as base64), for `dynashift.testing.diff_rows`.
+  (by type: numbers as numbers, JSON parsed, binary as base64), for `support.oracle.diff_rows`.
 - `TypedRedshiftOnPostgres`: tests/pg.py's Redshift-on-PostgreSQL seam, with the few Redshift
   types and functions typed mode uses (SUPER, VARBYTE, JSON_PARSE, TO_VARBYTE, JSON_SERIALIZE)
   played by PostgreSQL's own (jsonb, bytea, casts).

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from . import faults
 from .config import Config
 from .errors import DataTargetError, DynashiftError
 from .planning import Modes, build_plan
@@ -87,7 +86,6 @@ def replicate(
     in_target = getattr(source, "replicate", None)
     if in_target is not None:  # applied inside the target itself (redshift-mv://): no rows pass through here
         return in_target(config, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)
-    faults.arm(target)  # test-only crash points (DYNASHIFT_FAULT); nothing when unset
     state = target.load_state()
     run = target.begin_run(source.uri)
     # A batch holds tens of thousands of acyclic objects; the cyclic GC would rescan them on every

@@ -1,6 +1,6 @@
 """Test-only crash injection: `DYNASHIFT_FAULT=POINT:N[,POINT:N…]` makes the process SIGKILL itself
 the N-th time it reaches POINT (counted from 1 in this process). For the crash tests
-(tests/test_crash.py, docs/testing.md); never set it in production.
+(tests/test_crash.py, docs/testing.md).
 
     mid_merge      inside a batch transaction, right after the first table of the batch was merged
                    (batches with nothing to merge do not count)
@@ -8,10 +8,12 @@ the N-th time it reaches POINT (counted from 1 in this process). For the crash t
     after_commit   the batch committed, before anything after it (schema state, the lag gauge,
                    the next read from the source)
 
-The variable is read once, at import; unset, `arm` returns at once and nothing is wrapped, so the
-normal path costs nothing. Set, the three points are hooked by wrapping the target's `apply`,
-`merge` and `write_checkpoints` on that one object: target code carries no test hooks.
-A line naming the point goes to stderr before the kill, so a test can tell where it died.
+The crash tests run `tests/support/fault_run.py` instead of `python -m dynashift.cli`: it calls
+`install`, which puts a wrapper around each entry of the targets registry (`dynashift.targets.TARGETS`,
+a plain dict) so that every target the command makes is armed, then runs the CLI. The three points
+are hooked by wrapping the target's `apply`, `merge` and `write_checkpoints` on that one object:
+neither the pipeline nor target code carries a test hook. A line naming the point goes to stderr
+before the kill, so a test can tell where it died.
 """
 
 from __future__ import annotations
@@ -34,6 +36,30 @@ def parse(spec: str) -> dict[str, int]:
             raise ValueError(f"DYNASHIFT_FAULT: {part!r} is not POINT:N with POINT one of {', '.join(POINTS)}")
         out[point] = int(n)
     return out
+
+
+def install(spec: str | None = None) -> None:
+    """Arm every target made through the registry from now on (nothing when no point is set)."""
+    from dynashift import targets
+
+    if not parse(_PLAN if spec is None else spec):
+        return
+    for scheme, factory in list(targets.TARGETS.items()):
+        targets.TARGETS[scheme] = _armed(factory, spec)
+
+
+def _armed(factory: Callable[[], Any], spec: str | None) -> Callable[[], Any]:
+    def make_class() -> Callable[..., Any]:
+        cls = factory()
+
+        def make(*args: Any, **kwargs: Any) -> Any:
+            target = cls(*args, **kwargs)
+            arm(target, spec)
+            return target
+
+        return make
+
+    return make_class
 
 
 def arm(target: Any, spec: str | None = None) -> None:

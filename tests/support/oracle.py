@@ -1,4 +1,5 @@
-"""Compare a replica with the `expected.json` that `dynashift.simulate` writes.
+"""Compare a replica with the `expected.json` that `dynashift.simulate` writes (test tooling,
+used by the tests and bench/soak.py; not part of the dynashift package).
 
 `diff_rows` is the comparison itself, a pure function that any target can feed with its rows;
 `diff_duckdb` is the thin DuckDB wrapper. Both return human-readable differences: empty = equal.
