@@ -1,7 +1,7 @@
 """The overflow column: attributes past a table's column budget, in one JSON column.
 
 Pure. Each row's value is a JSON object of the overflowed attributes the row holds (NULL values
-left out) -> the exact text their column would hold (SPEC section 2's rendering), names sorted;
+left out) -> the exact text their column would hold (the rendering of docs/reference.md §3), names sorted;
 NULL when the row holds none. Text, not JSON values, so that numbers keep their digits in every
 target's JSON type (Redshift's SUPER would not) and `->>'name'` gives back the column text
 (docs/decisions.md "Column budget").

@@ -5,8 +5,8 @@ same records the same way every time: retrying cannot help, and failing the run 
 later run the same way, so one odd record would block every table of the stream. Instead the
 batch's schema changes are applied on their own, then its changes in halves, each half split
 again while it fails, down to single changes, which go to `dynashift.rejected` with the target's
-reason (SPEC section 6); the rest commits. The checkpoints go with the last part: a crash in
-between replays parts already applied, which changes nothing (SPEC section 3).
+reason (docs/reference.md §7); the rest commits. The checkpoints go with the last part: a crash in
+between replays parts already applied, which changes nothing (docs/reference.md §4).
 """
 
 from __future__ import annotations
