@@ -185,8 +185,15 @@ MV_SHAPES: dict[str, Callable[[], list[tuple[str, list]]]] = {
     "small": lambda: mv_statements(mv_script(), delete_mode="soft"),
     "small-hard": lambda: mv_statements(mv_script(), ttl_deletes="ignore"),
     "wide200": lambda: mv_statements(wide_script(200)),
-    "wide1500": lambda: mv_statements(wide_script(1500)),
+    "wide1500": lambda: mv_statements(wide_script(1500), max_columns=1590),
 }
+
+
+def test_view_path_refuses_attributes_past_the_column_budget_loudly():
+    from dynashift.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_columns"):
+        mv_statements(wide_script(1500))
 
 
 @pytest.mark.parametrize("shape", sorted(MV_SHAPES))

@@ -25,7 +25,7 @@ from .decode import render_item
 from .errors import BadRecordError, ConfigError, DynashiftError, SourceError
 from .planning import BatchPlan, TableStage
 from .records import Checkpoint, Rejected
-from .schema import DIST_KEY, SchemaState, plan_schema
+from .schema import DIST_KEY, OVERFLOW, AddColumn, AddTable, SchemaState, plan_schema
 from .targets.base import RunCounters, quote
 from .targets.redshift_view import (BATCH, CHANGES, Modes, attributes_sql, batch_sql, cells_sql, changes_sql,  # noqa: F401
                                     checkpoints_sql, complex_sql, counts_sql, keys_sql, parameter_group_settings,
@@ -94,7 +94,7 @@ class ViewSource:
             # The session already navigates SUPER with case-sensitive attribute names (RedshiftTarget.open).
             target.expire_tombstones(config.tombstone_retention)
             while stop is None or not stop.is_set():
-                changes = apply_batch(target, self, state, modes, run, config.change_log)
+                changes = apply_batch(target, self, state, modes, run, config)
                 if changes is None:
                     if not follow or stop is None or stop.wait(max(config.max_wait, 0.1)):
                         break
@@ -114,7 +114,7 @@ class ViewSource:
 
 
 def apply_batch(target: Any, source: ViewSource, state: SchemaState, modes: Modes, run: RunCounters,
-                change_log: bool) -> list | None:
+                config: Config) -> list | None:
     """One batch in one transaction: select it, decode it, evolve the schema, stage and merge
     each table, write rejects, checkpoints and the run. None when the view holds nothing new."""
     with target.transaction():
@@ -134,7 +134,7 @@ def apply_batch(target: Any, source: ViewSource, state: SchemaState, modes: Mode
             mark = watermark(shards, source.batch_size)
             plan.checkpoints = [Checkpoint(source.uri, shard, seq, mark) for shard, seq, _, _ in shards]
             seen, types = _seen(target, modes)
-            plan.schema_changes = plan_schema(state, seen, target.naming)
+            plan.schema_changes = plan_schema(state, seen, target.naming, budget=config.column_budget)
             mapped = _mapped(state, plan.schema_changes)
             for n, (source_table, (keys, _)) in enumerate(seen.items()):
                 name, columns = mapped[source_table]
@@ -142,7 +142,7 @@ def apply_batch(target: Any, source: ViewSource, state: SchemaState, modes: Mode
                 stage = _stage(target, f"_dynashift_mv_stage_{n}", name, source_table, keys, columns, modes, plan)
                 if stage is not None:
                     plan.stages.append(stage)
-            target.apply(plan, run, change_log)
+            target.apply(plan, run, config.change_log)
         finally:
             target.execute(f"DROP TABLE IF EXISTS {CHANGES}")
             target.execute(f"DROP TABLE IF EXISTS {BATCH}")
@@ -176,11 +176,17 @@ def _mapped(state: SchemaState, changes: list) -> dict[str, tuple[str, dict[str,
     out = {src: (info.name, dict(info.columns)) for src, info in state.tables.items()}
     by_name = {name: src for src, (name, _) in out.items()}
     for ch in changes:
-        if hasattr(ch, "source_table"):
+        if isinstance(ch, AddTable):
             out[ch.source_table] = (ch.table, {})
             by_name[ch.table] = ch.source_table
-        else:
+        elif isinstance(ch, AddColumn):
             out[by_name[ch.table]][1][ch.attribute] = ch.column
+    for name, columns in out.values():
+        if OVERFLOW in columns.values():
+            # Never lose the attributes past the budget silently: this path does not fill the overflow column yet.
+            raise ConfigError(f"table {name} has more attributes than its column budget (max_columns): redshift-mv://"
+                              " cannot put the rest into _dynashift_overflow yet; raise max_columns for it (Redshift"
+                              " holds 1,600 columns) or replicate it through kinesis://")
     return out
 
 
