@@ -26,8 +26,9 @@ import orjson
 from . import aws
 from .decode import dist_key, render_item
 from .errors import BadRecordError, ConfigError
-from .schema import CHANGED_AT, DELETED, DIST_KEY, ITEM
-from .targets.base import SqlTarget, quote
+from .schema import ITEM
+from .targets import replica_reads
+from .targets.base import SqlTarget
 from .typing_mode import JSON, comparable, family
 
 _MARGIN_US = 2_000_000  # stream times are rounded to the second; clocks differ a little
@@ -76,62 +77,40 @@ class _Column:
 
 
 class Replica:
-    """One replicated table as verify reads it: its columns and, per key, its live row."""
+    """One replicated table as verify reads it: its columns and, per key, its live row (the SQL
+    is targets/replica_reads.py's)."""
 
     def __init__(self, target: SqlTarget, table: str):
-        p = target.param
-        found = target.query(f"SELECT table_name, source_table, key_attributes, options FROM dynashift.tables"
-                             f" WHERE table_name = {p} OR source_table = {p} ORDER BY table_name", [table, table])
-        if not found:
+        found = replica_reads.find_table(target, table)
+        if found is None:
             raise ConfigError(f"no replicated table {table!r} in {target.uri} (see `dynashift status`)")
         self.target = target
-        self.name, self.source_table, keys, options = found[0]
+        self.name, self.source_table, keys, options = found
         self.keys: list[str] = orjson.loads(keys)
         self.item = bool(options and orjson.loads(options).get("item_column"))
-        meta = target.query("SELECT attribute_name, column_name, column_type, variant_column FROM dynashift.columns"
-                            f" WHERE table_name = {p}", [self.name])
+        meta = replica_reads.column_mapping(target, self.name)
         self.columns = [_Column(a, c or "", t, v) for a, c, t, v in meta]
-
-    def _select(self) -> str:
-        cols = [quote(DIST_KEY), quote(CHANGED_AT), quote(DELETED)]
-        for c in self.columns:
-            if c.column:
-                cols.append(self.target.JSON_TO_TEXT.format(quote(c.column)) if family(c.type) == JSON else quote(c.column))
-                cols.append(quote(c.variant) if c.variant else "NULL")
-        if self.item:
-            cols.append(self.target.JSON_TO_TEXT.format(quote(ITEM)))
-        return ", ".join(cols)
 
     def rows(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """dist_key -> {"_changed_us": µs, attribute: (type, value, variant), ITEM: item JSON} for live rows."""
-        sql = f"SELECT {self._select()} FROM {self.target.table_ref(self.name)}"
+        mapped = [c for c in self.columns if c.column]
+        selected = [(c.column, family(c.type) == JSON, c.variant) for c in mapped]
+        wanted = None if keys is None else list(keys)
         out: dict[str, dict[str, Any]] = {}
-        if keys is None:
-            batches: list[list[str]] = [[]]
-        else:
-            wanted = sorted(set(keys))
-            batches = [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
-        for batch in batches:
-            if keys is not None and not batch:
-                continue
-            where = f" WHERE {quote(DIST_KEY)} IN ({', '.join([self.target.param] * len(batch))})" if batch else ""
-            for row in self.target.query(sql + where, batch):
-                if row[2]:
-                    continue  # soft-deleted: not in DynamoDB any more
-                values = iter(row[3:])
-                d: dict[str, Any] = {"_changed_us": _micros(row[1])}
-                for c in self.columns:
-                    if c.column:
-                        d[c.attribute] = (c.type, next(values), next(values))
-                if self.item:
-                    d[ITEM] = next(values)
-                out[row[0]] = d
+        for row in replica_reads.rows_by_key(self.target, self.name, selected, self.item, wanted):
+            if row[2]:
+                continue  # soft-deleted: not in DynamoDB any more
+            values = iter(row[3:])
+            d: dict[str, Any] = {"_changed_us": _micros(row[1])}
+            for c in mapped:
+                d[c.attribute] = (c.type, next(values), next(values))
+            if self.item:
+                d[ITEM] = next(values)
+            out[row[0]] = d
         return out
 
     def sample_keys(self, n: int) -> list[str]:
-        rows = self.target.query(f"SELECT {quote(DIST_KEY)} FROM {self.target.table_ref(self.name)}"
-                                 f" WHERE NOT {quote(DELETED)} OR {quote(DELETED)} IS NULL ORDER BY random() LIMIT {int(n)}")
-        return [r[0] for r in rows]
+        return replica_reads.sample_keys(self.target, self.name, n)
 
 
 class Source:
