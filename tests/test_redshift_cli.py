@@ -22,6 +22,19 @@ def test_setup_prints_parseable_redshift_sql_and_the_iam_policy():
     sqlglot.parse_one(statements[1].rstrip(";"), read="redshift")
     policy = json.loads(result.stdout[result.stdout.index("{"):])
     assert any("arn:aws:kinesis:*:*:stream/ddb-changes" in str(s["Resource"]) for s in policy["Statement"])
+    assert "--   enable_case_sensitive_identifier = true or false" in result.stdout
+    assert "--   timezone = UTC" in result.stdout
+
+
+def test_setup_of_a_mixed_case_stream_sets_case_sensitive_identifiers_and_says_so():
+    result = CliRunner().invoke(main, ["redshift", "setup", "--print-only", "--stream", "Orders-Changes",
+                                       "--role-arn", "arn:aws:iam::123456789012:role/kinesis-reader"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if not line.startswith("--")]
+    assert lines[0] == "SET enable_case_sensitive_identifier TO true;"
+    assert 'FROM "dynashift_kinesis"."Orders-Changes"' in result.stdout
+    assert "--   enable_case_sensitive_identifier = true: the stream name 'Orders-Changes'" in result.stdout
+    assert "set it in the parameter group" in result.stderr
 
 
 def test_a_source_applied_inside_the_target_gets_the_run():

@@ -51,7 +51,8 @@ def diagnose(config: Config, options: Options) -> Iterator[Check]:
     source = config.source or ""
     if not source:
         yield Check("source", WARN, "no source configured", "set `source` in dynashift.toml or pass --source")
-    needs_aws = source.startswith(_AWS_SOURCES) or bool(options.role_arn)
+    copy_role = _copy_role(config.target)
+    needs_aws = source.startswith(_AWS_SOURCES) or bool(options.role_arn) or bool(copy_role)
     identity: dict[str, Any] | None = None
     if needs_aws:
         check, identity = credentials(config)
@@ -65,7 +66,9 @@ def diagnose(config: Config, options: Options) -> Iterator[Check]:
         yield file_check(source)
     if options.role_arn or source.startswith("redshift-mv://"):
         yield from _skip_without(aws_ok, "redshift role", lambda: redshift_role_checks(config, options, identity or {}))
-    yield from target_checks(config)
+    if copy_role:
+        yield from _skip_without(aws_ok, "redshift copy role", lambda: copy_role_checks(config, *copy_role))
+    yield from target_checks(config, options)
 
 
 def _skip_without(ok: bool, name: str, checks: Callable[[], Iterator[Check]]) -> Iterator[Check]:
@@ -340,7 +343,7 @@ def _listed_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- the target
 
 
-def target_checks(config: Config) -> Iterator[Check]:
+def target_checks(config: Config, options: Options | None = None) -> Iterator[Check]:
     """Reachable (open, which also creates the metadata schema) and writable (a scratch table in
     schema dynashift, created and dropped inside a transaction that is rolled back)."""
     from .targets import make_target
@@ -372,8 +375,72 @@ def target_checks(config: Config) -> Iterator[Check]:
             yield Check("writable", PASS, f"may create tables in schemas {META} and {target.schema}")
         except DynashiftError as exc:
             yield Check("writable", FAIL, f"{where}: {exc}", grant)
+        if getattr(target, "engine", "") == "Redshift":
+            yield from redshift_settings_checks(config, options or Options(), target)
     finally:
         target.close()
+
+
+# ---------------------------------------------------------------- Redshift's settings
+
+
+def redshift_settings_checks(config: Config, options: Options, target: Any) -> Iterator[Check]:
+    """What the cluster's parameter group and database decide: identifier case (and whether the
+    streaming view's stream name needs it), the default time zone, the collation (open() refuses
+    a case-insensitive database, so reaching here means it is case-sensitive)."""
+    from .redshift_native import needs_case_sensitive_identifier
+
+    defaults = target.cluster_defaults()
+    on, zone = defaults["enable_case_sensitive_identifier"] in ("on", "true", "1"), defaults["timezone"]
+    stream = options.stream or ""
+    if config.source and config.source.startswith("redshift-mv://") and needs_case_sensitive_identifier(stream) and not on:
+        yield Check("redshift identifiers", FAIL, f"enable_case_sensitive_identifier is off: the streaming view cannot"
+                    f" find stream {stream!r} on AUTO REFRESH", "set enable_case_sensitive_identifier=true in the"
+                    " cluster's or workgroup's parameter group (before the first run: it also keeps `Name` and `name`"
+                    " apart)")
+    else:
+        yield Check("redshift identifiers", PASS, f"enable_case_sensitive_identifier is {'on' if on else 'off'}:"
+                    f" {'`Name` and `name` are two columns' if on else 'attribute names differing in case only get a suffix'}")
+    utc = zone.upper() in ("UTC", "GMT", "ETC/UTC", "Z")
+    yield Check("redshift time zone", PASS if utc else WARN, f"default time zone {zone}; dynashift's sessions use UTC",
+                "" if utc else "set timezone=UTC in the parameter group (or ALTER USER … SET timezone TO 'UTC') so"
+                " that readers see TIMESTAMPTZ columns as dynashift writes them")
+    yield Check("redshift collation", PASS, "the database is case-sensitive (keys `A` and `a` stay apart)")
+
+
+def _copy_role(target_uri: str) -> tuple[str, str] | None:
+    """(role ARN, s3 staging URL) of a redshift:// target that loads through S3, else None."""
+    if not target_uri.startswith("redshift://"):
+        return None
+    query = parse_qs(urlsplit(target_uri).query)
+    role, stage = (query.get("iam_role") or [""])[0], (query.get("s3_staging") or [""])[0]
+    return (role, stage) if role and stage else None
+
+
+def copy_role_checks(config: Config, role_arn: str, stage: str) -> Iterator[Check]:
+    """The role COPY assumes reads the staging prefix: s3:GetObject on its objects and
+    s3:ListBucket on the bucket. ref: https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-access-permissions.html"""
+    role = role_arn.rsplit("/", 1)[-1]
+    parts = urlsplit(stage)
+    bucket, prefix = parts.netloc, parts.path.lstrip("/")
+    iam = aws.client(config, "iam")
+    try:
+        aws.call(iam.get_role, f"IAM GetRole {role}", attempts=2, RoleName=role)
+    except aws.NotFound:
+        yield Check("redshift copy role", FAIL, f"role {role} (iam_role of the target) does not exist",
+                    "create it, associate it with the cluster or workgroup, or correct iam_role")
+        return
+    documents = list(_role_policies(iam, role))
+    wanted = [("s3:GetObject", f"arn:aws:s3:::{bucket}/{prefix}x.parquet"), ("s3:ListBucket", f"arn:aws:s3:::{bucket}")]
+    missing = [f"{a} on {r}" for a, r in wanted
+               if not any(_allows(d, a, r) for d in documents) or any(_denies(d, a, r) for d in documents)]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/{prefix}*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"}]}, separators=(",", ":"))
+    yield Check("redshift copy role", FAIL if missing else PASS,
+                f"{role} lacks {', '.join(missing)}" if missing else f"{role} may read {stage} for COPY",
+                f"aws iam put-role-policy --role-name {role} --policy-name dynashift-copy --policy-document '{policy}'"
+                if missing else "")
 
 
 class _Rollback(Exception):

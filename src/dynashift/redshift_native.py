@@ -28,7 +28,8 @@ from .records import Checkpoint, Rejected
 from .schema import DIST_KEY, OVERFLOW, AddColumn, AddTable, SchemaState, plan_schema
 from .targets.base import RunCounters, quote
 from .targets.redshift_view import (BATCH, CHANGES, Modes, attributes_sql, batch_sql, cells_sql, changes_sql,  # noqa: F401
-                                    checkpoints_sql, complex_sql, counts_sql, keys_sql, parameter_group_settings,
+                                    checkpoints_sql, complex_sql, counts_sql, keys_sql, needs_case_sensitive_identifier,
+                                    parameter_group_settings,
                                     pivot_sql, rejected_sql, setup_statements, shares, stage_sql, view_ref,
                                     watermark, winners_sql)
 

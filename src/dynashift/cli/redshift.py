@@ -11,7 +11,6 @@ from ..targets import make_target
 from .common import config_from, err, guarded, out
 
 
-
 @click.group()
 def redshift() -> None:
     """Redshift's native path: Redshift reads Kinesis itself (docs/redshift.md)."""
@@ -41,6 +40,13 @@ def setup(target: str | None, stream: str, role_arn: str, view: str, external_sc
             redshift_native.setup(tgt, view, stream, role_arn, external_schema)
         finally:
             tgt.close()
+    out.print("-- parameter group of the cluster or workgroup (AUTO REFRESH runs in sessions of its own):",
+              highlight=False, soft_wrap=True)
+    for name, value, why in redshift_native.parameter_group_settings(stream, external_schema):
+        out.print(f"--   {name} = {value}: {why}", highlight=False, soft_wrap=True)
+    if redshift_native.needs_case_sensitive_identifier(stream, external_schema):
+        err.print("setup turns enable_case_sensitive_identifier on for its own session; set it in the parameter group"
+                  " too, or AUTO REFRESH cannot find the stream", highlight=False, soft_wrap=True)
     for sql in statements:
         out.print(sql + ";", highlight=False, soft_wrap=True)
     err.print(f"IAM policy for {role_arn} (Redshift must be trusted to assume it):", highlight=False)

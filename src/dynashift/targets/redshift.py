@@ -146,6 +146,18 @@ class RedshiftTarget(PostgresTarget):
                               " case-sensitive database (keys `A` and `a` would merge): CREATE DATABASE … COLLATE"
                               " CASE_SENSITIVE, the default")
 
+    def cluster_defaults(self) -> dict[str, str]:
+        """enable_case_sensitive_identifier and timezone as a new session gets them (the parameter
+        group's or the user's), before dynashift's own SETs: for `doctor`."""
+        con = self.connect()
+        try:
+            shown = {name: (con.run(f"SHOW {name}", [], True) or [("",)])[0][0]
+                     for name in ("enable_case_sensitive_identifier", "timezone")}
+            return {name: str(value).lower() if name.startswith("enable") else str(value) for name, value in shown.items()}
+        finally:
+            if con is not self.con:
+                con.close()
+
     def _case_sensitive(self) -> bool:
         if self.options.case_sensitive in ("true", "false"):
             return self.options.case_sensitive == "true"
