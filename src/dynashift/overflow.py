@@ -15,9 +15,9 @@ import pyarrow as pa
 
 def overflow_array(rows: list[dict[str, str | None]], attributes: list[str]) -> pa.Array:
     """The overflow column's text for each rendered row (attribute -> column text)."""
-    names = sorted(attributes)
+    wanted = set(attributes)
     out: list[str | None] = []
-    for row in rows:
-        found = {a: v for a in names if (v := row.get(a)) is not None}
-        out.append(orjson.dumps(found).decode() if found else None)
+    for row in rows:  # a row's own attributes, not every overflowed one: wide tables have thousands
+        found = {a: v for a, v in row.items() if v is not None and a in wanted}
+        out.append(orjson.dumps(found, option=orjson.OPT_SORT_KEYS).decode() if found else None)
     return pa.array(out, pa.string())

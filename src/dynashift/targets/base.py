@@ -39,11 +39,11 @@ from ..schema import (
     SchemaChange,
     stored_name,
 )
+from .column_records import record_columns, record_types
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote
 
 __all__ = ["META", "Nesting", "RunCounters", "SqlTarget", "quote"]
-CHUNK = 200  # rows of dynashift.columns per statement (Redshift's Data API takes statements up to 100 KB)
 
 # The precedence rule of batching.beats, in SQL: s = staged change, v = what the target holds.
 _BEATS = (
@@ -88,6 +88,9 @@ class SqlTarget(MetadataTables, ABC):
     JSON_TO_TEXT: ClassVar[str] = "CAST({} AS VARCHAR)"
     # One ALTER TABLE may add several columns (PostgreSQL); DuckDB and Redshift take one per statement.
     MULTI_ADD_COLUMN: ClassVar[bool] = False
+    # Rows of dynashift.columns are written through a staged relation (cheap in DuckDB: an Arrow
+    # table registered) rather than as bound VALUES (DuckDB binds 1,000 parameters slowly).
+    STAGE_METADATA_ROWS: ClassVar[bool] = False
 
     def __init__(self, uri: str, schema: str | None = None):
         self.uri = uri
@@ -125,7 +128,7 @@ class SqlTarget(MetadataTables, ABC):
                 for versions in plan.history:  # history mode: every version of the batch (history.py)
                     applied = merge_history(self, versions)
                     counts["applied"] += applied if versions.only else 0
-            self.record_types(plan)
+            record_types(self, plan)
             self.write_rejected(plan, run)
             self.write_checkpoints(plan.checkpoints)
             pending = _advance(run, plan, counts)
@@ -157,7 +160,7 @@ class SqlTarget(MetadataTables, ABC):
                 recorded.append(ch)
                 continue
             self.add_columns(adds)  # first: a widening or variant may concern a column just added
-            self.record_columns(recorded)
+            record_columns(self, recorded)
             if isinstance(ch, AddTable):
                 if ch.history != "off" or ch.item_column:
                     create_extended(self, ch)  # with the item column, the history table or view (extended.py)
@@ -171,7 +174,7 @@ class SqlTarget(MetadataTables, ABC):
             else:
                 apply_extended(self, ch)
         self.add_columns(adds)
-        self.record_columns(recorded)
+        record_columns(self, recorded)
         if changes and not all(isinstance(ch, (AddTable, AddColumn)) and not getattr(ch, "tables", ()) for ch in changes):
             refresh_views(self, changes)
 
@@ -186,20 +189,6 @@ class SqlTarget(MetadataTables, ABC):
                 for c in columns:
                     self.execute(f"ALTER TABLE {ref} ADD COLUMN {c}")
         adds.clear()
-
-    def record_columns(self, changes: list[AddColumn]) -> None:
-        """The new attributes' rows of dynashift.columns: one multi-row INSERT per CHUNK of them.
-        `changes` is emptied (apply_schema flushes it more than once)."""
-        p = self.param
-        rows, changes[:] = list(changes), []
-        for i in range(0, len(rows), CHUNK):
-            part = rows[i:i + CHUNK]
-            one = f"({p}, {p}, {p}, '[]', {p}, {self.NOW}, {self.NOW}, {p})"
-            self.execute(
-                f"INSERT INTO {META}.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen,"
-                f" last_seen, column_type) VALUES " + ", ".join([one] * len(part)),
-                [v for ch in part for v in (ch.table, stored_name(ch.attribute), ch.column or None, ch.is_key, ch.type)],
-            )
 
     def create_table_sql(self, ch: AddTable, columns_sql: str = "") -> str:
         """`columns_sql`: `, "a" TYPE, …`, the table's first attributes, created with it."""
@@ -361,43 +350,6 @@ class SqlTarget(MetadataTables, ABC):
             f" FROM {staged} s JOIN {winners} w ON w.{dk} = s.{dk} WHERE w.{op} = '{SOFT_DELETE}'"
             f" AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{dk} = s.{dk})"
         )
-
-    def record_types(self, plan: BatchPlan) -> None:
-        """Keep dynashift.columns' types_seen and last_seen current: per table one UPDATE and one
-        SELECT, plus one UPDATE of the columns whose set of types grew (all of them together)."""
-        p = self.param
-        for table, types in plan.types_seen.items():
-            if not types:
-                continue
-            stored = {stored_name(a): a for a in types}
-            marks = ", ".join([p] * len(stored))
-            self.execute(
-                f"UPDATE {META}.columns SET last_seen = {self.NOW} WHERE table_name = {p} AND attribute_name IN ({marks})",
-                [table, *stored],
-            )
-            rows = self.query(
-                f"SELECT attribute_name, types_seen FROM {META}.columns WHERE table_name = {p} AND attribute_name IN ({marks})",
-                [table, *stored],
-            )
-            grown: list[tuple[str, str]] = []
-            for name, known in rows:
-                text = orjson.dumps(sorted(set(orjson.loads(known or "[]")) | types[stored[name]])).decode()
-                if text != known:
-                    grown.append((name, text))
-            self.set_types_seen(table, grown)
-
-    def set_types_seen(self, table: str, grown: list[tuple[str, str]]) -> None:
-        """types_seen of many attributes: one UPDATE with a CASE per CHUNK of them."""
-        p = self.param
-        for i in range(0, len(grown), CHUNK):
-            part = grown[i:i + CHUNK]
-            cases = " ".join([f"WHEN {p} THEN {p}"] * len(part))
-            marks = ", ".join([p] * len(part))
-            self.execute(
-                f"UPDATE {META}.columns SET types_seen = CASE attribute_name {cases} END"
-                f" WHERE table_name = {p} AND attribute_name IN ({marks})",
-                [*(v for pair in part for v in pair), table, *(name for name, _ in part)],
-            )
 
     def write_rejected(self, plan: BatchPlan, run: RunCounters) -> None:
         if not plan.rejected:

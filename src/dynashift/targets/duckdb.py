@@ -36,6 +36,7 @@ class DuckDBTarget(SqlTarget):
     # names readable and portable.
     naming = Naming(max_bytes=255, case_insensitive=True)
     default_schema = "main"
+    STAGE_METADATA_ROWS = True
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
