@@ -230,3 +230,54 @@ def test_the_rules_catch_the_failures_they_exist_for():
                 "SELECT now() FROM t", "SELECT 'a'::regclass", "CREATE TABLE t (a TEXT)",
                 "SELECT CURRENT_SCHEMA() FROM t", "SELECT 1 FROM pg_class c JOIN dynashift.runs r ON true"]:
         assert all_problems(bad, []), bad
+
+
+# ---------------------------------------------------------------- items only a cluster could show, pinned here
+
+
+def test_the_view_batch_reads_only_rows_past_the_watermark():
+    """Each batch stores the refresh time every unread row has reached (in its checkpoints' size);
+    the next batch filters on it, a constant Redshift's zone maps prune blocks with."""
+    limit = 100
+    assert native.watermark([("s0", "9", 100, 5_000_000), ("s1", "7", 3, 9_000_000)], limit) == 5_000_000  # s0 cut
+    assert native.watermark([("s0", "9", 4, 5_000_000), ("s1", "7", 3, 9_000_000)], limit) == 9_000_000  # all read
+    assert native.watermark([], limit) is None
+    sql = native.batch_sql("v", limit, 1_700_000_000_000_000)
+    assert "v.refresh_time >= TIMESTAMP '2023-11-14 22:03:20'" in sql  # ten minutes of slack
+    assert "refresh_time" not in native.batch_sql("v", limit, None).split("WHERE", 1)[1]
+    con = Scripted(mv_script())
+    con.script.insert(0, ("SELECT shard, position, size FROM dynashift.checkpoints",
+                          [("shard-0", "12", 1_700_000_000_000_000)]))
+    target = RedshiftTarget("redshift://h/dev", connection=con)
+    target.open()
+    native.ViewSource("redshift-mv://streams.ddb_changes", Config(batch_size=1000)).replicate(Config(), target)
+    target.close()
+    batches = [s for s, _ in con.statements if s.startswith("CREATE TEMP TABLE _dynashift_mv_batch")]
+    assert all("refresh_time >= TIMESTAMP '2023-11-14 22:03:20'" in s for s in batches)
+    written = [p for s, p in con.statements if s.startswith("INSERT INTO dynashift.checkpoints")]
+    assert written and all(p[3] == 1_700_000_001_000_000 for p in written)  # none cut off: the newest row read
+
+
+def test_widening_a_column_a_view_depends_on_says_what_to_do():
+    class ViewDependsOnIt(Scripted):
+        def run(self, sql, params, fetch):
+            if "DROP COLUMN" in sql:
+                from dynashift.errors import TargetError
+
+                raise TargetError("Redshift: ERROR: cannot drop table orders column n because other objects depend on it")
+            return super().run(sql, params, fetch)
+
+    from dynashift.errors import TargetError
+
+    target = RedshiftTarget("redshift://h/dev", connection=ViewDependsOnIt([]))
+    target.con = target.connect()
+    with pytest.raises(TargetError, match=r"cannot widen column 'n'.*a view \(or automatic table optimisation.*CASCADE"):
+        target.widen_column('"public"."orders"', "n", "DECIMAL(38,10)")
+
+
+def test_a_record_too_long_for_json_parse_is_rejected_with_the_reason():
+    from dynashift.targets.redshift_view import MAX_JSON_BYTES, changes_sql, setup_statements
+
+    view = setup_statements("v", "s", "arn:aws:iam::1:role/r")[-1]
+    assert f"OCTET_LENGTH(kinesis_data) <= {MAX_JSON_BYTES} AND CAN_JSON_PARSE(kinesis_data)" in view
+    assert "bytes: Redshift parses JSON of at most 65,535 bytes (JSON_PARSE)" in changes_sql()
