@@ -239,14 +239,14 @@ def test_s3_staging_copies_parquet_and_removes_the_object(tmp_path, pg_url, monk
         target.close()
         assert s3.list_objects_v2(Bucket="stage").get("KeyCount") == 0
     copies = [sql for sql, _ in con.statements if sql.startswith("COPY")]
-    assert copies[0] == ("COPY \"_dynashift_copy_1\" FROM 's3://stage/dynashift/test/000001.parquet'"
+    assert copies[0] == ("COPY \"_dynashift_stage\" FROM 's3://stage/dynashift/test/000001.parquet'"
                          " IAM_ROLE 'arn:aws:iam::1:role/copy' FORMAT AS PARQUET")
     # the change time travels as BIGINT microseconds and becomes TIMESTAMPTZ in SQL, never in Parquet
-    copied = [sql for sql, _ in con.statements if sql.startswith('CREATE TEMP TABLE "_dynashift_copy_1"')][0]
-    assert '"_dynashift_changed_at" BIGINT' in copied
-    assert any(sql.startswith('INSERT INTO "_dynashift_stage"') and "MOD(\"_dynashift_changed_at\", 1000000)" in sql
-               for sql, _ in con.statements)
-    assert not any(sql.startswith('INSERT INTO "_dynashift_stage" (') and "VALUES" in sql for sql, _ in con.statements)
+    created = [sql for sql, _ in con.statements if sql.startswith('CREATE TEMP TABLE "_dynashift_stage"')][0]
+    assert '"_dynashift_changed_at_us" BIGINT' in created and "TIMESTAMPTZ" not in created
+    assert any(sql.startswith('UPDATE "_dynashift_stage" SET "_dynashift_changed_at" = ')
+               and 'MOD("_dynashift_changed_at_us", 1000000)' in sql for sql, _ in con.statements)
+    assert not any(sql.startswith('INSERT INTO "_dynashift_stage"') for sql, _ in con.statements)
     for sql in copies:
         parse(sql)
 

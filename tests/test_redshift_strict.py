@@ -155,6 +155,31 @@ def test_data_api_requests_and_rows_fit_its_limits(shape, streams, pg_url):
     assert max(len(c["Sql"]) for c in client.calls) < 100_000
 
 
+@pytest.mark.parametrize("shape", ["small", "wide1500"])
+def test_s3_copy_statements_follow_redshifts_rules(shape, streams, pg_url, monkeypatch):
+    """Staging through S3 and COPY (moto's S3; COPY played by PostgreSQL): the same rules, and
+    every statement within the Data API's 100,000 characters however wide the table."""
+    from moto import mock_aws
+
+    from test_redshift_sql import CopyFromMotoS3
+
+    class TypedCopy(CopyFromMotoS3, TypedRedshiftOnPostgres):
+        pass
+
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    folder, settings = streams[shape]
+    with mock_aws():
+        import boto3
+
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="stage")
+        con = Recording(TypedCopy(pg_url))
+        uri = "redshift://emulated/dev?region=us-east-1&s3_staging=s3://stage/d/&iam_role=arn:aws:iam::1:role/copy"
+        run_target(RedshiftTarget(uri, connection=con), folder, settings)
+    assert any(sql.startswith("COPY ") for sql, _ in con.statements)
+    assert problems_of(con.statements, all_problems) == []
+
+
 # ---------------------------------------------------------------- redshift-mv://
 
 

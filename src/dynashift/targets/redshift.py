@@ -218,6 +218,21 @@ class RedshiftTarget(PostgresTarget):
         # The materialized-view path stages in SQL (redshift_native.WarehouseStage): nothing to load.
         return getattr(stage, "relation", None) or super().stage(stage)
 
+    def stage_rows(self, name: str, data: pa.Table) -> str:
+        """With S3 staging, timestamps travel as BIGINT microseconds (`<name>_us`) and become
+        TIMESTAMPTZ in SQL: COPY from Parquet runs through Spectrum, which has no TIMESTAMPTZ
+        (and has misread INT64 timestamps). Each statement stays small, however wide the table."""
+        times = [f.name for f in data.schema if pa.types.is_timestamp(f.type)] if self.options.s3_staging else []
+        if not times:
+            return super().stage_rows(name, data)
+        carried = pa.table({f"{n}_us" if n in times else n: _micros(data.column(n)) if n in times else data.column(n)
+                            for n in data.column_names})
+        ref = super().stage_rows(name, carried)
+        for n in times:
+            self.execute(f"ALTER TABLE {ref} ADD COLUMN {quote(n)} {self.TIMESTAMP}")
+        self.execute(f"UPDATE {ref} SET " + ", ".join(f"{quote(n)} = {timestamp_sql(quote(n + '_us'))}" for n in times))
+        return ref
+
     def load_stage(self, ref: str, data: pa.Table) -> None:
         if self.options.s3_staging:
             self._copy_from_s3(ref, data)
@@ -249,27 +264,12 @@ class RedshiftTarget(PostgresTarget):
 
     def _copy_from_s3(self, ref: str, data: pa.Table) -> None:
         """Parquet keeps NULL apart from '' and maps columns by position; the object is removed
-        once COPY has read it. ref: https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html
-        Timestamps travel as BIGINT microseconds and become TIMESTAMPTZ in SQL: COPY from Parquet
-        runs through Spectrum, which has no TIMESTAMPTZ (and has misread INT64 timestamps)."""
+        once COPY has read it. ref: https://docs.aws.amazon.com/redshift/latest/dg/copy-usage_notes-copy-from-columnar.html"""
         self._staged += 1
-        times = [f.name for f in data.schema if pa.types.is_timestamp(f.type)]
-        target = ref
-        if times:
-            data = pa.table({f.name: _micros(data.column(f.name)) if f.name in times else data.column(f.name)
-                             for f in data.schema})
-            target = quote(f"_dynashift_copy_{self._staged}")
-            cols = ", ".join(f"{quote(f.name)} {'BIGINT' if f.name in times else self.column_type(f)}" for f in data.schema)
-            self.execute(f"CREATE TEMP TABLE {target} ({cols})")
         sink = pa.BufferOutputStream()
         pq.write_table(data, sink)
         with S3Stage(self.options, f"{self.session}/{self._staged:06d}.parquet", sink.getvalue().to_pybytes()) as url:
-            self.execute(f"COPY {target} FROM {_literal(url)} IAM_ROLE {_literal(self.options.iam_role or '')} FORMAT AS PARQUET")
-        if times:
-            names = ", ".join(quote(n) for n in data.column_names)
-            values = ", ".join(timestamp_sql(quote(n)) if n in times else quote(n) for n in data.column_names)
-            self.execute(f"INSERT INTO {ref} ({names}) SELECT {values} FROM {target}")
-            self.execute(f"DROP TABLE {target}")
+            self.execute(f"COPY {ref} FROM {_literal(url)} IAM_ROLE {_literal(self.options.iam_role or '')} FORMAT AS PARQUET")
 
     # ------------------------------------------------------------ values Redshift cannot hold
 
