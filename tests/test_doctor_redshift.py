@@ -77,3 +77,18 @@ def test_the_copy_role_needs_get_object_and_list_bucket(aws: str, tmp_path: Path
     if status == FAIL:
         assert "s3:ListBucket on arn:aws:s3:::stage" in check["detail"] and "put-role-policy" in check["fix"]
         assert json.loads(check["fix"].split("--policy-document ", 1)[1].strip("'"))["Statement"]
+
+
+def test_a_release_without_database_collation_is_taken_as_case_sensitive():
+    from dynashift.errors import TargetError
+    from test_redshift_sql import Scripted
+
+    class OldRelease(Scripted):
+        def run(self, sql, params, fetch):
+            if sql == "SELECT db_collation()":
+                raise TargetError("Redshift: ERROR: function db_collation() does not exist")
+            return super().run(sql, params, fetch)
+
+    target = RedshiftTarget("redshift://h/dev", connection=OldRelease([]))
+    target.open()  # no refusal: collations came with the release that added db_collation()
+    target.close()

@@ -140,7 +140,12 @@ class RedshiftTarget(PostgresTarget):
     def refuse_case_insensitive_collation(self) -> None:
         """A COLLATE CASE_INSENSITIVE database compares `dist_key` and `seq` without case (keys `A`
         and `a` would merge) and has no SUPER. ref: https://docs.aws.amazon.com/redshift/latest/dg/r_DB_COLLATION.html"""
-        rows = self.query("SELECT db_collation()")
+        try:
+            rows = self.query("SELECT db_collation()")
+        except TargetError as exc:  # a release before database collation: every database is case-sensitive
+            if "db_collation" not in str(exc):
+                raise
+            rows = []
         if rows and str(rows[0][0]).lower() != "case_sensitive":
             raise ConfigError(f"Redshift database {self.options.database!r} is {rows[0][0]}: dynashift needs a"
                               " case-sensitive database (keys `A` and `a` would merge): CREATE DATABASE … COLLATE"
