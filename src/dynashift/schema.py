@@ -51,6 +51,7 @@ class Naming:
     max_bytes: int
     case_insensitive: bool
     max_columns: int = 0  # columns a table may have (0: no limit); the column budget never goes past it
+    unbounded_numeric: bool = False  # typed mode: an unconstrained NUMERIC holds numbers past 38 digits
 
     def fold(self, name: str) -> str:
         return name.lower() if self.case_insensitive else name

@@ -6,13 +6,16 @@ strings, recorded as such in `dynashift.columns.column_type`:
 
     text            S, and the original design's every column (no type recorded)
     decimal(P,S)    N: values need P digits, S of them after the point; stored as DECIMAL(38, S)
+    numeric         N past 38 digits, where the target has an unconstrained NUMERIC (PostgreSQL)
     boolean         BOOL
     binary          B
     json            M, L, SS, NS, BS: the target's JSON type (JSON, JSONB, SUPER)
 
-A value that does not fit its column's type widens it when that is safe (a DECIMAL's precision
-and scale grow while 38 digits hold every value met) and otherwise goes to the attribute's text
-variant column `<name>__s`, in the rendering of docs/reference.md §3: no batch fails, no value is lost.
+A number that does not fit its column widens it: a DECIMAL's precision and scale grow while 38
+digits hold every value met, then the column becomes an unconstrained NUMERIC where the target has
+one (PostgreSQL) and text elsewhere, so that a SUM never silently misses a number. A value of
+another type goes to the attribute's text variant column `<name>__s`, in the rendering of
+docs/reference.md §3: no batch fails, no value is lost.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 TEXT, BOOLEAN, BINARY, JSON = "text", "boolean", "binary", "json"
 DECIMAL = "decimal"
+NUMERIC = "numeric"
 MAX_DIGITS = 38  # DECIMAL(38, s): the widest exact type all three targets share
 VARIANT_SUFFIX = "__s"
 _FAMILY = {"S": TEXT, "N": DECIMAL, "BOOL": BOOLEAN, "B": BINARY, "M": JSON, "L": JSON, "SS": JSON, "NS": JSON,
@@ -137,6 +141,12 @@ def family(column_type: str | None) -> str:
     return DECIMAL if column_type.startswith(DECIMAL) else column_type
 
 
+def _numbers_fit(column_type: str, needs: set[tuple[int, int] | None]) -> bool:
+    """Whether every number met fits a decimal column of this type."""
+    ints, scale = decimal_parts(column_type)
+    return all(n is not None and n[0] <= ints and n[1] <= scale for n in needs)
+
+
 def fits(column_type: str | None, tag: str, text: str) -> bool:
     """Whether a (non-NULL) value can be stored in a column of this type without loss."""
     return fitter(column_type)(tag, text)
@@ -147,6 +157,8 @@ def fitter(column_type: str | None) -> Callable[[str, str], bool]:
     kind = family(column_type)
     if kind == TEXT:
         return lambda tag, text: True
+    if kind == NUMERIC:
+        return lambda tag, text: tag == "N"
     if kind == DECIMAL:
         ints, scale = decimal_parts(column_type)  # type: ignore[arg-type]
 
@@ -173,9 +185,10 @@ def widen_decimal(ints: int, scale: int, needs: list[tuple[int, int]]) -> tuple[
     return want_ints, want_scale
 
 
-def new_column_type(counts: dict[str, int], needs: set[tuple[int, int] | None]) -> str | None:
+def new_column_type(counts: dict[str, int], needs: set[tuple[int, int] | None], unbounded: bool = False) -> str | None:
     """The type of a new column from its first values: the most frequent type (ties by
-    `_PREFERENCE`), widened to hold them; None (text) when there are none or none fit a decimal."""
+    `_PREFERENCE`), widened to hold them; None (text) when there are none. Numbers no DECIMAL(38, s)
+    holds make it NUMERIC where the target has one (`unbounded`), else text."""
     families: dict[str, int] = {}
     for tag, n in counts.items():
         if tag != "NULL":
@@ -187,20 +200,26 @@ def new_column_type(counts: dict[str, int], needs: set[tuple[int, int] | None]) 
         return None
     if best != DECIMAL:
         return best
-    fitting = [n for n in needs if n is not None]
-    return decimal_type(*widen_decimal(0, 0, fitting)) if fitting else None
+    return widened(decimal_type(0, 0), needs, unbounded)
 
 
-def widened(column_type: str, needs: set[tuple[int, int] | None]) -> str:
-    """A decimal column's type after this batch's numbers (other types never widen in place)."""
-    fitting = [n for n in needs if n is not None]
-    if family(column_type) != DECIMAL or not fitting:
+def widened(column_type: str, needs: set[tuple[int, int] | None], unbounded: bool = False) -> str | None:
+    """A decimal column's type after this batch's numbers: a wider DECIMAL while 38 digits hold
+    them all, else NUMERIC (`unbounded`: the target has an unconstrained one) or text (None).
+    Other types never widen in place."""
+    if family(column_type) != DECIMAL:
         return column_type
-    return decimal_type(*widen_decimal(*decimal_parts(column_type), fitting))
+    fitting = [n for n in needs if n is not None]
+    wider = decimal_type(*widen_decimal(*decimal_parts(column_type), fitting)) if fitting else column_type
+    if _numbers_fit(wider, needs):
+        return wider
+    return NUMERIC if unbounded else None
 
 
 def _all_fit(column_type: str, counts: dict[str, int], needs: set[tuple[int, int] | None]) -> bool:
     kind = family(column_type)
+    if kind == NUMERIC:
+        return all(tag in ("N", "NULL") for tag in counts)
     if kind != DECIMAL:
         return all(tag == "NULL" or _FAMILY.get(tag) == kind for tag in counts)
     ints, scale = decimal_parts(column_type)
@@ -229,7 +248,8 @@ def plan_columns(info: TableInfo, changes: list[SchemaChange], seen: Seen, typed
     taken = info.taken(naming) | {naming.fold(c.column) for c in changes if isinstance(c, AddColumn) and c.column}
     for ch in changes:
         if isinstance(ch, AddColumn) and typed and ch.column and ch.column != OVERFLOW:
-            ch = replace(ch, type=new_column_type(seen.counts.get(ch.attribute, {}), seen.needs.get(ch.attribute, set())))
+            ch = replace(ch, type=new_column_type(seen.counts.get(ch.attribute, {}), seen.needs.get(ch.attribute, set()),
+                                                  naming.unbounded_numeric))
         out.append(ch)
         if isinstance(ch, AddColumn):
             layouts[ch.attribute] = Layout(ch.column, ch.type, None)
@@ -241,10 +261,12 @@ def plan_columns(info: TableInfo, changes: list[SchemaChange], seen: Seen, typed
         if not lay.column or family(lay.type) == TEXT:
             continue
         needs = seen.needs.get(attr, set())
-        new = widened(lay.type, needs)  # type: ignore[arg-type]
+        new = widened(lay.type, needs, naming.unbounded_numeric) or TEXT  # type: ignore[arg-type]
         if new != lay.type:
             out.append(WidenColumn(info.name, attr, lay.column, lay.type, new, info.physical()))  # type: ignore[arg-type]
             lay.type = new
+        if family(lay.type) == TEXT:
+            continue  # widened to text: it holds every value
         if lay.variant is None and not _all_fit(lay.type, counts, needs):  # type: ignore[arg-type]
             lay.variant = unique_name(attr + VARIANT_SUFFIX, taken, naming)
             taken.add(naming.fold(lay.variant))
@@ -297,11 +319,12 @@ def stage_columns(layouts: dict[str, Layout], rows: list[dict[str, str | None]],
 
 def comparable(column_type: str | None, value: Any) -> Any:
     """A column's value (as a target returns it, or as the text of docs/reference.md §3) in a form equal for equal values:
-    numbers as Decimal, JSON parsed with exact numbers, binary as base64, booleans as bool."""
+    numbers as Decimal, JSON parsed with exact numbers, binary as base64, booleans as bool; in a
+    column widened to text (recorded as "text"), what reads as a number as Decimal."""
     if value is None:
         return None
     kind = family(column_type)
-    if kind == DECIMAL:
+    if kind in (DECIMAL, NUMERIC):
         return Decimal(value) if not isinstance(value, Decimal) else value
     if kind == BOOLEAN:
         return value if isinstance(value, bool) else str(value) == "true"
@@ -309,4 +332,10 @@ def comparable(column_type: str | None, value: Any) -> Any:
         return value if isinstance(value, str) else base64.b64encode(bytes(value)).decode("ascii")
     if kind == JSON:
         return json.loads(value, parse_float=Decimal, parse_int=Decimal) if isinstance(value, str) else value
+    if column_type == TEXT:  # a number column widened to text: the numbers it held keep their value, not spelling
+        try:
+            number = Decimal(value)
+        except ArithmeticError:
+            return value
+        return number if number.is_finite() else value
     return value

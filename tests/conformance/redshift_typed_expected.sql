@@ -250,7 +250,7 @@ BEGIN;
 
 ALTER TABLE "public"."orders" ADD COLUMN "_dynashift_widening" DECIMAL(38,2);
 
-UPDATE "public"."orders" SET "_dynashift_widening" = "n";
+UPDATE "public"."orders" SET "_dynashift_widening" = CAST("n" AS DECIMAL(38,2));
 
 ALTER TABLE "public"."orders" DROP COLUMN "n";
 
@@ -268,7 +268,7 @@ UPDATE dynashift.columns SET type_changes = %s, variant_column = %s WHERE table_
 
 ALTER TABLE "public"."ledger" ADD COLUMN "_dynashift_widening" DECIMAL(38,1);
 
-UPDATE "public"."ledger" SET "_dynashift_widening" = "v";
+UPDATE "public"."ledger" SET "_dynashift_widening" = CAST("v" AS DECIMAL(38,1));
 
 ALTER TABLE "public"."ledger" DROP COLUMN "v";
 
@@ -276,7 +276,7 @@ ALTER TABLE "public"."ledger" RENAME COLUMN "_dynashift_widening" TO "v";
 
 ALTER TABLE "public"."ledger__history" ADD COLUMN "_dynashift_widening" DECIMAL(38,1);
 
-UPDATE "public"."ledger__history" SET "_dynashift_widening" = "v";
+UPDATE "public"."ledger__history" SET "_dynashift_widening" = CAST("v" AS DECIMAL(38,1));
 
 ALTER TABLE "public"."ledger__history" DROP COLUMN "v";
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from ..errors import TargetError
 from ..planning import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, BatchPlan, TableStage
-from ..typing_mode import BINARY, BOOLEAN, DECIMAL, JSON, decimal_parts, family
+from ..typing_mode import BINARY, BOOLEAN, DECIMAL, JSON, NUMERIC, decimal_parts, family
 from ..schema import (
     CHANGED_AT,
     DELETED,
@@ -406,6 +406,8 @@ class SqlTarget(MetadataTables, ABC):
         kind = family(column_type)
         if kind == DECIMAL:
             return f"DECIMAL(38,{decimal_parts(column_type)[1]})"  # type: ignore[arg-type]
+        if kind == NUMERIC:
+            return "NUMERIC"
         return {BOOLEAN: "BOOLEAN", BINARY: self.BINARY, JSON: self.JSON}.get(kind, self.TEXT)
 
     def widen_column(self, ref: str, column: str, sql_type: str) -> None:
@@ -420,7 +422,7 @@ class SqlTarget(MetadataTables, ABC):
     def cast_sql(self, expr: str, column_type: str) -> str:
         """Staged text -> the column's type, in the INSERT ... SELECT (staging stays text)."""
         kind = family(column_type)
-        if kind == DECIMAL:
+        if kind in (DECIMAL, NUMERIC):
             return f"CAST({expr} AS {self.sql_type(column_type)})"
         if kind == BOOLEAN:
             return f"({expr} = 'true')"

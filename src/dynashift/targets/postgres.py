@@ -39,7 +39,8 @@ _QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
 class PostgresTarget(SqlTarget):
     # ref: NAMEDATALEN - 1 = 63 bytes; longer names are cut and hashed (schema.fit), never truncated by the server
     # ref: https://www.postgresql.org/docs/current/limits.html (1,600 columns per table)
-    naming = Naming(max_bytes=63, case_insensitive=False, max_columns=1600)
+    # ref: https://www.postgresql.org/docs/current/datatype-numeric.html (NUMERIC without precision: any number exactly)
+    naming = Naming(max_bytes=63, case_insensitive=False, max_columns=1600, unbounded_numeric=True)
     default_schema = "public"
     TEXT = "TEXT"
     TIMESTAMP = "TIMESTAMPTZ"

@@ -199,7 +199,7 @@ class RedshiftTarget(PostgresTarget):
         the values, the old one goes, the new one takes its name; all in the batch's transaction."""
         new = quote(WIDENING)
         self.execute(f"ALTER TABLE {ref} ADD COLUMN {new} {sql_type}")
-        self.execute(f"UPDATE {ref} SET {new} = {quote(column)}")
+        self.execute(f"UPDATE {ref} SET {new} = CAST({quote(column)} AS {sql_type})")
         try:  # never CASCADE: a user's view on the column must not vanish
             self.execute(f"ALTER TABLE {ref} DROP COLUMN {quote(column)}")
         except TargetError as exc:
