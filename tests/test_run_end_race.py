@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-import orjson
 import pytest
 
 from dynashift import Config
@@ -21,16 +20,7 @@ from dynashift.errors import SourceError
 from dynashift.pipeline import replicate
 from dynashift.sources import make_source
 from dynashift.targets import make_target
-
-T0 = 1_700_000_000_000_000  # µs
-
-
-def _record(pk: str, t: int) -> dict:
-    keys = {"pk": {"S": pk}}
-    return {"eventID": f"e-{pk}", "eventName": "INSERT", "tableName": "Orders", "userIdentity": None,
-            "dynamodb": {"ApproximateCreationDateTime": T0 + t, "ApproximateCreationDateTimePrecision": "MICROSECOND",
-                         "Keys": keys, "NewImage": {**keys, "n": {"N": str(t)}}, "SizeBytes": 1}}
-
+from support.builders import item, rec, write
 
 class _FailsAfterFirstBatch:
     """The file source's first batch, then (once that batch's commit is under way) an error."""
@@ -49,7 +39,7 @@ class _FailsAfterFirstBatch:
 @pytest.mark.parametrize("error", [SourceError("the stream broke"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
 def test_end_run_waits_for_the_commit_in_flight(tmp_path: Path, error: BaseException) -> None:
     stream = tmp_path / "changes.jsonl"
-    stream.write_bytes(b"".join(orjson.dumps(_record(pk, t)) + b"\n" for t, pk in enumerate("abcd")))
+    write(stream, [rec("INSERT", *item(pk, n={"N": str(t)}), t) for t, pk in enumerate("abcd")])
     config = Config(source=f"file://{stream}", batch_size=2)
     target = make_target(f"duckdb:///{tmp_path / 'r.duckdb'}")
     target.open()
