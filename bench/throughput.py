@@ -1,9 +1,12 @@
 """End-to-end throughput: a simulated file of change records -> dynashift -> a target.
 
-Prints events/s, input MB/s and peak memory (RSS of this process, which does all the work,
-DuckDB included). The input file is generated once and cached under bench/.data/.
+Prints dynashift's events/s, the floor's (bench/floor.py: the plainest one-process Python pipeline,
+run on the same file in the same run, in a child process), their ratio, and peak memory (RSS of this
+process, which does all the work, DuckDB included). The input is generated once and cached under
+bench/.data/. `--shape wide` is production-like items (~2.3 KB, ~49 columns per table).
 
     .venv/bin/python bench/throughput.py --changes 1000000
+    .venv/bin/python bench/throughput.py --changes 200000 --shape wide
     .venv/bin/python bench/throughput.py --changes 1000000 --target postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/throughput.py --changes 200000 --profile      # where the time goes (pyinstrument)
 """
@@ -11,9 +14,11 @@ DuckDB included). The input file is generated once and cached under bench/.data/
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,13 +33,13 @@ from dynashift.sources import make_source  # noqa: E402
 from dynashift.targets import make_target  # noqa: E402
 
 
-def stream_file(changes: int, seed: int) -> Path:
-    folder = HERE / ".data" / f"bench-{changes}-{seed}"
+def stream_file(changes: int, seed: int, shape: str = "bench") -> Path:
+    folder = HERE / ".data" / f"{shape}-{changes}-{seed}"
     done = folder / ".complete"
     if not done.exists():
         shutil.rmtree(folder, ignore_errors=True)
         t = time.perf_counter()
-        simulate(folder, changes=changes, profile="bench", seed=seed, expected=False)
+        simulate(folder, changes=changes, profile=shape, seed=seed, expected=False)
         done.write_text("ok")
         print(f"generated {changes:,} changes in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     return folder
@@ -50,10 +55,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=50_000)
     ap.add_argument("--target", default=None, help="target URI (default: a fresh DuckDB file in a temp folder)")
+    ap.add_argument("--shape", choices=("bench", "wide"), default="bench", help="simulator profile of the input")
+    ap.add_argument("--no-floor", action="store_true", help="skip the floor (for profiling runs)")
     ap.add_argument("--profile", action="store_true", help="profile with pyinstrument and print where time goes")
     args = ap.parse_args()
 
-    folder = stream_file(args.changes, args.seed)
+    folder = stream_file(args.changes, args.seed, args.shape)
     size = sum(p.stat().st_size for p in folder.glob("changes-*"))
     tmp = Path(tempfile.mkdtemp(prefix="dynashift-bench-"))
     target_uri = args.target or f"duckdb:///{tmp / 'bench.duckdb'}"
@@ -79,7 +86,11 @@ def main() -> None:
     target.close()
     shutil.rmtree(tmp, ignore_errors=True)
 
+    from dynashift.planning.engine import engine_name
+
     print(f"target          {target_uri.split('://')[0]}")
+    print(f"engine          {engine_name()}")
+    print(f"load average    {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"records         {run.records_read:,} ({size / 1e6:,.0f} MB, {size / max(run.records_read, 1):,.0f} B/record)")
     print(f"applied         {run.changes_applied:,} rows written; {run.duplicates_skipped:,} duplicates, "
           f"{run.stale_skipped:,} stale skipped; {run.batches} batches")
@@ -87,6 +98,14 @@ def main() -> None:
     print(f"events/s        {run.records_read / seconds:,.0f}")
     print(f"input MB/s      {size / 1e6 / seconds:,.1f}")
     print(f"peak RSS        {peak_rss_mib():,.0f} MiB")
+    if not args.no_floor:
+        ours = run.records_read / seconds
+        out = subprocess.run([sys.executable, str(HERE / "floor.py"), str(folder)], check=True,
+                             capture_output=True, text=True).stdout
+        floor = json.loads(out)
+        print(f"floor events/s  {floor['events_per_s']:,.0f} (bench/floor.py, same file; "
+              f"peak RSS {floor['peak_rss_mib']:,.0f} MiB)")
+        print(f"ratio           {ours / floor['events_per_s']:.2f}x the floor")
 
 
 def _reset_postgres(target) -> None:

@@ -7,6 +7,14 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The native engine (Rust, native/): built where cargo exists; otherwise the pure-Python engine runs.
+if command -v cargo >/dev/null 2>&1; then
+  echo "building the native engine (native/, Rust; the first build takes a few minutes)" >&2
+  .venv/bin/python -m pip install --quiet ./native \
+    || echo "note: the native engine did not build; the pure-Python engine runs (tests/test_engine_equivalence.py fails in CI)" >&2
+else
+  echo "note: no Rust toolchain (cargo) found: the pure-Python engine runs; install Rust (https://rustup.rs) for the native one" >&2
+fi
 # The report test renders the page in headless Chromium: install it when missing and possible
 # (root with apt); otherwise that test skips with a message (and fails in CI, CI=true).
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from dynashift.decode import decode_change, expand, image_of
 from dynashift.errors import BadRecordError
-from dynashift.fastpath import LineDecoder
+from dynashift.planning.lines import LineDecoder
 from dynashift.records import LAZY
 
 scalar = st.one_of(

@@ -69,6 +69,17 @@ def diagnose(config: Config, options: Options) -> Iterator[Check]:
     if copy_role:
         yield from _skip_without(aws_ok, "redshift copy role", lambda: copy_role_checks(config, *copy_role))
     yield from target_checks(config, options)
+    yield engine_check()
+
+
+def engine_check() -> Check:
+    """Which engine plans batches: native (Rust) or the pure-Python reference; both are sound."""
+    from .planning.engine import ENV, engine_description
+
+    try:
+        return Check("engine", PASS, engine_description())
+    except DynashiftError as exc:
+        return Check("engine", FAIL, str(exc), f"set {ENV} to python or native, or unset it")
 
 
 def _skip_without(ok: bool, name: str, checks: Callable[[], Iterator[Check]]) -> Iterator[Check]:

@@ -23,7 +23,7 @@ import pyarrow as pa
 from .config import Config
 from .decode import render_item
 from .errors import BadRecordError, ConfigError, DynashiftError, SourceError
-from .planning import BatchPlan, TableStage
+from .model import BatchPlan, TableStage
 from .records import Checkpoint, Rejected
 from .schema import DIST_KEY, OVERFLOW, AddColumn, AddTable, SchemaState, plan_schema
 from .targets.base import RunCounters, quote

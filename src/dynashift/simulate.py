@@ -240,6 +240,7 @@ class _Table:
     attrs: tuple[_Attr, ...] = ()
     ttl_share: float = 0.1
     bench: bool = False
+    wide: tuple[tuple[str, str], ...] = ()  # the wide profile's attribute pool (name, kind)
     live: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)  # dist_key -> image, version
     dead: dict[bytes, tuple[bytes | None, int, bool, int]] = field(default_factory=dict)
     live_pool: _Pool = field(default_factory=_Pool)
@@ -253,6 +254,8 @@ class _Table:
         self.millis = self.clock.startswith("ms")
 
     def new_item(self, r: Random, keys: dict, progress: float) -> dict:
+        if self.wide:
+            return _wide_item(r, keys, self.wide)
         if self.bench:
             return _bench_item(r, keys)
         item = dict(keys)
@@ -262,6 +265,8 @@ class _Table:
         return item
 
     def modified(self, r: Random, old: dict, progress: float) -> dict:
+        if self.wide:
+            return _wide_modify(r, old, self.wide)
         if self.bench:
             return _bench_modify(r, old)
         new = dict(old)
@@ -407,6 +412,78 @@ def _bench_modify(r: Random, old: dict) -> dict:
         new["items"] = _line_items(r)
     if r.random() < 0.2 and new.pop("discount", None) is None:
         new["discount"] = {"N": "0.10"}
+    return new
+
+
+# ---------------------------------------------------------------- the wide profile (~2.3 KB records)
+# Production-like items: 6 tables of ~49 columns each, 20 attributes per item, maps nested 3 deep,
+# lists of maps, string and number sets, 38-digit numbers, binary, both images on every MODIFY.
+
+_WIDE_KINDS = ("s", "s", "s", "n", "n", "n38", "b", "bool", "null", "ss", "ns", "map3", "lmaps", "stamp")
+
+
+def _wide_value(r: Random, kind: str) -> dict:
+    if kind == "s":
+        return {"S": r.choice(_NOTES)[: r.randint(4, 24)]}
+    if kind == "n":
+        return {"N": str(r.randint(-10**6, 10**9)) if r.random() < 0.6 else f"{r.randint(0, 10**6)}.{r.randint(0, 999):03d}"}
+    if kind == "n38":
+        return {"N": _n38(r)}
+    if kind == "b":
+        return {"B": _b64(r, 8, 32)}
+    if kind == "bool":
+        return {"BOOL": r.random() < 0.5}
+    if kind == "null":
+        return {"NULL": True}
+    if kind == "ss":
+        return {"SS": r.sample(_WORDS, r.randint(1, 5))}
+    if kind == "ns":
+        return {"NS": [str(x) for x in r.sample(range(-500, 10**6), r.randint(1, 5))]}
+    if kind == "map3":
+        return {"M": {"id": {"S": f"C{r.randint(1, 10**7):08d}"}, "name": {"S": r.choice(_WORDS).title()},
+                      "address": {"M": {"street": {"S": f"{r.randint(1, 999)} {r.choice(_WORDS).title()} St"},
+                                        "city": {"S": r.choice(_CITIES)},
+                                        "geo": {"M": {"lat": {"N": f"{r.uniform(-90, 90):.6f}"},
+                                                      "lon": {"N": f"{r.uniform(-180, 180):.6f}"}}}}},
+                      "score": {"N": _n38(r)}}}
+    if kind == "lmaps":
+        return _line_items(r)
+    return _stamp(r)
+
+
+def _wide_tables() -> list[_Table]:
+    names = ("Orders", "Customers", "Shipments", "Invoices", "Inventory", "AuditTrail")
+    tables = []
+    for ti, name in enumerate(names):
+        pool = tuple((f"{_WORDS[(ti + j) % len(_WORDS)]}_{j:02d}" if j % 5 else f"Attr-{j:02d}.{name[:3]}",
+                      _WIDE_KINDS[(j * 7 + ti) % len(_WIDE_KINDS)]) for j in range(47))
+        keys = ("pk", "sk") if ti % 2 == 0 else ("id",)
+        if len(keys) == 2:
+            fn = lambda r, i, n=name: {"pk": {"S": f"{n[:2].upper()}#{i % 4000:05d}"}, "sk": {"N": str(i)}}
+        else:
+            fn = lambda r, i, n=name: {"id": {"S": f"{n.lower()}-{i:09d}"}}
+        tables.append(_Table(name, keys, fn, "us", bench=True, wide=pool))
+    return tables
+
+
+def _wide_item(r: Random, keys: dict, pool: tuple[tuple[str, str], ...]) -> dict:
+    item = dict(keys)
+    for name, kind in r.sample(pool, 20 - len(keys)):
+        item[name] = _wide_value(r, kind)
+    return item
+
+
+def _wide_modify(r: Random, old: dict, pool: tuple[tuple[str, str], ...]) -> dict:
+    new = dict(old)
+    kinds = dict(pool)
+    changed = [k for k in new if k in kinds]
+    for name in r.sample(changed, min(len(changed), r.randint(1, 4))):
+        new[name] = _wide_value(r, kinds[name])
+    if r.random() < 0.2 and changed:  # an attribute swapped for another: the item keeps 20
+        gone = r.choice(changed)
+        del new[gone]
+        name, kind = r.choice([p for p in pool if p[0] not in new])
+        new[name] = _wide_value(r, kind)
     return new
 
 
@@ -564,7 +641,7 @@ class _Stream:
 
     def _pick(self, t: _Table) -> tuple[bytes, bytes | None]:
         r, k = self.r, self.r.random()
-        if t.live and (k < (0.7 if t.bench else 0.45)):
+        if t.live and (k < (0.3 if t.wide else 0.7 if t.bench else 0.45)):
             return MODIFY, r.choice(t.live_pool.items)
         if t.live and k >= (0.9 if t.bench else 0.8):
             return REMOVE, r.choice(t.live_pool.items)
@@ -671,23 +748,29 @@ def _expected(tables: list[_Table], stats: dict[str, int]) -> dict[str, Any]:
 # ---------------------------------------------------------------- entry point
 
 
+PROFILES = ("mixed", "bench", "wide")
+
+
 def simulate(out_dir: str | Path, *, changes: int = 50_000, tables: int = 5, files: int = 1, seed: int = 0,
              profile: str = "mixed", gzip: bool = False, expected: bool = True,
              progress: Callable[[int], None] | None = None) -> SimulateSummary:
     """Write `changes` records (duplicates included) of a simulated stream into `out_dir`.
 
     profile "mixed": at least five tables with awkward names, keys and values, for correctness;
-    profile "bench": `tables` tables of ~2 KB records (70% MODIFY, 20% INSERT, 10% REMOVE).
+    profile "bench": `tables` tables of ~2 KB records (70% MODIFY, 20% INSERT, 10% REMOVE);
+    profile "wide": 6 tables of ~49 columns, ~2.3 KB records of 20 attributes (nested maps, lists of
+    maps, sets, 38-digit numbers, binary), both images on MODIFY; `tables` is ignored.
     With `expected`, also writes `expected.json`, the end state DynamoDB holds (see module doc).
     """
-    if profile not in ("mixed", "bench"):
-        raise ValueError(f"unknown profile {profile!r} (mixed, bench)")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r} ({', '.join(PROFILES)})")
     if changes < 0 or files < 1:
         raise ValueError("changes must be >= 0 and files >= 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     r = Random(seed)
-    specs = _mixed_tables(max(5, tables)) if profile == "mixed" else _bench_tables(tables)
+    specs = (_mixed_tables(max(5, tables)) if profile == "mixed" else _wide_tables() if profile == "wide"
+             else _bench_tables(tables))
     rates = (0.025, 0.025) if profile == "mixed" else (0.01, 0.01)
     writer = _Writer(out, changes, files, gzip, progress)
     stream = _Stream(specs, r, changes, writer, p_dup=rates[0], p_late=rates[1], keep_dead_images=expected)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import DynashiftError
 from .load import backfill, export
 from .ops import doctor, init, report
 from .redshift import redshift
@@ -13,8 +14,25 @@ from .status import status
 from .verify import verify
 
 
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """--version: the package version and the engine that plans batches (native or Python)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from ..planning.engine import engine_description
+
+    try:
+        engine = engine_description()
+    except DynashiftError as exc:
+        engine = str(exc)
+    click.echo(f"dynashift, version {version('dynashift')}\nengine: {engine}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="dynashift")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
+              help="Show the version and which engine runs (native or Python), then exit.")
 def main() -> None:
     """Keep SQL tables in sync with DynamoDB tables from their change stream."""
 

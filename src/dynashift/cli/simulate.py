@@ -24,7 +24,7 @@ from .common import err, guarded
 @click.option("--tables", default=5, show_default=True, help="Number of DynamoDB tables.")
 @click.option("--files", default=1, show_default=True, help="Split the stream into this many files.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--profile", type=click.Choice(["mixed", "bench"]), default="mixed", show_default=True)
+@click.option("--profile", type=click.Choice(["mixed", "bench", "wide"]), default="mixed", show_default=True)
 @click.option("--gzip", "use_gzip", is_flag=True, help="Write .jsonl.gz files.")
 @click.option("--no-expected", is_flag=True, help="Do not write the expected final state.")
 @guarded

@@ -20,7 +20,7 @@ from typing import IO, Iterator
 import orjson
 
 from ..decode import decode_change, expand
-from ..fastpath import LineDecoder
+from ..planning.engine import line_decoder
 from ..errors import BadRecordError, ConfigError, SourceError
 from ..records import Change, Checkpoint, Rejected, SourceBatch
 
@@ -50,7 +50,7 @@ class FileSource:
         self.default_table = default_table
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
-        self._decoder = LineDecoder(default_table)
+        self._decoder = line_decoder(default_table)
 
     # ------------------------------------------------------------ which files
 

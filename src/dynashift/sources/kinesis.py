@@ -20,7 +20,7 @@ from .. import aws
 from ..config import Config
 from ..decode import parse_time
 from ..errors import BadRecordError, ConfigError
-from ..fastpath import LineDecoder
+from ..planning.engine import line_decoder
 from ..records import Change, Rejected
 from .shards import Page, ShardedSource, ShardInfo, Start, parse_start, seq_key
 
@@ -96,7 +96,7 @@ class KinesisApi:
     def decoder(self) -> Callable[[dict[str, Any]], tuple[str, list[Change | Rejected], int]]:
         """Each record's data is one change record, decoded lazily (fastpath.py): the NewImage stays
         in the raw bytes until the change wins its key."""
-        lines = LineDecoder(self.default_table)
+        lines = line_decoder(self.default_table)
 
         def decode(record: dict[str, Any]) -> tuple[str, list[Change | Rejected], int]:
             seq, data = record["SequenceNumber"], record["Data"]

@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from ..errors import TargetError
-from ..planning import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, BatchPlan, TableStage
+from ..model import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, BatchPlan, TableStage
 from ..typing_mode import BINARY, BOOLEAN, DECIMAL, JSON, NUMERIC, decimal_parts, family
 from ..schema import (
     CHANGED_AT,
@@ -123,7 +123,7 @@ class SqlTarget(MetadataTables, ABC):
                 counts["stale"] += stale
                 per_table[stage.table] = per_table.get(stage.table, 0) + applied
             if plan.history:
-                from ..history import merge_history
+                from .history import merge_history
 
                 for versions in plan.history:  # history mode: every version of the batch (history.py)
                     applied = merge_history(self, versions)

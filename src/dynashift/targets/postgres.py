@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import DataTargetError, RetryableTargetError, TargetError
-from ..planning import BatchPlan
+from ..model import BatchPlan
 from ..records import Rejected
 from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
 from ..typing_mode import JSON

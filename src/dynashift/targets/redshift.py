@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataTargetError, RetryableTargetError, TargetError
-from ..planning import BatchPlan, TableStage
+from ..model import BatchPlan, TableStage
 from ..schema import WIDENING, AddTable, Naming
 from .base import SqlTarget, quote
 from .postgres import PostgresTarget

@@ -6,96 +6,20 @@ schema, so it can be checked without a database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-import orjson
 import pyarrow as pa
 
-from .batching import Batch
-from .decode import image_of, render_item
-from .errors import BadRecordError
-from .overflow import overflow_array
-from .records import LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
-from .schema import (
-    CHANGED_AT,
-    DIST_KEY,
-    STAGE_EVENT,
-    STAGE_OP,
-    STAGE_SEQ,
-    STAGE_VALUES_SEQ,
-    STAGE_VALUES_VERSION,
-    STAGE_VERSION,
-    AddColumn,
-    AddTable,
-    OVERFLOW,
-    Naming,
-    SchemaChange,
-    SchemaState,
-    TableModes,
-    plan_schema,
-)
-
-if TYPE_CHECKING:
-    from .history import HistoryStage
-    from .plan_extended import Extended
-    from .routing import Router
-
-# Staged ops: upsert; hard delete; soft delete keeping the target row's values; soft delete
-# carrying the values of the last live version met in the same batch.
-UPSERT, HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES = "U", "D", "S", "V"
-_TS = pa.timestamp("us", tz="UTC")
-
-
-@dataclass(slots=True)
-class TableStage:
-    """One target table's share of a batch: one row per key, ready to stage."""
-
-    table: str
-    columns: list[str]
-    data: pa.Table
-    soft: bool = False  # soft deletes configured: the stage carries the values-version columns
-
-
-@dataclass(slots=True)
-class TypedStage(TableStage):
-    """A stage with typed columns, the item column or both: each column's typing_mode type, for
-    the cast from its staged text when merged."""
-
-    types: dict[str, str] | None = None
-
-
-@dataclass(slots=True)
-class BatchPlan:
-    schema_changes: list[SchemaChange] = field(default_factory=list)
-    stages: list[TableStage] = field(default_factory=list)
-    history: list[HistoryStage] = field(default_factory=list)  # history mode: every version of the batch
-    types_seen: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # table -> attribute -> types
-    rejected: list[Rejected] = field(default_factory=list)
-    checkpoints: list[Checkpoint] = field(default_factory=list)
-    records_read: int = 0
-    bytes_read: int = 0
-    duplicates: int = 0
-    stale: int = 0
-    superseded: int = 0
-    ttl_ignored: int = 0
-    unrenderable: list[Change] = field(default_factory=list)  # changes rejected while rendering
-
-
-@dataclass(slots=True)
-class Modes:
-    delete: str = "hard"  # hard | soft
-    ttl: str = "hard"  # hard | soft | ignore
-    fail_on_bad_record: bool = False
-    router: Router | None = None  # single-table designs: the target table of each change (routing.py)
-    # Typed mode, item column, history (typing_mode.py, history.py): each table's modes; None = text only
-    tables: Callable[[str], TableModes] | None = None
-    # Each DynamoDB table's column budget (schema.plan_schema); None = schema.DEFAULT_MAX_COLUMNS
-    budget: Callable[[str], int] | None = None
-
-
-PLAIN = TableModes()
-
+from ..batching import Batch
+from ..decode import image_of, render_item
+from ..errors import BadRecordError
+from ..model import PLAIN, BatchPlan, Modes, TableStage, TypedStage
+from ..overflow import overflow_array
+from ..records import LAZY, REMOVE, Change, Rejected, SourceBatch
+from ..schema import OVERFLOW, AddColumn, AddTable, Naming, SchemaChange, SchemaState, TableModes, plan_schema
+from .engine import NativeRows, render_rows
+from .rows import Values, is_soft, meta_arrays, raw_record, soft_values
+from .typed import Extended, render_extended, stage_extended, type_columns
 
 def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes) -> BatchPlan:
     """The plan of one batch. Images are rendered only for each key's newest change; one that
@@ -147,14 +71,12 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
 
     by_table: dict[str, list[tuple[Change, Values | None]]] = {}
     for key, change in batch.latest.items():
-        values = _soft_values(change, batch.live.get(key)) if change.op == REMOVE and _is_soft(change, modes) else None
+        values = soft_values(change, batch.live.get(key)) if change.op == REMOVE and is_soft(change, modes) else None
         by_table.setdefault(change.table, []).append((change, values))
 
     rendered: dict[str, tuple[list[Change], list[dict[str, str | None]]]] = {}
     seen: dict[str, tuple[list[str], list[str]]] = {}
     typed: dict[str, Extended] = {}  # tables beyond the original design, by DynamoDB table
-    if extended is not None:
-        from .plan_extended import render_extended, stage_extended, type_columns
     for table, changes in by_table.items():
         types: dict[str, set[str]] = {}
         if extended is not None and (want := extended(table)) is not PLAIN:
@@ -163,7 +85,13 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
             ext = typed[table] = render_extended(want, changes, versions.get(table), types, plan, modes, tagged)
             kept, rows = ext.kept, ext.rows  # type: ignore[assignment]
         else:
-            kept, rows = _render(changes, types, plan, modes)
+            native = render_rows(changes)
+            if native is not None:
+                kept, rows = changes, native
+                for name, tags in native.types.items():
+                    types[name] = set(tags)
+            else:
+                kept, rows = _render(changes, types, plan, modes)
         if not kept:
             continue
         keys = list(kept[0][0].keys)
@@ -190,32 +118,6 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     return plan
 
 
-def _is_soft(change: Change, modes: Modes) -> bool:
-    return (modes.ttl if change.ttl else modes.delete) == "soft"
-
-
-@dataclass(slots=True)
-class Values:
-    """Where a soft-deleted row's values come from, and the version they belong to."""
-
-    change: Change
-    which: str  # "OldImage" of the REMOVE itself, or "NewImage" of the batch's last live change
-
-    @property
-    def version(self) -> tuple[int, str]:
-        return self.change.version, self.change.seq
-
-
-def _soft_values(remove: Change, last_live: Change | None) -> Values | None:
-    """The REMOVE's OldImage is the item's last live version whatever the arrival order; without
-    one (NEW_IMAGE streams) the newest INSERT/MODIFY of the same batch is the best we know."""
-    if remove.old_image is not None:
-        return Values(remove, "OldImage")
-    if last_live is not None:
-        return Values(last_live, "NewImage")
-    return None
-
-
 def _render(changes: list[tuple[Change, Values | None]], types: dict[str, set[str]], plan: BatchPlan, modes: Modes):
     kept: list[tuple[Change, Values | None]] = []
     rows: list[dict[str, str | None]] = []
@@ -232,18 +134,11 @@ def _render(changes: list[tuple[Change, Values | None]], types: dict[str, set[st
             if modes.fail_on_bad_record:
                 raise
             bad = values.change if values is not None else change
-            plan.rejected.append(Rejected(exc.reason, _raw(bad), bad.seq.replace("\x1f", ":")))
+            plan.rejected.append(Rejected(exc.reason, raw_record(bad), bad.seq.replace("\x1f", ":")))
             plan.unrenderable.append(bad)
             continue
         kept.append((change, values))
     return kept, rows
-
-
-def _raw(change: Change) -> bytes:
-    if change.raw is not None:
-        return change.raw
-    ddb = {"Keys": change.keys, "NewImage": None if change.new_image is LAZY else change.new_image}
-    return orjson.dumps({"tableName": change.table, "eventName": change.op, "dynamodb": ddb}, default=str)
 
 
 def _mappings(state: SchemaState, changes: list[SchemaChange]) -> dict[str, tuple[str, dict[str, str]]]:
@@ -259,9 +154,11 @@ def _mappings(state: SchemaState, changes: list[SchemaChange]) -> dict[str, tupl
     return out
 
 
-def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values | None]], rows: list[dict],
-           modes: Modes, soft: bool) -> TableStage:
-    arrays = _meta_arrays(pairs, modes, soft)
+def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values | None]],
+           rows: list[dict] | NativeRows, modes: Modes, soft: bool) -> TableStage:
+    arrays = meta_arrays(pairs, modes, soft)
+    if isinstance(rows, NativeRows):
+        return _native_stage(table, columns, arrays, rows, soft)
     present = {name for row in rows for name in row} if len(columns) > 64 else columns.keys()
     used: list[str] = []
     overflowed: list[str] = []
@@ -278,31 +175,28 @@ def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values
     return TypedStage(table, [*used, OVERFLOW], pa.table(arrays), soft, {OVERFLOW: "json"})
 
 
-def _meta_arrays(pairs: list[tuple[Change, Values | None]], modes: Modes, soft: bool) -> dict[str, pa.Array]:
-    ops = []
-    changes = []
-    for c, values in pairs:
-        changes.append(c)
-        if c.op != REMOVE:
-            ops.append(UPSERT)
-        elif not _is_soft(c, modes):
-            ops.append(HARD_DELETE)
-        else:
-            ops.append(SOFT_DELETE if values is None else SOFT_DELETE_WITH_VALUES)
-    versions = pa.array([c.version for c in changes], pa.int64())
-    arrays = {
-        DIST_KEY: pa.array([c.dist_key for c in changes], pa.string()),
-        STAGE_OP: pa.array(ops, pa.string()),
-        STAGE_VERSION: versions,
-        STAGE_SEQ: pa.array([c.seq for c in changes], pa.string()),
-        STAGE_EVENT: pa.array([c.event_id for c in changes], pa.string()),
-        CHANGED_AT: versions.cast(_TS),
-    }
-    if soft:
-        shown = [values.version if values else (None, None) for _, values in pairs]
-        arrays[STAGE_VALUES_VERSION] = pa.array([v for v, _ in shown], pa.int64())
-        arrays[STAGE_VALUES_SEQ] = pa.array([q for _, q in shown], pa.string())
-    return arrays
+def _native_stage(table: str, columns: dict[str, str], arrays: dict[str, pa.Array], rows: NativeRows,
+                  soft: bool) -> TableStage:
+    """_stage over natively rendered columns: the same columns, as the Python path stages them."""
+    used: list[str] = []
+    overflowed: list[str] = []
+    present = rows.columns.keys() if len(columns) > 64 else columns.keys()
+    for attr in present:
+        column = columns[attr]
+        if column == OVERFLOW:
+            overflowed.append(attr)
+            continue
+        found = rows.columns.get(attr)
+        arrays[column] = found if found is not None else pa.nulls(rows.count, pa.string())
+        used.append(column)
+    if not overflowed:
+        return TableStage(table, used, pa.table(arrays), soft)
+    # the overflowed attributes' rows, as the Python path holds them (absent = None)
+    met = [a for a in overflowed if a in rows.columns]
+    values = [rows.columns[a].to_pylist() for a in met]
+    dicts = [dict(zip(met, row)) for row in zip(*values)] if met else [{} for _ in range(rows.count)]
+    arrays[OVERFLOW] = overflow_array(dicts, overflowed)
+    return TypedStage(table, [*used, OVERFLOW], pa.table(arrays), soft, {OVERFLOW: "json"})
 
 
 def _extended_tables(state: SchemaState, modes: Modes) -> Callable[[str], TableModes] | None:

@@ -14,9 +14,9 @@ from typing import Any, Iterator
 import orjson
 import simdjson
 
-from .decode import decode_change, expand
-from .errors import BadRecordError
-from .records import LAZY, Change
+from ..decode import decode_change, expand
+from ..errors import BadRecordError
+from ..records import LAZY, Change
 
 
 

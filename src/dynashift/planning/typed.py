@@ -1,7 +1,7 @@
 """Planning beyond the original design: typed columns, the item column and history.
 
-planning.py calls in here only for tables that have or get one of them (its `_extended_tables`
-says which), so the original design's path stays as it was. Pure, like planning.py.
+planning/core.py calls in here only for tables that have or get one of them (its `_extended_tables`
+says which), so the original design's path stays as it was. Pure, like core.py.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from .decode import image_of, render_item
-from .errors import BadRecordError
-from .planning import BatchPlan, Modes, TypedStage, Values, _meta_arrays, _raw
-from .records import REMOVE, Change, Rejected
-from .schema import ITEM, AddColumn, AddTable, Naming, SchemaChange, SchemaState, TableInfo, TableModes, apply_typed
-from .typing_mode import JSON, Layout, Seen, item_json, plan_columns, render_tagged, stage_columns
+from ..decode import image_of, render_item
+from ..errors import BadRecordError
+from ..model import BatchPlan, Modes, TypedStage
+from ..records import REMOVE, Change, Rejected
+from ..schema import ITEM, AddColumn, AddTable, Naming, SchemaChange, SchemaState, TableInfo, TableModes, apply_typed
+from ..typing_mode import JSON, Layout, Seen, item_json, plan_columns, render_tagged, stage_columns
+from .history import history_stage
+from .rows import Values, meta_arrays, raw_record
 
 
 @dataclass(slots=True)
@@ -64,7 +66,7 @@ def render_extended(want: TableModes, changes: list[tuple[Change, Values | None]
             if modes.fail_on_bad_record:
                 raise
             bad = values.change if values is not None else change
-            plan.rejected.append(Rejected(exc.reason, _raw(bad), bad.seq.replace("\x1f", ":")))
+            plan.rejected.append(Rejected(exc.reason, raw_record(bad), bad.seq.replace("\x1f", ":")))
             plan.unrenderable.append(bad)
             continue
         ext.kept.append((change, values))
@@ -86,7 +88,7 @@ def render_extended(want: TableModes, changes: list[tuple[Change, Values | None]
             if modes.fail_on_bad_record:
                 raise
             if id(change) not in winners:  # a winner's reject is recorded once, above
-                plan.rejected.append(Rejected(f"{exc.reason} (history)", _raw(change), change.seq.replace("\x1f", ":")))
+                plan.rejected.append(Rejected(f"{exc.reason} (history)", raw_record(change), change.seq.replace("\x1f", ":")))
                 plan.unrenderable.append(change)
             continue
         ext.versions.append(change)
@@ -138,12 +140,10 @@ def _effective(info: TableInfo | None, changes: list[SchemaChange]) -> TableInfo
 
 def stage_extended(plan: BatchPlan, ext: Extended, name: str, layouts: dict[str, Layout], modes: Modes,
                     soft: bool) -> None:
-    from .history import history_stage
-
     info = ext.info
     assert info is not None
     if info.history != "only":
-        arrays = _meta_arrays(ext.kept, modes, soft)
+        arrays = meta_arrays(ext.kept, modes, soft)
         present = list(dict.fromkeys(a for row in ext.rows for a in row))
         columns, types = stage_columns(layouts, ext.rows, ext.tags, present)
         if info.item_column:

@@ -1,0 +1,322 @@
+//! One change record's envelope (table, op, keys, time, identity), the images left unparsed.
+//!
+//! Mirrors dynashift's decode.decode_change on the records it accepts; anything else defers to it.
+
+use crate::json::{escape_into, Defer, P, R};
+use std::borrow::Cow;
+
+pub const OPS: [&str; 3] = ["INSERT", "MODIFY", "REMOVE"];
+const REMOVE: u8 = 2;
+
+pub struct Envelope {
+    pub table: String,
+    pub op: u8,
+    pub keys: Vec<(String, &'static str, String)>,
+    pub version: Option<i64>,
+    pub dist_key: String,
+    pub event_id: String,
+    pub ttl: bool,
+    pub new_lazy: bool,
+    pub old_lazy: bool,
+    pub names: Vec<String>,
+}
+
+#[derive(Default)]
+enum Scalar<'a> {
+    #[default]
+    Absent,
+    Null,
+    Str(Cow<'a, str>),
+    Other,
+}
+
+fn scalar<'a>(p: &mut P<'a>) -> R<Scalar<'a>> {
+    match p.peek()? {
+        b'"' => Ok(Scalar::Str(p.string()?)),
+        b'n' => {
+            p.null()?;
+            Ok(Scalar::Null)
+        }
+        _ => {
+            p.skip()?;
+            Ok(Scalar::Other)
+        }
+    }
+}
+
+const MAX_MICROS: i128 = 253_402_300_800 * 1_000_000;
+const MIN_MICROS: i128 = -62_135_596_800 * 1_000_000;
+
+/// decode.parse_time for a JSON integer (other forms defer).
+fn parse_time(digits: &[u8], precision: Option<&str>) -> R<i64> {
+    if digits.len() > 30 || digits.iter().any(|c| !(c.is_ascii_digit() || *c == b'-')) {
+        return Err(Defer);
+    }
+    let text = std::str::from_utf8(digits).map_err(|_| Defer)?;
+    let number: i128 = text.parse().map_err(|_| Defer)?;
+    if !(-MAX_MICROS < number && number < MAX_MICROS) {
+        return Err(Defer);
+    }
+    let mut factor: Option<i128> = None;
+    if let Some(p) = precision {
+        let p = p.to_ascii_uppercase();
+        if p.starts_with("MICRO") {
+            factor = Some(1);
+        } else if p.starts_with("MILLI") {
+            factor = Some(1000);
+        } else if p.starts_with("SEC") {
+            factor = Some(1_000_000);
+        }
+    }
+    let factor = factor.unwrap_or_else(|| {
+        let size = number.abs();
+        if size < 100_000_000_000 {
+            1_000_000
+        } else if size < 100_000_000_000_000 {
+            1000
+        } else {
+            1
+        }
+    });
+    let micros = number * factor;
+    if !(MIN_MICROS <= micros && micros < MAX_MICROS) {
+        return Err(Defer);
+    }
+    Ok(micros as i64)
+}
+
+fn table_from_arn(arn: &str) -> Option<&str> {
+    let (_, rest) = arn.split_once(":table/")?;
+    let name = rest.split('/').next()?;
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-');
+    ok.then_some(name)
+}
+
+/// A JSON number as DynamoDB's N text accepted without rewriting (decode._JSON_NUMBER).
+pub fn is_json_number(s: &[u8]) -> bool {
+    crate::json::scan_number(s, 0) == Some(s.len())
+}
+
+fn keys<'a>(p: &mut P<'a>) -> R<Vec<(String, &'static str, String)>> {
+    let mut out = Vec::new();
+    p.object(|p, name| {
+        let mut one: Option<(&'static str, String)> = None;
+        p.object(|p, tag| {
+            if one.is_some() {
+                return Err(Defer);
+            }
+            let tag: &'static str = match tag.as_ref() {
+                "S" => "S",
+                "N" => "N",
+                "B" => "B",
+                _ => return Err(Defer),
+            };
+            if p.peek()? != b'"' {
+                return Err(Defer);
+            }
+            let v = p.string()?;
+            if tag == "N" && !is_json_number(v.as_bytes()) {
+                return Err(Defer);
+            }
+            one = Some((tag, v.into_owned()));
+            Ok(())
+        })?;
+        let (tag, v) = one.ok_or(Defer)?;
+        out.push((name.to_string(), tag, v));
+        Ok(())
+    })?;
+    if out.is_empty() {
+        return Err(Defer);
+    }
+    Ok(out)
+}
+
+/// decode.dist_key: Keys as compact typed JSON with sorted names.
+fn dist_key(keys: &[(String, &'static str, String)]) -> String {
+    let mut order: Vec<&(String, &'static str, String)> = keys.iter().collect();
+    order.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    for (i, (name, tag, v)) in order.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        escape_into(&mut out, name.as_bytes());
+        out.extend_from_slice(b":{\"");
+        out.extend_from_slice(tag.as_bytes());
+        out.extend_from_slice(b"\":");
+        escape_into(&mut out, v.as_bytes());
+        out.push(b'}');
+    }
+    out.push(b'}');
+    // SAFETY: built from UTF-8 strings and ASCII.
+    unsafe { String::from_utf8_unchecked(out) }
+}
+
+/// The envelope of one record; `Err(Defer)` for anything the Python engine must decide.
+pub fn decode(line: &[u8], default_table: Option<&str>) -> R<Envelope> {
+    if std::str::from_utf8(line).is_err() {
+        return Err(Defer);
+    }
+    let mut p = P::new(line);
+    let (mut table, mut op, mut event_id, mut arn, mut rec_precision) =
+        (Scalar::Absent, None::<u8>, String::new(), Scalar::Absent, Scalar::Absent);
+    let mut identity: Option<(Scalar, Scalar, Scalar, Scalar)> = None;
+    let mut ddb_seen = false;
+    let mut time: Option<&[u8]> = None;
+    let mut precision = Scalar::Absent;
+    let mut key_list = None;
+    let (mut new_lazy, mut old_lazy, mut new_null) = (false, false, true);
+    let mut names: Vec<String> = Vec::new();
+    p.object(|p, name| {
+        match name.as_ref() {
+            "dynamodb" => {
+                if p.peek()? != b'{' {
+                    return Err(Defer);
+                }
+                ddb_seen = true;
+                p.object(|p, name| {
+                    match name.as_ref() {
+                        "ApproximateCreationDateTime" => match p.peek()? {
+                            b'n' => {
+                                p.null()?;
+                            }
+                            b'-' | b'0'..=b'9' => time = Some(p.number()?),
+                            _ => return Err(Defer),
+                        },
+                        "ApproximateCreationDateTimePrecision" => precision = scalar(p)?,
+                        "Keys" => key_list = Some(keys(p)?),
+                        "NewImage" => {
+                            if p.null()? {
+                                return Ok(());
+                            }
+                            if p.peek()? != b'{' {
+                                return Err(Defer);
+                            }
+                            new_lazy = true;
+                            new_null = false;
+                            p.object(|p, attr| {
+                                names.push(attr.to_string());
+                                p.skip().map(|_| ())
+                            })?;
+                        }
+                        "OldImage" => {
+                            if p.null()? {
+                                return Ok(());
+                            }
+                            if p.peek()? != b'{' {
+                                return Err(Defer);
+                            }
+                            old_lazy = true;
+                            p.skip()?;
+                        }
+                        _ => {
+                            p.skip()?;
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            "tableName" => table = scalar(p)?,
+            "eventName" => {
+                if p.peek()? != b'"' {
+                    return Err(Defer);
+                }
+                let v = p.string()?;
+                op = Some(OPS.iter().position(|o| *o == v).ok_or(Defer)? as u8);
+            }
+            "eventID" => {
+                if let Scalar::Str(s) = scalar(p)? {
+                    event_id = s.into_owned();
+                }
+            }
+            "eventSourceARN" => arn = scalar(p)?,
+            "approximateCreationDateTimePrecision" => rec_precision = scalar(p)?,
+            "userIdentity" => {
+                if p.peek()? == b'{' {
+                    let mut who = (Scalar::Absent, Scalar::Absent, Scalar::Absent, Scalar::Absent);
+                    p.object(|p, name| {
+                        match name.as_ref() {
+                            "type" => who.0 = scalar(p)?,
+                            "Type" => who.1 = scalar(p)?,
+                            "principalId" => who.2 = scalar(p)?,
+                            "PrincipalId" => who.3 = scalar(p)?,
+                            _ => {
+                                p.skip()?;
+                            }
+                        }
+                        Ok(())
+                    })?;
+                    identity = Some(who);
+                } else {
+                    p.skip()?;
+                }
+            }
+            _ => {
+                p.skip()?;
+            }
+        }
+        Ok(())
+    })?;
+    if !p.at_end() || !ddb_seen {
+        return Err(Defer);
+    }
+    let op = op.ok_or(Defer)?;
+    let keys = key_list.ok_or(Defer)?;
+    let table: String = match table {
+        Scalar::Str(s) if !s.is_empty() => s.into_owned(),
+        Scalar::Str(_) | Scalar::Null | Scalar::Absent => {
+            let from_arn = match &arn {
+                Scalar::Str(a) => table_from_arn(a).map(str::to_string),
+                _ => None,
+            };
+            match from_arn.or_else(|| default_table.filter(|t| !t.is_empty()).map(str::to_string)) {
+                Some(t) => t,
+                None => return Err(Defer),
+            }
+        }
+        Scalar::Other => return Err(Defer),
+    };
+    if op != REMOVE && (new_null || !new_lazy) {
+        return Err(Defer); // INSERT/MODIFY without a NewImage object: rejected by the reference
+    }
+    // As the reference's lazy path: the record-level precision is not consulted for these records.
+    let _ = rec_precision;
+    let precision: Option<Cow<str>> = match precision {
+        Scalar::Str(s) if !s.is_empty() => Some(s),
+        Scalar::Str(_) | Scalar::Null | Scalar::Absent => None,
+        Scalar::Other => return Err(Defer),
+    };
+    if precision.as_ref().is_some_and(|s| !s.is_ascii()) {
+        return Err(Defer);
+    }
+    let version = match time {
+        None => None,
+        Some(digits) => Some(parse_time(digits, precision.as_deref())?),
+    };
+    let ttl = op == REMOVE
+        && match &identity {
+            Some((t, big_t, pid, big_pid)) => {
+                let kind = if matches!(t, Scalar::Absent) { big_t } else { t };
+                let who = if matches!(pid, Scalar::Absent) { big_pid } else { pid };
+                matches!(kind, Scalar::Str(k) if k == "Service")
+                    && matches!(who, Scalar::Str(w) if w == "dynamodb.amazonaws.com")
+            }
+            None => false,
+        };
+    let dist_key = dist_key(&keys);
+    Ok(Envelope {
+        table,
+        op,
+        keys,
+        version,
+        dist_key,
+        event_id,
+        ttl,
+        new_lazy: op != REMOVE && new_lazy,
+        old_lazy: op == REMOVE && old_lazy,
+        names: if op != REMOVE { names } else { Vec::new() },
+    })
+}

@@ -1,0 +1,352 @@
+//! Winners' images -> one text column per attribute, as Arrow string buffers.
+//!
+//! Column text follows dynashift's decode.render_value exactly for what it accepts: S, N, B as
+//! written; BOOL as true/false; NULL as SQL NULL; M, L and sets as compact JSON with sorted map
+//! names, sorted de-duplicated sets (NS by numeric value), strings escaped as orjson escapes them.
+//! Anything else defers (the whole table then takes the Python engine, which decides).
+
+use crate::envelope::is_json_number;
+use crate::json::{escape_into, Defer, P, R};
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+pub const TAGS: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
+const MAX_VALUE_DEPTH: usize = 100;
+
+pub struct Column {
+    pub name: String,
+    pub tags: u16,
+    pub offsets: Vec<u8>,
+    pub data: Vec<u8>,
+    pub validity: Vec<u8>,
+    pub nulls: usize,
+    rows: usize,
+}
+
+impl Column {
+    fn new(name: String) -> Self {
+        Column { name, tags: 0, offsets: 0i32.to_le_bytes().to_vec(), data: Vec::new(), validity: Vec::new(),
+                 nulls: 0, rows: 0 }
+    }
+
+    fn push(&mut self, valid: bool, text: &[u8]) {
+        let row = self.rows;
+        if row % 8 == 0 {
+            self.validity.push(0);
+        }
+        if valid {
+            self.data.extend_from_slice(text);
+            *self.validity.last_mut().unwrap() |= 1 << (row % 8);
+        } else {
+            self.nulls += 1;
+        }
+        self.offsets.extend_from_slice(&(self.data.len() as i32).to_le_bytes());
+        self.rows += 1;
+    }
+
+    fn pad(&mut self, to: usize) {
+        while self.rows < to {
+            self.push(false, b"");
+        }
+    }
+}
+
+pub struct Rendered {
+    pub rows: usize,
+    pub columns: Vec<Column>,
+}
+
+/// Which image of each row: 0 NewImage, 1 OldImage, 2 Keys.
+pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
+    let mut columns: Vec<Column> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut text: Vec<u8> = Vec::with_capacity(256);
+    for (row, (line, &w)) in lines.iter().zip(which).enumerate() {
+        if std::str::from_utf8(line).is_err() {
+            return Err(Defer);
+        }
+        let want = match w {
+            0 => "NewImage",
+            1 => "OldImage",
+            _ => "Keys",
+        };
+        let mut p = P::new(line);
+        let mut found = false;
+        let mut dynamodb = false;
+        p.object(|p, name| {
+            if name != "dynamodb" {
+                return p.skip().map(|_| ());
+            }
+            dynamodb = true;
+            if p.peek()? != b'{' {
+                return Err(Defer);
+            }
+            p.object(|p, name| {
+                if name != want {
+                    return p.skip().map(|_| ());
+                }
+                if p.peek()? != b'{' {
+                    return Err(Defer);
+                }
+                found = true;
+                p.object(|p, attr| {
+                    text.clear();
+                    let (tag, valid) = value(p, &mut text, 1, true)?;
+                    let at = match index.get(attr.as_ref()) {
+                        Some(&i) => i,
+                        None => {
+                            columns.push(Column::new(attr.to_string()));
+                            index.insert(attr.to_string(), columns.len() - 1);
+                            columns.len() - 1
+                        }
+                    };
+                    let col = &mut columns[at];
+                    col.pad(row);
+                    col.push(valid, &text);
+                    col.tags |= 1 << tag;
+                    Ok(())
+                })
+            })
+        })?;
+        if !p.at_end() || !dynamodb || !found {
+            return Err(Defer);
+        }
+    }
+    let rows = lines.len();
+    for col in columns.iter_mut() {
+        col.pad(rows);
+        if col.data.len() > i32::MAX as usize {
+            return Err(Defer);
+        }
+    }
+    Ok(Rendered { rows, columns })
+}
+
+/// One attribute value `{"TAG": v}`: its tag index and whether it is non-NULL; its text (column
+/// text when `top`, else its JSON) appended to `out`.
+fn value(p: &mut P, out: &mut Vec<u8>, depth: usize, top: bool) -> R<(usize, bool)> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(Defer);
+    }
+    p.expect(b'{')?;
+    let tag = p.string()?;
+    p.expect(b':')?;
+    let t = TAGS.iter().position(|x| *x == tag).ok_or(Defer)?;
+    let mut valid = true;
+    match t {
+        0 | 2 => {
+            // S, B
+            if p.peek()? != b'"' {
+                return Err(Defer);
+            }
+            let s = p.string()?;
+            if top {
+                out.extend_from_slice(s.as_bytes());
+            } else {
+                escape_into(out, s.as_bytes());
+            }
+        }
+        1 => {
+            if p.peek()? != b'"' {
+                return Err(Defer);
+            }
+            let s = p.string()?;
+            if !is_json_number(s.as_bytes()) {
+                return Err(Defer);
+            }
+            out.extend_from_slice(s.as_bytes());
+        }
+        3 => match p.peek()? {
+            b't' | b'f' => {
+                let (a, b) = p.skip()?;
+                out.extend_from_slice(&p.b[a..b]);
+            }
+            _ => return Err(Defer),
+        },
+        4 => {
+            p.skip()?;
+            if top {
+                valid = false;
+            } else {
+                out.extend_from_slice(b"null");
+            }
+        }
+        5 => {
+            let mut members: Vec<(Cow<str>, Vec<u8>)> = Vec::new();
+            p.object(|p, name| {
+                let mut v = Vec::new();
+                value(p, &mut v, depth + 1, false)?;
+                members.push((name.clone(), v));
+                Ok(())
+            })?;
+            members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (name, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                escape_into(out, name.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(v);
+            }
+            out.push(b'}');
+        }
+        6 => {
+            p.expect(b'[')?;
+            out.push(b'[');
+            if p.peek()? == b']' {
+                p.i += 1;
+            } else {
+                loop {
+                    value(p, out, depth + 1, false)?;
+                    match p.peek()? {
+                        b',' => {
+                            p.i += 1;
+                            out.push(b',');
+                        }
+                        b']' => {
+                            p.i += 1;
+                            break;
+                        }
+                        _ => return Err(Defer),
+                    }
+                }
+            }
+            out.push(b']');
+        }
+        7 | 9 => {
+            let mut items = strings(p)?;
+            items.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            items.dedup();
+            out.push(b'[');
+            for (i, s) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                escape_into(out, s.as_bytes());
+            }
+            out.push(b']');
+        }
+        _ => {
+            // NS: de-duplicated by value (the first text of a value kept), sorted numerically
+            let items = strings(p)?;
+            let mut kept: Vec<(Dec, Cow<str>)> = Vec::with_capacity(items.len());
+            for s in items {
+                if !is_json_number(s.as_bytes()) {
+                    return Err(Defer);
+                }
+                let d = Dec::parse(s.as_bytes()).ok_or(Defer)?;
+                if !kept.iter().any(|(k, _)| k.cmp(&d) == Ordering::Equal) {
+                    kept.push((d, s));
+                }
+            }
+            kept.sort_by(|a, b| a.0.cmp(&b.0));
+            out.push(b'[');
+            for (i, (_, s)) in kept.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(s.as_bytes());
+            }
+            out.push(b']');
+        }
+    }
+    if p.peek()? != b'}' {
+        return Err(Defer); // more than one member: not an attribute value
+    }
+    p.i += 1;
+    Ok((t, valid))
+}
+
+fn strings<'a>(p: &mut P<'a>) -> R<Vec<Cow<'a, str>>> {
+    p.expect(b'[')?;
+    let mut items = Vec::new();
+    if p.peek()? == b']' {
+        p.i += 1;
+        return Ok(items);
+    }
+    loop {
+        if p.peek()? != b'"' {
+            return Err(Defer);
+        }
+        items.push(p.string()?);
+        match p.peek()? {
+            b',' => p.i += 1,
+            b']' => {
+                p.i += 1;
+                return Ok(items);
+            }
+            _ => return Err(Defer),
+        }
+    }
+}
+
+/// A JSON number's exact value: sign, significant digits (no leading/trailing zeros) and the
+/// exponent of the last digit. Zero is (false, "", 0).
+pub struct Dec {
+    neg: bool,
+    digits: Vec<u8>,
+    exp: i64,
+}
+
+impl Dec {
+    pub fn parse(s: &[u8]) -> Option<Dec> {
+        let mut i = 0;
+        let neg = s.first() == Some(&b'-');
+        if neg {
+            i += 1;
+        }
+        let mut digits = Vec::new();
+        let mut exp: i64 = 0;
+        while i < s.len() && s[i].is_ascii_digit() {
+            digits.push(s[i]);
+            i += 1;
+        }
+        if i < s.len() && s[i] == b'.' {
+            i += 1;
+            while i < s.len() && s[i].is_ascii_digit() {
+                digits.push(s[i]);
+                exp -= 1;
+                i += 1;
+            }
+        }
+        if i < s.len() && (s[i] == b'e' || s[i] == b'E') {
+            let rest = std::str::from_utf8(&s[i + 1..]).ok()?;
+            let rest = rest.strip_prefix('+').unwrap_or(rest);
+            if rest.trim_start_matches('-').len() > 15 {
+                return None;
+            }
+            exp += rest.parse::<i64>().ok()?;
+        }
+        let lead = digits.iter().take_while(|&&c| c == b'0').count();
+        digits.drain(..lead);
+        while digits.last() == Some(&b'0') {
+            digits.pop();
+            exp += 1;
+        }
+        if digits.is_empty() {
+            return Some(Dec { neg: false, digits, exp: 0 });
+        }
+        Some(Dec { neg, digits, exp })
+    }
+
+    fn magnitude(&self, other: &Dec) -> Ordering {
+        // position of the leading digit decides first, then the digits themselves
+        let a = self.exp + self.digits.len() as i64;
+        let b = other.exp + other.digits.len() as i64;
+        a.cmp(&b).then_with(|| self.digits.cmp(&other.digits))
+    }
+
+    pub fn cmp(&self, other: &Dec) -> Ordering {
+        let zero_a = self.digits.is_empty();
+        let zero_b = other.digits.is_empty();
+        let sign = |z: bool, n: bool| if z { 0 } else if n { -1 } else { 1 };
+        let (sa, sb) = (sign(zero_a, self.neg), sign(zero_b, other.neg));
+        if sa != sb || sa == 0 {
+            return sa.cmp(&sb);
+        }
+        let m = self.magnitude(other);
+        if sa < 0 { m.reverse() } else { m }
+    }
+}

@@ -1,0 +1,160 @@
+"""The engine behind planning: the pure-Python reference, or the native one (Rust, `native/`).
+
+Both sit behind one small interface, used at two points of the hot path:
+
+- `line_decoder(default_table)`: what sources decode each line (file line, Kinesis payload) with;
+- `render_rows(pairs)`: one table's winners rendered into Arrow text columns, or None when the
+  Python path renders them (the Python engine always answers None).
+
+The native engine is the Python one with its per-record work done in Rust: whatever it is not sure
+about (a malformed or unusual record, a table with typed columns, the item column or history) it
+hands back to the Python code, which decides, so the two agree by construction on every record
+the native engine accepts; tests/test_engine_equivalence.py checks it. `DYNASHIFT_ENGINE=python|native`
+forces one; unset, the native engine runs when installed (`pip install ./native`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
+
+import pyarrow as pa
+
+from ..errors import ConfigError
+from ..records import LAZY, REMOVE, Change
+from .lines import LineDecoder
+
+if TYPE_CHECKING:
+    from .rows import Values
+
+ENV = "DYNASHIFT_ENGINE"
+_log = logging.getLogger("dynashift.engine")
+
+try:  # the optional native engine
+    import dynashift_native as _native
+except ImportError:  # not built here: the Python engine runs
+    _native = None
+
+
+def native_available() -> bool:
+    return _native is not None
+
+
+def engine_name() -> str:
+    """"native" or "python": the engine this process runs, as DYNASHIFT_ENGINE and the install say."""
+    want = os.environ.get(ENV, "").strip().lower()
+    if want in ("", "auto"):
+        return "native" if _native is not None else "python"
+    if want == "python":
+        return "python"
+    if want == "native":
+        if _native is None:
+            raise ConfigError(f"{ENV}=native but the native engine is not installed: pip install ./native "
+                              "(needs a Rust toolchain), or unset it to use the Python engine")
+        return "native"
+    raise ConfigError(f"{ENV}={want!r}: use python or native")
+
+
+def engine_description() -> str:
+    """One line for `--version` and `doctor`."""
+    name = engine_name()
+    if name == "native":
+        return f"native (dynashift_native {_native.VERSION}, Rust)"
+    if _native is None:
+        return "python (the native engine is not installed: pip install ./native, with a Rust toolchain)"
+    return f"python (forced by {ENV}; the native engine is installed)"
+
+
+class Decoder(Protocol):
+    last_version: int
+
+    def decode(self, line: bytes, seq_base: str) -> Iterator[Any]: ...
+
+
+def line_decoder(default_table: str | None = None) -> LineDecoder:
+    """The decoder a source reads change-record lines with (each source keeps one)."""
+    if engine_name() == "native":
+        return NativeLineDecoder(default_table)
+    return LineDecoder(default_table)
+
+
+class NativeLineDecoder(LineDecoder):
+    """LineDecoder whose plain records are decoded in Rust; every other record (and every record
+    the native decoder is not sure about) takes the Python code, which decides."""
+
+    def __init__(self, default_table: str | None = None):
+        super().__init__(default_table)
+        self._fast = _native.Decoder(default_table)
+
+    def decode(self, line: bytes, seq_base: str) -> Iterator[Any]:
+        out = self._fast.decode(line)
+        if out is None:
+            for item in super().decode(line, seq_base):
+                if isinstance(item, Change) and item.names is not None:
+                    self._fast.learn(item.table, item.names)
+                yield item
+            return
+        table, op, keys, version, dist_key, event_id, ttl, new_lazy, old_lazy, names = out
+        if version is None:
+            version = self.last_version
+        if names is not None:
+            known = self._names.get(table)
+            if known is None:
+                known = self._names[table] = set()
+            known.update(names)
+        self.last_version = version
+        yield Change(table, op, keys, LAZY if new_lazy else None, version, seq_base + "000000", dist_key, event_id,
+                     ttl, line, LAZY if old_lazy else None, names)
+
+
+@dataclass(slots=True)
+class NativeRows:
+    """One table's winners rendered natively: `columns` maps each attribute met to its Arrow text
+    column (in the order first met, as the Python path meets them), `types` to its type tags."""
+
+    count: int
+    columns: dict[str, pa.Array]
+    types: dict[str, list[str]]
+
+
+_logged: set[str] = set()
+
+
+def log_fallback_once(table: str, reason: str) -> None:
+    """A table the native engine hands to the Python path: said once per table and reason."""
+    if (table, reason) not in _logged and engine_name() == "native":
+        _logged.add((table, reason))  # type: ignore[arg-type]
+        _log.info("table %s: planned by the Python engine (%s)", table, reason)
+
+
+def render_rows(pairs: list[tuple[Change, Values | None]]) -> NativeRows | None:
+    """One text-mode table's winners rendered by the native engine (the GIL released meanwhile),
+    or None when the Python path must render them (Python engine, or a record it must judge)."""
+    if _native is None or engine_name() != "native" or not pairs:
+        return None
+    lines: list[bytes] = []
+    which = bytearray()
+    for change, values in pairs:
+        if change.op != REMOVE:
+            source, kind = change, 0
+        elif values is not None:
+            source, kind = values.change, 0 if values.which == "NewImage" else 1
+        else:
+            source, kind = change, 2
+        if source.raw is None or (kind == 0 and source.new_image is not LAZY) or (kind == 1 and source.old_image is not LAZY):
+            return None
+        lines.append(source.raw)
+        which.append(kind)
+    out = _native.render(lines, bytes(which))
+    if out is None:
+        return None
+    count, cols = out
+    columns: dict[str, pa.Array] = {}
+    types: dict[str, list[str]] = {}
+    for name, tags, offsets, data, validity, nulls in cols:
+        buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
+        columns[name] = pa.Array.from_buffers(pa.string(), count, buffers, null_count=nulls)
+        types[name] = tags
+    return NativeRows(count, columns, types)

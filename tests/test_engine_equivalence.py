@@ -1,0 +1,313 @@
+"""The native engine must plan exactly what the Python engine (the reference) plans.
+
+The same records, generated (all types, awkward names, escapes, equal timestamps, duplicates, late
+records, bad records, malformed JSON, hostile bytes), from the real-world fixtures and from every
+simulator profile, go through both engines: decoded changes, rejects and their reasons, counters,
+schema changes, and every staged value must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dynashift.errors import BadRecordError
+from dynashift.planning import Modes, build_plan, engine
+from dynashift.records import LAZY, Change, Rejected, SourceBatch
+from dynashift.schema import Naming, SchemaState
+from dynashift.simulate import PROFILES, simulate
+from dynashift.sources.files import FileSource
+
+if not engine.native_available():
+    if os.environ.get("CI") and shutil.which("cargo"):
+        pytest.fail("the native engine is not installed (scripts/test.sh builds it where cargo exists)",
+                    pytrace=False)
+    pytest.skip("the native engine is not installed: pip install ./native (needs Rust)", allow_module_level=True)
+
+NAMING = Naming(max_bytes=63, case_insensitive=False)
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                             HealthCheck.function_scoped_fixture])
+
+# ---------------------------------------------------------------- generated records
+
+NAMES = st.one_of(st.sampled_from(["a", "b", "Name", "name", "x.y", "key with space", "ключ", "🔑", "$ref",
+                                   'quo"te', "back\\slash", "tab\tnl\n", "ctl\x01\x1f", "", "\x7f"]),
+                  st.text(max_size=6))
+NUMBERS = st.sampled_from(["0", "1", "-1", "1E+2", "100", "1.0", "1.50", "1.5", "-0", "0.0", "1e2", "-1.5e-10",
+                           "12345678901234567890123456789012345678", "-9.9999999999999999999999999999999999999E+125",
+                           "0.12345678901234567890123456789012345678", "1E-130", "+5", ".5", "5.", "007", "1e",
+                           "abc", "", " 1", "NaN", "Infinity", "0x10", "1_000"])
+TEXT = st.one_of(st.text(max_size=12), st.sampled_from(["", "null", "true", "é\u2028\U0001F600", "a\"b\\c", "\x00\x1f"]))
+
+
+def _scalar() -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.builds(lambda s: {"S": s}, TEXT),
+        st.builds(lambda n: {"N": n}, NUMBERS),
+        st.builds(lambda b: {"B": b}, st.sampled_from(["AAEC", "", "not base64!", "QUJD"])),
+        st.builds(lambda b: {"BOOL": b}, st.sampled_from([True, False, "TRUE", "false", 1, None])),
+        st.builds(lambda b: {"NULL": b}, st.sampled_from([True, False, "x"])),
+        st.builds(lambda xs: {"SS": xs}, st.lists(TEXT, max_size=4)),
+        st.builds(lambda xs: {"NS": xs}, st.lists(NUMBERS, max_size=4)),
+        st.builds(lambda xs: {"BS": xs}, st.lists(st.sampled_from(["AA==", "AQ==", "AA=="]), max_size=3)),
+        st.sampled_from([{"S": 5}, {"N": 1}, {"X": "1"}, {}, {"S": "a", "N": "1"}, {"SS": ["a", 1]}, {"NS": "1"},
+                         {"M": []}, {"L": {}}, "plain", None]),
+    )
+
+
+VALUE = st.recursive(_scalar(), lambda kids: st.one_of(
+    st.builds(lambda d: {"M": d}, st.dictionaries(NAMES, kids, max_size=4)),
+    st.builds(lambda xs: {"L": xs}, st.lists(kids, max_size=4))), max_leaves=12)
+KEYS = st.one_of(
+    st.fixed_dictionaries({"pk": st.sampled_from([{"S": "a"}, {"S": "b"}, {"N": "1"}, {"N": "1.0"}, {"B": "AA=="},
+                                                  {"S": "é\"\\"}])},
+                          optional={"sk": st.sampled_from([{"N": "1"}, {"N": "2"}, {"S": "x"}, {"N": "007"}])}),
+    st.sampled_from([{}, {"pk": {"M": {}}}, {"pk": {"S": 1}}, {"pk": "x"}, {"pk": {"N": "x"}}, None]),
+)
+TIMES = st.one_of(st.sampled_from([1_700_000_000, 1_700_000_000_000, 1_700_000_000_000_000, 1_700_000_001]),
+                  st.integers(-10**18, 10**18), st.floats(allow_nan=True), st.sampled_from(["1700000000", "x", "1e999999999"]),
+                  st.none())
+RECORD = st.fixed_dictionaries(
+    {
+        "eventName": st.sampled_from(["INSERT", "MODIFY", "REMOVE", "MODIFY", "BOGUS", None]),
+        "dynamodb": st.one_of(st.fixed_dictionaries(
+            {"Keys": KEYS},
+            optional={
+                "ApproximateCreationDateTime": TIMES,
+                "ApproximateCreationDateTimePrecision": st.sampled_from(
+                    ["MILLISECOND", "MICROSECOND", "second", "", None, 5, "ÉPOQUE"]),
+                "NewImage": st.one_of(st.none(), st.dictionaries(NAMES, VALUE, max_size=5), st.just("x")),
+                "OldImage": st.one_of(st.none(), st.dictionaries(NAMES, VALUE, max_size=3)),
+                "StreamViewType": st.sampled_from(["KEYS_ONLY", "NEW_IMAGE"]),
+            },
+        ), st.sampled_from([None, [], "x"])),
+    },
+    optional={
+        "tableName": st.sampled_from(["Orders", "t.x-y", "", None, 5]),
+        "eventID": st.one_of(st.sampled_from(["e1", "e2"]), st.none(), st.integers()),
+        "userIdentity": st.sampled_from([None, {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+                                         {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"},
+                                         {"type": None, "Type": "Service", "principalId": "dynamodb.amazonaws.com"}]),
+        "eventSourceARN": st.sampled_from(["arn:aws:dynamodb:us-east-1:1:table/FromArn/stream/x", "arn:bad", 7]),
+        "approximateCreationDateTimePrecision": st.sampled_from(["MILLISECOND", "SECOND"]),
+    },
+)
+
+
+GOOD_KEYS = st.fixed_dictionaries({"pk": st.sampled_from([{"S": "a"}, {"S": "b"}, {"N": "1"}, {"N": "-2.50"},
+                                                          {"B": "AA=="}, {"S": "é\"\\\n"}])},
+                                  optional={"sk": st.sampled_from([{"N": "1"}, {"N": "2"}, {"S": "x"}])})
+GOOD_RECORD = st.fixed_dictionaries(
+    {
+        "eventName": st.sampled_from(["INSERT", "MODIFY", "REMOVE"]),
+        "tableName": st.sampled_from(["Orders", "t.x-y", "Orders"]),
+        "dynamodb": st.fixed_dictionaries(
+            {"Keys": GOOD_KEYS, "NewImage": st.dictionaries(NAMES, VALUE, max_size=6)},
+            optional={
+                "ApproximateCreationDateTime": st.sampled_from([1_700_000_000, 1_700_000_000_000, 1_700_000_000_000_000,
+                                                                1_700_000_000_000_001, None, 0, -5]),
+                "ApproximateCreationDateTimePrecision": st.sampled_from(["MILLISECOND", "MICROSECOND", "second", ""]),
+                "OldImage": st.dictionaries(NAMES, VALUE, max_size=4),
+                "SizeBytes": st.integers(0, 10**6),
+            },
+        ),
+    },
+    optional={
+        "eventID": st.sampled_from(["e1", "e2", "e3"]),
+        "userIdentity": st.sampled_from([None, {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+                                         {"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"}]),
+        "eventSourceARN": st.just("arn:aws:dynamodb:us-east-1:1:table/FromArn/stream/x"),
+    },
+)
+
+
+@st.composite
+def line(draw) -> bytes:
+    rec = draw(st.one_of(GOOD_RECORD, GOOD_RECORD, RECORD))
+    style = draw(st.sampled_from(["compact"] * 6 + ["ascii", "spaced", "truncated", "garbage", "utf8", "surrogate",
+                                                    "records", "dupkey"]))
+    text = json.dumps(rec, ensure_ascii=style == "ascii", separators=(", ", ": ") if style == "spaced" else (",", ":"))
+    data = text.encode("utf-8", "surrogatepass")
+    if style == "truncated":
+        data = data[: draw(st.integers(0, max(len(data) - 1, 0)))]
+    elif style == "garbage":
+        data += draw(st.sampled_from([b"x", b"}", b" ", b",{}"]))
+    elif style == "utf8":
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + b"\xff\xfe" + data[at:]
+    elif style == "surrogate":
+        data = data.replace(b'"S":"', b'"S":"\\ud800', 1)
+    elif style == "records":
+        data = b'{"Records":[' + data + b"," + data + b"]}"
+    elif style == "dupkey":
+        data = data.replace(b'"dynamodb":', b'"eventName":"INSERT","dynamodb":', 1)
+    return data
+
+
+# ---------------------------------------------------------------- running both engines
+
+
+def _change(c: Change) -> tuple:
+    return (c.table, c.op, c.keys, "LAZY" if c.new_image is LAZY else c.new_image, c.version, c.seq, c.dist_key,
+            c.event_id, c.ttl, c.raw, "LAZY" if c.old_image is LAZY else c.old_image, c.names)
+
+
+def _plan_view(plan) -> dict:
+    return {
+        "schema": [repr(ch) for ch in plan.schema_changes],
+        "stages": [(s.table, s.soft, sorted(s.columns),
+                    {name: s.data.column(name).to_pylist() for name in sorted(s.data.column_names)},
+                    {name: str(s.data.schema.field(name).type) for name in s.data.column_names})
+                   for s in plan.stages],
+        "rejected": [(r.reason, r.raw, r.position) for r in plan.rejected],
+        "counts": (plan.records_read, plan.bytes_read, plan.duplicates, plan.stale, plan.superseded, plan.ttl_ignored),
+        "types": {t: {a: sorted(v) for a, v in seen.items()} for t, seen in plan.types_seen.items()},
+    }
+
+
+def run_lines(which: str, batches: list[list[bytes]], modes: Modes, default_table: str | None,
+              monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
+    """Decode and plan `batches` of lines with one engine, as a file source would."""
+    monkeypatch.setenv(engine.ENV, which)
+    decoder = engine.line_decoder(default_table)
+    assert type(decoder).__name__ == ("NativeLineDecoder" if which == "native" else "LineDecoder")
+    state = SchemaState()
+    decoded: list = []
+    plans: list = []
+    n = 0
+    for lines in batches:
+        sb = SourceBatch()
+        for raw in lines:
+            n += 1
+            body = raw.strip()
+            sb.records_read += 1
+            sb.bytes_read += len(raw)
+            if not body:
+                continue
+            for item in decoder.decode(body, f"f\x1f{n:015d}\x1f"):
+                if isinstance(item, BadRecordError):
+                    decoded.append(("rejected", item.reason))
+                    sb.rejected.append(Rejected(item.reason, body, f"f:{n}"))
+                else:
+                    decoded.append(_change(item))
+                    sb.changes.append(item)
+        try:
+            plan = build_plan(sb, state, NAMING, modes)
+        except BadRecordError as exc:
+            plans.append(("raised", exc.reason))
+            continue
+        state.apply(plan.schema_changes)
+        plans.append(_plan_view(plan))
+    return decoded, plans
+
+
+def assert_same(batches: list[list[bytes]], monkeypatch: pytest.MonkeyPatch, modes: Modes | None = None,
+                default_table: str | None = None) -> None:
+    modes = modes or Modes()
+    py = run_lines("python", batches, modes, default_table, monkeypatch)
+    native = run_lines("native", batches, modes, default_table, monkeypatch)
+    assert native[0] == py[0]
+    assert native[1] == py[1]
+
+
+def _budget(n: int):
+    return lambda table: n
+
+
+# small column budgets put attributes into the overflow column (schema.plan_schema decides which)
+MODES = st.builds(Modes, delete=st.sampled_from(["hard", "soft"]), ttl=st.sampled_from(["hard", "soft", "ignore"]),
+                  budget=st.one_of(st.none(), st.builds(_budget, st.integers(1, 12))))
+
+
+@SETTINGS
+@given(lines=st.lists(line(), max_size=14), again=st.lists(st.integers(0, 13), max_size=6),
+       cut=st.integers(0, 20), modes=MODES, default_table=st.sampled_from([None, "Default"]))
+def test_generated_records_plan_the_same(lines, again, cut, modes, default_table, monkeypatch):
+    """Duplicates (the same line again) and late records (an older line after newer ones)
+    included; two batches, so the second plans against the schema the first left."""
+    lines = lines + [lines[i] for i in again if i < len(lines)]
+    assert_same([lines[:cut], lines[cut:]], monkeypatch, modes, default_table)
+
+
+def _valid_line(i: int, pk: str, ts: int, image: dict, op: str = "MODIFY") -> bytes:
+    ddb = {"ApproximateCreationDateTime": ts, "Keys": {"pk": {"S": pk}}, "NewImage": image}
+    if op == "REMOVE":
+        ddb = {"ApproximateCreationDateTime": ts, "Keys": {"pk": {"S": pk}}, "OldImage": image}
+    return orjson.dumps({"eventID": f"e{i}", "eventName": op, "tableName": "T", "dynamodb": ddb})
+
+
+@SETTINGS
+@given(images=st.lists(st.dictionaries(NAMES, VALUE, min_size=1, max_size=6), min_size=1, max_size=10),
+       stamps=st.lists(st.sampled_from([1_700_000_000_000_000, 1_700_000_000_000_001]), min_size=10, max_size=10),
+       ops=st.lists(st.sampled_from(["INSERT", "MODIFY", "REMOVE"]), min_size=10, max_size=10), modes=MODES)
+def test_values_render_the_same(images, stamps, ops, modes, monkeypatch):
+    """Well-formed records of awkward values (mostly accepted natively): equal timestamps, keys met
+    several times, soft and hard deletes."""
+    lines = [_valid_line(i, "ab"[i % 2], stamps[i], img, ops[i]) for i, img in enumerate(images)]
+    assert_same([lines], monkeypatch, modes)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(max_size=200), line().flatmap(lambda b: st.builds(
+    lambda at, junk: b[:at] + junk + b[at + len(junk):], st.integers(0, len(b)), st.binary(min_size=1, max_size=3)))))
+def test_hostile_bytes_never_crash_and_reject_alike(data, monkeypatch):
+    """Fuzz on raw bytes: random bytes and valid records with bytes overwritten. The native parser
+    must never crash the process, and reject exactly what the Python engine rejects, with its reason."""
+    assert_same([[data]], monkeypatch)
+
+
+# ---------------------------------------------------------------- real fixtures and simulator profiles
+
+
+def _source_plans(which: str, uri: str, monkeypatch: pytest.MonkeyPatch, batch_size: int, table: str | None = None):
+    monkeypatch.setenv(engine.ENV, which)
+    source = FileSource(uri, default_table=table, batch_size=batch_size)
+    state = SchemaState()
+    out = []
+    for sb in source.read({}):
+        plan = build_plan(sb, state, NAMING, Modes(delete="soft", ttl="soft"))
+        state.apply(plan.schema_changes)
+        out.append(_plan_view(plan))
+    return out
+
+
+def test_real_fixture_files_plan_the_same(fixtures_dir, monkeypatch):
+    files = [p for p in sorted(Path(fixtures_dir).iterdir()) if p.suffix in (".json", ".jsonl")]
+    assert files
+    for path in files:
+        py = _source_plans("python", f"file://{path}", monkeypatch, 3, table="Fixture")
+        native = _source_plans("native", f"file://{path}", monkeypatch, 3, table="Fixture")
+        assert native == py, path.name
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_simulator_profiles_plan_the_same(profile, tmp_path, monkeypatch):
+    simulate(tmp_path, changes=1500, profile=profile, seed=3, expected=False)
+    uri = f"file://{tmp_path}/changes-*"
+    py = _source_plans("python", uri, monkeypatch, 400)
+    native = _source_plans("native", uri, monkeypatch, 400)
+    assert len(py) == 4 and native == py
+
+
+def test_native_engine_renders_the_simulated_profiles_itself(tmp_path, monkeypatch):
+    """Not a fallback in disguise: on the simulator's records every table is rendered natively."""
+    simulate(tmp_path, changes=600, profile="wide", seed=5, expected=False)
+    monkeypatch.setenv(engine.ENV, "native")
+    source = FileSource(f"file://{tmp_path}/changes-*", batch_size=10_000)
+    (sb,) = list(source.read({}))
+    assert all(type(c.raw) is bytes for c in sb.changes)
+    by_table: dict[str, list] = {}
+    for c in sb.changes:
+        by_table.setdefault(c.table, []).append((c, None))
+    for table, pairs in by_table.items():
+        rows = engine.render_rows([p for p in pairs if p[0].op != "REMOVE"])
+        assert rows is not None, table
+        assert rows.count == len([p for p in pairs if p[0].op != "REMOVE"])
