@@ -311,3 +311,22 @@ def test_native_engine_renders_the_simulated_profiles_itself(tmp_path, monkeypat
         rows = engine.render_rows([p for p in pairs if p[0].op != "REMOVE"])
         assert rows is not None, table
         assert rows.count == len([p for p in pairs if p[0].op != "REMOVE"])
+
+
+@SETTINGS
+@given(lines=st.lists(st.one_of(line(), st.sampled_from([b"", b"   ", b"\t"])), max_size=12),
+       again=st.lists(st.integers(0, 11), max_size=4), newline_at_end=st.booleans(), batch=st.integers(1, 8),
+       gz=st.booleans())
+def test_generated_files_plan_the_same(lines, again, newline_at_end, batch, gz, tmp_path_factory, monkeypatch):
+    """Through the file source (the native engine decodes whole lines in bulk there): blank lines,
+    a last line without its newline, several batches, gzip."""
+    import gzip as gzip_
+
+    lines = [x.replace(b"\n", b" ") for x in lines + [lines[i] for i in again if i < len(lines)]]
+    data = b"\n".join(lines) + (b"\n" if newline_at_end else b"")
+    folder = tmp_path_factory.mktemp("gen")
+    path = folder / ("changes.jsonl.gz" if gz else "changes.jsonl")
+    path.write_bytes(gzip_.compress(data) if gz else data)
+    py = _source_plans("python", f"file://{path}", monkeypatch, batch)
+    native = _source_plans("native", f"file://{path}", monkeypatch, batch)
+    assert native == py

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 pub const OPS: [&str; 3] = ["INSERT", "MODIFY", "REMOVE"];
 const REMOVE: u8 = 2;
 
-pub struct Envelope {
+pub struct Envelope<'a> {
     pub table: String,
     pub op: u8,
     pub keys: Vec<(String, &'static str, String)>,
@@ -18,7 +18,7 @@ pub struct Envelope {
     pub ttl: bool,
     pub new_lazy: bool,
     pub old_lazy: bool,
-    pub names: Vec<String>,
+    pub names: Vec<Cow<'a, str>>,
 }
 
 #[derive(Default)]
@@ -156,7 +156,7 @@ fn dist_key(keys: &[(String, &'static str, String)]) -> String {
 }
 
 /// The envelope of one record; `Err(Defer)` for anything the Python engine must decide.
-pub fn decode(line: &[u8], default_table: Option<&str>) -> R<Envelope> {
+pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>> {
     if std::str::from_utf8(line).is_err() {
         return Err(Defer);
     }
@@ -169,7 +169,7 @@ pub fn decode(line: &[u8], default_table: Option<&str>) -> R<Envelope> {
     let mut precision = Scalar::Absent;
     let mut key_list = None;
     let (mut new_lazy, mut old_lazy, mut new_null) = (false, false, true);
-    let mut names: Vec<String> = Vec::new();
+    let mut names: Vec<Cow<'a, str>> = Vec::new();
     p.object(|p, name| {
         match name.as_ref() {
             "dynamodb" => {
@@ -198,7 +198,7 @@ pub fn decode(line: &[u8], default_table: Option<&str>) -> R<Envelope> {
                             new_lazy = true;
                             new_null = false;
                             p.object(|p, attr| {
-                                names.push(attr.to_string());
+                                names.push(attr.clone());
                                 p.skip().map(|_| ())
                             })?;
                         }

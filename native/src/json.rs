@@ -90,8 +90,7 @@ impl<'a> P<'a> {
         let mut esc = false;
         loop {
             // the plain run up to the next quote, backslash or control character
-            let rest = &self.b[self.i..];
-            self.i += rest.iter().position(|&c| SPECIAL[c as usize]).unwrap_or(rest.len());
+            self.i += find_special(&self.b[self.i..]);
             let c = *self.b.get(self.i).ok_or(Defer)?;
             match c {
                 b'"' => {
@@ -164,7 +163,7 @@ impl<'a> P<'a> {
 
     /// Skip (and check) any value without recursion; its span.
     pub fn skip(&mut self) -> R<(usize, usize)> {
-        let mut stack: Vec<u8> = Vec::new();
+        let mut stack = Stack { items: [0u8; MAX_DEPTH + 1], len: 0 };
         self.ws();
         let start = self.i;
         loop {
@@ -174,10 +173,7 @@ impl<'a> P<'a> {
                     if self.peek()? == b'}' {
                         self.i += 1;
                     } else {
-                        stack.push(b'{');
-                        if stack.len() > MAX_DEPTH {
-                            return Err(Defer);
-                        }
+                        stack.push(b'{')?;
                         self.string_raw()?;
                         self.expect(b':')?;
                         continue;
@@ -188,10 +184,7 @@ impl<'a> P<'a> {
                     if self.peek()? == b']' {
                         self.i += 1;
                     } else {
-                        stack.push(b'[');
-                        if stack.len() > MAX_DEPTH {
-                            return Err(Defer);
-                        }
+                        stack.push(b'[')?;
                         continue;
                     }
                 }
@@ -207,7 +200,7 @@ impl<'a> P<'a> {
                 _ => return Err(Defer),
             }
             loop {
-                let Some(&top) = stack.last() else { return Ok((start, self.i)) };
+                let Some(top) = stack.last() else { return Ok((start, self.i)) };
                 let c = self.peek()?;
                 if c == b',' {
                     self.i += 1;
@@ -234,19 +227,36 @@ impl<'a> P<'a> {
         F: FnMut(&mut P<'a>, &std::borrow::Cow<'a, str>) -> R<()>,
     {
         self.expect(b'{')?;
-        let mut names: Vec<std::borrow::Cow<'a, str>> = Vec::new();
+        // names met so far, for the duplicate check: unescaped ones as slices of the input (no
+        // allocation for the usual object), escaped or surplus ones owned
+        let mut fast: [&'a str; 32] = [""; 32];
+        let mut nfast = 0;
+        let mut slow: Vec<String> = Vec::new();
+        let mut seen: u64 = 0;
         if self.peek()? == b'}' {
             self.i += 1;
             return Ok(());
         }
         loop {
             let name = self.string()?;
-            if names.iter().any(|n| *n == name) {
+            let n = name.as_bytes();
+            let bit = 1u64 << ((n.len() * 31 + n.first().map_or(0, |&c| c as usize) * 7
+                                + n.last().map_or(0, |&c| c as usize)) & 63);
+            if seen & bit != 0
+                && (fast[..nfast].iter().any(|x| *x == name.as_ref()) || slow.iter().any(|x| *x == name.as_ref()))
+            {
                 return Err(Defer);
             }
+            seen |= bit;
             self.expect(b':')?;
             f(self, &name)?;
-            names.push(name);
+            match name {
+                std::borrow::Cow::Borrowed(b) if nfast < fast.len() => {
+                    fast[nfast] = b;
+                    nfast += 1;
+                }
+                other => slow.push(other.into_owned()),
+            }
             match self.peek()? {
                 b',' => self.i += 1,
                 b'}' => {
@@ -378,4 +388,54 @@ pub fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
         }
     }
     Some(i)
+}
+
+struct Stack {
+    items: [u8; MAX_DEPTH + 1],
+    len: usize,
+}
+
+impl Stack {
+    #[inline]
+    fn push(&mut self, c: u8) -> R<()> {
+        if self.len >= MAX_DEPTH {
+            return Err(Defer);
+        }
+        self.items[self.len] = c;
+        self.len += 1;
+        Ok(())
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        self.len -= 1;
+    }
+
+    #[inline]
+    fn last(&self) -> Option<u8> {
+        if self.len == 0 { None } else { Some(self.items[self.len - 1]) }
+    }
+}
+
+/// The index of the first quote, backslash or control character in `b` (or its length), eight
+/// bytes at a time: a byte is flagged by the has-zero-byte trick; the lowest flag is exact.
+#[inline]
+fn find_special(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let x = u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
+        let q = x ^ (LO * b'"' as u64);
+        let s = x ^ (LO * b'\\' as u64);
+        let t = ((q.wrapping_sub(LO) & !q) | (s.wrapping_sub(LO) & !s) | (x.wrapping_sub(LO * 0x20) & !x)) & HI;
+        if t != 0 {
+            return i + (t.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() && !SPECIAL[b[i] as usize] {
+        i += 1;
+    }
+    i
 }

@@ -86,7 +86,20 @@ class NativeLineDecoder(LineDecoder):
 
     def __init__(self, default_table: str | None = None):
         super().__init__(default_table)
-        self._fast = _native.Decoder(default_table)
+        self._fast = _native.Decoder(default_table, Change, LAZY)
+
+    def decode_lines(self, lines: list[bytes], start: int, prefix: str, offset: int) -> tuple[list[Change], int]:
+        changes, stop, self.last_version = self._fast.decode_lines(lines, start, prefix, offset, self.last_version)
+        for change in changes:
+            if change.names is not None:
+                self._learned(change.table, change.names)
+        return changes, stop
+
+    def _learned(self, table: str, names: list[str]) -> None:
+        known = self._names.get(table)
+        if known is None:
+            known = self._names[table] = set()
+        known.update(names)
 
     def decode(self, line: bytes, seq_base: str) -> Iterator[Any]:
         out = self._fast.decode(line)
@@ -100,10 +113,7 @@ class NativeLineDecoder(LineDecoder):
         if version is None:
             version = self.last_version
         if names is not None:
-            known = self._names.get(table)
-            if known is None:
-                known = self._names[table] = set()
-            known.update(names)
+            self._learned(table, names)
         self.last_version = version
         yield Change(table, op, keys, LAZY if new_lazy else None, version, seq_base + "000000", dist_key, event_id,
                      ttl, line, LAZY if old_lazy else None, names)

@@ -30,6 +30,12 @@ class LineDecoder:
         self._parser = simdjson.Parser()
         self._names: dict[str, set[str]] = {}
 
+    def decode_lines(self, lines: list[bytes], start: int, prefix: str, offset: int) -> tuple[list[Change], int]:
+        """Bulk decoding of whole file lines from `start` (at byte `offset`; seq = `prefix` +
+        15-digit offset + separator + 000000): the changes of the lines decoded and the index of
+        the first line left for `decode`. The Python engine has no bulk path: none decoded."""
+        return [], start
+
     def decode(self, line: bytes, seq_base: str) -> Iterator[Change | BadRecordError]:
         """Every change of one line; `seq_base` + a 6-digit index is each change's seq."""
         try:

@@ -150,12 +150,26 @@ class FileSource:
             rest = fh.read()
             yield from self._document(f, first + rest, offset + len(first) + len(rest))
             return
-        line = first
-        while line:
-            end = offset + len(line)
-            yield from self._line(f, line, offset, end)
-            offset = end
-            line = fh.readline()
+        lines = [first] if first else []
+        prefix = f"{f.name}{_SEP}"
+        chunks = _chunks(fh, _is_gz(f.path))
+        while lines:
+            i = 0
+            while i < len(lines):
+                # whole lines of plain records in bulk (the native engine), the rest one by one
+                changes, stop = self._decoder.decode_lines(lines, i, prefix, offset)
+                for change in changes:
+                    end = offset + len(lines[i])
+                    self._end = end
+                    yield change, offset, end
+                    offset = end
+                    i += 1
+                if i < len(lines):
+                    end = offset + len(lines[i])
+                    yield from self._line(f, lines[i], offset, end)
+                    offset = end
+                    i += 1
+            lines = next(chunks, [])
 
     def _line(self, f: _File, line: bytes, offset: int, end: int) -> Iterator[tuple[Change | Rejected, int, int]]:
         body = line.strip()
@@ -207,6 +221,30 @@ class FileSource:
                 continue
             self._decoder.last_version = change.version
             yield change, offset, end
+
+
+def _chunks(fh: IO[bytes], gz: bool) -> Iterator[list[bytes]]:
+    """The rest of a file as lists of lines (~1 MB each). A gzip member may end early: every line
+    read before the error comes out before the error is raised."""
+    while True:
+        if not gz:
+            lines = fh.readlines(1 << 20)
+        else:
+            lines, size = [], 0
+            try:
+                while size < 1 << 20:
+                    line = fh.readline()
+                    if not line:
+                        break
+                    lines.append(line)
+                    size += len(line)
+            except (EOFError, OSError, zlib.error):
+                if lines:
+                    yield lines
+                raise
+        if not lines:
+            return
+        yield lines
 
 
 def _dump(rec) -> bytes:

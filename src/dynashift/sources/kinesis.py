@@ -94,7 +94,7 @@ class KinesisApi:
         return False
 
     def decoder(self) -> Callable[[dict[str, Any]], tuple[str, list[Change | Rejected], int]]:
-        """Each record's data is one change record, decoded lazily (fastpath.py): the NewImage stays
+        """Each record's data is one change record, decoded lazily (planning/lines.py, or natively): the NewImage stays
         in the raw bytes until the change wins its key."""
         lines = line_decoder(self.default_table)
 
