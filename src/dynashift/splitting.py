@@ -15,7 +15,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from .errors import DataTargetError, TargetError
-from .planning import BatchPlan, Modes, _raw, build_plan
+from .model import BatchPlan, Modes
+from .planning import build_plan
+from .planning.rows import raw_record
 from .records import Change, Rejected, SourceBatch
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ def apply_split(target: SqlTarget, sb: SourceBatch, plan: BatchPlan, run: RunCou
         except DataTargetError as exc:
             if len(changes) == 1:
                 bad = changes[0]
-                found.append(Rejected(f"{exc} (refused by the target; found by splitting its batch)", _raw(bad),
+                found.append(Rejected(f"{exc} (refused by the target; found by splitting its batch)", raw_record(bad),
                                       bad.seq.replace("\x1f", ":")))
                 return
             half = len(changes) // 2

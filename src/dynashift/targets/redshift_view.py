@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from ..planning import HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT
+from ..model import HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT
 from ..schema import (CHANGED_AT, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VALUES_SEQ,
                       STAGE_VALUES_VERSION, STAGE_VERSION)
 from .base import quote
