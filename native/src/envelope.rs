@@ -99,6 +99,71 @@ pub fn is_json_number(s: &[u8]) -> bool {
     crate::json::scan_number(s, 0) == Some(s.len())
 }
 
+/// One key attribute value `{"S"|"N"|"B": "text"}` (N as JSON writes numbers); others defer.
+fn key_value(p: &mut P) -> R<(&'static str, String)> {
+    let mut one: Option<(&'static str, String)> = None;
+    p.object(|p, tag| {
+        if one.is_some() {
+            return Err(Defer);
+        }
+        let tag: &'static str = match tag.as_ref() {
+            "S" => "S",
+            "N" => "N",
+            "B" => "B",
+            _ => return Err(Defer),
+        };
+        if p.peek()? != b'"' {
+            return Err(Defer);
+        }
+        let v = p.string()?;
+        if tag == "N" && !is_json_number(v.as_bytes()) {
+            return Err(Defer);
+        }
+        one = Some((tag, v.into_owned()));
+        Ok(())
+    })?;
+    one.ok_or(Defer)
+}
+
+/// A full export line `{"Item": {...}}` -> its key attributes (in `key_names` order) and dist_key;
+/// the rest of the item is only checked. Mirrors sources/export.py's lazy path.
+pub fn export_keys(line: &[u8], key_names: &[String]) -> R<(Vec<(String, &'static str, String)>, String)> {
+    if std::str::from_utf8(line).is_err() || !line.starts_with(b"{\"Item\":") || line.last() != Some(&b'}') {
+        return Err(Defer);
+    }
+    let mut p = P::new(line);
+    let mut found: Vec<Option<(&'static str, String)>> = vec![None; key_names.len()];
+    let mut members = 0;
+    p.object(|p, name| {
+        members += 1;
+        if name != "Item" || p.peek()? != b'{' {
+            return Err(Defer);
+        }
+        p.object(|p, attr| {
+            match key_names.iter().position(|k| k == attr.as_ref()) {
+                Some(i) => found[i] = Some(key_value(p)?),
+                None => {
+                    p.skip()?;
+                }
+            }
+            Ok(())
+        })
+    })?;
+    if members != 1 || !p.at_end() {
+        return Err(Defer);
+    }
+    let mut keys = Vec::with_capacity(key_names.len());
+    for (name, v) in key_names.iter().zip(found) {
+        let (tag, v) = v.ok_or(Defer)?;
+        keys.push((name.clone(), tag, v));
+    }
+    if keys.is_empty() {
+        return Err(Defer);
+    }
+    let dk = dist_key(&keys);
+    Ok((keys, dk))
+}
+
 fn keys<'a>(p: &mut P<'a>) -> R<Vec<(String, &'static str, String)>> {
     let mut out = Vec::new();
     p.object(|p, name| {

@@ -176,6 +176,19 @@ impl Decoder {
     }
 }
 
+/// A full export line -> (keys, dist_key), or None when the Python code must decide.
+#[pyfunction]
+fn export_keys<'py>(py: Python<'py>, line: &[u8], key_names: Vec<String>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Ok((keys, dk)) = envelope::export_keys(line, &key_names) else { return Ok(None) };
+    let out = PyDict::new(py);
+    for (name, tag, v) in &keys {
+        let inner = PyDict::new(py);
+        inner.set_item(*tag, v)?;
+        out.set_item(name, inner)?;
+    }
+    Ok(Some((out, dk).into_pyobject(py)?))
+}
+
 struct Lines(Vec<(*const u8, usize)>);
 // SAFETY: the bytes objects are immutable and kept alive by the caller's list for the call.
 unsafe impl Send for Lines {}
@@ -217,5 +230,6 @@ fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Buf>()?;
     m.add_class::<Decoder>()?;
     m.add_function(wrap_pyfunction!(render, m)?)?;
+    m.add_function(wrap_pyfunction!(export_keys, m)?)?;
     Ok(())
 }

@@ -17,7 +17,7 @@ from ..model import PLAIN, BatchPlan, Modes, TableStage, TypedStage
 from ..overflow import overflow_array
 from ..records import LAZY, REMOVE, Change, Rejected, SourceBatch
 from ..schema import OVERFLOW, AddColumn, AddTable, Naming, SchemaChange, SchemaState, TableModes, plan_schema
-from .engine import NativeRows, render_rows
+from .engine import NativeRows, log_fallback_once, render_rows
 from .rows import Values, is_soft, meta_arrays, raw_record, soft_values
 from .typed import Extended, render_extended, stage_extended, type_columns
 
@@ -82,6 +82,7 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
         if extended is not None and (want := extended(table)) is not PLAIN:
             info = state.tables.get(table)
             tagged = want.column_types == "typed" or bool(info and (info.column_types or info.variants))
+            log_fallback_once(table, "typed columns, the item column or history")
             ext = typed[table] = render_extended(want, changes, versions.get(table), types, plan, modes, tagged)
             kept, rows = ext.kept, ext.rows  # type: ignore[assignment]
         else:
@@ -91,6 +92,7 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
                 for name, tags in native.types.items():
                     types[name] = set(tags)
             else:
+                log_fallback_once(table, "a record or value the native engine leaves to the Python code")
                 kept, rows = _render(changes, types, plan, modes)
         if not kept:
             continue

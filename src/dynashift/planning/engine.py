@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 import pyarrow as pa
 
@@ -102,7 +102,7 @@ class NativeLineDecoder(LineDecoder):
         known.update(names)
 
     def decode(self, line: bytes, seq_base: str) -> Iterator[Any]:
-        out = self._fast.decode(line)
+        out = self._fast.decode(line) if type(line) is bytes else None
         if out is None:
             for item in super().decode(line, seq_base):
                 if isinstance(item, Change) and item.names is not None:
@@ -117,6 +117,12 @@ class NativeLineDecoder(LineDecoder):
         self.last_version = version
         yield Change(table, op, keys, LAZY if new_lazy else None, version, seq_base + "000000", dist_key, event_id,
                      ttl, line, LAZY if old_lazy else None, names)
+
+
+def export_keys_reader() -> Callable[[bytes, list[str]], tuple[dict, str] | None] | None:
+    """The native reader of a full export line's keys ((keys, dist_key), or None for the Python
+    code to decide), or None with the Python engine."""
+    return _native.export_keys if engine_name() == "native" else None
 
 
 @dataclass(slots=True)
@@ -153,7 +159,8 @@ def render_rows(pairs: list[tuple[Change, Values | None]]) -> NativeRows | None:
             source, kind = values.change, 0 if values.which == "NewImage" else 1
         else:
             source, kind = change, 2
-        if source.raw is None or (kind == 0 and source.new_image is not LAZY) or (kind == 1 and source.old_image is not LAZY):
+        if type(source.raw) is not bytes or (kind == 0 and source.new_image is not LAZY) or (
+                kind == 1 and source.old_image is not LAZY):
             return None
         lines.append(source.raw)
         which.append(kind)

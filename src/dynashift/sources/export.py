@@ -39,6 +39,7 @@ from .. import aws
 from ..config import Config
 from ..decode import dist_key, parse_time, table_from_arn
 from ..errors import BadRecordError, ConfigError, SourceError
+from ..planning.engine import export_keys_reader
 from ..records import INSERT, LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
 
 SUMMARY = "manifest-summary.json"
@@ -334,11 +335,17 @@ class _FullDecoder:
     def __init__(self, export: Export, key_names: list[str]):
         self.export, self.key_names = export, key_names
         self._parser = simdjson.Parser()
+        self._native = export_keys_reader()  # the native engine's reader, when it runs
 
     def __call__(self, line: bytes, where: str) -> Change | Rejected:
+        found = self._native(line, self.key_names) if self._native is not None else None
+        if found is not None:
+            change = Change(self.export.table, INSERT, found[0], LAZY, self.export.version, self.export.seq, found[1])
+            change.raw = b'{"dynamodb":{"NewImage":' + line[len(self._PREFIX):-1] + b"}}"
+            return change
         try:
             keys = self._lazy_keys(line)
-        except (ValueError, RuntimeError, KeyError, TypeError):
+        except (ValueError, RuntimeError, KeyError, TypeError, AttributeError):  # (a key that is no object)
             return self._eager(line, where)
         try:
             change = Change(self.export.table, INSERT, keys, LAZY, self.export.version, self.export.seq, dist_key(keys))
