@@ -16,7 +16,7 @@ from ..schema import AddColumn, stored_name
 from .metadata import META
 
 if TYPE_CHECKING:
-    from ..planning import BatchPlan
+    from ..model import BatchPlan
     from .base import SqlTarget
 
 CHUNK = 200  # rows per statement (Redshift's Data API takes statements up to 100 KB)
