@@ -63,6 +63,7 @@ def pg_rows(url: str, sql: str, params: tuple = ()) -> list[tuple]:
 
 _TOKENS = re.compile(
     r"""\s(?:DISTKEY|SORTKEY)\((?:"(?:[^"]|"")*"(?:,\s*)?)+\)"""  # table attributes PostgreSQL lacks
+    r"""|\sWITH NO SCHEMA BINDING\b"""  # a late-binding view: PostgreSQL's views bind when made
     r"""|DATEADD\(second,\s*(-CAST\(%s AS INTEGER\)),\s*SYSDATE\)"""  # seconds_ago()
     r"""|"(?:[^"]|"")*"|'(?:[^']|'')*'|\bSYSDATE\b"""
 )
@@ -83,7 +84,7 @@ def redshift_to_postgres(sql: str) -> str:
             return "now()"
         if text.startswith("DATEADD"):
             return f"(now() + ({m.group(1)}) * INTERVAL '1 second')"
-        return ""  # DISTKEY(...), SORTKEY(...)
+        return ""  # DISTKEY(...), SORTKEY(...), WITH NO SCHEMA BINDING
 
     return _TOKENS.sub(sub, sql)
 

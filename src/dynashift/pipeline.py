@@ -83,6 +83,8 @@ def replicate(
     With `follow` (continuous mode, a live source), batches come from `source.follow` until
     `stop` is set; the batch in hand is then committed and the run ends "ok". `observer` hears
     of each committed batch (metrics, logs)."""
+    if config.change_log:
+        target.ensure_change_log()
     in_target = getattr(source, "replicate", None)
     if in_target is not None:  # applied inside the target itself (redshift-mv://): no rows pass through here
         return in_target(config, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)

@@ -42,6 +42,7 @@ RESERVED = frozenset(
     + (ITEM, VALID_FROM, VALID_TO, TTL, WIDENING, OVERFLOW)
 )
 HISTORY_SUFFIX = "__history"
+LIVE_SUFFIX = "_live"  # soft deletes: the view of a table's live rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class TableInfo:
     history: str = "off"  # off | beside | only
     history_table: str | None = None
     overflow: bool = False  # the table has its OVERFLOW column
+    live_view: str | None = None  # soft deletes: the view of its live rows (AddLiveView)
 
     def taken(self, naming: Naming) -> set[str]:
         names = [*self.columns.values(), *self.variants.values(), *RESERVED]
@@ -161,7 +163,16 @@ class AddHistory:
     item_column: bool = False
 
 
-SchemaChange = AddTable | AddColumn | WidenColumn | AddVariant | AddItemColumn | AddHistory | AddOverflow
+@dataclass(frozen=True, slots=True)
+class AddLiveView:
+    """Soft deletes: `<table>_live`, the view of the table's rows not marked deleted (named and
+    collision-checked like a table, recorded in dynashift.tables.options)."""
+
+    table: str
+    view: str
+
+
+SchemaChange = AddTable | AddColumn | WidenColumn | AddVariant | AddItemColumn | AddHistory | AddOverflow | AddLiveView
 
 
 @dataclass(slots=True)
@@ -171,7 +182,7 @@ class SchemaState:
     tables: dict[str, TableInfo] = field(default_factory=dict)
 
     def names_taken(self) -> set[str]:
-        return {t.name for t in self.tables.values()} | {t.history_table for t in self.tables.values() if t.history_table}
+        return {n for t in self.tables.values() for n in (t.name, t.history_table, t.live_view) if n}
 
     def apply(self, changes: list[SchemaChange]) -> None:
         """Record committed changes (call after the transaction commits)."""
@@ -200,6 +211,8 @@ def apply_typed(info: TableInfo, ch: SchemaChange) -> None:
         info.item_column = True
     elif isinstance(ch, AddOverflow):
         info.overflow = True
+    elif isinstance(ch, AddLiveView):
+        info.live_view = ch.view
     elif isinstance(ch, AddHistory):
         info.history, info.history_table = "beside", ch.history_table
 
@@ -278,12 +291,14 @@ def plan_schema(
     naming: Naming,
     modes: dict[str, TableModes] | None = None,
     budget: Callable[[str], int] | None = None,
+    live: bool = False,
 ) -> list[SchemaChange]:
     """Changes needed for a batch. `seen` maps DynamoDB table -> (key attributes, attributes in
     the order first met). New attributes are mapped in that order, so the result is stable.
     `modes` (only when some table wants more than text columns) adds the item column and history.
     `budget` gives each DynamoDB table's column budget (default DEFAULT_MAX_COLUMNS): attributes
-    past it map to the overflow column, one slot of the budget being kept for that column."""
+    past it map to the overflow column, one slot of the budget being kept for that column.
+    `live` (soft deletes): each table gets a view of its live rows."""
     changes: list[SchemaChange] = []
     taken_tables = state.names_taken()
     for source_table, (keys, attributes) in seen.items():
@@ -299,6 +314,10 @@ def plan_schema(
                                     info.history_table))
         elif want is not None:
             info = _with_modes(info, want, taken_tables, naming, changes)
+        if live and info.live_view is None and info.history != "only":  # (history only: the table is such a view)
+            view = table_name_for(info.name + LIVE_SUFFIX, taken_tables, naming)
+            taken_tables.add(view)
+            changes.append(AddLiveView(info.name, view))
         taken = info.taken(naming)
         width = info.width()
         limit = column_limit(budget(source_table) if budget else DEFAULT_MAX_COLUMNS, naming)
@@ -333,7 +352,7 @@ def _with_modes(info: TableInfo, want: TableModes, taken_tables: set[str], namin
         return info
     out = TableInfo(info.name, info.source_table, info.key_attributes, dict(info.columns), info.types,
                     dict(info.column_types), dict(info.variants), info.item_column, info.history, info.history_table,
-                    info.overflow)
+                    info.overflow, info.live_view)
     if want.history != "off" and out.history == "off":
         out.history_table = history_name_for(info.name, taken_tables, naming)
         taken_tables.add(out.history_table)

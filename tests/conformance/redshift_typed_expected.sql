@@ -26,8 +26,6 @@ CREATE OR REPLACE VIEW dynashift.tombstones AS SELECT table_name, dist_key, vers
 
 CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id BIGINT, source VARCHAR(65535), position VARCHAR(65535), reason VARCHAR(65535), "raw" VARCHAR(65535));
 
-CREATE TABLE IF NOT EXISTS dynashift.change_log (table_name VARCHAR(65535), dist_key VARCHAR(65535), op VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), applied_at TIMESTAMPTZ);
-
 CREATE TABLE IF NOT EXISTS dynashift.batches (run_id BIGINT, batch BIGINT, applied_at TIMESTAMPTZ, records BIGINT, applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT, tables VARCHAR(65535));
 
 SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = 'columns' AND column_name = 'type_changes';
@@ -66,6 +64,12 @@ ALTER TABLE "public"."orders" ADD COLUMN "_dynashift_item" SUPER;
 
 INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
 
+CREATE VIEW "public"."orders_live" AS SELECT * FROM "public"."orders" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
+
+SELECT options FROM dynashift.tables WHERE table_name = %s;
+
+UPDATE dynashift.tables SET options = %s WHERE table_name = %s;
+
 ALTER TABLE "public"."orders" ADD COLUMN "pk" VARCHAR(65535);
 
 ALTER TABLE "public"."orders" ADD COLUMN "n" DECIMAL(38,0);
@@ -85,6 +89,12 @@ ALTER TABLE "public"."ledger" ADD COLUMN "_dynashift_item" SUPER;
 CREATE TABLE "public"."ledger__history" ("dist_key" VARCHAR(65535), "_dynashift_valid_from" TIMESTAMPTZ, "_dynashift_valid_to" TIMESTAMPTZ, "_dynashift_op" VARCHAR(65535), "_dynashift_ttl" BOOLEAN, "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_item" SUPER) DISTKEY("dist_key") SORTKEY("dist_key");
 
 INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
+
+CREATE VIEW "public"."ledger_live" AS SELECT * FROM "public"."ledger" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
+
+SELECT options FROM dynashift.tables WHERE table_name = %s;
+
+UPDATE dynashift.tables SET options = %s WHERE table_name = %s;
 
 ALTER TABLE "public"."ledger" ADD COLUMN "pk" VARCHAR(65535);
 

@@ -106,7 +106,8 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
         seen[table] = (keys, list(attributes))
         plan.types_seen[table] = types
 
-    plan.schema_changes = plan_schema(state, seen, naming, {t: x.modes for t, x in typed.items()} or None, modes.budget)
+    plan.schema_changes = plan_schema(state, seen, naming, {t: x.modes for t, x in typed.items()} or None, modes.budget,
+                                      live="soft" in (modes.delete, modes.ttl))
     layouts = type_columns(state, plan, typed, naming) if typed else {}
     mapped = _mappings(state, plan.schema_changes)
     for table, (changes, rows) in rendered.items():

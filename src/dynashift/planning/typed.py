@@ -128,7 +128,7 @@ def _effective(info: TableInfo | None, changes: list[SchemaChange]) -> TableInfo
     if info is not None:
         out = TableInfo(info.name, info.source_table, info.key_attributes, dict(info.columns), info.types,
                         dict(info.column_types), dict(info.variants), info.item_column, info.history,
-                        info.history_table, info.overflow)
+                        info.history_table, info.overflow, info.live_view)
     for ch in changes:
         if isinstance(ch, AddTable):
             out = TableInfo(ch.table, ch.source_table, list(ch.key_attributes), item_column=ch.item_column,

@@ -91,6 +91,10 @@ class SqlTarget(MetadataTables, ABC):
     # Rows of dynashift.columns are written through a staged relation (cheap in DuckDB: an Arrow
     # table registered) rather than as bound VALUES (DuckDB binds 1,000 parameters slowly).
     STAGE_METADATA_ROWS: ClassVar[bool] = False
+    # A view's `*` is fixed when the view is made, and pins its columns' types (PostgreSQL): views
+    # over a table are made again when its columns change. VIEW_OPTIONS ends CREATE VIEW.
+    VIEWS_FIX_COLUMNS: ClassVar[bool] = False
+    VIEW_OPTIONS: ClassVar[str] = ""
 
     def __init__(self, uri: str, schema: str | None = None):
         self.uri = uri
@@ -142,9 +146,11 @@ class SqlTarget(MetadataTables, ABC):
         created with its columns; new columns of a table are added together (one ALTER TABLE
         where the target takes several ADD COLUMNs, `MULTI_ADD_COLUMN`); their rows of
         dynashift.columns are written by one INSERT."""
-        from .extended import apply_extended, create_extended, options_json, refresh_views
+        from .extended import apply_extended, create_extended, drop_live_views, options_json, refresh_views, \
+            remake_live_views
 
         p = self.param
+        views = drop_live_views(self, changes)
         plain = {ch.table for ch in changes if isinstance(ch, AddTable) and ch.history == "off" and not ch.item_column}
         inline: dict[str, list[str]] = {}  # a new table -> its columns, created with it
         for ch in changes:
@@ -175,6 +181,7 @@ class SqlTarget(MetadataTables, ABC):
                 apply_extended(self, ch)
         self.add_columns(adds)
         record_columns(self, recorded)
+        remake_live_views(self, views)
         if changes and not all(isinstance(ch, (AddTable, AddColumn)) and not getattr(ch, "tables", ()) for ch in changes):
             refresh_views(self, changes)
 

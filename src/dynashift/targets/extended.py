@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import orjson
 
 from ..schema import (
+    DELETED,
     DIST_KEY,
     ITEM,
     OVERFLOW,
@@ -28,6 +29,7 @@ from ..schema import (
     AddColumn,
     AddHistory,
     AddItemColumn,
+    AddLiveView,
     AddOverflow,
     AddTable,
     AddVariant,
@@ -53,8 +55,41 @@ def table_options(info: TableInfo, options: str | None) -> TableInfo:
     if options:
         o = orjson.loads(options)
         info.item_column, info.history = bool(o.get("item_column")), o.get("history") or "off"
-        info.history_table = o.get("history_table")
+        info.history_table, info.live_view = o.get("history_table"), o.get("live_view")
     return info
+
+
+# ---------------------------------------------------------------- soft deletes: the live-rows view
+
+
+def live_view_sql(t: SqlTarget, table: str, view: str) -> str:
+    return (f"CREATE VIEW {t.table_ref(view)} AS SELECT * FROM {t.table_ref(table)}"
+            f" WHERE NOT {quote(DELETED)}{t.VIEW_OPTIONS}")
+
+
+def drop_live_views(t: SqlTarget, changes: Sequence[SchemaChange]) -> dict[str, str]:
+    """Where a view's `*` is fixed when it is made (PostgreSQL) and pins its columns' types, the
+    live views of the tables whose columns this batch changes are dropped before the changes and
+    made again after them (`remake_live_views`), in the batch's transaction."""
+    touched = {ch.table for ch in changes if isinstance(ch, (AddColumn, WidenColumn, AddVariant, AddItemColumn,
+                                                             AddOverflow)) and not _only(ch)}
+    if not t.VIEWS_FIX_COLUMNS or not touched:
+        return {}
+    p = t.param
+    marks = ", ".join([p] * len(touched))
+    views = {}
+    for table, options in t.query(f"SELECT table_name, options FROM {META}.tables WHERE table_name IN ({marks})",
+                                  sorted(touched)):
+        view = orjson.loads(options).get("live_view") if options else None
+        if view:
+            t.execute(f"DROP VIEW IF EXISTS {t.table_ref(view)}")
+            views[table] = view
+    return views
+
+
+def remake_live_views(t: SqlTarget, views: dict[str, str]) -> None:
+    for table, view in views.items():
+        t.execute(live_view_sql(t, table, view))
 
 
 # ---------------------------------------------------------------- tables
@@ -121,6 +156,9 @@ def apply_extended(t: SqlTarget, ch: SchemaChange) -> None:
     elif isinstance(ch, AddOverflow):  # the attributes past the column budget: one JSON column
         for table in ch.tables or (ch.table,):
             t.execute(f"ALTER TABLE {t.table_ref(table)} ADD COLUMN {quote(OVERFLOW)} {t.JSON}")
+    elif isinstance(ch, AddLiveView):
+        t.execute(live_view_sql(t, ch.table, ch.view))
+        _set_options(t, ch.table, live_view=ch.view)
     elif isinstance(ch, AddHistory):
         item = [(ITEM, JSON)] if ch.item_column else []
         t.execute(t.history_table_sql(ch.history_table, _columns_sql(t, [*ch.columns, *item])))

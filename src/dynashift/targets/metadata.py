@@ -89,12 +89,18 @@ class MetadataTables:
             f"CREATE OR REPLACE VIEW {META}.tombstones AS SELECT table_name, dist_key, version_us, seq, event_id,"
             f" written_at FROM {META}.versions WHERE deleted",
             f"CREATE TABLE IF NOT EXISTS {META}.rejected (rejected_at {ts}, run_id BIGINT, source {t}, position {t}, reason {t}, \"raw\" {t})",
-            f"CREATE TABLE IF NOT EXISTS {META}.change_log (table_name {t}, dist_key {t}, op {t}, version_us BIGINT,"
-            f" seq {seq}, event_id {t}, applied_at {ts})",
             f"CREATE TABLE IF NOT EXISTS {META}.batches (run_id BIGINT, batch BIGINT, applied_at {ts}, records BIGINT,"
             " applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT,"
             f" tables {t})",
         ]
+
+    def ensure_change_log(self) -> None:
+        """dynashift.change_log, made only when a run has `change_log = true` (an option should not
+        leave an empty table behind for everyone else)."""
+        t, ts, seq = self.TEXT, self.TIMESTAMP, self.SEQ_TYPE
+        with self.transaction():
+            self.execute(f"CREATE TABLE IF NOT EXISTS {META}.change_log (table_name {t}, dist_key {t}, op {t},"
+                         f" version_us BIGINT, seq {seq}, event_id {t}, applied_at {ts})")
 
     def ensure_metadata(self) -> None:
         with self.transaction():

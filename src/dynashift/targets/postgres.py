@@ -54,6 +54,7 @@ class PostgresTarget(SqlTarget):
     BINARY_FROM_TEXT = "decode({}, 'base64')"
     JSON_FROM_TEXT = "CAST({} AS JSONB)"
     JSON_TO_TEXT = "CAST({} AS TEXT)"
+    VIEWS_FIX_COLUMNS = True  # ref: https://www.postgresql.org/docs/current/sql-createview.html ("*" expanded at creation)
     MULTI_ADD_COLUMN = True  # ref: https://www.postgresql.org/docs/current/sql-altertable.html (actions, comma-separated)
 
     def __init__(self, uri: str, schema: str | None = None):
