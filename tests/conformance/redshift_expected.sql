@@ -64,6 +64,8 @@ SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
 
 BEGIN;
 
+SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s, %s);
+
 CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN, "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535)) DISTKEY("dist_key") SORTKEY("dist_key");
 
 INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
@@ -280,9 +282,15 @@ COMMIT;
 
 BEGIN;
 
+SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s);
+
+DROP VIEW IF EXISTS "public"."orders_live";
+
 ALTER TABLE "public"."orders" ADD COLUMN "new" VARCHAR(65535);
 
 INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
+
+CREATE VIEW "public"."orders_live" AS SELECT * FROM "public"."orders" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
 
 CREATE TEMP TABLE "_dynashift_stage" ("dist_key" VARCHAR(65535), "_dynashift_op" VARCHAR(65535), "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_values_version" BIGINT, "_dynashift_values_seq" VARCHAR(65535), "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535), "new" VARCHAR(65535));
 

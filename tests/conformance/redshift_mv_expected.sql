@@ -126,6 +126,8 @@ DROP TABLE IF EXISTS "_dynashift_mv_stage_1_p0";
 
 SELECT count(*) FROM "_dynashift_mv_stage_1";
 
+SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s, %s);
+
 CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN, "pk" VARCHAR(65535), "tags" VARCHAR(65535), "qty" VARCHAR(65535)) DISTKEY("dist_key") SORTKEY("dist_key");
 
 INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);

@@ -58,6 +58,8 @@ SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
 
 BEGIN;
 
+SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s, %s);
+
 CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN) DISTKEY("dist_key") SORTKEY("dist_key");
 
 ALTER TABLE "public"."orders" ADD COLUMN "_dynashift_item" SUPER;
@@ -258,6 +260,12 @@ SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
 
 BEGIN;
 
+SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s, %s);
+
+DROP VIEW IF EXISTS "public"."orders_live";
+
+DROP VIEW IF EXISTS "public"."ledger_live";
+
 ALTER TABLE "public"."orders" ADD COLUMN "_dynashift_widening" DECIMAL(38,2);
 
 UPDATE "public"."orders" SET "_dynashift_widening" = CAST("n" AS DECIMAL(38,2));
@@ -299,6 +307,10 @@ UPDATE dynashift.columns SET type_changes = %s, column_type = %s WHERE table_nam
 ALTER TABLE "public"."events__history" ADD COLUMN "w" BOOLEAN;
 
 INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
+
+CREATE VIEW "public"."orders_live" AS SELECT * FROM "public"."orders" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
+
+CREATE VIEW "public"."ledger_live" AS SELECT * FROM "public"."ledger" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
 
 DROP VIEW IF EXISTS "public"."events";
 

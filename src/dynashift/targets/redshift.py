@@ -112,9 +112,9 @@ class RedshiftTarget(PostgresTarget):
     BINARY_FROM_TEXT = "TO_VARBYTE({}, 'base64')"
     JSON_FROM_TEXT = "JSON_PARSE({})"
     JSON_TO_TEXT = "JSON_SERIALIZE({})"
-    # ref: r_CREATE_VIEW.html: a late-binding view reads its table's columns when queried, and never
-    # stops a column from being dropped (Redshift's widening drops one)
-    VIEWS_FIX_COLUMNS = False
+    # ref: r_CREATE_VIEW.html: a late-binding view reads its table's columns when queried, so that a
+    # user's query never fails on it; dynashift still drops and makes its views again around column
+    # changes, as in PostgreSQL (Redshift's widening drops a column).
     VIEW_OPTIONS = " WITH NO SCHEMA BINDING"
     MULTI_ADD_COLUMN = False  # ref: r_ALTER_TABLE.html: ADD COLUMN adds one column per statement
     engine = "Redshift"
