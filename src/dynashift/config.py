@@ -169,4 +169,21 @@ def load_config(flags: dict[str, Any], path: str | Path | None = None) -> Config
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or "config"
+        unknown = [e for e in exc.errors() if e["type"] == "extra_forbidden"]
+        if unknown:  # every misspelt key at once, each with the key it probably meant
+            raise ConfigError("; ".join(f"unknown setting {'.'.join(str(x) for x in e['loc'])}{_suggest(e['loc'])}"
+                                        for e in unknown)) from None
         raise ConfigError(f"bad setting {where}: {err['msg']}") from None
+
+
+def _suggest(loc: tuple[Any, ...]) -> str:
+    """`: did you mean batch_size?` for a misspelt key (top level or in `[tables.NAME]`)."""
+    import difflib
+
+    model: type[BaseModel] = TableOptions if len(loc) > 1 and loc[0] == "tables" else Config
+    known = [f.alias or name for name, f in model.model_fields.items()]
+    typed = str(loc[-1])
+    close = difflib.get_close_matches(typed.lower().replace("-", "_"), known, n=1, cutoff=0.6)
+    if not close:
+        close = [k for k in known if k.replace("_", "") == typed.lower().replace("-", "").replace("_", "")]
+    return f": did you mean {close[0]}?" if close else f" (known settings: {', '.join(sorted(known))})"

@@ -460,4 +460,6 @@ class _Rollback(Exception):
 
 def _safe(uri: str) -> str:
     """A URI without its password, for messages."""
-    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", uri)
+    from .redact import mask
+
+    return mask(uri)

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 import orjson
 
 from .pipeline import BatchStats
+from .redact import mask
 
 LOGGER = "dynashift"
 log = logging.getLogger(LOGGER)
@@ -34,7 +35,35 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", None) or {})
         if record.exc_info and record.exc_info[1] is not None:
             entry["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
-        return orjson.dumps(entry, default=str).decode()
+        return mask(orjson.dumps(entry, default=str).decode())  # no password in any log line
+
+
+class TextFormatter(logging.Formatter):
+    """`--log-level`/`-v` in the text format: `info: batch records=5000 applied=4100 …`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in (getattr(record, "fields", None) or {}).items() if v is not None)
+        return mask(f"{record.levelname.lower()}: {record.getMessage()}" + (f" {fields}" if fields else ""))
+
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_chosen: list[int] = []  # the level from --log-level / -v, when one was given
+
+
+def choose_level(name: str) -> None:
+    """`--log-level NAME` (or -v = info, -vv = debug): how much the `dynashift` logger shows."""
+    _chosen[:] = [LEVELS[name]]
+    log.setLevel(LEVELS[name])
+    if not log.handlers:  # text format: lines on stderr instead of logging's warnings-only last resort
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(TextFormatter())
+        log.handlers[:] = [handler]
+        log.propagate = False
+
+
+def chosen_level() -> int:
+    """The level chosen on the command line, else WARNING (the text format's default)."""
+    return _chosen[0] if _chosen else logging.WARNING
 
 
 def setup(fmt: str, stream: TextIO | None = None) -> None:
@@ -44,7 +73,7 @@ def setup(fmt: str, stream: TextIO | None = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
+    log.setLevel(_chosen[0] if _chosen else logging.INFO)
     log.propagate = False
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from .redact import mask
 from .targets.base import SqlTarget
 
 LAG_WARNING_MS = 60_000  # a shard this far behind its tip is worth a look
@@ -25,6 +26,9 @@ def gather(target: SqlTarget, recent_runs: int = 10) -> dict[str, Any]:
         cp["lag_ms"] = seen.get("millis_behind")
         cp["lag_updated_at"] = seen.get("updated_at")
     info["health"] = health(info)
+    info["target"] = mask(info["target"])  # never a password on screen, in JSON or in the report
+    for row in (*info["runs"], *info["checkpoints"]):
+        row["source"] = mask(row["source"])
     return info
 
 

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator
 from .config import Config
 from .errors import DataTargetError, DynashiftError
 from .planning import Modes, build_plan
-from .records import SourceBatch
+from .records import Rejected, SourceBatch
+from .redact import mask
 from .routing import make_router
 from .splitting import apply_split
 from .typing_mode import table_modes_of
@@ -51,6 +52,7 @@ class BatchStats:
     bytes: int
     seconds: float  # from the batch reaching the pipeline to its commit
     lag: dict[str, int]  # shard -> milliseconds behind the tip (live sources)
+    rejects: tuple[Rejected, ...] = ()  # the batch's rejected records (for the run's summary of reasons)
 
     @classmethod
     def between(cls, before: RunCounters, after: RunCounters, seconds: float, lag: dict[str, int]) -> BatchStats:
@@ -89,7 +91,7 @@ def replicate(
     if in_target is not None:  # applied inside the target itself (redshift-mv://): no rows pass through here
         return in_target(config, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)
     state = target.load_state()
-    run = target.begin_run(source.uri)
+    run = target.begin_run(mask(source.uri))  # runs.source and rejected.source never hold a password
     # A batch holds tens of thousands of acyclic objects; the cyclic GC would rescan them on every
     # allocation burst (measured: parsing 4x slower). Reference counting frees them; collect per batch.
     gc_was_enabled = gc.isenabled()
@@ -124,11 +126,10 @@ def replicate(
             pending = None
     except BaseException as exc:
         _settle(pending)  # the batch in flight holds the connection until it commits or rolls back
-        message = str(exc) if isinstance(exc, DynashiftError) else f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, KeyboardInterrupt):
-            message = "interrupted"
+        message = mask(str(exc) if isinstance(exc, DynashiftError) else f"{type(exc).__name__}: {exc}")
+        interrupted = isinstance(exc, KeyboardInterrupt)
         try:
-            target.end_run(run, "failed", message[:2000])
+            target.end_run(run, "interrupted" if interrupted else "failed", None if interrupted else message[:2000])
         except DynashiftError:
             pass
         raise
@@ -186,7 +187,9 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
     if pending.lag:
         target.write_lag(source.uri, pending.lag)
     if observer is not None:
-        observer(BatchStats.between(pending.before, run, time.monotonic() - pending.started, pending.lag))
+        stats = BatchStats.between(pending.before, run, time.monotonic() - pending.started, pending.lag)
+        stats.rejects = tuple(pending.plan.rejected)
+        observer(stats)
     pending.plan = None
     gc.collect(2 if follow and run.batches % 100 == 0 else 0)  # a long run must not keep old cycles
     if on_batch is not None:

@@ -24,6 +24,7 @@ from .config import Config
 from .decode import render_item
 from .errors import BadRecordError, ConfigError, DynashiftError, SourceError
 from .model import BatchPlan, TableStage
+from .redact import mask
 from .records import Checkpoint, Rejected
 from .schema import DIST_KEY, OVERFLOW, AddColumn, AddTable, SchemaState, plan_schema
 from .targets.base import RunCounters, quote
@@ -89,7 +90,7 @@ class ViewSource:
         if getattr(target, "engine", "") != "Redshift":
             raise ConfigError("redshift-mv:// is applied inside Redshift: use a redshift:// target")
         state = target.load_state()
-        run = target.begin_run(self.uri)
+        run = target.begin_run(mask(self.uri))
         modes = Modes(config.delete_mode, config.ttl_mode())
         try:
             # The session already navigates SUPER with case-sensitive attribute names (RedshiftTarget.open).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import DynashiftError
+from .common import LOG_OPTIONS, options
 from .load import backfill, export
 from .ops import doctor, init, report
 from .redshift import redshift
@@ -33,6 +34,7 @@ def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
               help="Show the version and which engine runs (native or Python), then exit.")
+@options(LOG_OPTIONS)
 def main() -> None:
     """Keep SQL tables in sync with DynamoDB tables from their change stream."""
 

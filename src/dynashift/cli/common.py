@@ -11,30 +11,39 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any, Callable
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
 
 from ..config import Config, load_config
-from ..errors import DynashiftError
+from ..errors import DynashiftError, SourceError
 from ..pipeline import replicate
+from ..redact import mask
 from ..targets.base import RunCounters
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)  # piped: no line broken mid-sentence
+out = Console(soft_wrap=True)
 
 
 def fail(exc: BaseException) -> None:
     """Print `exc` as one line and exit with its status (1 for an unexpected error)."""
     if isinstance(exc, DynashiftError):
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+        err.print("[bold red]error:[/] " + escape(mask(str(exc))), highlight=False, markup=True, soft_wrap=True)
         sys.exit(exc.exit_code)
+    if isinstance(exc, OSError) and exc.filename and not os.environ.get("DYNASHIFT_DEBUG"):
+        # a file the user named cannot be read or written: their fix, not an internal error
+        err.print(f"[bold red]error:[/] {escape(str(exc.filename))}: {escape(exc.strerror or str(exc))}",
+                  highlight=False, soft_wrap=True)
+        sys.exit(1)
     if os.environ.get("DYNASHIFT_DEBUG"):
         raise exc
     err.print(
-        f"[bold red]error:[/] internal: {type(exc).__name__}: {exc} (set DYNASHIFT_DEBUG=1 for the traceback)",
+        "[bold red]error:[/] internal: " + escape(mask(f"{type(exc).__name__}: {exc}"))
+        + " (set DYNASHIFT_DEBUG=1 for the traceback)",
         highlight=False, soft_wrap=True,
     )
     sys.exit(1)
@@ -58,6 +67,23 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
             fail(exc)
 
     return wrapper
+
+
+def _set_log_level(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    from .. import logs
+
+    if param.name == "verbose" and value:
+        logs.choose_level("debug" if value > 1 else "info")
+    elif param.name == "log_level" and value:
+        logs.choose_level(value)
+
+
+LOG_OPTIONS = [
+    click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), expose_value=False,
+                 callback=_set_log_level, help="How much to log (default: warning; json logs: info)."),
+    click.option("-v", "--verbose", count=True, expose_value=False, callback=_set_log_level,
+                 help="Log more: -v a line per batch (info), -vv debug."),
+]
 
 
 def config_from(flags: dict[str, Any], config_path: str | None) -> Config:
@@ -97,10 +123,11 @@ class Ops:
     (metrics, JSON logs) and the metrics server."""
 
     def __init__(self, json: bool):
-        from ..logs import batch_logger
+        from ..logs import batch_logger, chosen_level
 
         self.json = json
-        self.observers: list[Callable[[Any], None]] = [batch_logger] if json else []
+        verbose = chosen_level() <= logging.INFO  # -v in the text format: a line per batch too
+        self.observers: list[Callable[[Any], None]] = [batch_logger] if json or verbose else []
         self.server: Any = None
 
     def serve_metrics(self, port: int, host: str) -> None:
@@ -122,7 +149,7 @@ class Ops:
         if self.json:
             logs.event(text, level, **fields)
         elif not quiet_in_text:
-            err.print(text, highlight=False, soft_wrap=True)
+            err.print(mask(text), highlight=False, soft_wrap=True, markup=False)
 
     def close(self) -> None:
         if self.server is not None:
@@ -130,11 +157,65 @@ class Ops:
             self.server.server_close()
 
 
+class RejectTally:
+    """The run's rejected records by reason and by file, for the summary (an observer of batches)."""
+
+    def __init__(self, files: bool):
+        self.reasons: Counter[str] = Counter()
+        self.files: Counter[str] = Counter()
+        self.by_file = files
+
+    def observe(self, stats: Any) -> None:
+        for r in getattr(stats, "rejects", ()):
+            self.reasons[_reason_kind(r.reason)] += 1
+            if self.by_file and r.position:
+                self.files[r.position.rsplit(":", 1)[0]] += 1
+
+    def lines(self, top: int = 3) -> list[str]:
+        """`rejected: 80 × "not JSON: …"`, and the files most of them came from."""
+        out = [f"  rejected {n:,} × {reason}" for reason, n in self.reasons.most_common(top)]
+        if len(self.reasons) > top:
+            out.append(f"  … and {sum(self.reasons.values()) - sum(n for _, n in self.reasons.most_common(top)):,}"
+                       f" more for {len(self.reasons) - top} other reasons (dynashift.rejected holds them all)")
+        if self.files:
+            listed = ", ".join(f"{name} ({n:,})" for name, n in self.files.most_common(5))
+            more = f" and {len(self.files) - 5} more" if len(self.files) > 5 else ""
+            out.append(f"  rejected records came from: {listed}{more}")
+        return out
+
+
+def _reason_kind(reason: str) -> str:
+    """A reason without the parts that differ per record (offsets, quoted values), so like reasons count together."""
+    import re
+
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "…", reason)
+    text = re.sub(r"(?<=[\s(#:])\d+", "N", text)
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
+def summary_line(run: RunCounters, seconds: float) -> str:
+    """The run's one-line summary; its parts add up to the records read."""
+    skipped = (f"{run.superseded:,} superseded by a later change in the batch, {run.duplicates_skipped:,} duplicates,"
+               f" {run.stale_skipped:,} stale" + (f", {run.ttl_ignored:,} TTL expiries ignored" if run.ttl_ignored else ""))
+    other = run.records_read - (run.changes_applied + run.superseded + run.duplicates_skipped + run.stale_skipped
+                                + run.ttl_ignored + run.rejected)
+    filtered = f"; {other:,} of tables not included" if other > 0 else ""
+    return (f"read {run.records_read:,} records in {seconds:.1f}s ({run.records_read / max(seconds, 1e-6):,.0f} records/s):"
+            f" applied {run.changes_applied:,} changes; skipped {skipped}; rejected {run.rejected:,}{filtered};"
+            f" created {run.tables_created} tables and {run.columns_added} columns")
+
+
 def run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mode: str = "once",
                       ops: Ops | None = None) -> RunCounters:
     """Apply `source` into `target` with a progress bar; SIGTERM (and SIGINT when following)
-    finishes the batch in hand, commits and stops. Prints the summary line."""
+    finishes the batch in hand, commits and stops. Prints the summary line, the top reasons for
+    rejected records and the files they came from; Ctrl-C says what was committed."""
     ops = ops or Ops(json=False)
+    tally = RejectTally(files=str(source.uri).startswith(("file://", "export://")))
+    committed = Counter()  # of the batches committed so far (heard of before any other observer)
+    ops.observers[:0] = [lambda b: committed.update(run_id=b.run_id - committed["run_id"], batches=1,
+                                                    records=b.records, applied=b.applied)]
+    ops.observers.append(tally.observe)
     stop = threading.Event()
 
     def finish_batch(signum: int, frame: Any) -> None:
@@ -158,25 +239,35 @@ def run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mod
                 rate = run.records_read / max(time.monotonic() - started, 1e-6)
                 bar.update(task, completed=run.bytes_read, records=run.records_read, rate=rate)
 
-            ops.say("run started", quiet_in_text=True, source=config.source, target=target.uri, mode=mode)
+            ops.say("run started", quiet_in_text=True, source=mask(config.source or ""),
+                    target=mask(target.uri), mode=mode)
             if mode == "interval":
                 run = _scheduled(config, source, target, stop, on_batch, ops)
             else:
                 run = replicate(config, source, target, on_batch=on_batch, stop=stop, follow=mode == "follow",
                                 observer=ops.observe)
+    except KeyboardInterrupt:
+        what = (f"run {committed['run_id']} committed {committed['batches']:,} batches ({committed['records']:,} records,"
+                f" {committed['applied']:,} changes applied) before it was stopped" if committed["batches"]
+                else "nothing was committed")
+        ops.say(f"interrupted: {what}; the batch in hand was rolled back and the next run resumes from the last"
+                " checkpoint", level=logging.WARNING, event="run interrupted", run_id=committed["run_id"] or None,
+                batches=committed["batches"], records=committed["records"], applied=committed["applied"])
+        raise
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
     seconds = time.monotonic() - started
-    ops.say(
-        f"applied {run.changes_applied:,} changes from {run.records_read:,} records in {seconds:.1f}s "
-        f"({run.records_read / max(seconds, 1e-6):,.0f} records/s); skipped {run.duplicates_skipped:,} duplicates, "
-        f"{run.stale_skipped:,} stale; {run.rejected:,} rejected; {run.tables_created} tables and "
-        f"{run.columns_added} columns created",
-        event="run finished", run_id=run.run_id, seconds=round(seconds, 3), records=run.records_read,
-        applied=run.changes_applied, duplicates=run.duplicates_skipped, stale=run.stale_skipped, rejected=run.rejected,
-        tables_created=run.tables_created, columns_added=run.columns_added,
-    )
+    ops.say(summary_line(run, seconds), event="run finished", run_id=run.run_id, seconds=round(seconds, 3),
+            records=run.records_read, applied=run.changes_applied, superseded=run.superseded,
+            duplicates=run.duplicates_skipped, stale=run.stale_skipped, ttl_ignored=run.ttl_ignored,
+            rejected=run.rejected, tables_created=run.tables_created, columns_added=run.columns_added,
+            top_rejects=dict(tally.reasons.most_common(3)), rejected_files=dict(tally.files.most_common(10)))
+    for line in tally.lines():
+        ops.say(line, level=logging.WARNING)
+    if mode == "once" and run.records_read and run.rejected == run.records_read:
+        raise SourceError(f"every one of the {run.records_read:,} records read was rejected: is the source in"
+                          " DynamoDB Streams JSON (see the reasons above and dynashift.rejected)?")
     return run
 
 
@@ -195,7 +286,7 @@ def _scheduled(config: Config, source: Any, target: Any, stop: threading.Event, 
         return RunCounters(0, source.uri)
     total = runs[-1]
     for r in runs[:-1]:
-        for f in ("records_read", "changes_applied", "duplicates_skipped", "stale_skipped", "rejected",
-                  "tables_created", "columns_added"):
+        for f in ("records_read", "changes_applied", "superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored",
+                  "rejected", "tables_created", "columns_added"):
             setattr(total, f, getattr(total, f) + getattr(r, f))
     return total

@@ -101,6 +101,9 @@ def report(target: str | None, schema_name: str | None, out_path: str, runs: int
     from ..report import render_html
     from ..targets import make_target
 
+    folder = Path(out_path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise ConfigError(f"--out {out_path}: folder {folder} does not exist")
     config: Config = config_from({"target": target, "schema": schema_name}, config_path)
     tgt = make_target(config.target, config.schema_name)
     tgt.open()

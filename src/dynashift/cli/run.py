@@ -9,9 +9,10 @@ from typing import Any
 import click
 
 from ..errors import ConfigError, DynashiftError
+from ..redact import mask
 from ..sources import make_source
 from ..targets import make_target
-from .common import Ops, config_from, guarded, run_with_progress
+from .common import LOG_OPTIONS, Ops, config_from, guarded, options, run_with_progress
 
 
 @click.command()
@@ -43,6 +44,7 @@ from .common import Ops, config_from, guarded, run_with_progress
               help="Address for --metrics-port (0.0.0.0 to let other machines scrape it).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line on stderr (a line per batch), no progress bar.")
+@options(LOG_OPTIONS)
 @guarded
 def run(once: bool, config_path: str | None, quiet: bool, metrics_port: int | None, metrics_host: str,
         log_format: str, **flags: Any) -> None:
@@ -77,7 +79,7 @@ def run(once: bool, config_path: str | None, quiet: bool, metrics_port: int | No
         if not ops.json:
             raise
         code = exc.exit_code if isinstance(exc, DynashiftError) else 130 if isinstance(exc, KeyboardInterrupt) else 1
-        text = str(exc) if isinstance(exc, DynashiftError) else f"internal: {type(exc).__name__}: {exc}"
+        text = mask(str(exc)) if isinstance(exc, DynashiftError) else f"internal: {type(exc).__name__}: {exc}"
         logs.event(text, logging.ERROR, exit_code=code)
         sys.exit(code)
     finally:

@@ -3,6 +3,7 @@ or send one to Kinesis or DynamoDB."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,23 +20,26 @@ from .common import err, guarded
               help="With --to kinesis://: write the expected final state to this file.")
 @click.option("--endpoint-url", help="With --to: AWS endpoint, e.g. http://127.0.0.1:5000.")
 @click.option("--region", help="With --to: AWS region.")
-@click.option("--aws-profile", help="With --to: AWS profile (default: the standard credential chain).")
-@click.option("--changes", default=50_000, show_default=True, help="Number of change records.")
-@click.option("--tables", default=5, show_default=True, help="Number of DynamoDB tables.")
-@click.option("--files", default=1, show_default=True, help="Split the stream into this many files.")
+@click.option("--profile", "aws_profile", help="With --to: AWS profile (default: the standard credential chain).")
+@click.option("--changes", default=50_000, show_default=True, type=click.IntRange(min=0), help="Number of change records.")
+@click.option("--tables", default=5, show_default=True, type=click.IntRange(min=1), help="Number of DynamoDB tables.")
+@click.option("--files", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Split the stream into this many files.")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--profile", type=click.Choice(["mixed", "bench", "wide"]), default="mixed", show_default=True)
+@click.option("--kind", "profile", type=click.Choice(["mixed", "bench", "wide"]), default="mixed", show_default=True,
+              help="mixed: awkward names, keys and values (correctness); bench: ~2 KB records (speed);"
+                   " wide: many distinct attributes (the column budget).")
+@click.option("--force", is_flag=True, help="With --out: replace a stream written there before.")
 @click.option("--gzip", "use_gzip", is_flag=True, help="Write .jsonl.gz files.")
 @click.option("--no-expected", is_flag=True, help="Do not write the expected final state.")
 @guarded
 def simulate(out_dir: str | None, changes: int, tables: int, files: int, seed: int, profile: str, use_gzip: bool,
-             no_expected: bool, to: str | None, expected_file: str | None, endpoint_url: str | None,
+             no_expected: bool, force: bool, to: str | None, expected_file: str | None, endpoint_url: str | None,
              region: str | None, aws_profile: str | None) -> None:
     """Write a realistic change stream (and its expected final state) for tests and demos, or
     send one to a Kinesis stream or a DynamoDB table (--to)."""
     from ..simulate import simulate as write_stream
 
-    from pathlib import Path
 
     if to:
         _simulate_live(to, changes, tables, seed, profile, expected_file,
@@ -44,6 +48,7 @@ def simulate(out_dir: str | None, changes: int, tables: int, files: int, seed: i
     if not out_dir:
         raise ConfigError("simulate needs --out DIR (files) or --to kinesis://STREAM | dynamodb://TABLE")
 
+    _make_room(Path(out_dir), Path(expected_path_for(out_dir)), force)
     summary = write_stream(out_dir, changes=changes, tables=tables, files=files, seed=seed, profile=profile,
                            gzip=use_gzip, expected=not no_expected)
     written = Path(out_dir) / "expected.json"
@@ -55,7 +60,6 @@ def simulate(out_dir: str | None, changes: int, tables: int, files: int, seed: i
 
 def _simulate_live(to: str, changes: int, tables: int, seed: int, profile: str, expected_file: str | None,
                    aws_flags: dict[str, Any]) -> None:
-    from pathlib import Path
 
     from ..simulate_live import simulate_live
 
@@ -70,3 +74,19 @@ def _simulate_live(to: str, changes: int, tables: int, seed: int, profile: str, 
 def expected_path_for(out_dir: str) -> str:
     """Where `simulate --out DIR` puts the expected final state: DIR.expected.json."""
     return str(out_dir).rstrip("/") + ".expected.json"
+
+
+def _make_room(out: Path, expected: Path, force: bool) -> None:
+    """Refuse to write over an earlier stream (a run would read both) unless --force, which
+    removes the earlier stream's files and expected state first; other files are never touched."""
+    old = sorted(out.glob("changes-*.jsonl*")) if out.is_dir() else []
+    old += [expected] if expected.exists() else []
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: a file of that name exists (simulate writes a folder)")
+    if not old and not (out.is_dir() and any(out.iterdir())):
+        return
+    if not force:
+        raise ConfigError(f"--out {out} already holds files: pass --force to replace the stream written there,"
+                          " or choose another folder")
+    for path in old:
+        path.unlink()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import gzip
 import io
+import logging
 import os
 import zlib
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from ..planning.engine import line_decoder
 from ..errors import BadRecordError, ConfigError, SourceError
 from ..records import Change, Checkpoint, Rejected, SourceBatch
 
+log = logging.getLogger("dynashift")
 _SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz", ".gz")
 _SEP = "\x1f"  # sorts below every printable character, so "a" + SEP < "a.1" + SEP
 
@@ -39,7 +41,9 @@ def path_from_uri(uri: str) -> str:
     if not uri.startswith("file://"):
         raise ConfigError(f"not a file URI: {uri!r} (use file://PATH)")
     rest = uri[len("file://"):]
-    return rest or "."
+    if not rest.strip():
+        raise ConfigError("--source file:// needs a path: a file, a folder or a glob (e.g. file://changes/)")
+    return rest
 
 
 class FileSource:
@@ -59,6 +63,8 @@ class FileSource:
         if any(ch in self.path for ch in "*?["):
             paths = [Path(p) for p in glob.glob(os.path.expanduser(self.path), recursive=True)]
             base = Path(_glob_base(self.path)).expanduser()
+            if not paths:
+                raise ConfigError(f"source {self.uri}: the pattern matches no file")
         elif root.is_dir():
             paths = [p for p in root.rglob("*") if p.is_file() and p.name.endswith(_SUFFIXES)]
             base = root
@@ -136,6 +142,9 @@ class FileSource:
                 # What could be read is applied; the rest is one rejected record, and the file
                 # counts as read (a repaired copy, of another size, is read again from here).
                 why = f"{f.name} cannot be read past uncompressed byte {self._end}: {exc}"
+                log.warning("%s is truncated or corrupt (%s): what came before uncompressed byte %d was read, the"
+                            " rest is one record in dynashift.rejected", f.path, exc, self._end,
+                            extra={"fields": {"file": str(f.path)}})
                 yield Rejected(why, b"", f"{f.name}:{self._end}"), self._end, self._end
 
     def _read(self, f: _File, fh: IO[bytes], start: int) -> Iterator[tuple[Change | Rejected, int, int]]:

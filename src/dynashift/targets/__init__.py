@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..redact import mask
 from .base import SqlTarget
 
 
@@ -36,5 +37,5 @@ def make_target(uri: str, schema: str | None = None) -> SqlTarget:
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
     if scheme not in TARGETS:
         known = ", ".join(f"{s}://" for s in TARGETS)
-        raise ConfigError(f"unknown target {uri!r}: use one of {known}")
+        raise ConfigError(f"unknown target {mask(uri)!r}: use one of {known}")
     return TARGETS[scheme]()(uri, schema)
