@@ -54,29 +54,34 @@ def status(target: str | None, schema_name: str | None, as_json: bool, watch: fl
 
 
 def render_status(info: dict[str, Any]) -> RenderableType:
-    """The `status` screen: a health line, tables, shards, recent runs."""
+    """The `status` screen: a health line, tables, shards, recent runs. Fits 80 columns: whole
+    numbers, times to the minute, and a column that is empty in every row is left out (such as
+    lag for a file source)."""
     state = info["health"]["state"]
     color = {"healthy": "green", "warning": "yellow", "failing": "red", "idle": "cyan"}[state]
     head = Text.assemble((f"● {state}", f"bold {color}"), f"  {info['target']}")
     parts: list[RenderableType] = [head, Text(f"  {_last_batch(info)}", style="dim")]
     parts += [Text(f"  · {note}", style=color) for note in info["health"]["notes"]]
-    tables = _table("tables", "table", "rows>", "cols>", "last change", "last sync", "lag>")
-    for t in info["tables"]:
-        tables.add_row(t["table"], f"{t['rows']:,}", str(t["columns"]), _short(t["last_change"]),
-                       _short(t["last_sync"]), _duration(t.get("lag_s")))
-    shards = _table("checkpoints", "source", "shard", "position", "done", "lag>", "lag as of")
-    for c in info["checkpoints"]:
-        lag = c.get("lag_ms")
-        shards.add_row(c["source"], c["shard"], _cut(c["position"], 24), "yes" if c["size"] is not None else "",
-                       "" if lag is None else _duration(lag / 1000), _short(c.get("lag_updated_at"))[11:])
-    runs = _table("recent runs", "run>", "started", "took>", "status", "read>", "applied>", "skipped>", "rejected>",
-                  "records/s>")
+    tables = [(_cut(t["table"], 28), f"{t['rows']:,}", str(t["columns"]), _short(t["last_change"]),
+               _short(t["last_sync"]), _duration(t.get("lag_s"))) for t in info["tables"]]
+    shards = [(_cut(c["source"], 24), _cut(c["shard"], 24), _cut(c["position"], 16),
+               "yes" if c["size"] is not None else "",
+               "" if c.get("lag_ms") is None else _duration(c["lag_ms"] / 1000),
+               _short(c.get("lag_updated_at"))[11:]) for c in info["checkpoints"]]
+    runs = []
     for r in info["runs"]:
         skipped = sum(r[k] or 0 for k in ("superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored"))
-        runs.add_row(str(r["run_id"]), _short(r["started_at"])[5:16], _duration(r.get("seconds")), _status(r["status"]),
-                     f"{r['records_read']:,}", f"{r['changes_applied']:,}", f"{skipped:,}", f"{r['rejected']:,}",
-                     "" if r.get("records_per_s") is None else f"{r['records_per_s']:,.0f}")
-    for title, table in (("tables", tables), ("checkpoints", shards), ("runs", runs)):
+        runs.append((str(r["run_id"]), _short(r["started_at"])[5:], _duration(r.get("seconds")), r["status"],
+                     f"{r['records_read']:,}", f"{r['changes_applied']:,}", f"{skipped:,}",
+                     f"{r['rejected']:,}" if r["rejected"] else "",
+                     "" if r.get("records_per_s") is None else f"{r['records_per_s']:,.0f}"))
+    for title, table in (
+        ("tables", _table("tables", ("table", "rows>", "columns>", "last change", "last sync", "lag>"), tables)),
+        ("checkpoints", _table("checkpoints", ("source", "shard", "position", "file done", "lag>", "lag as of"),
+                               shards)),
+        ("runs", _table("recent runs", ("run>", "started", "took>", "status", "read>", "applied>", "skipped>",
+                                        "rejected>", "rec/s>"), runs)),
+    ):
         parts.append(table if table.row_count else Text(f"no {title} yet", style="dim"))
     errors = [f"run {r['run_id']}: {r['error']}" for r in info["runs"] if r["error"]][:3]
     parts += [Text(f"  {e}", style="red") for e in errors]
@@ -85,11 +90,16 @@ def render_status(info: dict[str, Any]) -> RenderableType:
     return Group(*parts)
 
 
-def _table(title: str, *columns: str) -> Table:
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    """A borderless table of the columns that hold something in at least one row."""
+    keep = [i for i in range(len(columns)) if any(row[i] for row in rows)] if rows else range(len(columns))
     table = Table(title=title, title_justify="left", title_style="bold", box=None, pad_edge=False, header_style="dim",
                   padding=(0, 2, 0, 0))
-    for col in columns:
+    for i in keep:
+        col = columns[i]
         table.add_column(col.rstrip(">"), justify="right" if col.endswith(">") else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*[_status(row[i]) if columns[i] == "status" else row[i] for i in keep])
     return table
 
 
@@ -108,17 +118,19 @@ def _status(status: str) -> Text:
 
 
 def _duration(seconds: float | None) -> str:
+    """A whole number in the largest unit that keeps it readable: 850 ms, 45 s, 12 min, 5 h, 3 d, 2 y."""
     if seconds is None:
         return ""
-    for limit, unit, div in ((1, "ms", 0.001), (120, "s", 1), (7200, "m", 60), (172800, "h", 3600),
+    for limit, unit, div in ((1, "ms", 0.001), (120, "s", 1), (7200, "min", 60), (172800, "h", 3600),
                              (63072000, "d", 86400)):
         if abs(seconds) < limit:
-            return f"{seconds / div:,.0f} {unit}" if unit == "ms" else f"{seconds / div:,.1f} {unit}"
-    return f"{seconds / 31557600:,.1f} y"
+            return f"{seconds / div:,.0f} {unit}"
+    return f"{seconds / 31557600:,.0f} y"
 
 
 def _short(ts: str | None) -> str:
-    return ts.replace("T", " ")[:19] if ts else ""
+    """An ISO time to the minute: 2026-11-29 20:10."""
+    return ts.replace("T", " ")[:16] if ts else ""
 
 
 def _cut(text: str, width: int) -> str:
