@@ -16,10 +16,17 @@ else
 fi
 rm -rf demo && mkdir -p demo
 .venv/bin/dynashift --version
+say() { printf '\n== %s\n' "$*"; }
+say "simulate: 20,000 DynamoDB change records in two files (dated up to now), with the duplicates and late deliveries a real stream has"
 .venv/bin/dynashift simulate --out demo/stream --changes 20000 --tables 5 --files 2 --seed 7
+say "replicate the first file into demo/demo.duckdb"
 .venv/bin/dynashift run --once --source file://demo/stream/changes-0001.jsonl --target duckdb:///demo/demo.duckdb
+say "replay: now the whole folder, so file 1 again (its changes are already applied: each is recognised by its"
+say "version and skipped as a duplicate, so a replay never changes the result) and then file 2, which is new"
 .venv/bin/dynashift run --once --source file://demo/stream/ --target duckdb:///demo/demo.duckdb
+say "status: health, tables, checkpoints and runs"
 .venv/bin/dynashift status --target duckdb:///demo/demo.duckdb
+say "the first rows of the replicated orders table"
 .venv/bin/python - <<'PY'
 import duckdb
 con = duckdb.connect("demo/demo.duckdb", read_only=True)

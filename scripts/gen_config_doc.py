@@ -44,6 +44,30 @@ def run_flags() -> set[str]:
             if opt.startswith("--")}
 
 
+def other_flags() -> dict[str, str]:
+    """Settings that another command takes as a flag: setting -> "`--segments` (`backfill`)"."""
+    import click
+
+    from dynashift.cli import main
+
+    found: dict[str, str] = {}
+
+    def walk(group: click.Group, prefix: str) -> None:
+        for name, command in sorted(group.commands.items()):
+            if name in ("doctor", "simulate"):  # their flags are not settings (doctor --table, simulate --tables)
+                continue
+            if isinstance(command, click.Group):
+                walk(command, f"{prefix}{name} ")
+                continue
+            for p in command.params:
+                long = [o for o in p.opts if o.startswith("--")]
+                if long and p.name and p.name not in found:
+                    found[p.name] = f"`{long[0]}` (`{prefix}{name}`)"
+
+    walk(main, "")
+    return found
+
+
 RUN_ONLY = """
 ## Flags without a setting
 
@@ -52,6 +76,8 @@ RUN_ONLY = """
 | `--once` | `run` | apply what the source holds now, then exit |
 | `--metrics-port PORT` | `run` | serve Prometheus metrics at `http://127.0.0.1:PORT/metrics` (`--metrics-host` to listen elsewhere) |
 | `--log-format text\\|json` | `run` | `json`: one JSON object per line on stderr, a line per batch |
+| `--log-level LEVEL`, `-v` | all | how much to log: debug, info, warning (default), error; `-v` a line per batch, `-vv` debug |
+| `--dry-run` | `run` | plan the next batch and print its schema changes and counts; commit nothing |
 | `--quiet` | `run` | no progress bar |
 | `--json`, `--watch [SECONDS]`, `--runs N` | `status` | machine-readable output; refresh until Ctrl-C; how many runs |
 | `--config PATH` | all | the settings file (default `./dynashift.toml`) |
@@ -72,9 +98,9 @@ def default_cell(name: str, info) -> str:
 
 
 def render() -> str:
-    rows, models, flags = [], [], run_flags()
+    rows, models, flags, others = [], [], run_flags(), other_flags()
     for name, info in fields().items():
-        flag = f"`--{name.replace('_', '-')}`" if name in flags else ""
+        flag = f"`--{name.replace('_', '-')}`" if name in flags else others.get(name, "only in the file")
         kind = "duration" if name in DURATIONS else type_text(info.annotation)
         rows.append(f"| `{name}` | {cell(kind)} | {default_cell(name, info)} | {flag} | {cell(info.description or '')} |")
         models += [(name, m) for m in nested_models(info.annotation) if (name, m) not in models]

@@ -193,3 +193,44 @@ def test_ctrl_c_during_run_once_marks_the_run_interrupted(tmp_path: Path) -> Non
     assert "● warning" in status.stdout and "interrupted" in status.stdout
 
 
+
+
+# ---------------------------------------------------------------- completion, dry run, demo dates
+
+
+def test_shell_completion_is_documented_and_works(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert 'eval "$(_DYNASHIFT_COMPLETE=bash_source dynashift)"' in readme
+    script = subprocess.run(["dynashift"], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "_DYNASHIFT_COMPLETE": "bash_source",
+                                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert script.returncode == 0 and "_dynashift_completion" in script.stdout
+    words = subprocess.run(["dynashift"], capture_output=True, text=True, cwd=tmp_path,
+                           env={**os.environ, "_DYNASHIFT_COMPLETE": "bash_complete", "COMP_WORDS": "dynashift re",
+                                "COMP_CWORD": "1",
+                                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    assert "rebuild" in words.stdout and "report" in words.stdout
+
+
+def test_dry_run_plans_a_batch_and_commits_nothing(tmp_path: Path) -> None:
+    simulate(tmp_path / "sim", changes=600, tables=2, seed=9, expected=False)
+    done = cli("run", "--dry-run", "--source", "file://sim", "--target", "duckdb:///x.duckdb", "--batch-size", "400",
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("dry run: nothing is committed; the next batch reads 400 records")
+    assert "create table orders (" in done.stdout and "superseded" in done.stdout
+    assert not (tmp_path / "x.duckdb").exists()
+    assert cli("run", "--once", "-q", "--source", "file://sim", "--target", "duckdb:///y.duckdb", "--batch-size", "400",
+               cwd=tmp_path).returncode == 0
+    before = (tmp_path / "y.duckdb").read_bytes()
+    again = cli("run", "--dry-run", "--source", "file://sim", "--target", "duckdb:///y.duckdb", cwd=tmp_path)
+    assert again.returncode == 0 and "holds nothing new" in again.stdout
+    assert (tmp_path / "y.duckdb").read_bytes() == before
+
+
+def test_simulated_stream_is_dated_up_to_now(tmp_path: Path) -> None:
+    done = cli("simulate", "--out", "s", "--changes", "500", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "s" / "changes-0001.jsonl").read_text().splitlines()
+    times = [orjson.loads(line)["dynamodb"]["ApproximateCreationDateTime"] / 1000 for line in lines]
+    assert time.time() - 600 < max(times) <= time.time()

@@ -227,24 +227,39 @@ def test_the_configuration_reference_is_up_to_date() -> None:
 # ---------------------------------------------------------------- docs/operations.md procedures
 
 
-def test_rebuilding_a_table_as_docs_operations_says(tmp_path: Path) -> None:
-    """The SQL of "Rebuilding a table", run as written, then the source's checkpoints deleted: the
-    next run rebuilds the table exactly (the other tables are untouched)."""
+def test_rebuild_replays_one_table_from_the_streams_start(tmp_path: Path) -> None:
+    """`dynashift rebuild --table orders --from stream` (docs/operations.md): the table, its
+    versions and tombstones dropped, the source replayed; the table is rebuilt exactly and the
+    other tables are untouched."""
     from support.oracle import diff_duckdb
 
     summary = simulate(tmp_path / "changes", changes=3000, tables=3, seed=4)
     (tmp_path / "changes" / "expected.json").replace(tmp_path / "expected.json")
-    args = ("run", "--once", "-q", "--source", "file://changes/", "--target", "duckdb:///r.duckdb")
-    assert cli(*args, cwd=tmp_path).returncode == 0
-    doc = (ROOT / "docs" / "operations.md").read_text()
-    section = doc[doc.index("### Rebuilding a table"):]
-    sql = section[section.index("```sql\n") + 7:section.index("```", section.index("```sql\n") + 7)]
+    target = ("--target", "duckdb:///r.duckdb")
+    assert cli("run", "--once", "-q", "--source", "file://changes/", *target, cwd=tmp_path).returncode == 0
     con = duckdb.connect(str(tmp_path / "r.duckdb"))
-    con.execute(sql)
-    assert con.execute("SELECT count(*) FROM dynashift.tables WHERE table_name = 'orders'").fetchone() == (0,)
-    con.execute("DELETE FROM dynashift.checkpoints WHERE source = 'file://changes/'")
+    con.execute('DELETE FROM main."orders" WHERE dist_key IN (SELECT dist_key FROM main."orders" LIMIT 5)')
+    con.execute('UPDATE main."inventory" SET "_dynashift_synced_at" = NULL')  # to see it untouched
     con.close()
-    done = cli(*args, cwd=tmp_path)
+    assert diff_duckdb(tmp_path / "r.duckdb", tmp_path / "expected.json") != []
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    assert "dynashift rebuild --table orders --from stream" in doc
+    done = cli("rebuild", "--table", "orders", "--from", "stream", "--yes", "--source", "file://changes/", *target,
+               cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert "dropped orders" in done.stderr
+    con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+    try:
+        untouched = con.execute('SELECT count(*) FROM main."inventory" WHERE "_dynashift_synced_at" IS NULL').fetchone()
+        runs = con.execute("SELECT status FROM dynashift.runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+    assert untouched[0] > 0 and runs == [("ok",), ("ok",)]
+    con = duckdb.connect(str(tmp_path / "r.duckdb"))
+    con.execute('UPDATE main."inventory" SET "_dynashift_synced_at" = now()')  # the diff compares values only
+    con.close()
     assert diff_duckdb(tmp_path / "r.duckdb", tmp_path / "expected.json") == []
+    missing = cli("rebuild", "--table", "nope", "--from", "none", "--yes", *target, cwd=tmp_path)
+    assert missing.returncode == 2 and "no replicated table 'nope'" in missing.stderr
     assert summary.changes == 3000
+

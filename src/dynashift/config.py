@@ -60,7 +60,9 @@ class Config(BaseModel):
     exclude: list[str] = Field(default_factory=list, description="Skip these DynamoDB tables (names or glob patterns)")
     accept_gap: bool = Field(False, description="Continue past changes that expired unread from the stream (the replica stays incomplete)")
     start_position: Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"] = Field(
-        "TRIM_HORIZON", description="Where a live source starts on its first run: the oldest record, new ones only, or start_timestamp"
+        "TRIM_HORIZON", description="Where a live source starts reading a shard it has no checkpoint for:"
+        " TRIM_HORIZON (the oldest record the stream still holds), LATEST (only records written from now on)"
+        " or AT_TIMESTAMP (from start_timestamp)"
     )
     start_timestamp: str | None = Field(None, description="For start_position = AT_TIMESTAMP: ISO 8601 time or epoch seconds/ms")
     poll_interval: float = Field(1.0, gt=0, description="How often a live source asks a shard at its tip for new records (e.g. 1s)")
@@ -137,29 +139,35 @@ class Config(BaseModel):
         return self.delete_mode if self.ttl_deletes == "follow" else self.ttl_deletes
 
 
-def _expand_env(value: Any) -> Any:
+def _expand_env(value: Any, file: Path, missing: list[str] | None) -> Any:
+    """${VAR} -> its value. An unset one is an error naming `file`, or, when `missing` is a list
+    (doctor), is noted there and left empty so the other checks can still run."""
     if isinstance(value, str):
         def sub(m: re.Match[str]) -> str:
             if m.group(1) not in os.environ:
-                raise ConfigError(f"{CONFIG_FILE} refers to ${{{m.group(1)}}}, which is not set in the environment")
+                if missing is None:
+                    raise ConfigError(f"{file} refers to ${{{m.group(1)}}}, which is not set in the environment")
+                missing.append(m.group(1))
+                return ""
             return os.environ[m.group(1)]
         return _ENV.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _expand_env(v) for k, v in value.items()}
+        return {k: _expand_env(v, file, missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v) for v in value]
+        return [_expand_env(v, file, missing) for v in value]
     return value
 
 
-def load_config(flags: dict[str, Any], path: str | Path | None = None) -> Config:
-    """dynashift.toml (from `path` or the working folder) overlaid with the flags that were given."""
+def load_config(flags: dict[str, Any], path: str | Path | None = None, missing_env: list[str] | None = None) -> Config:
+    """dynashift.toml (from `path` or the working folder) overlaid with the flags that were given.
+    `missing_env`: collect unset ${VAR}s there instead of failing (doctor reports them as a check)."""
     values: dict[str, Any] = {}
     file = Path(path) if path else Path.cwd() / CONFIG_FILE
     if path and not file.exists():
         raise ConfigError(f"config file {file} does not exist")
     if file.exists():
         try:
-            values = _expand_env(tomllib.loads(file.read_text("utf-8")))
+            values = _expand_env(tomllib.loads(file.read_text("utf-8")), file, missing_env)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: {exc}") from None
         values = values.get("dynashift", values)

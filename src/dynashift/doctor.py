@@ -50,7 +50,7 @@ def diagnose(config: Config, options: Options) -> Iterator[Check]:
     """All checks that apply to `config`, in order; a check whose prerequisite failed is skipped."""
     source = config.source or ""
     if not source:
-        yield Check("source", WARN, "no source configured", "set `source` in dynashift.toml or pass --source")
+        yield Check("source", FAIL, "no source configured", "set `source` in dynashift.toml or pass --source")
     copy_role = _copy_role(config.target)
     needs_aws = source.startswith(_AWS_SOURCES) or bool(options.role_arn) or bool(copy_role)
     identity: dict[str, Any] | None = None
@@ -101,6 +101,8 @@ def credentials(config: Config) -> tuple[Check, dict[str, Any] | None]:
            "AWS_SECRET_ACCESS_KEY, or run with a role (instance, container, IRSA)")
     try:
         who = aws.call(aws.client(config, "sts").get_caller_identity, "STS GetCallerIdentity", attempts=2)
+    except aws.Unavailable as exc:  # the endpoint did not answer: not a credentials problem
+        return Check("aws endpoint", FAIL, str(exc), "check the network, --region and --endpoint-url"), None
     except DynashiftError as exc:
         return Check("credentials", FAIL, str(exc), fix), None
     region = aws.client(config, "sts").meta.region_name
@@ -358,14 +360,19 @@ def target_checks(config: Config, options: Options | None = None) -> Iterator[Ch
     """Reachable (open, which also creates the metadata schema) and writable (a scratch table in
     schema dynashift, created and dropped inside a transaction that is rolled back)."""
     from .targets import make_target
-    from .targets.base import META
+    from .targets.base import META, quote
 
     where = _safe(config.target)
     grant = (f"grant the user CREATE on the database (for schema {META}) and on the target schema, or choose "
              "another --schema")
+    if config.target.startswith("duckdb://"):
+        fresh = _new_duckdb_file(config.target)
+        if fresh is not None:  # nothing to open: doctor creates no file; the first run does
+            yield from fresh
+            return
     try:
-        target = make_target(config.target, config.schema_name)
-        target.open()  # creates the metadata schema and tables if missing: needs CREATE already
+        target = make_target(config.target, config.schema_name, mode="probe")
+        target.open()  # connects only: doctor creates nothing that outlives its rolled-back probe
     except DynashiftError as exc:
         if _PERMISSION.search(str(exc)):
             yield Check("target", PASS, f"{where} is reachable")
@@ -378,6 +385,8 @@ def target_checks(config: Config, options: Options | None = None) -> Iterator[Ch
         probe = f"{META}._dynashift_doctor_probe"
         try:
             with target.transaction():
+                target.execute(f"CREATE SCHEMA IF NOT EXISTS {META}")
+                target.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
                 target.execute(f"CREATE TABLE {probe} (x {target.TEXT})")
                 target.execute(f"INSERT INTO {probe} VALUES ('ok')")
                 target.execute(f"CREATE TABLE {target.table_ref('_dynashift_doctor_probe')} (x {target.TEXT})")
@@ -452,6 +461,30 @@ def copy_role_checks(config: Config, role_arn: str, stage: str) -> Iterator[Chec
                 f"{role} lacks {', '.join(missing)}" if missing else f"{role} may read {stage} for COPY",
                 f"aws iam put-role-policy --role-name {role} --policy-name dynashift-copy --policy-document '{policy}'"
                 if missing else "")
+
+
+def _new_duckdb_file(uri: str) -> list[Check] | None:
+    """The checks for a DuckDB file that does not exist yet (None when it exists): its folder
+    must exist and be writable; the file itself is left for the first run to create."""
+    import os
+    from pathlib import Path
+
+    from .targets.duckdb import path_from_uri
+
+    try:
+        path = Path(path_from_uri(uri)).expanduser()
+    except DynashiftError as exc:
+        return [Check("target", FAIL, str(exc), "use duckdb:///relative/path or duckdb:////absolute/path")]
+    if str(path) == ":memory:" or path.exists():
+        return None
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        return [Check("target", FAIL, f"{uri}: folder {folder} does not exist", f"create {folder} or correct the target")]
+    if not os.access(folder, os.W_OK):
+        return [Check("target", PASS, f"{uri}: {path} will be created by the first run"),
+                Check("writable", FAIL, f"{folder} is not writable", "choose a folder you may write to")]
+    return [Check("target", PASS, f"{uri}: {path} does not exist yet; the first run creates it"),
+            Check("writable", PASS, f"{folder} is writable")]
 
 
 class _Rollback(Exception):

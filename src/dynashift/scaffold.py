@@ -123,11 +123,20 @@ def _kind(value: str, known: dict[str, Any], what: str) -> tuple[str, str]:
     return kind, value if "://" in value else known[kind][0]
 
 
+# What `run` refuses, refused by `init` already: source kind -> the only target kinds it works with.
+ONLY_TARGETS = {"redshift-mv": ("redshift",)}
+
+
 def config_text(source: str, target: str) -> str:
     """A dynashift.toml for `init`: the source and target set, every other setting that matters
     for that source commented out at its default, with its description."""
+    from .errors import ConfigError
+
     skind, suri = _kind(source, SOURCES, "source")
     tkind, turi = _kind(target, TARGETS, "target")
+    if skind in ONLY_TARGETS and tkind not in ONLY_TARGETS[skind]:
+        raise ConfigError(f"a {skind} source works only with a {' or '.join(ONLY_TARGETS[skind])} target"
+                          f" (it is applied inside the warehouse): use --target {ONLY_TARGETS[skind][0]}")
     all_fields = fields()
     lines = [f"# dynashift.toml: written by `dynashift init --source {skind} --target {tkind}`.",
              "# Flags given to a command win over these settings; ${NAME} is replaced by the environment",
@@ -137,7 +146,7 @@ def config_text(source: str, target: str) -> str:
     lines += [f"# {SOURCES[skind][1]}", f"source = {toml_value(suri)}", ""]
     lines += _comment(all_fields["target"].description or "")
     lines += [f"# {line}" for line in TARGETS[tkind][1]] + [f"target = {toml_value(turi)}", ""]
-    shown = {"source", "target", "routes"}
+    shown = {"source", "target", "routes", "tables"}
     for title, names, kinds in GROUPS:
         if kinds and skind not in kinds:
             shown.update(names)
@@ -154,7 +163,12 @@ def config_text(source: str, target: str) -> str:
             lines += _setting(name, all_fields[name])
     lines += ["# ---- Single-table designs: send items to target tables by key prefix or type attribute",
               "# [[routes]]", '# table = "App"', '# attribute = "pk"', '# prefix = "ORDER#"', '# to = "orders"', ""]
+    lines += ["# ---- Per DynamoDB table (its name or a glob pattern): column_types, item_column and history",
+              "# overriding the settings above for that table",
+              "# [tables.Orders]", '# column_types = "typed"', "# item_column = true", '# history = "beside"',
+              '# [tables."*-audit"]', '# history = "only"', ""]
     return "\n".join(lines)
+
 
 
 def _setting(name: str, info: FieldInfo) -> list[str]:

@@ -543,10 +543,10 @@ class _Stream:
     """True-time changes, the truth they leave behind, and their faulty delivery."""
 
     def __init__(self, tables: list[_Table], r: Random, total: int, writer: _Writer, *,
-                 p_dup: float, p_late: float, keep_dead_images: bool) -> None:
+                 p_dup: float, p_late: float, keep_dead_images: bool, start_us: int = START_US) -> None:
         self.tables, self.r, self.total, self.out = tables, r, total, writer
         self.p_dup, self.p_late, self.keep_dead = p_dup, p_late, keep_dead_images
-        self.clock = START_US
+        self.clock = start_us
         self.made = 0  # distinct changes made so far
         self.pending: list[tuple[int, int, bool, bytes]] = []  # (due, seq, is_late, line)
         self.late_pending = self.dup_pending = self.seq = 0
@@ -753,7 +753,7 @@ PROFILES = ("mixed", "bench", "wide")
 
 def simulate(out_dir: str | Path, *, changes: int = 50_000, tables: int = 5, files: int = 1, seed: int = 0,
              profile: str = "mixed", gzip: bool = False, expected: bool = True,
-             progress: Callable[[int], None] | None = None) -> SimulateSummary:
+             progress: Callable[[int], None] | None = None, start_us: int = START_US) -> SimulateSummary:
     """Write `changes` records (duplicates included) of a simulated stream into `out_dir`.
 
     profile "mixed": at least five tables with awkward names, keys and values, for correctness;
@@ -773,7 +773,8 @@ def simulate(out_dir: str | Path, *, changes: int = 50_000, tables: int = 5, fil
              else _bench_tables(tables))
     rates = (0.025, 0.025) if profile == "mixed" else (0.01, 0.01)
     writer = _Writer(out, changes, files, gzip, progress)
-    stream = _Stream(specs, r, changes, writer, p_dup=rates[0], p_late=rates[1], keep_dead_images=expected)
+    stream = _Stream(specs, r, changes, writer, p_dup=rates[0], p_late=rates[1], keep_dead_images=expected,
+                     start_us=start_us)
     try:
         stream.run()
     finally:

@@ -8,6 +8,7 @@ from ..errors import DynashiftError
 from .common import LOG_OPTIONS, options
 from .load import backfill, export
 from .ops import doctor, init, report
+from .rebuild import rebuild
 from .redshift import redshift
 from .run import run
 from .simulate import simulate
@@ -39,5 +40,5 @@ def main() -> None:
     """Keep SQL tables in sync with DynamoDB tables from their change stream."""
 
 
-for command in (run, status, simulate, backfill, export, doctor, init, report, verify, redshift):
+for command in (run, status, simulate, backfill, export, rebuild, doctor, init, report, verify, redshift):
     main.add_command(command)

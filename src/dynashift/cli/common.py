@@ -17,11 +17,13 @@ from typing import Any, Callable
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+                           TransferSpeedColumn)
 
 from ..config import Config, load_config
 from ..errors import DynashiftError, SourceError
 from ..pipeline import replicate
+from ..targets import make_target
 from ..redact import mask
 from ..targets.base import RunCounters
 
@@ -86,12 +88,12 @@ LOG_OPTIONS = [
 ]
 
 
-def config_from(flags: dict[str, Any], config_path: str | None) -> Config:
+def config_from(flags: dict[str, Any], config_path: str | None, missing_env: list[str] | None = None) -> Config:
     """The configuration from dynashift.toml (or `config_path`) and command-line flags: click's
     `schema_name` becomes `schema`, repeated options become lists (None when not given)."""
     flags = {("schema" if k == "schema_name" else k): (list(v) or None) if isinstance(v, tuple) else v
              for k, v in flags.items()}
-    return load_config(flags, config_path)
+    return load_config(flags, config_path, missing_env)
 
 
 AWS_OPTIONS = [
@@ -290,3 +292,42 @@ def _scheduled(config: Config, source: Any, target: Any, stop: threading.Event, 
                   "rejected", "tables_created", "columns_added"):
             setattr(total, f, getattr(total, f) + getattr(r, f))
     return total
+
+
+def load_items(config: Config, source: Any, label: str, quiet: bool) -> RunCounters:
+    """Apply the source with a progress bar (items, items/s, MB, ETA); SIGINT/SIGTERM finish the
+    batch in hand, commit and stop; a second Ctrl-C stops at once (that batch rolls back)."""
+    target = make_target(config.target, config.schema_name)
+    target.open()
+    stop = threading.Event()
+
+    def finish_batch(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {s: signal.signal(s, finish_batch) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    columns = [TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.fields[of]} items"),
+               TextColumn("{task.fields[rate]:,.0f} items/s · {task.fields[mb]:,.1f} MB"), TimeRemainingColumn(),
+               TimeElapsedColumn()]
+    try:
+        total = source.pending_items(target.read_checkpoints(source.uri)) or None
+        with Progress(*columns, console=err, disable=quiet or not err.is_terminal) as bar:
+            task = bar.add_task(label, total=total, of=f"{total:,}" if total else "?", rate=0.0, mb=0.0)
+
+            def on_batch(run: RunCounters) -> None:
+                rate = run.records_read / max(time.monotonic() - started, 1e-6)
+                bar.update(task, completed=run.records_read, rate=rate, mb=run.bytes_read / 1e6)
+
+            run = replicate(config, source, target, on_batch=on_batch, stop=stop)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        target.close()
+    seconds = time.monotonic() - started
+    err.print(f"loaded {run.records_read:,} items in {seconds:.1f}s ({run.records_read / max(seconds, 1e-6):,.0f} items/s): "
+              f"{run.changes_applied:,} applied, {run.stale_skipped:,} older than what the target holds, "
+              f"{run.rejected:,} rejected; {run.tables_created} tables and {run.columns_added} columns created"
+              + ("; stopped: run the same command again to continue" if stop.is_set() else ""), highlight=False)
+    return run

@@ -9,24 +9,19 @@ the same command again continues where it stopped.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
 
 import click
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .. import aws
 from ..config import Config, parse_duration
 from ..decode import parse_time, table_from_arn
 from ..errors import BadRecordError, ConfigError, SourceError
-from ..pipeline import replicate
-from ..targets import make_target
-from ..targets.base import RunCounters
 
-from .common import AWS_OPTIONS, TARGET_OPTIONS, config_from, err, guarded, options
+from .common import AWS_OPTIONS, TARGET_OPTIONS, config_from, err, guarded, load_items, options
 
 
 
@@ -58,7 +53,7 @@ def backfill(table: str, use_scan: bool, consistent_read: bool, restart: bool, c
                           "`dynashift export start`, or `dynashift run --once --source export://…`)")
     config = config_from(flags, config_path)
     source = ScanSource(table, config, consistent=consistent_read, restart=restart)
-    _load(config, source, f"scanning {table}", quiet)
+    load_items(config, source, f"scanning {table}", quiet)
 
 
 # ---------------------------------------------------------------- export start | load
@@ -151,49 +146,10 @@ def _wait_and_load(client: Any, arn: str, config: Config, poll: float, quiet: bo
     keys = describe_keys(config, table) if table else None
     source = ExportSource(f"export://s3://{desc['S3Bucket']}/{folder}", config, keys=keys)
     err.print(f"export complete ({desc.get('ItemCount', '?')} items): loading {source.uri}", highlight=False)
-    _load(config, source, f"loading {table or 'export'}", quiet)
+    load_items(config, source, f"loading {table or 'export'}", quiet)
 
 
 # ---------------------------------------------------------------- shared
-
-
-def _load(config: Config, source: Any, label: str, quiet: bool) -> RunCounters:
-    """Apply the source with a progress bar (items, items/s, MB, ETA); SIGINT/SIGTERM finish the
-    batch in hand, commit and stop; a second Ctrl-C stops at once (that batch rolls back)."""
-    target = make_target(config.target, config.schema_name)
-    target.open()
-    stop = threading.Event()
-
-    def finish_batch(signum: int, frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {s: signal.signal(s, finish_batch) for s in (signal.SIGINT, signal.SIGTERM)}
-    started = time.monotonic()
-    columns = [TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.fields[of]} items"),
-               TextColumn("{task.fields[rate]:,.0f} items/s · {task.fields[mb]:,.1f} MB"), TimeRemainingColumn(),
-               TimeElapsedColumn()]
-    try:
-        total = source.pending_items(target.read_checkpoints(source.uri)) or None
-        with Progress(*columns, console=err, disable=quiet or not err.is_terminal) as bar:
-            task = bar.add_task(label, total=total, of=f"{total:,}" if total else "?", rate=0.0, mb=0.0)
-
-            def on_batch(run: RunCounters) -> None:
-                rate = run.records_read / max(time.monotonic() - started, 1e-6)
-                bar.update(task, completed=run.records_read, rate=rate, mb=run.bytes_read / 1e6)
-
-            run = replicate(config, source, target, on_batch=on_batch, stop=stop)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        target.close()
-    seconds = time.monotonic() - started
-    err.print(f"loaded {run.records_read:,} items in {seconds:.1f}s ({run.records_read / max(seconds, 1e-6):,.0f} items/s): "
-              f"{run.changes_applied:,} applied, {run.stale_skipped:,} older than what the target holds, "
-              f"{run.rejected:,} rejected; {run.tables_created} tables and {run.columns_added} columns created"
-              + ("; stopped: run the same command again to continue" if stop.is_set() else ""), highlight=False)
-    return run
 
 
 def _s3(url: str) -> tuple[str, str]:

@@ -61,12 +61,16 @@ def doctor(tables: tuple[str, ...], role_arn: str | None, stream: str | None, co
            as_json: bool, **flags: Any) -> None:
     """Check the setup: credentials, the stream and DynamoDB's side of it, the target, the Redshift
     role. One line per check with the fix; exit 1 when any check fails."""
-    from ..doctor import FAIL, Options, diagnose
+    from ..doctor import FAIL, Check, Options, diagnose
 
-    config = config_from(flags, config_path)
+    missing: list[str] = []  # unset ${VAR}s: a failed check each, not the end of the checks
+    config = config_from(flags, config_path, missing)
+    file = config_path or CONFIG_FILE
+    unset = [Check("config", FAIL, f"{file} refers to ${{{var}}}, which is not set in the environment",
+                   f"export {var}=… before running dynashift (or edit {file})") for var in dict.fromkeys(missing)]
     checks = []
     marks = {"pass": "[green]✔[/]", "warn": "[yellow]![/]", "fail": "[red]✘[/]", "skip": "[dim]-[/]"}
-    for check in diagnose(config, Options(tables, role_arn, stream)):
+    for check in [*unset, *diagnose(config, Options(tables, role_arn, stream))]:
         checks.append(check)
         if not as_json:
             out.print(f"{marks[check.status]} {check.name:<22} {check.detail}", highlight=False, soft_wrap=True)
@@ -105,7 +109,7 @@ def report(target: str | None, schema_name: str | None, out_path: str, runs: int
     if not folder.is_dir():
         raise ConfigError(f"--out {out_path}: folder {folder} does not exist")
     config: Config = config_from({"target": target, "schema": schema_name}, config_path)
-    tgt = make_target(config.target, config.schema_name)
+    tgt = make_target(config.target, config.schema_name, mode="read")
     tgt.open()
     try:
         info, past = gather(tgt), history(tgt, runs)

@@ -12,13 +12,14 @@ from ..errors import ConfigError, DynashiftError
 from ..redact import mask
 from ..sources import make_source
 from ..targets import make_target
-from .common import LOG_OPTIONS, Ops, config_from, guarded, options, run_with_progress
+from .common import LOG_OPTIONS, Ops, config_from, guarded, options, out, run_with_progress
 
 
 @click.command()
 @click.option("--source", help="file://PATH, … (or `source` in dynashift.toml)")
 @click.option("--target", help="duckdb:///PATH (default duckdb:///dynashift.duckdb), postgresql://…")
 @click.option("--once", is_flag=True, help="Apply what the source holds now, then exit.")
+@click.option("--dry-run", is_flag=True, help="Plan the next batch: print its schema changes and counts; commit nothing.")
 @click.option("--batch-size", type=int, help="Records per batch (one transaction).")
 @click.option("--table", help="DynamoDB table for records that carry no table name.")
 @click.option("--schema", "schema_name", help="Schema for replicated tables.")
@@ -46,7 +47,7 @@ from .common import LOG_OPTIONS, Ops, config_from, guarded, options, run_with_pr
               help="json: one JSON object per line on stderr (a line per batch), no progress bar.")
 @options(LOG_OPTIONS)
 @guarded
-def run(once: bool, config_path: str | None, quiet: bool, metrics_port: int | None, metrics_host: str,
+def run(once: bool, dry_run: bool, config_path: str | None, quiet: bool, metrics_port: int | None, metrics_host: str,
         log_format: str, **flags: Any) -> None:
     """Replicate changes from SOURCE into TARGET.
 
@@ -62,6 +63,12 @@ def run(once: bool, config_path: str | None, quiet: bool, metrics_port: int | No
             raise ConfigError("no source: pass --source (e.g. file://changes/) or set `source` in dynashift.toml")
         source = make_source(config.source, config)
         target = make_target(config.target, config.schema_name)
+        if dry_run:
+            from ..dryrun import plan_next_batch
+
+            for line in plan_next_batch(config, source, target).lines():
+                out.print(line, highlight=False, markup=False)
+            return
         if metrics_port is not None:
             ops.serve_metrics(metrics_port, metrics_host)
         target.open()

@@ -50,7 +50,7 @@ def simulate(out_dir: str | None, changes: int, tables: int, files: int, seed: i
 
     _make_room(Path(out_dir), Path(expected_path_for(out_dir)), force)
     summary = write_stream(out_dir, changes=changes, tables=tables, files=files, seed=seed, profile=profile,
-                           gzip=use_gzip, expected=not no_expected)
+                           gzip=use_gzip, expected=not no_expected, start_us=_recent_start(changes))
     written = Path(out_dir) / "expected.json"
     if written.exists():  # next to the stream folder, not in it, so `file://OUT/` reads only changes
         written.replace(expected_path_for(out_dir))
@@ -90,3 +90,13 @@ def _make_room(out: Path, expected: Path, force: bool) -> None:
                           " or choose another folder")
     for path in old:
         path.unlink()
+
+
+def _recent_start(changes: int) -> int:
+    """A start time for the stream's clock such that its last change is about now (the clock moves
+    about a millisecond per change), so `status` shows a lag of seconds, not years. Whole minutes,
+    so the same --seed run within a minute writes the same files."""
+    import time
+
+    now_us = int(time.time()) // 60 * 60 * 1_000_000
+    return now_us - changes * 1_000 - 60_000_000

@@ -39,7 +39,7 @@ def status(target: str | None, schema_name: str | None, as_json: bool, watch: fl
     config = config_from({"target": target, "schema": schema_name}, config_path)
 
     def read() -> dict[str, Any]:
-        tgt = make_target(config.target, config.schema_name)
+        tgt = make_target(config.target, config.schema_name, mode="read")
         tgt.open()  # again on every refresh: DuckDB allows one writer, so `run` must be able to take it
         try:
             return gather(tgt, recent_runs)

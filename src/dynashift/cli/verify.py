@@ -37,7 +37,7 @@ def verify(table: str, sample: int | None, settle: float, config_path: str | Non
     and rendered value. Exit status 1 when differences remain after reading them again."""
     config = config_from(flags, config_path)
     client = aws.client(config, "dynamodb")
-    target = make_target(config.target, config.schema_name)
+    target = make_target(config.target, config.schema_name, mode="read")
     target.open()
     try:
         report = run_verify(target, client, table, sample=sample, settle=settle)

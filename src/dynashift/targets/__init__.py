@@ -33,9 +33,14 @@ TARGETS = {
 }
 
 
-def make_target(uri: str, schema: str | None = None) -> SqlTarget:
+def make_target(uri: str, schema: str | None = None, mode: str = "write") -> SqlTarget:
+    """The target for `uri`. `mode`: "write" (run), "read" (status, report, verify: opened
+    read-only, creates nothing, fails with "no dynashift metadata" when there is none) or "probe"
+    (doctor: creates nothing)."""
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
     if scheme not in TARGETS:
         known = ", ".join(f"{s}://" for s in TARGETS)
         raise ConfigError(f"unknown target {mask(uri)!r}: use one of {known}")
-    return TARGETS[scheme]()(uri, schema)
+    target = TARGETS[scheme]()(uri, schema)
+    target.mode = mode
+    return target

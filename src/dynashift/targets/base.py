@@ -99,11 +99,22 @@ class SqlTarget(MetadataTables, ABC):
     def __init__(self, uri: str, schema: str | None = None):
         self.uri = uri
         self.schema = schema or self.default_schema
+        self.table_schemas: dict[str, str] = {}  # table -> the schema it was created in (dynashift.tables)
+        # "write" (run: creates the metadata), "read" (status, report, verify: creates nothing, and
+        # needs the metadata) or "probe" (doctor: connects, creates nothing, needs nothing)
+        self.mode = "write"
+
+    def prepare_metadata(self) -> None:
+        """What `open` does once connected, by mode: create/migrate the metadata, or only check it."""
+        if self.mode == "write":
+            self.ensure_metadata()
+        elif self.mode == "read":
+            self.require_metadata()
 
     # ------------------------------------------------------------ names
 
     def table_ref(self, table: str) -> str:
-        return f"{quote(self.schema)}.{quote(table)}"
+        return f"{quote(self.table_schemas.get(table, self.schema))}.{quote(table)}"
 
     @staticmethod
     def meta(table: str) -> str:
@@ -173,10 +184,12 @@ class SqlTarget(MetadataTables, ABC):
                 else:
                     self.execute(self.create_table_sql(ch, "".join(f", {c}" for c in inline.get(ch.table, ()))))
                 self.execute(
-                    f"INSERT INTO {META}.tables (table_name, source_table, key_attributes, created_at, options)"
-                    f" VALUES ({p}, {p}, {p}, {self.NOW}, {p})",
-                    [ch.table, ch.source_table, orjson.dumps(list(ch.key_attributes)).decode(), options_json(ch)],
+                    f"INSERT INTO {META}.tables (table_name, source_table, key_attributes, created_at, options, schema_name)"
+                    f" VALUES ({p}, {p}, {p}, {self.NOW}, {p}, {p})",
+                    [ch.table, ch.source_table, orjson.dumps(list(ch.key_attributes)).decode(), options_json(ch),
+                     self.schema],
                 )
+                self.table_schemas[ch.table] = self.schema
             else:
                 apply_extended(self, ch)
         self.add_columns(adds)

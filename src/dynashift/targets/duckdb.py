@@ -49,21 +49,25 @@ class DuckDBTarget(SqlTarget):
             parent = Path(self.path).expanduser().resolve().parent
             if not parent.exists():
                 raise ConfigError(f"folder {parent} for the DuckDB file does not exist")
+            if self.mode != "write" and not Path(self.path).expanduser().exists():
+                raise TargetError(f"no dynashift metadata in {self.uri}: there is no file {self.path}"
+                                  " (`duckdb:///relative/path` or `duckdb:////absolute/path`)")
         try:
-            self.con = self._connect()
+            self.con = self._connect(read_only=self.mode == "read" and self.path != ":memory:")
         except duckdb.Error as exc:
             raise TargetError(f"cannot open DuckDB file {self.path}: {_first_line(exc)}") from None
-        self.ensure_metadata()
+        self.prepare_metadata()
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
+    def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """DuckDB names a file's catalog after the file: `dynashift.duckdb` would make
         `dynashift.tables` ambiguous (catalog or our metadata schema?), so such a file is
-        attached under another name."""
+        attached under another name. `read_only`: status and report never write (nor wait for
+        a writer's lock to hold one themselves)."""
         if Path(self.path).stem.lower() != "dynashift":
-            return duckdb.connect(self.path)
+            return duckdb.connect(self.path, read_only=read_only)
         con = duckdb.connect()
         literal = "'" + str(Path(self.path).expanduser()).replace("'", "''") + "'"
-        con.execute(f"ATTACH {literal} AS warehouse")
+        con.execute(f"ATTACH {literal} AS warehouse" + (" (READ_ONLY)" if read_only else ""))
         con.execute("USE warehouse")
         return con
 

@@ -75,7 +75,7 @@ class MetadataTables:
             f"CREATE SCHEMA IF NOT EXISTS {META}",
             f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}",
             f"CREATE TABLE IF NOT EXISTS {META}.tables (table_name {t}, source_table {t}, key_attributes {t}, created_at {ts},"
-            f" options {t})",
+            f" options {t}, schema_name {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.columns (table_name {t}, attribute_name {t}, column_name {t},"
             f" types_seen {t}, is_key BOOLEAN, first_seen {ts}, last_seen {ts}, column_type {t}, variant_column {t},"
             f" type_changes {t})",
@@ -108,9 +108,36 @@ class MetadataTables:
                 self.execute(sql)
             migrate_metadata(self)
 
+    def require_metadata(self) -> None:
+        """For the commands that only read (status, report, verify): the metadata must be there
+        already; nothing is created. Also learns which schema each table was created in."""
+        from ..errors import TargetError
+        from ..redact import mask
+
+        (n,) = self.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift'"
+                          " AND table_name = 'runs'")[0]
+        if not n:
+            raise TargetError(f"no dynashift metadata in {mask(self.uri)}: nothing has been replicated there"
+                              " (check --target, or run `dynashift run` first)")
+        self.read_table_schemas()
+
+    def read_table_schemas(self) -> None:
+        """dynashift.tables.schema_name -> `table_schemas`, so that a table is found where it was
+        created whatever --schema says now (a database made before the column existed: none)."""
+        if self.has_metadata_column("tables", "schema_name"):
+            self.table_schemas = {name: schema for name, schema in self.query(
+                f"SELECT table_name, schema_name FROM {META}.tables WHERE schema_name IS NOT NULL")}
+
+    def has_metadata_column(self, table: str, column: str) -> bool:
+        p = self.param
+        (n,) = self.query(f"SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift'"
+                          f" AND table_name = {p} AND column_name = {p}", [table, column])[0]
+        return bool(n)
+
     def load_state(self) -> SchemaState:
         from .extended import table_options
 
+        self.read_table_schemas()
         state = SchemaState()
         for name, source_table, keys, options in self.query(
             f"SELECT table_name, source_table, key_attributes, options FROM {META}.tables"
@@ -282,6 +309,43 @@ class MetadataTables:
         rows = self.query(f"SELECT source, shard, millis_behind, updated_at FROM {LAG_TABLE}")
         return {(s, sh): {"millis_behind": int(ms), "updated_at": at.isoformat() if at else None} for s, sh, ms, at in rows}
 
+    # ------------------------------------------------------------ rebuilding one table
+
+    def forget_table(self, table: str, source: str | None = None) -> tuple[str, str]:
+        """Drop replicated `table` (its target name or its DynamoDB table's) with its history table
+        or view, and everything dynashift remembers of it (columns, versions and tombstones,
+        change_log, its row in `tables`), in one transaction; with `source`, that source's
+        checkpoints too, so the next run reads it from its start. Returns (table, DynamoDB table)."""
+        from ..errors import ConfigError
+
+        p = self.param
+        self.read_table_schemas()
+        found = self.query(f"SELECT table_name, source_table, options FROM {META}.tables WHERE table_name = {p}"
+                           f" OR source_table = {p} ORDER BY CASE WHEN table_name = {p} THEN 0 ELSE 1 END",
+                           [table, table, table])
+        if not found:
+            raise ConfigError(f"no replicated table {table!r} in {self.meta_where()} (see `dynashift status`)")
+        name, source_table, options = found[0]
+        extra = orjson.loads(options) if options else {}
+        with self.transaction():
+            if extra.get("history") == "only":
+                self.execute(f"DROP VIEW IF EXISTS {self.table_ref(name)}")
+            else:
+                self.execute(f"DROP TABLE IF EXISTS {self.table_ref(name)}")
+            if extra.get("history_table"):
+                self.execute(f"DROP TABLE IF EXISTS {self.table_ref(extra['history_table'])}")
+            for meta in ("columns", "versions", "change_log", "tables"):
+                self.execute(f"DELETE FROM {META}.{meta} WHERE table_name = {p}", [name])
+            if source is not None:
+                self.execute(f"DELETE FROM {META}.checkpoints WHERE source = {p}", [source])
+        self.table_schemas.pop(name, None)
+        return name, source_table
+
+    def meta_where(self) -> str:
+        from ..redact import mask
+
+        return mask(self.uri)
+
     # ------------------------------------------------------------ the report's series
 
     def batch_rows(self, first_run: int) -> list[tuple]:
@@ -299,15 +363,16 @@ class MetadataTables:
 
 
 # Columns added to the metadata tables after the original design; older databases get them on open.
-_ADDED = (("tables", "options"), ("columns", "column_type"), ("columns", "variant_column"), ("columns", "type_changes"))
+_ADDED = (("tables", "options"), ("columns", "column_type"), ("columns", "variant_column"), ("columns", "type_changes"),
+          ("tables", "schema_name"))
 
 
 def migrate_metadata(t: MetadataTables) -> None:
     """Add the metadata columns a database made by an older dynashift lacks (one query when none do)."""
-    (n,) = t.query("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift'"
-                   " AND table_name = 'columns' AND column_name = 'type_changes'")[0]
-    if not n:
-        for table, column in _ADDED:
+    have = set(t.query("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift'"
+                       " AND table_name IN ('tables', 'columns')"))
+    for table, column in _ADDED:
+        if (table, column) not in have:
             t.execute(f"ALTER TABLE {META}.{table} ADD COLUMN {column} {t.TEXT}")
 
 

@@ -61,12 +61,15 @@ class PostgresTarget(SqlTarget):
         super().__init__(uri, schema)
         self.con: Any = None
         self._tx = Nesting()
+        self._first_error: str | None = None
 
     # ------------------------------------------------------------ connection
 
     def open(self) -> None:
         self.con = self.connect()
-        self.ensure_metadata()
+        if self.mode == "read":  # status, report, verify: the server itself refuses any write
+            self.execute("SET default_transaction_read_only = on")
+        self.prepare_metadata()
 
     def connect(self) -> Any:
         try:
@@ -95,8 +98,13 @@ class PostgresTarget(SqlTarget):
     def errors(self) -> Iterator[None]:
         try:
             yield
+        except psycopg.errors.InFailedSqlTransaction:
+            # a statement after the one that failed (a cleanup): report the failure, not its echo
+            raise TargetError(f"{self.engine}: {self._first_error or 'an earlier statement failed'}") from None
         except psycopg.Error as exc:
-            raise map_error(exc, self.engine) from None
+            mapped = map_error(exc, self.engine)
+            self._first_error = self._first_error or str(mapped).removeprefix(f"{self.engine}: ")
+            raise mapped from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self.run_sql(sql, params, fetch=False)
@@ -105,7 +113,11 @@ class PostgresTarget(SqlTarget):
         return self.run_sql(sql, params, fetch=True) or []
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
-        return self._tx.enter(lambda: self.execute("BEGIN"), lambda: self.execute("COMMIT"), self._rollback)
+        return self._tx.enter(self._begin, lambda: self.execute("COMMIT"), self._rollback)
+
+    def _begin(self) -> None:
+        self._first_error = None  # the first error of this transaction, which later ones only echo
+        self.execute("BEGIN")
 
     def _rollback(self) -> None:
         with contextlib.suppress(TargetError):  # a dead connection has rolled back already

@@ -139,7 +139,7 @@ class RedshiftTarget(PostgresTarget):
             self.execute("SET enable_case_sensitive_identifier TO true")
         self.naming = Naming(self.naming.max_bytes, not self._case_sensitive(), self.naming.max_columns)
         self.refuse_case_insensitive_collation()
-        self.ensure_metadata()
+        self.prepare_metadata()
 
     def refuse_case_insensitive_collation(self) -> None:
         """A COLLATE CASE_INSENSITIVE database compares `dist_key` and `seq` without case (keys `A`
