@@ -47,6 +47,7 @@ def init(source: str, target: str, out_path: str, force: bool) -> None:
 @click.command()
 @click.option("--source", help="Source URI (default: `source` in dynashift.toml).")
 @click.option("--target", help="Target URI (default: `target` in dynashift.toml).")
+@click.option("--schema", "schema_name", help="Schema for replicated tables (checked for CREATE).")
 @click.option("--table", "tables", multiple=True, help="DynamoDB table whose Kinesis destination to check "
               "(repeatable; default: `include`, else every table streaming into the stream).")
 @click.option("--role-arn", help="The IAM role Redshift assumes to read Kinesis (native path).")

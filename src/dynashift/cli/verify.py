@@ -36,10 +36,10 @@ def verify(table: str, sample: int | None, settle: float, config_path: str | Non
     """Compare TABLE in the warehouse with DynamoDB: missing, extra and different rows, by key
     and rendered value. Exit status 1 when differences remain after reading them again."""
     config = config_from(flags, config_path)
-    client = aws.client(config, "dynamodb")
     target = make_target(config.target, config.schema_name, mode="read")
-    target.open()
+    target.open()  # first: a target with nothing replicated is the first thing to say
     try:
+        client = aws.client(config, "dynamodb")
         report = run_verify(target, client, table, sample=sample, settle=settle)
     finally:
         target.close()
