@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 
 from dynashift.config import load_config
 from dynashift.overview import health
-from dynashift.scaffold import SOURCES, TARGETS
+from dynashift.scaffold import ONLY_TARGETS, SOURCES, TARGETS
 from dynashift.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +51,15 @@ def replica(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_init_writes_a_commented_config_that_loads(tmp_path: Path, source: str, target: str) -> None:
     done = cli("init", "--source", source, "--target", target, cwd=tmp_path)
+    if source in ONLY_TARGETS and target not in ONLY_TARGETS[source]:  # what `run` would refuse too
+        assert done.returncode == 2 and "works only with a redshift target" in done.stderr
+        assert not (tmp_path / "dynashift.toml").exists()
+        return
     assert done.returncode == 0, done.stderr
     text = (tmp_path / "dynashift.toml").read_text()
+    flat = " ".join(line.lstrip("# ") for line in text.splitlines())
+    assert "# [tables.Orders]" in text
+    assert ("TRIM_HORIZON (the oldest record" in flat) == (source in ("kinesis", "dynamodb-streams"))
     assert tomllib.loads(text)["source"].startswith(f"{source}://")
     os.environ.setdefault("PGPASSWORD", "x")
     os.environ.setdefault("REDSHIFT_PASSWORD", "x")
@@ -110,8 +118,10 @@ def test_status_text_is_a_glance(replica: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "● healthy  duckdb:///r.duckdb" and lines[1].startswith("  last batch ")
     assert all(len(line) <= 80 for line in lines), "does not fit an 80-column terminal"
-    for word in ("tables", "orders", "checkpoints", "recent runs", "records/s"):
+    for word in ("tables", "orders", "checkpoints", "recent runs", "records/s", "columns"):
         assert word in done.stdout
+    # whole numbers and readable headers; a file source has no lag: its columns are left out
+    assert not re.search(r"\d\.\d", done.stdout) and "lag as of" not in done.stdout and "cols" not in done.stdout
 
 
 def test_batches_add_up_to_their_runs(replica: Path) -> None:

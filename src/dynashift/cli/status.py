@@ -80,7 +80,7 @@ def render_status(info: dict[str, Any]) -> RenderableType:
         ("checkpoints", _table("checkpoints", ("source", "shard", "position", "file done", "lag>", "lag as of"),
                                shards)),
         ("runs", _table("recent runs", ("run>", "started", "took>", "status", "read>", "applied>", "skipped>",
-                                        "rejected>", "rec/s>"), runs)),
+                                        "rejected>", "records/s>"), runs)),
     ):
         parts.append(table if table.row_count else Text(f"no {title} yet", style="dim"))
     errors = [f"run {r['run_id']}: {r['error']}" for r in info["runs"] if r["error"]][:3]
