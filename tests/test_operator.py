@@ -235,3 +235,37 @@ def test_simulated_stream_is_dated_up_to_now(tmp_path: Path) -> None:
     stamps = [orjson.loads(line)["dynamodb"]["ApproximateCreationDateTime"] for line in lines]
     times = [t / 1e6 if t > 1e14 else t / 1e3 for t in stamps]  # microseconds or milliseconds
     assert time.time() - 600 < max(times) <= time.time()
+
+
+# ---------------------------------------------------------------- doctor
+
+
+def doctor_checks(done: subprocess.CompletedProcess) -> dict[str, dict]:
+    return {c["name"]: c for c in orjson.loads(done.stdout)["checks"]}
+
+
+def test_doctor_an_unset_variable_is_one_failed_check_and_the_rest_still_run(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text("")
+    (tmp_path / "my.toml").write_text('source = "file://in.jsonl"\ntarget = "duckdb:///${DS_UNSET_DIR}w.duckdb"\n')
+    env = {k: v for k, v in os.environ.items() if k != "DS_UNSET_DIR"}
+    done = subprocess.run([sys.executable, "-m", "dynashift.cli", "doctor", "--json", "--config", "my.toml"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    checks = doctor_checks(done)
+    assert done.returncode == 1 and checks["config"]["status"] == "fail"
+    assert checks["config"]["detail"] == "my.toml refers to ${DS_UNSET_DIR}, which is not set in the environment"
+    assert checks["source"]["status"] == "pass" and "target" in checks
+
+
+def test_doctor_without_a_source_fails(tmp_path: Path) -> None:
+    done = cli("doctor", "--json", "--target", "duckdb:///w.duckdb", cwd=tmp_path)
+    assert done.returncode == 1 and doctor_checks(done)["source"]["status"] == "fail"
+
+
+def test_doctor_an_unreachable_endpoint_is_not_a_credentials_problem(tmp_path: Path) -> None:
+    done = cli("doctor", "--json", "--source", "kinesis://s", "--target", "duckdb:///w.duckdb", "--endpoint-url",
+               "http://127.0.0.1:9", "--region", "us-east-1", cwd=tmp_path,
+               env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"})
+    checks = doctor_checks(done)
+    assert done.returncode == 1 and "credentials" not in checks
+    assert checks["aws endpoint"]["status"] == "fail" and "cannot reach" in checks["aws endpoint"]["detail"]
+    assert "--endpoint-url" in checks["aws endpoint"]["fix"]
