@@ -64,7 +64,7 @@ def render_status(info: dict[str, Any]) -> RenderableType:
     parts += [Text(f"  · {note}", style=color) for note in info["health"]["notes"]]
     tables = [(_cut(t["table"], 28), f"{t['rows']:,}", str(t["columns"]), _short(t["last_change"]),
                _short(t["last_sync"]), _duration(t.get("lag_s"))) for t in info["tables"]]
-    shards = [(_cut(c["source"], 24), _cut(c["shard"], 24), _cut(c["position"], 16),
+    shards = [(_cut(c["source"], 24), _cut(c["shard"], 24), _cut(c["position"], 14),
                "yes" if c["size"] is not None else "",
                "" if c.get("lag_ms") is None else _duration(c["lag_ms"] / 1000),
                _short(c.get("lag_updated_at"))[11:]) for c in info["checkpoints"]]
