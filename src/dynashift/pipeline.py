@@ -126,6 +126,7 @@ def replicate(
             pending = None
     except BaseException as exc:
         _settle(pending)  # the batch in flight holds the connection until it commits or rolls back
+        _drain(applier)  # also one whose Future a Ctrl-C inside submit() left unassigned
         message = mask(str(exc) if isinstance(exc, DynashiftError) else f"{type(exc).__name__}: {exc}")
         interrupted = isinstance(exc, KeyboardInterrupt)
         try:
@@ -151,6 +152,16 @@ def _settle(pending: _Pending | None) -> None:
     while not pending.future.done():
         with contextlib.suppress(BaseException):
             wait([pending.future])
+
+
+def _drain(applier: ThreadPoolExecutor) -> None:
+    """Wait until every batch handed to the worker thread has ended, whatever interrupts the wait."""
+    while True:
+        try:
+            applier.shutdown(wait=True)
+            return
+        except BaseException:  # noqa: BLE001 - a second Ctrl-C does not cut this short either
+            continue
 
 
 @dataclasses.dataclass
