@@ -29,6 +29,8 @@ def gather(target: SqlTarget, recent_runs: int = 10) -> dict[str, Any]:
     info["target"] = mask(info["target"])  # never a password on screen, in JSON or in the report
     for row in (*info["runs"], *info["checkpoints"]):
         row["source"] = mask(row["source"])
+    for run in info["runs"]:  # rows written before masking existed may still hold one
+        run["error"] = mask(run["error"]) if run.get("error") else run.get("error")
     return info
 
 

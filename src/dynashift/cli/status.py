@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import ConfigError, DynashiftError
+from ..redact import mask
 from ..targets import make_target
 from .common import config_from, guarded, out
 
@@ -153,7 +154,7 @@ def show_status(read: Callable[[], dict[str, Any]], as_json: bool, watch: float 
         try:
             return render_status(read())
         except DynashiftError as exc:  # e.g. DuckDB locked by a running `run`: keep watching
-            return Text(f"cannot read the target: {exc}", style="red")
+            return Text(f"cannot read the target: {mask(str(exc))}", style="red")
 
     try:
         if as_json:
