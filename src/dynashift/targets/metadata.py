@@ -327,14 +327,17 @@ class MetadataTables:
             raise ConfigError(f"no replicated table {table!r} in {self.meta_where()} (see `dynashift status`)")
         name, source_table, options = found[0]
         extra = orjson.loads(options) if options else {}
+        logged = self.has_metadata_column("change_log", "table_name")  # made only when change_log = true
         with self.transaction():
+            if extra.get("live_view"):  # soft-delete mode's view of the live rows
+                self.execute(f"DROP VIEW IF EXISTS {self.table_ref(extra['live_view'])}")
             if extra.get("history") == "only":
                 self.execute(f"DROP VIEW IF EXISTS {self.table_ref(name)}")
             else:
                 self.execute(f"DROP TABLE IF EXISTS {self.table_ref(name)}")
             if extra.get("history_table"):
                 self.execute(f"DROP TABLE IF EXISTS {self.table_ref(extra['history_table'])}")
-            for meta in ("columns", "versions", "change_log", "tables"):
+            for meta in ("columns", "versions", *(("change_log",) if logged else ()), "tables"):
                 self.execute(f"DELETE FROM {META}.{meta} WHERE table_name = {p}", [name])
             if source is not None:
                 self.execute(f"DELETE FROM {META}.checkpoints WHERE source = {p}", [source])
