@@ -4,12 +4,15 @@ SIGKILL at random moments and restarted — the replica must end equal to the ex
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +63,26 @@ def settle(stream: str, proc: subprocess.Popen, quiet: float = 1.5, timeout: flo
     time.sleep(quiet)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def committed(port: int, records: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until the process's metrics count `records` records read in committed batches."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline, "the records were not committed in time"
+        with contextlib.suppress(OSError):
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            read = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("dynashift_records_read_total{"))
+            if read >= records:
+                return
+        time.sleep(0.1)
+
+
 def finish(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> tuple[int, str]:
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -106,9 +129,11 @@ def test_sigterm_finishes_the_batch_and_exits_0(moto_endpoint: str, tmp_path: Pa
     client, stream = new_stream(moto_endpoint)
     lines, expected = stream_lines(tmp_path, 3000, seed=12)
     db = tmp_path / "r.duckdb"
-    proc = start(moto_endpoint, stream, db, "--batch-size", "500", "--max-wait", "0.2s")
+    port = free_port()
+    proc = start(moto_endpoint, stream, db, "--batch-size", "500", "--max-wait", "0.2s", "--metrics-port", str(port))
     put_records(client, stream, lines)
-    settle(stream, proc)
+    settle(stream, proc, quiet=0)
+    committed(port, len(lines), proc)  # a loaded machine may take longer than any fixed pause
     code, err = finish(proc, signal.SIGTERM)
     assert code == 0, err
     assert runs(db)[-1][0] == "ok"
