@@ -16,7 +16,7 @@ from .routing import Route
 from .schema import DEFAULT_MAX_COLUMNS
 
 CONFIG_FILE = "dynashift.toml"
-MIN_COLUMNS = 16  # dynashift's own columns, the keys and the overflow column fit with room to spare
+MIN_COLUMNS = 8  # dynashift's own columns, two keys and the overflow column
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
 _UNITS = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}

@@ -26,7 +26,7 @@ import orjson
 from . import aws
 from .decode import dist_key, render_item
 from .errors import BadRecordError, ConfigError
-from .schema import ITEM
+from .schema import ITEM, OVERFLOW, name_from_stored
 from .targets import replica_reads
 from .targets.base import SqlTarget
 from .typing_mode import JSON, comparable, family
@@ -89,12 +89,14 @@ class Replica:
         self.keys: list[str] = orjson.loads(keys)
         self.item = bool(options and orjson.loads(options).get("item_column"))
         meta = replica_reads.column_mapping(target, self.name)
-        self.columns = [_Column(a, c or "", t, v) for a, c, t, v in meta]
+        self.columns = [_Column(name_from_stored(a), c or "", t, v) for a, c, t, v in meta]
 
     def rows(self, keys: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """dist_key -> {"_changed_us": µs, attribute: (type, value, variant), ITEM: item JSON} for live rows."""
-        mapped = [c for c in self.columns if c.column]
+        mapped = [c for c in self.columns if c.column and c.column != OVERFLOW]
+        overflowed = [c for c in self.columns if c.column == OVERFLOW]  # past the column budget: text in one JSON object
         selected = [(c.column, family(c.type) == JSON, c.variant) for c in mapped]
+        selected += [(OVERFLOW, True, None)] if overflowed else []
         wanted = None if keys is None else list(keys)
         out: dict[str, dict[str, Any]] = {}
         for row in replica_reads.rows_by_key(self.target, self.name, selected, self.item, wanted):
@@ -104,6 +106,11 @@ class Replica:
             d: dict[str, Any] = {"_changed_us": _micros(row[1])}
             for c in mapped:
                 d[c.attribute] = (c.type, next(values), next(values))
+            if overflowed:
+                held, _ = next(values), next(values)
+                held = orjson.loads(held) if isinstance(held, (str, bytes)) else held or {}
+                for c in overflowed:
+                    d[c.attribute] = (None, held.get(c.attribute), None)
             if self.item:
                 d[ITEM] = next(values)
             out[row[0]] = d

@@ -39,7 +39,7 @@ from ..schema import (
     SchemaChange,
     stored_name,
 )
-from .column_records import record_columns, record_types
+from .column_records import add_columns, record_columns, record_types
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote
 
@@ -176,7 +176,7 @@ class SqlTarget(MetadataTables, ABC):
                         adds.setdefault(table, []).append(f"{quote(ch.column)} {self.sql_type(ch.type)}")
                 recorded.append(ch)
                 continue
-            self.add_columns(adds)  # first: a widening or variant may concern a column just added
+            add_columns(self, adds)  # first: a widening or variant may concern a column just added
             record_columns(self, recorded)
             if isinstance(ch, AddTable):
                 if ch.history != "off" or ch.item_column:
@@ -192,23 +192,11 @@ class SqlTarget(MetadataTables, ABC):
                 self.table_schemas[ch.table] = self.schema
             else:
                 apply_extended(self, ch)
-        self.add_columns(adds)
+        add_columns(self, adds)
         record_columns(self, recorded)
         remake_live_views(self, views)
         if changes and not all(isinstance(ch, (AddTable, AddColumn)) and not getattr(ch, "tables", ()) for ch in changes):
             refresh_views(self, changes)
-
-    def add_columns(self, adds: dict[str, list[str]]) -> None:
-        """`ALTER TABLE t ADD COLUMN a T, ADD COLUMN b T, …` per table where the target allows it,
-        else one ALTER per column (DuckDB, Redshift); `adds` is emptied."""
-        for table, columns in adds.items():
-            ref = self.table_ref(table)
-            if self.MULTI_ADD_COLUMN:
-                self.execute(f"ALTER TABLE {ref} " + ", ".join(f"ADD COLUMN {c}" for c in columns))
-            else:
-                for c in columns:
-                    self.execute(f"ALTER TABLE {ref} ADD COLUMN {c}")
-        adds.clear()
 
     def create_table_sql(self, ch: AddTable, columns_sql: str = "") -> str:
         """`columns_sql`: `, "a" TYPE, …`, the table's first attributes, created with it."""

@@ -1,4 +1,4 @@
-"""What dynashift.columns records of a batch: its new attributes' rows, and the DynamoDB types
+"""A batch's new columns, and what dynashift.columns records of the batch: its new attributes' rows, and the DynamoDB types
 and last-seen time of the attributes it holds. Set-based: a batch with 2,000 new attributes
 writes their rows in a few statements, never one per attribute (issue 14 measured 185 records/s
 for that in DuckDB). Targets whose staging is cheap (`STAGE_METADATA_ROWS`) join a staged
@@ -20,6 +20,20 @@ if TYPE_CHECKING:
     from .base import SqlTarget
 
 CHUNK = 200  # rows per statement (Redshift's Data API takes statements up to 100 KB)
+
+
+def add_columns(t: SqlTarget, adds: dict[str, list[str]]) -> None:
+    """New columns, `{table: ['"a" TYPE', …]}`: `ALTER TABLE t ADD COLUMN a T, ADD COLUMN b T, …` per
+    table where the target allows it (`MULTI_ADD_COLUMN`), else one ALTER per column (DuckDB,
+    Redshift). `adds` is emptied."""
+    for table, columns in adds.items():
+        ref = t.table_ref(table)
+        if t.MULTI_ADD_COLUMN:
+            t.execute(f"ALTER TABLE {ref} " + ", ".join(f"ADD COLUMN {c}" for c in columns))
+        else:
+            for c in columns:
+                t.execute(f"ALTER TABLE {ref} ADD COLUMN {c}")
+    adds.clear()
 
 
 def record_columns(t: SqlTarget, changes: list[AddColumn]) -> None:
