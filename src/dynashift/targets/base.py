@@ -41,7 +41,7 @@ from ..schema import (
 )
 from .column_records import add_columns, record_columns, record_types
 from .metadata import META, MetadataTables, RunCounters
-from .quoting import quote
+from .quoting import quote, select_list
 
 __all__ = ["META", "Nesting", "RunCounters", "SqlTarget", "quote"]
 
@@ -257,7 +257,7 @@ class SqlTarget(MetadataTables, ABC):
             if soft:
                 self._keep_newer_values(winners)
             cols = "".join(f", {quote(c)}" for c in columns)
-            values_sql = _select_list(columns, casts)
+            values_sql = select_list(columns, casts)
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
@@ -329,7 +329,7 @@ class SqlTarget(MetadataTables, ABC):
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {late})")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT s.{dk}, s._removed_at, {self.NOW}, true{_select_list(columns, casts)} FROM {late} s"
+                f" SELECT s.{dk}, s._removed_at, {self.NOW}, true{select_list(columns, casts)} FROM {late} s"
             )
             self.execute(
                 f"UPDATE {META}.versions SET values_version_us = l.{ver}, values_seq = l.{seq} FROM {late} l"
@@ -354,7 +354,7 @@ class SqlTarget(MetadataTables, ABC):
         cols = "".join(f", {quote(c)}" for c in columns)
         self.execute(
             f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-            f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, true{_select_list(columns, casts)}"
+            f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, true{select_list(columns, casts)}"
             f" FROM {staged} s JOIN {winners} w ON w.{dk} = s.{dk} WHERE w.{op} = '{SOFT_DELETE}'"
             f" AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{dk} = s.{dk})"
         )
@@ -471,14 +471,6 @@ class Nesting:
 def _physical(ch: AddColumn) -> bool:
     """Whether an attribute's mapping adds a column (not past the budget, not item-only)."""
     return bool(ch.column) and ch.column != OVERFLOW
-
-
-def _select_list(columns: Sequence[str], casts: dict[str, str] | None) -> str:
-    """`, s."a", s."b"` for the SELECT side of an INSERT from the staged rows (aliased `s`); typed
-    columns cast from their staged text."""
-    if not casts:
-        return "".join(f", s.{quote(c)}" for c in columns)
-    return "".join(f", {casts.get(c) or f's.{quote(c)}'}" for c in columns)
 
 
 def _advance(run: RunCounters, plan: BatchPlan, counts: dict[str, int]) -> RunCounters:

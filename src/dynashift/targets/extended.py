@@ -34,12 +34,12 @@ from ..schema import (
     AddTable,
     AddVariant,
     SchemaChange,
-    TableInfo,
     WidenColumn,
     stored_name,
 )
 from ..typing_mode import JSON
-from .base import META, quote
+from .metadata import META
+from .quoting import quote
 
 if TYPE_CHECKING:
     from .base import SqlTarget
@@ -49,14 +49,6 @@ def options_json(ch: AddTable) -> str | None:
     if not ch.item_column and ch.history == "off":
         return None
     return orjson.dumps({"item_column": ch.item_column, "history": ch.history, "history_table": ch.history_table}).decode()
-
-
-def table_options(info: TableInfo, options: str | None) -> TableInfo:
-    if options:
-        o = orjson.loads(options)
-        info.item_column, info.history = bool(o.get("item_column")), o.get("history") or "off"
-        info.history_table, info.live_view = o.get("history_table"), o.get("live_view")
-    return info
 
 
 # ---------------------------------------------------------------- soft deletes: the live-rows view

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..model import HistoryStage
 from ..schema import DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION, SYNCED_AT, TTL, VALID_FROM, VALID_TO
+from .quoting import quote, select_list
 
 if TYPE_CHECKING:
     from .base import SqlTarget
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 def merge_history(t: SqlTarget, stage: HistoryStage) -> int:
     """Insert the batch's new versions, then recompute valid-to over the keys they touch.
     Returns how many versions were new."""
-    from .base import _select_list, quote
-
     hist, dk = t.table_ref(stage.history_table), quote(DIST_KEY)
     ver, seq, ev, start = quote(STAGE_VERSION), quote(STAGE_SEQ), quote(STAGE_EVENT), quote(VALID_FROM)
     own = [DIST_KEY, VALID_FROM, STAGE_OP, TTL, STAGE_VERSION, STAGE_SEQ, STAGE_EVENT]
@@ -32,7 +31,7 @@ def merge_history(t: SqlTarget, stage: HistoryStage) -> int:
         names = "".join(f", {quote(c)}" for c in stage.columns)
         t.execute(
             f"INSERT INTO {hist} ({', '.join(quote(c) for c in own)}, {quote(VALID_TO)}, {quote(SYNCED_AT)}{names})"
-            f" SELECT {', '.join(quote(c) for c in own)}, NULL, {t.NOW}{_select_list(stage.columns, casts)}"
+            f" SELECT {', '.join(quote(c) for c in own)}, NULL, {t.NOW}{select_list(stage.columns, casts)}"
             f" FROM {staged} s WHERE {fresh}"
         )
         t.execute(

@@ -46,6 +46,15 @@ class RunCounters:
 
 
 
+def table_options(info: TableInfo, options: str | None) -> TableInfo:
+    """A table's options as dynashift.tables holds them (written by extended.options_json)."""
+    if options:
+        o = orjson.loads(options)
+        info.item_column, info.history = bool(o.get("item_column")), o.get("history") or "off"
+        info.history_table, info.live_view = o.get("history_table"), o.get("live_view")
+    return info
+
+
 class MetadataTables:
     """The `dynashift.*` tables of one target. Needs only the connection primitives and the
     dialect constants every SqlTarget has."""
@@ -135,8 +144,6 @@ class MetadataTables:
         return bool(n)
 
     def load_state(self) -> SchemaState:
-        from .extended import table_options
-
         self.read_table_schemas()
         state = SchemaState()
         for name, source_table, keys, options in self.query(
