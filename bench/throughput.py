@@ -45,6 +45,11 @@ def stream_file(changes: int, seed: int, shape: str = "bench") -> Path:
     return folder
 
 
+def _cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -77,9 +82,9 @@ def main() -> None:
 
         profiler = Profiler()
         profiler.start()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu()
     run = replicate(config, source, target)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu_started
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
@@ -96,6 +101,7 @@ def main() -> None:
           f"{run.stale_skipped:,} stale skipped; {run.batches} batches")
     print(f"time            {seconds:,.1f} s")
     print(f"events/s        {run.records_read / seconds:,.0f}")
+    print(f"cpu time        {cpu:,.1f} s, all threads ({run.records_read / cpu:,.0f} events per CPU-second)")
     print(f"input MB/s      {size / 1e6 / seconds:,.1f}")
     print(f"peak RSS        {peak_rss_mib():,.0f} MiB")
     if not args.no_floor:
@@ -104,7 +110,7 @@ def main() -> None:
                              capture_output=True, text=True).stdout
         floor = json.loads(out)
         print(f"floor events/s  {floor['events_per_s']:,.0f} (bench/floor.py, same file; "
-              f"peak RSS {floor['peak_rss_mib']:,.0f} MiB)")
+              f"{floor['records'] / floor['cpu_seconds']:,.0f} events per CPU-second; peak RSS {floor['peak_rss_mib']:,.0f} MiB)")
         print(f"ratio           {ours / floor['events_per_s']:.2f}x the floor")
 
 

@@ -641,7 +641,7 @@ class _Stream:
 
     def _pick(self, t: _Table) -> tuple[bytes, bytes | None]:
         r, k = self.r, self.r.random()
-        if t.live and (k < (0.3 if t.wide else 0.7 if t.bench else 0.45)):
+        if t.live and (k < (0.5 if t.wide else 0.7 if t.bench else 0.45)):
             return MODIFY, r.choice(t.live_pool.items)
         if t.live and k >= (0.9 if t.bench else 0.8):
             return REMOVE, r.choice(t.live_pool.items)
