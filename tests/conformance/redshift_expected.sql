@@ -12,7 +12,7 @@ CREATE SCHEMA IF NOT EXISTS dynashift;
 
 CREATE SCHEMA IF NOT EXISTS "public";
 
-CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ, options VARCHAR(65535));
+CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ, options VARCHAR(65535), schema_name VARCHAR(65535));
 
 CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, column_type VARCHAR(65535), variant_column VARCHAR(65535), type_changes VARCHAR(65535));
 
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id B
 
 CREATE TABLE IF NOT EXISTS dynashift.batches (run_id BIGINT, batch BIGINT, applied_at TIMESTAMPTZ, records BIGINT, applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT, tables VARCHAR(65535));
 
-SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = 'columns' AND column_name = 'type_changes';
+SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name IN ('tables', 'columns');
 
 COMMIT;
 
@@ -37,6 +37,10 @@ BEGIN;
 CREATE TABLE IF NOT EXISTS dynashift.change_log (table_name VARCHAR(65535), dist_key VARCHAR(65535), op VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), applied_at TIMESTAMPTZ);
 
 COMMIT;
+
+SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = %s AND column_name = %s;
+
+SELECT table_name, schema_name FROM dynashift.tables WHERE schema_name IS NOT NULL;
 
 SELECT table_name, source_table, key_attributes, options FROM dynashift.tables;
 
@@ -68,13 +72,13 @@ SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s, %s);
 
 CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN, "pk" VARCHAR(65535), "n" VARCHAR(65535), "Name" VARCHAR(65535), "name__2" VARCHAR(65535), "s" VARCHAR(65535)) DISTKEY("dist_key") SORTKEY("dist_key");
 
-INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options, schema_name) VALUES (%s, %s, %s, SYSDATE, %s, %s);
 
 INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 CREATE TABLE "public"."customers" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN, "pk" VARCHAR(65535), "v" VARCHAR(65535)) DISTKEY("dist_key") SORTKEY("dist_key");
 
-INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options, schema_name) VALUES (%s, %s, %s, SYSDATE, %s, %s);
 
 INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
@@ -165,6 +169,10 @@ BEGIN;
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
 
 COMMIT;
+
+SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = %s AND column_name = %s;
+
+SELECT table_name, schema_name FROM dynashift.tables WHERE schema_name IS NOT NULL;
 
 SELECT table_name, source_table, key_attributes, options FROM dynashift.tables;
 

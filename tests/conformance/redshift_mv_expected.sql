@@ -12,7 +12,7 @@ CREATE SCHEMA IF NOT EXISTS dynashift;
 
 CREATE SCHEMA IF NOT EXISTS "public";
 
-CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ, options VARCHAR(65535));
+CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ, options VARCHAR(65535), schema_name VARCHAR(65535));
 
 CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, column_type VARCHAR(65535), variant_column VARCHAR(65535), type_changes VARCHAR(65535));
 
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id B
 
 CREATE TABLE IF NOT EXISTS dynashift.batches (run_id BIGINT, batch BIGINT, applied_at TIMESTAMPTZ, records BIGINT, applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT, tables VARCHAR(65535));
 
-SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = 'columns' AND column_name = 'type_changes';
+SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name IN ('tables', 'columns');
 
 ALTER TABLE dynashift.tables ADD COLUMN options VARCHAR(65535);
 
@@ -38,7 +38,11 @@ ALTER TABLE dynashift.columns ADD COLUMN variant_column VARCHAR(65535);
 
 ALTER TABLE dynashift.columns ADD COLUMN type_changes VARCHAR(65535);
 
+ALTER TABLE dynashift.tables ADD COLUMN schema_name VARCHAR(65535);
+
 COMMIT;
+
+SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = %s AND column_name = %s;
 
 SELECT table_name, source_table, key_attributes, options FROM dynashift.tables;
 
@@ -130,13 +134,13 @@ SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s, %s);
 
 CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN, "pk" VARCHAR(65535), "tags" VARCHAR(65535), "qty" VARCHAR(65535)) DISTKEY("dist_key") SORTKEY("dist_key");
 
-INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options, schema_name) VALUES (%s, %s, %s, SYSDATE, %s, %s);
 
 INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 
 CREATE TABLE "public"."users" ("dist_key" VARCHAR(65535), "_dynashift_changed_at" TIMESTAMPTZ, "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_deleted" BOOLEAN, "id" VARCHAR(65535), "Name" VARCHAR(65535)) DISTKEY("dist_key") SORTKEY("dist_key");
 
-INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options, schema_name) VALUES (%s, %s, %s, SYSDATE, %s, %s);
 
 INSERT INTO dynashift.columns (table_name, attribute_name, column_name, types_seen, is_key, first_seen, last_seen, column_type) VALUES (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s), (%s, %s, %s, '[]', %s, SYSDATE, SYSDATE, %s);
 

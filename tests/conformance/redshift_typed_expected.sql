@@ -12,7 +12,7 @@ CREATE SCHEMA IF NOT EXISTS dynashift;
 
 CREATE SCHEMA IF NOT EXISTS "public";
 
-CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ, options VARCHAR(65535));
+CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_table VARCHAR(65535), key_attributes VARCHAR(65535), created_at TIMESTAMPTZ, options VARCHAR(65535), schema_name VARCHAR(65535));
 
 CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, column_type VARCHAR(65535), variant_column VARCHAR(65535), type_changes VARCHAR(65535));
 
@@ -28,9 +28,13 @@ CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id B
 
 CREATE TABLE IF NOT EXISTS dynashift.batches (run_id BIGINT, batch BIGINT, applied_at TIMESTAMPTZ, records BIGINT, applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT, tables VARCHAR(65535));
 
-SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = 'columns' AND column_name = 'type_changes';
+SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name IN ('tables', 'columns');
 
 COMMIT;
+
+SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = %s AND column_name = %s;
+
+SELECT table_name, schema_name FROM dynashift.tables WHERE schema_name IS NOT NULL;
 
 SELECT table_name, source_table, key_attributes, options FROM dynashift.tables;
 
@@ -64,7 +68,7 @@ CREATE TABLE "public"."orders" ("dist_key" VARCHAR(65535), "_dynashift_changed_a
 
 ALTER TABLE "public"."orders" ADD COLUMN "_dynashift_item" SUPER;
 
-INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options, schema_name) VALUES (%s, %s, %s, SYSDATE, %s, %s);
 
 CREATE VIEW "public"."orders_live" AS SELECT * FROM "public"."orders" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
 
@@ -90,7 +94,7 @@ ALTER TABLE "public"."ledger" ADD COLUMN "_dynashift_item" SUPER;
 
 CREATE TABLE "public"."ledger__history" ("dist_key" VARCHAR(65535), "_dynashift_valid_from" TIMESTAMPTZ, "_dynashift_valid_to" TIMESTAMPTZ, "_dynashift_op" VARCHAR(65535), "_dynashift_ttl" BOOLEAN, "_dynashift_version" BIGINT, "_dynashift_seq" VARCHAR(65535), "_dynashift_event_id" VARCHAR(65535), "_dynashift_synced_at" TIMESTAMPTZ, "_dynashift_item" SUPER) DISTKEY("dist_key") SORTKEY("dist_key");
 
-INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options, schema_name) VALUES (%s, %s, %s, SYSDATE, %s, %s);
 
 CREATE VIEW "public"."ledger_live" AS SELECT * FROM "public"."ledger" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
 
@@ -112,7 +116,7 @@ CREATE TABLE "public"."events__history" ("dist_key" VARCHAR(65535), "_dynashift_
 
 CREATE VIEW "public"."events" AS SELECT h.*, h."_dynashift_valid_from" AS "_dynashift_changed_at", false AS "_dynashift_deleted" FROM "public"."events__history" h WHERE h."_dynashift_valid_to" IS NULL AND h."_dynashift_op" <> 'REMOVE';
 
-INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options) VALUES (%s, %s, %s, SYSDATE, %s);
+INSERT INTO dynashift.tables (table_name, source_table, key_attributes, created_at, options, schema_name) VALUES (%s, %s, %s, SYSDATE, %s, %s);
 
 ALTER TABLE "public"."events__history" ADD COLUMN "pk" VARCHAR(65535);
 
@@ -233,6 +237,10 @@ BEGIN;
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
 
 COMMIT;
+
+SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = %s AND column_name = %s;
+
+SELECT table_name, schema_name FROM dynashift.tables WHERE schema_name IS NOT NULL;
 
 SELECT table_name, source_table, key_attributes, options FROM dynashift.tables;
 
@@ -439,6 +447,10 @@ BEGIN;
 UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
 
 COMMIT;
+
+SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = %s AND column_name = %s;
+
+SELECT table_name, schema_name FROM dynashift.tables WHERE schema_name IS NOT NULL;
 
 SELECT table_name, source_table, key_attributes, options FROM dynashift.tables;
 
