@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from dynashift import Config, replicate  # noqa: E402
-from dynashift.simulate import _bench_item  # noqa: E402 - the stream benchmark's item shape
+from dynashift.simulate_tables import bench_item  # noqa: E402 - the stream benchmark's item shape
 from dynashift.sources.export import ExportSource, write_export  # noqa: E402
 from dynashift.targets import make_target  # noqa: E402
 
@@ -44,7 +44,7 @@ def export_folder(items: int, seed: int) -> Path:
 
         def lines(lo: int, hi: int):
             for i in range(lo, hi):
-                yield {"Item": _bench_item(r, {"pk": {"S": f"cust#{i % 20011}"}, "sk": {"N": str(i)}})}
+                yield {"Item": bench_item(r, {"pk": {"S": f"cust#{i % 20011}"}, "sk": {"N": str(i)}})}
 
         bounds = range(0, items, ITEMS_PER_FILE)
         write_export(folder, table_arn=TABLE_ARN, export_time=EXPORT_TIME,

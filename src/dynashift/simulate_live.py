@@ -26,7 +26,7 @@ import orjson
 from . import aws
 from .config import Config
 from .errors import ConfigError
-from .simulate import value
+from .simulate_tables import value
 from .simulate import simulate as write_stream
 
 PUT_RECORDS_MAX = 500  # records per PutRecords call
