@@ -201,6 +201,11 @@ class SchemaState:
                 apply_typed(by_name[ch.table], ch)
 
 
+def has_own_column(ch: AddColumn) -> bool:
+    """Whether an attribute's mapping adds a column of its own (not past the budget, not item-only)."""
+    return bool(ch.column) and ch.column != OVERFLOW
+
+
 def apply_typed(info: TableInfo, ch: SchemaChange) -> None:
     """The changes beyond the original design, on one table's state."""
     if isinstance(ch, WidenColumn):

@@ -30,18 +30,18 @@ from ..schema import (
     STAGE_VALUES_SEQ,
     STAGE_VALUES_VERSION,
     STAGE_VERSION,
-    OVERFLOW,
     SYNCED_AT,
     AddColumn,
-    AddOverflow,
     AddTable,
     Naming,
     SchemaChange,
+    has_own_column,
     stored_name,
 )
 from .column_records import add_columns, record_columns, record_types
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote, select_list
+from .run_counts import advanced, copy_counters
 
 __all__ = ["META", "Nesting", "RunCounters", "SqlTarget", "quote"]
 
@@ -146,11 +146,11 @@ class SqlTarget(MetadataTables, ABC):
             record_types(self, plan)
             self.write_rejected(plan, run)
             self.write_checkpoints(plan.checkpoints)
-            pending = _advance(run, plan, counts)
+            pending = advanced(run, plan, counts)
             self._update_run(pending)
             pending.batch_seconds = time.monotonic() - started
             self.write_batch(run, pending, per_table, pending.batch_seconds)
-        _copy_counters(pending, run)
+        copy_counters(pending, run)
 
     def apply_schema(self, changes: Sequence[SchemaChange]) -> None:
         """A batch's schema changes in as few statements as the target allows: a new table is
@@ -165,13 +165,13 @@ class SqlTarget(MetadataTables, ABC):
         plain = {ch.table for ch in changes if isinstance(ch, AddTable) and ch.history == "off" and not ch.item_column}
         inline: dict[str, list[str]] = {}  # a new table -> its columns, created with it
         for ch in changes:
-            if isinstance(ch, AddColumn) and ch.table in plain and _physical(ch):
+            if isinstance(ch, AddColumn) and ch.table in plain and has_own_column(ch):
                 inline.setdefault(ch.table, []).append(f"{quote(ch.column)} {self.sql_type(ch.type)}")
         adds: dict[str, list[str]] = {}  # a physical table -> columns still to add
         recorded: list[AddColumn] = []
         for ch in changes:
             if isinstance(ch, AddColumn):
-                if _physical(ch) and ch.table not in inline:
+                if has_own_column(ch) and ch.table not in inline:
                     for table in ch.tables or (ch.table,):
                         adds.setdefault(table, []).append(f"{quote(ch.column)} {self.sql_type(ch.type)}")
                 recorded.append(ch)
@@ -466,33 +466,6 @@ class Nesting:
             raise
         self.depth = 0
         commit()
-
-
-def _physical(ch: AddColumn) -> bool:
-    """Whether an attribute's mapping adds a column (not past the budget, not item-only)."""
-    return bool(ch.column) and ch.column != OVERFLOW
-
-
-def _advance(run: RunCounters, plan: BatchPlan, counts: dict[str, int]) -> RunCounters:
-    new = RunCounters(**{f: getattr(run, f) for f in run.__dataclass_fields__})
-    new.records_read += plan.records_read
-    new.bytes_read += plan.bytes_read
-    new.changes_applied += counts["applied"]
-    new.superseded += plan.superseded
-    new.duplicates_skipped += plan.duplicates + counts["duplicates"]
-    new.stale_skipped += plan.stale + counts["stale"]
-    new.ttl_ignored += plan.ttl_ignored
-    new.rejected += len(plan.rejected)
-    new.tables_created += sum(isinstance(c, AddTable) for c in plan.schema_changes)
-    new.columns_added += sum(isinstance(c, AddColumn) and _physical(c) or isinstance(c, AddOverflow)
-                             for c in plan.schema_changes)
-    new.batches += 1
-    return new
-
-
-def _copy_counters(src: RunCounters, dst: RunCounters) -> None:
-    for f in src.__dataclass_fields__:
-        setattr(dst, f, getattr(src, f))
 
 
 def _text(raw: bytes | str | None) -> str:
