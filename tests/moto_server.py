@@ -109,6 +109,7 @@ _original_backend_get_records = kinesis_models.KinesisBackend.get_records
 
 
 GET_RECORDS_CALLS: dict[str, int] = {}  # stream -> GetRecords calls served, to see a reader at work
+RECORDS_SERVED: dict[str, int] = {}  # stream -> records handed out over all readers (re-reads included)
 SERVED: dict[tuple[str, str], int] = {}  # (stream, shard) -> last sequence number served
 
 
@@ -122,6 +123,7 @@ def _backend_get_records(self: Any, stream_arn: str | None, shard_iterator: str,
     next_iterator, records, behind = _original_backend_get_records(self, stream_arn, shard_iterator, limit)
     stream_name, shard_id, _ = decompose_shard_iterator(shard_iterator)
     GET_RECORDS_CALLS[stream_name] = GET_RECORDS_CALLS.get(stream_name, 0) + 1
+    RECORDS_SERVED[stream_name] = RECORDS_SERVED.get(stream_name, 0) + len(records)
     if records:
         SERVED[(stream_name, shard_id)] = records[-1].sequence_number
     shard = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name).get_shard(shard_id)

@@ -49,6 +49,8 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     source: str | None = Field(None, description="Where changes come from: file://PATH, kinesis://STREAM, …")
+    pipeline: str | None = Field(None, description="This pipeline's name: checkpoints, runs, leases and status are kept "
+                                 "per pipeline (default: derived from the source, the schema and the table filters)")
     target: str = Field("duckdb:///dynashift.duckdb", description="Where tables are kept: duckdb:///PATH, postgresql://…, redshift://…")
     schema_name: str | None = Field(None, alias="schema", description="Schema for replicated tables (default: main in DuckDB, public elsewhere)")
     table: str | None = Field(None, description="DynamoDB table name for records that carry none (a saved GetRecords response)")
@@ -58,6 +60,12 @@ class Config(BaseModel):
     interval: float | None = Field(None, gt=0, description="Scheduled mode: apply what the stream holds, sleep this long (e.g. 5m), repeat")
     include: list[str] = Field(default_factory=list, description="Replicate only these DynamoDB tables (names or glob patterns)")
     exclude: list[str] = Field(default_factory=list, description="Skip these DynamoDB tables (names or glob patterns)")
+    accept_filter_change: bool = Field(False, description="Run a named pipeline whose table filters now let through "
+                                       "tables its checkpoints already passed (after a full load of those tables)")
+    lease_duration: float = Field(8.0, gt=0, description="Several workers of one pipeline: a shard whose worker has "
+                                  "not renewed its lease for this long moves to another worker (e.g. 8s)")
+    lease_renewal: float = Field(2.0, gt=0, description="How often a worker renews its leases and takes its share "
+                                 "of free shards (e.g. 2s)")
     accept_gap: bool = Field(False, description="Continue past changes that expired unread from the stream (the replica stays incomplete)")
     start_position: Literal["TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"] = Field(
         "TRIM_HORIZON", description="Where a live source starts reading a shard it has no checkpoint for:"
@@ -95,7 +103,8 @@ class Config(BaseModel):
                                             "pattern): column_types, item_column, history, max_columns overriding the "
                                             "settings above")
 
-    @field_validator("tombstone_retention", "max_wait", "interval", "poll_interval", mode="before")
+    @field_validator("tombstone_retention", "max_wait", "interval", "poll_interval", "lease_duration", "lease_renewal",
+                     mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float | None:
         return None if v is None else parse_duration(v)

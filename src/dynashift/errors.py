@@ -6,9 +6,10 @@
     │   └── GapError               changes expired unread between checkpoint and trim horizon
     ├── TargetError (exit 1)       the target refused something; fatal
     │   ├── RetryableTargetError   connection dropped, serialization failure: retry the batch
-    │   └── DataTargetError        the target refused this batch's data (a value it cannot hold, a
-    │                              limit, a constraint): retrying cannot help; the batch is split
-    │                              until the records it refuses are found and rejected
+    │   ├── DataTargetError        the target refused this batch's data (a value it cannot hold, a
+    │   │                          limit, a constraint): retrying cannot help; the batch is split
+    │   │                          until the records it refuses are found and rejected
+    │   └── LeaseLost              a batch refused at commit: another worker took one of its shards
     └── BadRecordError             one record cannot be replicated; goes to `rejected`, never raised
                                    out of the pipeline unless on_bad_record = "fail"
 
@@ -46,6 +47,16 @@ class RetryableTargetError(TargetError):
 class DataTargetError(TargetError):
     """Deterministic and caused by the batch's records: the same records fail the same way every
     time, so the pipeline splits the batch to find them (splitting.py) instead of retrying."""
+
+
+class LeaseLost(TargetError):
+    """A batch's shard lease was taken over by another worker (this one was frozen or cut off
+    past its lease): the batch is refused whole; the worker drops those shards and goes on."""
+
+    def __init__(self, pipeline: str, shards: list[str]):
+        super().__init__(f"pipeline {pipeline}: the lease on {', '.join(shards)} was taken over by another worker;"
+                         " the batch was not applied (the new owner applies it)")
+        self.shards = shards
 
 
 class BadRecordError(DynashiftError):

@@ -27,6 +27,14 @@ _COUNTERS = {  # name -> help; each labelled by source
     "dynashift_bytes_read_total": "Bytes of change records read.",
     "dynashift_batches_total": "Batches committed (one target transaction each).",
 }
+_LEASES = (  # several workers per pipeline (leases.py): this worker's leases
+    ("dynashift_leases_held", "held", "gauge", "Shard leases this worker holds."),
+    ("dynashift_leases_taken_total", "taken", "counter", "Shard leases this worker took (free, expired or stolen)."),
+    ("dynashift_leases_stolen_total", "stolen", "counter", "Of those, taken from a live worker to even the load."),
+    ("dynashift_leases_lost_total", "lost", "counter", "Shard leases this worker found taken over by another."),
+    ("dynashift_commits_refused_total", "commits_refused", "counter",
+     "Batches refused at commit because another worker had taken one of their shards' leases."),
+)
 _SKIPPED = ("duplicate", "stale", "superseded", "ttl_ignored")
 
 
@@ -43,11 +51,16 @@ class Metrics:
         self._latency_count = 0
         self._last_batch: dict[str, float] = {}
         self._last_records: dict[str, int] = {}
+        self._leases: dict[str, dict[str, int]] = {}
         self.started = time.time()
 
     def observe(self, b: BatchStats) -> None:
         """Count one committed batch (an observer of pipeline.replicate)."""
         with self._lock:
+            if b.leases is not None:
+                self._leases[b.source] = dict(b.leases)
+            if b.refused:
+                return
             for name, value in (("dynashift_records_read_total", b.records),
                                 ("dynashift_changes_applied_total", b.applied),
                                 ("dynashift_records_rejected_total", b.rejected),
@@ -95,6 +108,11 @@ class Metrics:
             _header(lines, "dynashift_last_batch_timestamp_seconds", "When the last batch was committed.", "gauge")
             for source, at in sorted(self._last_batch.items()):
                 lines.append(f"dynashift_last_batch_timestamp_seconds{_labels(source=source)} {_number(at)}")
+            for name, key, kind, help_text in _LEASES:
+                if self._leases:
+                    _header(lines, name, help_text, kind)
+                for source, counts in sorted(self._leases.items()):
+                    lines.append(f"{name}{_labels(source=source)} {counts.get(key, 0)}")
             _header(lines, "dynashift_start_time_seconds", "When this process started.", "gauge")
             lines.append(f"dynashift_start_time_seconds {_number(self.started)}")
         return "\n".join(lines) + "\n"

@@ -11,21 +11,27 @@ import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 import dataclasses
 import gc
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .config import Config
-from .errors import DataTargetError, DynashiftError
+from .errors import DataTargetError, DynashiftError, LeaseLost
+from .identity import check_definition, filters_of, pipeline_name
+from .leases import WHOLE, LeaseKeeper
 from .planning import Modes, build_plan
-from .records import Rejected, SourceBatch
+from .records import Checkpoint, Rejected, SourceBatch
 from .redact import mask
 from .routing import make_router
 from .splitting import apply_split
 from .typing_mode import table_modes_of
 from .sources import Source
+from .sources.shards import ShardedSource
 from .targets.base import RunCounters, SqlTarget
+
+log = logging.getLogger("dynashift")
 
 
 @dataclass(slots=True)
@@ -53,6 +59,14 @@ class BatchStats:
     seconds: float  # from the batch reaching the pipeline to its commit
     lag: dict[str, int]  # shard -> milliseconds behind the tip (live sources)
     rejects: tuple[Rejected, ...] = ()  # the batch's rejected records (for the run's summary of reasons)
+    # This worker's leases (several workers per pipeline): held, taken, stolen, lost, commits_refused
+    leases: dict[str, int] | None = None
+    refused: bool = False  # not a commit: a batch the fence refused (its counts are zero)
+
+    @classmethod
+    def refused_batch(cls, run: RunCounters, keeper: LeaseKeeper | None) -> BatchStats:
+        return cls(run.source, run.run_id, run.batches, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, {},
+                   lease_counts(run, keeper), refused=True)
 
     @classmethod
     def between(cls, before: RunCounters, after: RunCounters, seconds: float, lag: dict[str, int]) -> BatchStats:
@@ -90,8 +104,50 @@ def replicate(
     in_target = getattr(source, "replicate", None)
     if in_target is not None:  # applied inside the target itself (redshift-mv://): no rows pass through here
         return in_target(config, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)
+    name = open_pipeline(config, source, target)
+    keeper = start_leases(config, source, target, name, follow)
+    try:
+        return _replicate(config, source, target, name, keeper, on_batch=on_batch, stop=stop, follow=follow,
+                          observer=observer)
+    finally:
+        if keeper is not None:
+            keeper.stop()  # SIGTERM or the end: every lease given up at once
+
+
+def open_pipeline(config: Config, source: Source, target: SqlTarget) -> str:
+    """The pipeline's name, once its definition is checked against what the target remembers."""
+    name = pipeline_name(config, source.uri)
+    filters = filters_of(config)
+    check_definition(name, target.read_pipeline(name), source.uri, target.schema, filters,
+                     target.has_checkpoints(name), config.accept_filter_change)
+    target.save_pipeline(name, source.uri, target.schema, filters)
+    return name
+
+
+def start_leases(config: Config, source: Source, target: SqlTarget, name: str, follow: bool) -> LeaseKeeper | None:
+    """This worker's lease keeper, on a second connection; None where one writer is all there
+    can be (DuckDB)."""
+    conn = target.sibling()
+    if conn is None:
+        return None
+    shards = source.list_shards if isinstance(source, ShardedSource) else None
+    keeper = LeaseKeeper(conn, name, duration=config.lease_duration, renewal=config.lease_renewal, shards=shards,
+                         steal=follow)
+    try:
+        keeper.start()
+    except BaseException:
+        conn.close()
+        raise
+    return keeper
+
+
+def _replicate(config: Config, source: Source, target: SqlTarget, name: str, keeper: LeaseKeeper | None, *,
+               on_batch: Callable[[RunCounters], None] | None, stop: threading.Event | None, follow: bool,
+               observer: Callable[[BatchStats], None] | None) -> RunCounters:
+    stop = stop or threading.Event()
     state = target.load_state()
-    run = target.begin_run(mask(source.uri))  # runs.source and rejected.source never hold a password
+    # runs.source and rejected.source never hold a password
+    run = target.begin_run(mask(source.uri), name, keeper.owner if keeper else "")
     # A batch holds tens of thousands of acyclic objects; the cyclic GC would rescan them on every
     # allocation burst (measured: parsing 4x slower). Reference counting frees them; collect per batch.
     gc_was_enabled = gc.isenabled()
@@ -105,25 +161,46 @@ def replicate(
     pending: _Pending | None = None
     try:
         target.expire_tombstones(config.tombstone_retention)
-        for sb in _batches(source, target, follow, stop):
-            if config.include or config.exclude:
-                sb.changes = [c for c in sb.changes if config.wants_table(c.table)]
-            plan = build_plan(sb, state, target.naming, modes)
-            state.apply(plan.schema_changes)
-            lag = dict(getattr(source, "lag", None) or {})
-            if pending is not None:
-                _finish(pending, config, source, target, run, observer, on_batch, follow)
-            pending = _Pending(plan, lag, sb, modes)
-            del sb
-            pending.start(applier, target, run, config.change_log)
-            if follow:  # a live source may wait long for the next batch: finish this one now
-                _finish(pending, config, source, target, run, observer, on_batch, follow)
-                pending = None
-            if stop is not None and stop.is_set():
+        while True:
+            batches = _batches(source, target, follow, stop, name, keeper)
+            try:
+                for sb in batches:
+                    if config.include or config.exclude:
+                        sb.changes = [c for c in sb.changes if config.wants_table(c.table)]
+                    _stamp(sb.checkpoints, name, keeper, source)
+                    plan = build_plan(sb, state, target.naming, modes)
+                    state.apply(plan.schema_changes)
+                    lag = dict(getattr(source, "lag", None) or {})
+                    if pending is not None:
+                        _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
+                    pending = _Pending(plan, lag, sb, modes)
+                    del sb
+                    pending.start(applier, target, run, config.change_log)
+                    if follow:  # a live source may wait long for the next batch: finish this one now
+                        _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
+                        pending = None
+                    if stop.is_set():
+                        break
+                if pending is not None:
+                    _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
+                    pending = None
                 break
-        if pending is not None:
-            _finish(pending, config, source, target, run, observer, on_batch, follow)
-            pending = None
+            except LeaseLost as lost:
+                # A zombie's batch (this worker was frozen or cut off past its lease): refused whole
+                # by the fence. Drop those shards, re-read the rest from their checkpoints, go on.
+                pending = None
+                run.commits_refused += 1
+                target.save_run(run)
+                log.warning("%s; going on with the shards still held", lost)
+                if observer is not None:
+                    observer(BatchStats.refused_batch(run, keeper))
+                state = target.load_state()
+                if keeper is not None:
+                    keeper.regrant()
+                if stop.is_set():
+                    break
+            finally:
+                batches.close()
     except BaseException as exc:
         _settle(pending)  # the batch in flight holds the connection until it commits or rolls back
         _drain(applier)  # also one whose Future a Ctrl-C inside submit() left unassigned
@@ -186,7 +263,7 @@ class _Pending:
 
 def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget, run: RunCounters,
             observer: Callable[[BatchStats], None] | None, on_batch: Callable[[RunCounters], None] | None,
-            follow: bool) -> None:
+            follow: bool, name: str = "", keeper: LeaseKeeper | None = None) -> None:
     """Wait for a batch's commit, then do what follows a commit, in batch order."""
     try:
         pending.future.result()  # re-raises the commit's error here
@@ -196,10 +273,11 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
         apply_split(target, pending.batch, pending.plan, run, pending.modes, config.change_log, exc)
     pending.batch = None
     if pending.lag:
-        target.write_lag(source.uri, pending.lag)
+        target.write_lag(source.uri, pending.lag, name)
     if observer is not None:
         stats = BatchStats.between(pending.before, run, time.monotonic() - pending.started, pending.lag)
         stats.rejects = tuple(pending.plan.rejected)
+        stats.leases = lease_counts(run, keeper)
         observer(stats)
     pending.plan = None
     gc.collect(2 if follow and run.batches % 100 == 0 else 0)  # a long run must not keep old cycles
@@ -225,12 +303,37 @@ def _observed(on_batch: Callable[[RunCounters], None] | None,
     return hook
 
 
-def _batches(source: Source, target: SqlTarget, follow: bool, stop: threading.Event | None) -> Iterator[SourceBatch]:
-    checkpoints = target.read_checkpoints(source.uri)
-    follower = getattr(source, "follow", None) if follow else None
-    batches = follower(checkpoints, stop or threading.Event()) if follower else source.read(checkpoints)
+def _batches(source: Source, target: SqlTarget, follow: bool, stop: threading.Event, name: str,
+             keeper: LeaseKeeper | None) -> Iterator[SourceBatch]:
+    if keeper is not None and not isinstance(source, ShardedSource):
+        if not keeper.wait_for(WHOLE, stop):  # another worker applies it: wait, then find what is left
+            return
+    checkpoints = target.read_checkpoints(name)
+    if isinstance(source, ShardedSource):
+        leases = keeper
+        batches = source.follow(checkpoints, stop, leases) if follow else source.read(checkpoints, leases)
+    else:
+        follower = getattr(source, "follow", None) if follow else None
+        batches = follower(checkpoints, stop) if follower else source.read(checkpoints)
     with contextlib.closing(batches):  # a live source stops its shard readers when closed
         yield from batches
+
+
+def lease_counts(run: RunCounters, keeper: LeaseKeeper | None) -> dict[str, int] | None:
+    if keeper is None:
+        return None
+    c = keeper.counts
+    return {"held": c.held, "taken": c.taken, "stolen": c.stolen, "lost": c.lost, "commits_refused": run.commits_refused}
+
+
+def _stamp(checkpoints: list[Checkpoint], name: str, keeper: LeaseKeeper | None, source: Source) -> None:
+    """Checkpoints carry the pipeline; a whole-source lease (files, exports) fences each batch."""
+    whole = keeper is not None and not isinstance(source, ShardedSource)
+    counter = keeper.held().get(WHOLE, -1) if whole and keeper is not None else -1
+    for cp in checkpoints:
+        cp.pipeline = name
+        if whole and keeper is not None:
+            cp.lease = (keeper.owner, counter, WHOLE)
 
 
 def replicate_every(

@@ -63,6 +63,10 @@ class Checkpoint:
     shard: str
     position: str
     size: int | None = None
+    pipeline: str = ""  # the pipeline it belongs to ("" before the pipeline stamps it: the source URI)
+    # (owner, lease counter, leased shard) the position was read under, checked at commit; the
+    # leased shard is the shard itself, or `*` for a source that cannot be split
+    lease: tuple[str, int, str] | None = None
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn, 
 
 from ..config import Config, load_config
 from ..errors import DynashiftError, SourceError
+from ..identity import pipeline_name
 from ..pipeline import replicate
 from ..targets import make_target
 from ..redact import mask
@@ -230,7 +231,7 @@ def run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mod
     started = time.monotonic()
     total = None
     if hasattr(source, "pending_bytes"):
-        total = source.pending_bytes(target.read_checkpoints(source.uri)) or None
+        total = source.pending_bytes(target.read_checkpoints(pipeline_name(config, source.uri))) or None
     columns = [TextColumn("[bold]applying"), BarColumn(), TaskProgressColumn(), TransferSpeedColumn(),
                TextColumn("{task.fields[records]:,} records · {task.fields[rate]:,.0f}/s"), TimeElapsedColumn()]
     try:
@@ -312,7 +313,7 @@ def load_items(config: Config, source: Any, label: str, quiet: bool) -> RunCount
                TextColumn("{task.fields[rate]:,.0f} items/s · {task.fields[mb]:,.1f} MB"), TimeRemainingColumn(),
                TimeElapsedColumn()]
     try:
-        total = source.pending_items(target.read_checkpoints(source.uri)) or None
+        total = source.pending_items(target.read_checkpoints(pipeline_name(config, source.uri))) or None
         with Progress(*columns, console=err, disable=quiet or not err.is_terminal) as bar:
             task = bar.add_task(label, total=total, of=f"{total:,}" if total else "?", rate=0.0, mb=0.0)
 

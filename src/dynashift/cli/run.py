@@ -20,6 +20,10 @@ from .common import LOG_OPTIONS, Ops, config_from, guarded, options, out, run_wi
 @click.option("--target", help="duckdb:///PATH (default duckdb:///dynashift.duckdb), postgresql://…")
 @click.option("--once", is_flag=True, help="Apply what the source holds now, then exit.")
 @click.option("--dry-run", is_flag=True, help="Plan the next batch: print its schema changes and counts; commit nothing.")
+@click.option("--pipeline", help="This pipeline's name (default: derived from the source, schema and table filters); "
+              "several runs with one name share its shards.")
+@click.option("--accept-filter-change", is_flag=True, default=None,
+              help="Run a named pipeline whose --include/--exclude now let through tables its checkpoints passed.")
 @click.option("--batch-size", type=int, help="Records per batch (one transaction).")
 @click.option("--table", help="DynamoDB table for records that carry no table name.")
 @click.option("--schema", "schema_name", help="Schema for replicated tables.")

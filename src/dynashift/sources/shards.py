@@ -28,11 +28,14 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from ..aws import ExpiredIterator, Throttled, Unavailable
 from ..errors import GapError
 from ..records import Change, Checkpoint, Rejected, SourceBatch
+
+if TYPE_CHECKING:
+    from ..leases import LeaseKeeper
 
 log = logging.getLogger("dynashift")
 
@@ -120,6 +123,7 @@ class _Chunk:
     finished: bool = False  # the shard is closed and this was its last page
     done: bool = False  # the reader stops here (finished, or at the tip in --once mode)
     error: BaseException | None = None
+    reader: Any = None  # the _Reader that read it
 
 
 class ShardedSource:
@@ -133,34 +137,43 @@ class ShardedSource:
         self.accept_gap, self.poll, self.queue_pages = accept_gap, poll, queue_pages
         self.lag: dict[str, int] = {}  # shard -> milliseconds behind the tip, as of the last batch
 
-    def read(self, checkpoints: dict[str, Checkpoint]) -> Iterator[SourceBatch]:
-        return self._run(checkpoints, follow=False, stop=threading.Event())
+    def read(self, checkpoints: dict[str, Checkpoint], leases: LeaseKeeper | None = None) -> Iterator[SourceBatch]:
+        return self._run(checkpoints, follow=False, stop=threading.Event(), leases=leases)
 
-    def follow(self, checkpoints: dict[str, Checkpoint], stop: threading.Event) -> Iterator[SourceBatch]:
-        return self._run(checkpoints, follow=True, stop=stop)
+    def follow(self, checkpoints: dict[str, Checkpoint], stop: threading.Event,
+               leases: LeaseKeeper | None = None) -> Iterator[SourceBatch]:
+        return self._run(checkpoints, follow=True, stop=stop, leases=leases)
+
+    def list_shards(self) -> list[ShardInfo]:
+        return self.api.list_shards()
 
     # ------------------------------------------------------------ the batch builder
 
-    def _run(self, checkpoints: dict[str, Checkpoint], *, follow: bool, stop: threading.Event) -> Iterator[SourceBatch]:
-        positions = {s: Position.of(cp) for s, cp in checkpoints.items()}
-        state = _State(self, positions, follow)
+    def _run(self, checkpoints: dict[str, Checkpoint], *, follow: bool, stop: threading.Event,
+             leases: LeaseKeeper | None = None) -> Iterator[SourceBatch]:
+        """With `leases`, only the shards this worker holds are read, each from the checkpoint
+        read when its lease was taken; a shard whose lease is lost is dropped."""
+        positions = {} if leases else {s: Position.of(cp) for s, cp in checkpoints.items()}
+        state = _State(self, positions, follow, leases)
         try:
             state.refresh_shards()
             while True:
                 state.start_ready()
-                if not follow and not state.readers:
+                if not follow and not state.readers and not state.more_leases():
                     break
                 chunk = state.next_chunk(timeout=self._wait(state, follow))
                 if chunk is not None:
                     yield from state.take(chunk)
                 if stop.is_set():
                     break
-                if follow and state.batch_due():
+                if follow and (state.batch_due() or state.lost_in_batch):
                     yield state.cut()
             if state.has_content():
                 yield state.cut()
         finally:
             state.halt.set()
+            for reader in state.readers.values():
+                reader.stop.set()
 
     def _wait(self, state: _State, follow: bool) -> float:
         if not follow or state.opened is None:
@@ -171,8 +184,12 @@ class ShardedSource:
 class _State:
     """One run of a ShardedSource: shards, readers, positions and the batch being built."""
 
-    def __init__(self, src: ShardedSource, positions: dict[str, Position], follow: bool):
+    def __init__(self, src: ShardedSource, positions: dict[str, Position], follow: bool,
+                 leases: LeaseKeeper | None = None):
         self.src, self.api, self.positions, self.follow = src, src.api, positions, follow
+        self.leases = leases
+        self.counters: dict[str, int] = {}  # shard -> the lease counter it is read under
+        self.lost_in_batch = False  # the open batch holds records of a shard whose lease was lost
         self.shards: dict[str, ShardInfo] = {}
         self.readers: dict[str, _Reader] = {}
         self.stalled: set[str] = set()  # at the tip in --once mode: not restarted in this run
@@ -180,6 +197,7 @@ class _State:
         self.halt = threading.Event()
         self.listed_at = 0.0
         self.retention: int | None = None
+        self.drained: dict[str, bool] = {}  # shard -> its reader's last page was at the tip
         self._new_batch()
 
     # -- shards and readers
@@ -196,14 +214,62 @@ class _State:
     def start_ready(self) -> None:
         if self.follow and time.monotonic() - self.listed_at > 60:
             self.refresh_shards()  # new shards after a reshard; closed ones get their ending
+        if self.leases is not None:
+            self._sync_leases()
         for shard in self.shards.values():
             if shard.id in self.readers or shard.id in self.stalled:
                 continue
+            if self.leases is not None and shard.id not in self.counters:
+                continue  # another worker's, or nobody's yet
             pos = self.positions.get(shard.id)
             if pos is not None and pos.finished:
                 continue
-            if all(self._parent_done(p) for p in shard.parents):
+            # With leases, a shard is granted only once its parents were committed as finished.
+            if self.leases is not None or all(self._parent_done(p) for p in shard.parents):
                 self._start(shard, pos)
+
+    def _sync_leases(self) -> None:
+        """Start on the leases gained, drop the lost ones (their records in the open batch make
+        it go to the commit now, where the fence refuses it)."""
+        assert self.leases is not None
+        new, lost = self.leases.grants()
+        for shard in lost:
+            self.counters.pop(shard, None)
+            reader = self.readers.pop(shard, None)
+            if reader is not None:
+                reader.stop.set()
+            self.positions.pop(shard, None)
+            self.stalled.discard(shard)
+            if shard in self.touched:
+                self.lost_in_batch = True
+        for shard, grant in new.items():
+            reader = self.readers.pop(shard, None)
+            if reader is not None:
+                reader.stop.set()
+            self.counters[shard] = grant.counter
+            self.stalled.discard(shard)
+            if grant.checkpoint is not None:
+                self.positions[shard] = Position.of(grant.checkpoint)
+            else:
+                self.positions.pop(shard, None)
+        if new and any(s not in self.shards for s in new):
+            self.refresh_shards()
+
+    def more_leases(self) -> bool:
+        """--once with leases, nothing being read: after a fresh round, is there a lease to read
+        (a child of a shard just finished here, or one a dead worker left)?"""
+        if self.leases is None:
+            return False
+        finished = [s for s, p in self.positions.items() if p.finished]
+        self.leases.sync(finished)
+        self._sync_leases()
+        before = len(self.readers)
+        for shard in self.shards.values():
+            pos = self.positions.get(shard.id)
+            if shard.id in self.counters and shard.id not in self.readers and shard.id not in self.stalled \
+                    and not (pos is not None and pos.finished):
+                self._start(shard, pos)
+        return len(self.readers) > before
 
     def _parent_done(self, parent: str) -> bool:
         pos = self.positions.get(parent)
@@ -269,6 +335,8 @@ class _State:
         return chunk
 
     def take(self, chunk: _Chunk) -> Iterator[SourceBatch]:
+        if self.leases is not None and (chunk.shard not in self.counters or chunk.reader is not self.readers.get(chunk.shard)):
+            return  # read before its lease was lost (or re-granted): dropped unread
         pos = self.positions[chunk.shard]
         for seq, decoded, size in chunk.items:
             if self.batch_full():
@@ -281,6 +349,7 @@ class _State:
             self._touch(chunk.shard)
         if chunk.lag_ms is not None:
             self.lag[chunk.shard] = chunk.lag_ms
+        self.drained[chunk.shard] = chunk.tip_ms is not None or chunk.finished
         if chunk.tip_ms is not None:
             pos.tip_ms = chunk.tip_ms  # stays true as later records are applied: they arrived later still
             if pos.written_tip_ms is None or chunk.tip_ms - pos.written_tip_ms >= TIP_REFRESH_MS or not self.follow:
@@ -288,8 +357,11 @@ class _State:
         if chunk.finished:
             pos.finished = True
             self._touch(chunk.shard)
+            if self.leases is not None:
+                self.leases.poke([chunk.shard])  # its children may be leased (by this worker) at once
         if chunk.done:
             self.readers.pop(chunk.shard, None)
+            self.drained.pop(chunk.shard, None)
             if chunk.finished:
                 self.refresh_shards()  # its children, now startable
             elif not self.follow:
@@ -307,20 +379,36 @@ class _State:
         return self.opened is not None
 
     def batch_due(self) -> bool:
-        return self.opened is not None and time.monotonic() - self.opened >= self.src.max_wait
+        """Full batches are cut as records come; otherwise a batch commits after `max_wait`, or
+        as soon as every reader has drained what its shard holds now (nothing queued, each
+        reader's last page at the tip): waiting longer would only add latency."""
+        if self.opened is None:
+            return False
+        if time.monotonic() - self.opened >= self.src.max_wait:
+            return True
+        return self.sb.records_read > 0 and self.out.empty() and bool(self.readers) and \
+            all(self.drained.get(s, False) for s in self.readers)
 
     def cut(self) -> SourceBatch:
         sb = self.sb
         for shard in sorted(self.touched):
-            pos = self.positions[shard]
-            sb.checkpoints.append(Checkpoint(self.src.uri, shard, pos.text(), 1 if pos.finished else None))
+            pos = self.positions.get(shard)
+            if pos is None:  # its lease was lost: a checkpoint under the old counter, which the fence refuses
+                sb.checkpoints.append(Checkpoint(self.src.uri, shard, "", None, lease=(self._owner(), -1, shard)))
+                continue
+            lease = (self._owner(), self.counters[shard], shard) if self.leases is not None else None
+            sb.checkpoints.append(Checkpoint(self.src.uri, shard, pos.text(), 1 if pos.finished else None, lease=lease))
             pos.written_tip_ms = pos.tip_ms
         self.src.lag.update(self.lag)
         self._new_batch()
         return sb
 
+    def _owner(self) -> str:
+        return self.leases.owner if self.leases is not None else ""
+
     def _new_batch(self) -> None:
         self.sb = SourceBatch()
+        self.lost_in_batch = False
         self.touched: set[str] = set()
         self.lag: dict[str, int] = {}
         self.opened: float | None = None  # when the batch got its first record or checkpoint
@@ -334,6 +422,7 @@ class _Reader(threading.Thread):
         super().__init__(name=f"dynashift-{shard.id}", daemon=True)
         self.api, self.shard, self.start_at, self.last_seq = api, shard, start, last_seq
         self.out, self.halt, self.follow, self.poll = out, halt, follow, poll
+        self.stop = threading.Event()  # this shard only (its lease was lost)
         self.empty_pages = 0
         self.decode = api.decoder()
 
@@ -348,7 +437,7 @@ class _Reader(threading.Thread):
         if self.start_at.kind == "LATEST" and self.api.timestamps:
             self.start_at = Start("AT_TIMESTAMP", at_ms=now_ms() - 1000)  # for renewals before a first record
         last_call = 0.0
-        while iterator is not None and not self.halt.is_set():
+        while iterator is not None and not self.halt.is_set() and not self.stop.is_set():
             wait = self.api.min_interval - (time.monotonic() - last_call)
             if wait > 0:
                 time.sleep(wait)
@@ -362,7 +451,7 @@ class _Reader(threading.Thread):
                 if not self.follow:
                     raise
                 log.warning("%s; trying again in %ss", exc, OUTAGE_PAUSE_S)  # a long run outlives outages
-                self.halt.wait(OUTAGE_PAUSE_S)
+                self.stop.wait(OUTAGE_PAUSE_S)
                 continue
             chunk = self._chunk(page, asked_ms)
             self._put(chunk)
@@ -370,7 +459,7 @@ class _Reader(threading.Thread):
                 return
             iterator = page.next_iterator
             if chunk.tip_ms is not None:
-                self.halt.wait(self.poll)
+                self.stop.wait(self.poll)
 
     def _chunk(self, page: Page, asked_ms: int) -> _Chunk:
         chunk = _Chunk(self.shard.id)
@@ -406,7 +495,8 @@ class _Reader(threading.Thread):
         return self.api.iterator(self.shard.id, start)
 
     def _put(self, chunk: _Chunk) -> None:
-        while not self.halt.is_set():
+        chunk.reader = self
+        while not self.halt.is_set() and not self.stop.is_set():
             try:
                 self.out.put(chunk, timeout=0.5)
                 return

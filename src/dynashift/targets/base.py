@@ -39,6 +39,7 @@ from ..schema import (
     stored_name,
 )
 from .column_records import add_columns, record_columns, record_types
+from .leasing import LeaseTables
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote, select_list
 from .run_counts import advanced, copy_counters
@@ -68,7 +69,7 @@ def _values_version_sql() -> str:
     )
 
 
-class SqlTarget(MetadataTables, ABC):
+class SqlTarget(MetadataTables, LeaseTables, ABC):
     """What DuckDB, PostgreSQL and Redshift share. Subclasses set the class constants and
     implement the connection primitives at the bottom."""
 
@@ -130,7 +131,7 @@ class SqlTarget(MetadataTables, ABC):
         per_table: dict[str, int] = {}
         started = run.batch_started or time.monotonic()
         with self.transaction():
-            self.apply_schema(plan.schema_changes)
+            self.apply_schema(self.unapplied(plan.schema_changes))
             for stage in plan.stages:
                 applied, dups, stale = self.merge(stage, change_log)
                 counts["applied"] += applied
@@ -151,6 +152,24 @@ class SqlTarget(MetadataTables, ABC):
             pending.batch_seconds = time.monotonic() - started
             self.write_batch(run, pending, per_table, pending.batch_seconds)
         copy_counters(pending, run)
+
+    def unapplied(self, changes: Sequence[SchemaChange]) -> Sequence[SchemaChange]:
+        """Under the DDL lock, the schema changes no other worker has made since this one planned
+        its batch: two workers meeting the same new table or attribute both succeed."""
+        if not changes:
+            return changes
+        self.ddl_lock()
+        p = self.param
+        names = sorted({ch.table for ch in changes if isinstance(ch, (AddTable, AddColumn))})
+        if not names:
+            return changes
+        marks = ", ".join([p] * len(names))
+        tables = {r[0] for r in self.query(f"SELECT table_name FROM {META}.tables WHERE table_name IN ({marks})", names)}
+        columns = set(self.query(f"SELECT table_name, attribute_name FROM {META}.columns WHERE table_name IN ({marks})",
+                                 names))
+        return [ch for ch in changes
+                if not (isinstance(ch, AddTable) and ch.table in tables)
+                and not (isinstance(ch, AddColumn) and (ch.table, ch.attribute) in columns)]
 
     def apply_schema(self, changes: Sequence[SchemaChange]) -> None:
         """A batch's schema changes in as few statements as the target allows: a new table is
@@ -407,6 +426,12 @@ class SqlTarget(MetadataTables, ABC):
 
     def stage(self, stage: TableStage) -> str:
         return self.stage_rows("_dynashift_stage", stage.data)
+
+    def sibling(self) -> SqlTarget | None:
+        """A second connection to the same database, for the lease keeper's thread (leases are
+        renewed while a batch commits on the first). None: this target has one writer at most
+        (DuckDB allows one writing process per file), so it needs no leases."""
+        return None
 
     # ------------------------------------------------------------ typed mode (typing_mode.py)
 

@@ -7,10 +7,14 @@ ref: https://duckdb.org/docs/guides/python/sql_on_arrow
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import socket
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from ..errors import ConfigError, DataTargetError, TargetError
@@ -55,8 +59,34 @@ class DuckDBTarget(SqlTarget):
         try:
             self.con = self._connect(read_only=self.mode == "read" and self.path != ":memory:")
         except duckdb.Error as exc:
+            if "lock" in str(exc).lower():
+                raise TargetError(self._held_by(str(exc))) from None
             raise TargetError(f"cannot open DuckDB file {self.path}: {_first_line(exc)}") from None
         self.prepare_metadata()
+
+    def _owner_file(self) -> Path:
+        return Path(self.path + ".owner")
+
+    def _held_by(self, error: str) -> str:
+        """DuckDB allows one writing process per file: say which pipeline has it (from the note
+        the holder left beside the file), in one line."""
+        pid = re.search(r"PID (\d+)", error)
+        who = f"process {pid.group(1)}" if pid else "another process"
+        try:
+            note = orjson.loads(self._owner_file().read_bytes())
+            if not pid or str(note.get("pid")) == pid.group(1):
+                who = f"pipeline {note['pipeline']!r} (pid {note['pid']} on {note['host']})"
+        except (OSError, ValueError, KeyError):
+            pass
+        return (f"DuckDB file {self.path} is in use by {who}: DuckDB allows one writing process per file."
+                " Stop it first, or use PostgreSQL for several workers")
+
+    def save_pipeline(self, name: str, source: str, schema: str, filters: dict[str, Any]) -> None:
+        super().save_pipeline(name, source, schema, filters)
+        if self.path != ":memory:":
+            with contextlib.suppress(OSError):
+                self._owner_file().write_bytes(orjson.dumps({"pipeline": name, "pid": os.getpid(),
+                                                             "host": socket.gethostname()}))
 
     def _connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """DuckDB names a file's catalog after the file: `dynashift.duckdb` would make
@@ -75,6 +105,11 @@ class DuckDBTarget(SqlTarget):
         if self.con is not None:
             self.con.close()
             self.con = None
+            if self.path != ":memory:":
+                with contextlib.suppress(OSError, ValueError):
+                    note = orjson.loads(self._owner_file().read_bytes())
+                    if note.get("pid") == os.getpid():
+                        self._owner_file().unlink()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:

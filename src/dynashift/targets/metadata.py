@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 import orjson
 
 from ..records import Checkpoint
+from ..errors import LeaseLost
 from ..schema import CHANGED_AT, OVERFLOW, SYNCED_AT, SchemaState, TableInfo, name_from_stored
 from .quoting import quote
 
@@ -39,6 +40,9 @@ class RunCounters:
     columns_added: int = 0
     batches: int = 0
     bytes_read: int = 0
+    pipeline: str = ""  # the pipeline this run belongs to ("" = the source URI)
+    worker: str = ""  # the worker (leases.py owner id) that runs it
+    commits_refused: int = 0  # batches refused at commit because another worker had taken a shard's lease
     # Of the batch in hand, set by the pipeline for dynashift.batches (not columns of `runs`):
     lag_ms: int | None = None  # how far the source is behind its tip (max over shards)
     batch_started: float | None = None  # time.monotonic() when the batch reached the pipeline
@@ -88,11 +92,18 @@ class MetadataTables:
             f"CREATE TABLE IF NOT EXISTS {META}.columns (table_name {t}, attribute_name {t}, column_name {t},"
             f" types_seen {t}, is_key BOOLEAN, first_seen {ts}, last_seen {ts}, column_type {t}, variant_column {t},"
             f" type_changes {t})",
-            f"CREATE TABLE IF NOT EXISTS {META}.checkpoints (source {t}, shard {t}, position {t}, size BIGINT, updated_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.checkpoints (source {t}, shard {t}, position {t}, size BIGINT, updated_at {ts},"
+            f" pipeline {t})",
             f"CREATE TABLE IF NOT EXISTS {META}.runs (run_id BIGINT, source {t}, started_at {ts}, ended_at {ts}, status {t},"
             " records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT,"
             " ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT,"
-            f" bytes_read BIGINT, error {t})",
+            f" bytes_read BIGINT, error {t}, pipeline {t}, worker {t}, commits_refused BIGINT)",
+            f"CREATE TABLE IF NOT EXISTS {META}.pipelines (pipeline {t}, source {t}, schema_name {t}, filters {t},"
+            f" created_at {ts}, updated_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.leases (pipeline {t}, shard {t}, owner {t}, counter BIGINT,"
+            f" heartbeat {ts}, expires_at {ts}, taken_at {ts})",
+            f"CREATE TABLE IF NOT EXISTS {META}.workers (pipeline {t}, owner {t}, host {t}, pid BIGINT, started_at {ts},"
+            f" heartbeat {ts}, expires_at {ts}, shards BIGINT)",
             f"CREATE TABLE IF NOT EXISTS {META}.versions (table_name {t}, dist_key {t}, version_us BIGINT,"
             f" seq {seq}, event_id {t}, deleted BOOLEAN, written_at {ts}, values_version_us BIGINT, values_seq {seq})",
             f"CREATE OR REPLACE VIEW {META}.tombstones AS SELECT table_name, dist_key, version_us, seq, event_id,"
@@ -113,6 +124,7 @@ class MetadataTables:
 
     def ensure_metadata(self) -> None:
         with self.transaction():
+            self.ddl_lock(creating=True)  # two workers starting together must not race on CREATE
             for sql in self.metadata_ddl():
                 self.execute(sql)
             migrate_metadata(self)
@@ -166,27 +178,48 @@ class MetadataTables:
                     info.variants[attr] = variant
         return state
 
-    def read_checkpoints(self, source: str) -> dict[str, Checkpoint]:
-        rows = self.query(f"SELECT shard, position, size FROM {META}.checkpoints WHERE source = {self.param}", [source])
-        return {shard: Checkpoint(source, shard, position, size) for shard, position, size in rows}
+    def ddl_lock(self, creating: bool = False) -> None:
+        """Serialize schema changes (and run numbering) between workers until the transaction
+        ends. A hook: PostgreSQL takes an advisory lock, Redshift locks a metadata table; DuckDB
+        has one writing process per file and needs none."""
+
+    def read_checkpoints(self, pipeline: str, shards: Sequence[str] | None = None) -> dict[str, Checkpoint]:
+        """The committed positions of `pipeline` (its name; the source URI for the default one),
+        of every shard or only of `shards`."""
+        p = self.param
+        where, params = f"pipeline = {p}", [pipeline]
+        if shards is not None:
+            if not shards:
+                return {}
+            where += f" AND shard IN ({', '.join([p] * len(shards))})"
+            params += list(shards)
+        rows = self.query(f"SELECT source, shard, position, size FROM {META}.checkpoints WHERE {where}", params)
+        return {shard: Checkpoint(source, shard, position, size, pipeline) for source, shard, position, size in rows}
 
     # ------------------------------------------------------------ runs
 
-    def begin_run(self, source: str) -> RunCounters:
+    def begin_run(self, source: str, pipeline: str = "", worker: str = "") -> RunCounters:
+        """A new `runs` row. Runs of the pipeline left 'running' by a worker that is no longer
+        alive (no unexpired dynashift.workers row) are marked interrupted; other workers' are not."""
         p = self.param
+        pipeline = pipeline or source
         with self.transaction():
+            self.ddl_lock()  # run ids are max + 1: two workers starting together must not share one
             self.execute(
-                f"UPDATE {META}.runs SET status = 'interrupted', ended_at = {self.NOW} WHERE status = 'running' AND source = {p}",
-                [source],
+                f"UPDATE {META}.runs SET status = 'interrupted', ended_at = {self.NOW} WHERE status = 'running'"
+                f" AND coalesce(pipeline, source) = {p} AND (worker IS NULL OR worker NOT IN (SELECT owner FROM"
+                f" {META}.workers WHERE pipeline = {p} AND expires_at > {self.NOW} AND owner <> {p}))",
+                [pipeline, pipeline, worker],
             )
             self.execute(f"DELETE FROM {META}.batches WHERE applied_at < {self.seconds_ago()}", [BATCH_HISTORY_SECONDS])
             (last,) = self.query(f"SELECT coalesce(max(run_id), 0) FROM {META}.runs")[0]
-            run = RunCounters(run_id=int(last) + 1, source=source)
+            run = RunCounters(run_id=int(last) + 1, source=source, pipeline=pipeline, worker=worker)
             self.execute(
                 f"INSERT INTO {META}.runs (run_id, source, started_at, status, records_read, changes_applied, superseded,"
-                " duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read)"
-                f" VALUES ({p}, {p}, {self.NOW}, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)",
-                [run.run_id, source],
+                " duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read,"
+                f" pipeline, worker, commits_refused) VALUES ({p}, {p}, {self.NOW}, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,"
+                f" {p}, {p}, 0)",
+                [run.run_id, source, pipeline, worker or None],
             )
         return run
 
@@ -194,7 +227,7 @@ class MetadataTables:
         p = self.param
         fields = [
             "records_read", "changes_applied", "superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored",
-            "rejected", "tables_created", "columns_added", "batches", "bytes_read",
+            "rejected", "tables_created", "columns_added", "batches", "bytes_read", "commits_refused",
         ]
         sets = ", ".join(f"{f} = {p}" for f in fields)
         params: list[Any] = [getattr(run, f) for f in fields]
@@ -202,6 +235,11 @@ class MetadataTables:
             sets += f", status = {p}, error = {p}, ended_at = {self.NOW}"
             params += [status, error]
         self.execute(f"UPDATE {META}.runs SET {sets} WHERE run_id = {p}", params + [run.run_id])
+
+    def save_run(self, run: RunCounters) -> None:
+        """The counters of a run still going (after a batch refused by the fence)."""
+        with self.transaction():
+            self._update_run(run)
 
     def end_run(self, run: RunCounters, status: str, error: str | None = None) -> None:
         with self.transaction():
@@ -244,12 +282,36 @@ class MetadataTables:
 
     def write_checkpoints(self, checkpoints: Sequence[Checkpoint]) -> None:
         p = self.param
+        self.fence(checkpoints)
         for cp in checkpoints:  # one per shard or file touched by the batch, not per record
-            self.execute(f"DELETE FROM {META}.checkpoints WHERE source = {p} AND shard = {p}", [cp.source, cp.shard])
+            pipeline = cp.pipeline or cp.source
+            self.execute(f"DELETE FROM {META}.checkpoints WHERE pipeline = {p} AND shard = {p}", [pipeline, cp.shard])
             self.execute(
-                f"INSERT INTO {META}.checkpoints VALUES ({p}, {p}, {p}, {p}, {self.NOW})",
-                [cp.source, cp.shard, cp.position, cp.size],
+                f"INSERT INTO {META}.checkpoints (source, shard, position, size, updated_at, pipeline)"
+                f" VALUES ({p}, {p}, {p}, {p}, {self.NOW}, {p})",
+                [cp.source, cp.shard, cp.position, cp.size, pipeline],
             )
+
+    def fence(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """The compare-and-set that makes a lease mean something: in the batch's transaction,
+        every leased shard it moves must still be held by its worker with the counter it read.
+        The UPDATE locks those lease rows until the commit, so a takeover waits for this batch
+        (and then reads its checkpoint); a takeover that came first makes this batch fail whole."""
+        leased = [cp for cp in checkpoints if cp.lease is not None]
+        if not leased:
+            return
+        p = self.param
+        pipeline, owner = leased[0].pipeline or leased[0].source, leased[0].lease[0]  # type: ignore[index]
+        wanted = sorted({(cp.lease[2], cp.lease[1]) for cp in leased})  # type: ignore[index]
+        held = " OR ".join([f"(shard = {p} AND counter = {p})"] * len(wanted))
+        params: list[Any] = [x for pair in wanted for x in pair]
+        self.execute(f"UPDATE {META}.leases SET heartbeat = {self.NOW} WHERE pipeline = {p} AND owner = {p} AND ({held})",
+                     [pipeline, owner, *params])
+        rows = self.query(f"SELECT shard FROM {META}.leases WHERE pipeline = {p} AND owner = {p} AND ({held})",
+                          [pipeline, owner, *params])
+        lost = sorted({shard for shard, _ in wanted} - {r[0] for r in rows})
+        if lost:
+            raise LeaseLost(pipeline, lost)
 
     # ------------------------------------------------------------ reading, for status
 
@@ -267,14 +329,19 @@ class MetadataTables:
                  # how long the newest change took from DynamoDB to this table
                  "lag_s": _seconds(last_change, last_sync)}
             )
+        # read-only status of a database no run of this version opened yet: no pipeline columns
+        piped = self.has_metadata_column("runs", "commits_refused")
+        pipeline_col = "pipeline" if piped else "source"
         checkpoints = [
-            {"source": s, "shard": sh, "position": pos, "size": size, "updated_at": _iso(at)}
-            for s, sh, pos, size, at in self.query(
-                f"SELECT source, shard, position, size, updated_at FROM {META}.checkpoints ORDER BY source, shard"
+            {"source": s, "shard": sh, "position": pos, "size": size, "updated_at": _iso(at), "pipeline": pl or s}
+            for s, sh, pos, size, at, pl in self.query(
+                f"SELECT source, shard, position, size, updated_at, {pipeline_col} FROM {META}.checkpoints"
+                f" ORDER BY {pipeline_col}, source, shard"
             )
         ]
         cols = ("run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped,"
-                " stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error")
+                " stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error"
+                + (", pipeline, worker, commits_refused" if piped else ""))
         runs = []
         for row in self.query(f"SELECT {cols} FROM {META}.runs ORDER BY run_id DESC LIMIT {int(recent_runs)}"):
             run = {k: (_iso(v) if k in ("started_at", "ended_at") else v) for k, v in zip(cols.split(", "), row)}
@@ -290,30 +357,30 @@ class MetadataTables:
         if last_batch:
             last_batch["applied_at"] = _iso(last_batch["applied_at"])
         return {"target": self.uri, "tables": tables, "checkpoints": checkpoints, "runs": runs,
-                "last_batch": last_batch, "rejected": int(rejected)}
+                "last_batch": last_batch, "rejected": int(rejected), "pipelines": self.pipelines_status()}
 
 
     # ------------------------------------------------------------ per-shard lag
 
-    def write_lag(self, source_uri: str, lag: dict[str, int]) -> None:
+    def write_lag(self, source_uri: str, lag: dict[str, int], pipeline: str = "") -> None:
         """Milliseconds behind the tip per shard, as of the batch just committed. Kept out of the
         batch's transaction on purpose: it is a gauge, not data; losing one update loses nothing."""
         p = self.param
+        pipeline = pipeline or source_uri
         with self.transaction():
             self.execute(f"CREATE TABLE IF NOT EXISTS {LAG_TABLE} (source {self.TEXT}, shard {self.TEXT},"
-                         f" millis_behind BIGINT, updated_at {self.TIMESTAMP})")
+                         f" millis_behind BIGINT, updated_at {self.TIMESTAMP}, pipeline {self.TEXT})")
             for shard, ms in sorted(lag.items()):
-                self.execute(f"DELETE FROM {LAG_TABLE} WHERE source = {p} AND shard = {p}", [source_uri, shard])
-                self.execute(f"INSERT INTO {LAG_TABLE} VALUES ({p}, {p}, {p}, {self.NOW})", [source_uri, shard, int(ms)])
+                self.execute(f"DELETE FROM {LAG_TABLE} WHERE coalesce(pipeline, source) = {p} AND shard = {p}",
+                             [pipeline, shard])
+                self.execute(f"INSERT INTO {LAG_TABLE} (source, shard, millis_behind, updated_at, pipeline)"
+                             f" VALUES ({p}, {p}, {p}, {self.NOW}, {p})", [source_uri, shard, int(ms), pipeline])
 
     def read_lag(self) -> dict[tuple[str, str], dict[str, Any]]:
-        """(source, shard) -> {millis_behind, updated_at}; empty when no live source ever ran."""
-        (exists,) = self.query(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift' AND table_name = 'shard_lag'"
-        )[0]
-        if not exists:
+        """(pipeline, shard) -> {millis_behind, updated_at}; empty when no live source ever ran."""
+        if not self._has_table("shard_lag"):
             return {}
-        rows = self.query(f"SELECT source, shard, millis_behind, updated_at FROM {LAG_TABLE}")
+        rows = self.query(f"SELECT coalesce(pipeline, source), shard, millis_behind, updated_at FROM {LAG_TABLE}")
         return {(s, sh): {"millis_behind": int(ms), "updated_at": at.isoformat() if at else None} for s, sh, ms, at in rows}
 
     # ------------------------------------------------------------ rebuilding one table
@@ -356,6 +423,11 @@ class MetadataTables:
 
         return mask(self.uri)
 
+    def _has_table(self, name: str) -> bool:
+        (n,) = self.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift'"
+                          f" AND table_name = {self.param}", [name])[0]
+        return bool(n)
+
     # ------------------------------------------------------------ the report's series
 
     def batch_rows(self, first_run: int) -> list[tuple]:
@@ -373,17 +445,26 @@ class MetadataTables:
 
 
 # Columns added to the metadata tables after the original design; older databases get them on open.
-_ADDED = (("tables", "options"), ("columns", "column_type"), ("columns", "variant_column"), ("columns", "type_changes"),
-          ("tables", "schema_name"))
+# (table, column, type: None = text)
+_ADDED = (("tables", "options", None), ("columns", "column_type", None), ("columns", "variant_column", None),
+          ("columns", "type_changes", None), ("tables", "schema_name", None), ("checkpoints", "pipeline", None),
+          ("runs", "pipeline", None), ("runs", "worker", None), ("shard_lag", "pipeline", None),
+          ("runs", "commits_refused", "BIGINT"))
 
 
 def migrate_metadata(t: MetadataTables) -> None:
-    """Add the metadata columns a database made by an older dynashift lacks (one query when none do)."""
-    have = set(t.query("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift'"
-                       " AND table_name IN ('tables', 'columns')"))
-    for table, column in _ADDED:
-        if (table, column) not in have:
-            t.execute(f"ALTER TABLE {META}.{table} ADD COLUMN {column} {t.TEXT}")
+    """Add the metadata columns a database made by an older dynashift lacks (one query when none do).
+    Checkpoints and runs of before pipelines belong to the default pipeline of their source,
+    whose name is the source URI."""
+    have = set(t.query("SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift'"))
+    tables = {table for table, _ in have}
+    for table, column, kind in _ADDED:
+        if table in tables and (table, column) not in have:
+            t.execute(f"ALTER TABLE {META}.{table} ADD COLUMN {column} {kind or t.TEXT}")
+    if ("checkpoints", "pipeline") not in have:
+        t.execute(f"UPDATE {META}.checkpoints SET pipeline = source WHERE pipeline IS NULL")
+    if ("runs", "pipeline") not in have:
+        t.execute(f"UPDATE {META}.runs SET pipeline = source, commits_refused = 0 WHERE pipeline IS NULL")
 
 
 def _iso(value: Any) -> str | None:

@@ -30,6 +30,7 @@ from ..typing_mode import JSON
 from .base import Nesting, RunCounters, SqlTarget, quote
 
 log = logging.getLogger("dynashift")
+DDL_LOCK_KEY = 0x64796E61  # "dyna": the advisory lock every dynashift worker takes for schema changes
 CONFLICT_RETRIES = 5  # a batch rolled back by a deadlock or serialization failure is tried this often again
 
 # A quoted identifier, a string literal, or a bare %: what a %s placeholder must not be confused with.
@@ -81,6 +82,15 @@ class PostgresTarget(SqlTarget):
         con.execute("SET search_path TO pg_temp")
         con.execute("SET TIME ZONE 'UTC'")
         return con
+
+    def sibling(self) -> PostgresTarget | None:
+        other = type(self)(self.uri, self.schema)
+        other.con = other.connect()
+        return other
+
+    def ddl_lock(self, creating: bool = False) -> None:
+        # ref: https://www.postgresql.org/docs/current/functions-admin.html#FUNCTIONS-ADVISORY-LOCKS
+        self.execute(f"SELECT pg_advisory_xact_lock({DDL_LOCK_KEY})")
 
     def close(self) -> None:
         if self.con is not None:

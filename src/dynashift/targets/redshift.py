@@ -177,6 +177,19 @@ class RedshiftTarget(PostgresTarget):
     def run_sql(self, sql: str, params: Sequence[Any], fetch: bool) -> list[tuple] | None:
         return self.con.run(sql, params, fetch)
 
+    def sibling(self) -> RedshiftTarget | None:
+        if self._connection is not None:
+            return None  # a connection handed in (tests): one worker
+        other = type(self)(self.uri, self.schema)
+        other.con = other.connect()
+        return other
+
+    def ddl_lock(self, creating: bool = False) -> None:
+        """Redshift has no advisory locks: LOCK on a metadata table serializes schema changes
+        until the transaction ends. ref: https://docs.aws.amazon.com/redshift/latest/dg/r_LOCK.html"""
+        if not creating:  # before the first CREATE there is no table to lock
+            self.execute("LOCK dynashift.tables")
+
     # ------------------------------------------------------------ DDL differences
 
     def index_ddl(self) -> list[str]:
