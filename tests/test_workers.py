@@ -293,3 +293,41 @@ def test_three_workers_one_killed_one_frozen_past_its_lease(moto_endpoint, pg_ur
     # The zombie's leases were taken over (counters moved on), and it gave them up, not fought back.
     counters = dict(pg_rows(pg_url, "SELECT shard, counter FROM dynashift.leases"))
     assert all(counters[s] >= 2 for s in held_before)
+
+
+def test_split_merge_and_workers_joining_and_leaving_lose_nothing(moto_endpoint, pg_url, tmp_path):
+    client, stream = new_stream(moto_endpoint, 4)
+    files, expected = sim(tmp_path, 4000, seed=36)
+    lines = lines_of(files)
+    third = len(lines) // 3
+    args = ["--source", f"kinesis://{stream}", "--target", pg_url, "--endpoint-url", moto_endpoint, "--batch-size", "200"]
+    workers = [start(*args) for _ in range(3)]
+    try:
+        put_records(client, stream, lines[:third])
+        wait_for(lambda: len({o for o in owners(pg_url).values() if o}) == 3, "three workers holding leases", workers)
+        shards = {s["ShardId"]: s for s in client.list_shards(StreamName=stream)["Shards"]}
+        first = shards["shardId-000000000000"]["HashKeyRange"]
+        middle = (int(first["StartingHashKey"]) + int(first["EndingHashKey"])) // 2
+        client.split_shard(StreamName=stream, ShardToSplit="shardId-000000000000", NewStartingHashKey=str(middle))
+        joined = start(*args)  # a fourth worker joins midway
+        workers.append(joined)
+        put_records(client, stream, lines[third:2 * third])
+        client.merge_shards(StreamName=stream, ShardToMerge="shardId-000000000002",
+                            AdjacentShardToMerge="shardId-000000000003")
+        leaving = workers.pop(0)  # one leaves midway: SIGTERM gives its leases up at once
+        leaving.send_signal(signal.SIGTERM)
+        _, err = leaving.communicate(timeout=120)
+        assert leaving.returncode == 0, err
+        put_records(client, stream, lines[2 * third:])
+        wait_for(lambda: diff_pg(pg_url, expected) == [], "the replica to equal the expected state", workers)
+        assert worker_of(pg_url, joined.pid) is not None
+    finally:
+        for p in workers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+    for p in workers:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert "error" not in err.lower(), err
+    assert diff_pg(pg_url, expected) == []
+    assert RECORDS_SERVED[stream] < 2 * len(lines)

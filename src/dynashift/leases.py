@@ -75,7 +75,7 @@ def leaseable(shards: dict[str, Any] | None, known: set[str], finished: set[str]
 def plan_takes(rows: list[LeaseRow], candidates: set[str], me: str, live: set[str], steal: bool) -> list[tuple[str, int, bool]]:
     """Which leases to take this round: (shard, counter read, stolen). A fair share is
     ceil(candidates / live workers); free leases first, then one stolen from the busiest worker
-    when it holds more than its share."""
+    when it holds at least two more than this one."""
     live = live | {me}
     counters = {r.shard: r.counter for r in rows}
     owner = {r.shard: (r.owner if r.owner and r.live and r.owner in live else None) for r in rows}
@@ -97,7 +97,7 @@ def plan_takes(rows: list[LeaseRow], candidates: set[str], me: str, live: set[st
                 load.setdefault(owner[s], []).append(s)  # type: ignore[arg-type]
         if load:
             busiest, theirs = max(load.items(), key=lambda kv: (len(kv[1]), kv[0]))
-            if len(theirs) > share:
+            if len(theirs) > mine + 1:  # only a move that evens the load (no ping-pong)
                 takes.append((theirs[-1], counters[theirs[-1]], True))
     return takes
 
