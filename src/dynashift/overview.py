@@ -22,9 +22,14 @@ def gather(target: SqlTarget, recent_runs: int = 10) -> dict[str, Any]:
     info = target.status(recent_runs)
     lag = target.read_lag()
     for cp in info["checkpoints"]:
-        seen = lag.get((cp["source"], cp["shard"]), {})
+        seen = lag.get((cp.get("pipeline") or cp["source"], cp["shard"]), {})
         cp["lag_ms"] = seen.get("millis_behind")
         cp["lag_updated_at"] = seen.get("updated_at")
+    for pipeline in info.get("pipelines", []):  # each shard's owner and lag, for several workers
+        names = {w["owner"]: f"{w['host']}:{w['pid']}" for w in pipeline["workers"]}
+        for lease in pipeline["leases"]:
+            lease["worker"] = names.get(lease["owner"]) if lease["owner"] else None
+            lease["lag_ms"] = lag.get((pipeline["pipeline"], lease["shard"]), {}).get("millis_behind")
     info["health"] = health(info)
     info["target"] = mask(info["target"])  # never a password on screen, in JSON or in the report
     for row in (*info["runs"], *info["checkpoints"]):

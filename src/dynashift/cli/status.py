@@ -70,6 +70,11 @@ def render_status(info: dict[str, Any]) -> RenderableType:
                "" if c.get("lag_ms") is None else _duration(c["lag_ms"] / 1000),
                _short(c.get("lag_updated_at"))[11:]) for c in info["checkpoints"]]
     runs = []
+    workers = [(_cut(p["pipeline"], 40), f"{w['host']}:{w['pid']}", _short(w["since"]), str(w["shards"] or 0),
+                _short(w["heartbeat"])[11:]) for p in info.get("pipelines", []) for w in p["workers"] if w["alive"]]
+    leases = [(_cut(p["pipeline"], 40), lease["shard"], lease.get("worker") or "(free)",
+               "" if lease.get("lag_ms") is None else _duration(lease["lag_ms"] / 1000))
+              for p in info.get("pipelines", []) if p["workers"] for lease in p["leases"]]
     for r in info["runs"]:
         skipped = sum(r[k] or 0 for k in ("superseded", "duplicates_skipped", "stale_skipped", "ttl_ignored"))
         runs.append((str(r["run_id"]), _short(r["started_at"])[5:], _duration(r.get("seconds")), r["status"],
@@ -84,6 +89,9 @@ def render_status(info: dict[str, Any]) -> RenderableType:
                                         "rejected>", "records/s>"), runs)),
     ):
         parts.append(table if table.row_count else Text(f"no {title} yet", style="dim"))
+    if workers:  # several workers of a pipeline (leases.py): who holds which shard
+        parts.append(_table("workers", ("pipeline", "worker", "since", "shards>", "heartbeat"), workers))
+        parts.append(_table("shard leases", ("pipeline", "shard", "owner", "lag>"), leases))
     errors = [f"run {r['run_id']}: {r['error']}" for r in info["runs"] if r["error"]][:3]
     parts += [Text(f"  {e}", style="red") for e in errors]
     if info["rejected"]:
