@@ -49,7 +49,7 @@ def lines_of(files: list[Path]) -> list[bytes]:
     return [x for f in files for x in f.read_bytes().splitlines() if x.strip()]
 
 
-def diff_pg(url: str, expected: Path, only: set[str] | None = None) -> list[str]:
+def diff_pg(url: str, expected: Path, only: set[str] | None = None, check_changed_at: bool = True) -> list[str]:
     """Differences between the replica's tables in PostgreSQL and the expected state."""
     diffs: list[str] = []
     with psycopg.connect(url, autocommit=True) as con:
@@ -65,7 +65,8 @@ def diff_pg(url: str, expected: Path, only: set[str] | None = None) -> list[str]
                                           [name]).fetchall())
             cur = con.execute('SELECT * FROM public."' + name.replace('"', '""') + '"')
             cols = [d.name for d in cur.description]
-            diffs += diff_rows(table, column_map, [dict(zip(cols, r)) for r in cur.fetchall()])
+            diffs += diff_rows(table, column_map, [dict(zip(cols, r)) for r in cur.fetchall()],
+                               check_changed_at=check_changed_at)
     return diffs
 
 
@@ -331,3 +332,41 @@ def test_split_merge_and_workers_joining_and_leaving_lose_nothing(moto_endpoint,
         assert "error" not in err.lower(), err
     assert diff_pg(pg_url, expected) == []
     assert RECORDS_SERVED[stream] < 2 * len(lines)
+
+
+def test_two_run_once_on_a_dynamodb_stream_together(moto_endpoint, pg_url, tmp_path):
+    from test_dynamodb_streams import new_table, scan_as_expected
+
+    from dynashift.simulate_live import simulate_live
+
+    table = new_table(moto_endpoint)
+    simulate_live(f"dynamodb://{table}", Config(endpoint_url=moto_endpoint), changes=600, tables=1, seed=37,
+                  profile="mixed")
+    procs = [subprocess.Popen(dynashift("run", "--once", "-q", "--source", f"dynamodb-streams://{table}", "--target",
+                                        pg_url, "--endpoint-url", moto_endpoint, "--batch-size", "100"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert "error" not in err.lower(), err
+    oracle = scan_as_expected(moto_endpoint, table, tmp_path / "scan.json")
+    assert diff_pg(pg_url, oracle, check_changed_at=False) == []
+
+
+def test_a_second_process_on_one_duckdb_file_is_told_which_pipeline_holds_it(moto_endpoint, tmp_path):
+    client, stream = new_stream(moto_endpoint, 1)
+    db = tmp_path / "one.duckdb"
+    holder = start("--source", f"kinesis://{stream}", "--target", f"duckdb:///{db}", "--endpoint-url", moto_endpoint,
+                   "--pipeline", "the-holder")
+    try:
+        wait_for(lambda: Path(f"{db}.owner").exists(), "the first process to hold the file", [holder])
+        second = subprocess.run(dynashift("run", "--once", "-q", "--source", f"kinesis://{stream}", "--target",
+                                          f"duckdb:///{db}", "--endpoint-url", moto_endpoint),
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        _, err = holder.communicate(timeout=120)
+    assert second.returncode == 1
+    assert len(second.stderr.strip().splitlines()) == 1, second.stderr
+    assert "'the-holder'" in second.stderr and "one writing process" in second.stderr
+    assert holder.returncode == 0, err

@@ -156,6 +156,10 @@ class LeaseTables:
         heartbeat) and its leases (shard, owner, counter, live)."""
         now = self.NOW
         out: dict[str, dict[str, Any]] = {}
+        (n,) = self.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift'"
+                          " AND table_name IN ('pipelines', 'workers', 'leases')")[0]
+        if n < 3:  # a database no run of this version has opened yet
+            return []
         for name, source, schema, filters in self.query(f"SELECT pipeline, source, schema_name, filters FROM {META}.pipelines"
                                                         " ORDER BY pipeline"):
             out[name] = {"pipeline": name, "source": source, "schema": schema, "filters": orjson.loads(filters or "{}"),
