@@ -38,7 +38,7 @@ HERE = Path(__file__).parent / "conformance"
 T0 = 1_700_000_000_000
 LONG = "x" * 70_000  # longer than a Redshift VARCHAR
 # Statements sqlglot cannot model and keeps as text (exp.Command): they must still be these.
-COMMANDS = ("CREATE EXTERNAL SCHEMA", "SHOW ")
+COMMANDS = ("CREATE EXTERNAL SCHEMA", "SHOW ", "LOCK ")
 
 
 def rec(op: str, pk: str, t: int, image: dict | None = None, table: str = "Orders", ttl: bool = False) -> bytes:

@@ -18,7 +18,9 @@ expired), and a gap otherwise — unless the checkpointed record is itself still
 Shards are read concurrently, one thread each, at most `min_interval` apart per shard (the
 service's per-shard call limit); pages go through a bounded queue (back-pressure) to the one
 thread that builds batches. A child shard starts only once all its parents are drained to their
-end, so the batches that hold a parent's last records come first.
+end, so the batches that hold a parent's last records come first. Each shard's reader thread is
+in shard_reader.py. With several workers on one pipeline (leases.py), only the shards this worker
+holds a lease on are read, each from the checkpoint read when the lease was taken.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from ..aws import ExpiredIterator, Throttled, Unavailable
 from ..errors import GapError
-from ..records import Change, Checkpoint, Rejected, SourceBatch
+from ..records import Change, Checkpoint, SourceBatch
+from .shard_reader import Chunk, Page, Reader, ShardInfo, Start, StreamApi, now_ms
+
+__all__ = ["Page", "Position", "ShardInfo", "ShardedSource", "Start", "StreamApi", "now_ms", "parse_start", "seq_key"]
 
 if TYPE_CHECKING:
     from ..leases import LeaseKeeper
@@ -41,58 +45,11 @@ log = logging.getLogger("dynashift")
 
 TIP_REFRESH_MS = 10 * 60 * 1000  # rewrite a caught-up shard's tip time at least this often
 GAP_MARGIN_MS = 15 * 60 * 1000  # clock skew and the service's trimming delay
-OUTAGE_PAUSE_S = 10  # continuous mode: pause after retries ran out, then go on
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def seq_key(seq: str) -> str:
     """Change.seq for a sequence number: zero-padded to 64 digits so string order = number order."""
     return seq.rjust(64, "0")
-
-
-@dataclass(frozen=True, slots=True)
-class ShardInfo:
-    id: str
-    parents: tuple[str, ...] = ()
-    ending: str | None = None  # EndingSequenceNumber: set once the shard is closed
-
-
-@dataclass(slots=True)
-class Page:
-    records: list[Any]
-    next_iterator: str | None
-    millis_behind: int | None  # None: the service does not say (DynamoDB Streams)
-
-
-@dataclass(slots=True)
-class Start:
-    """Where a shard reader begins: a ShardIteratorType and its argument."""
-
-    kind: str  # TRIM_HORIZON | LATEST | AT_TIMESTAMP | AFTER_SEQUENCE_NUMBER
-    seq: str = ""
-    at_ms: int | None = None
-
-
-class StreamApi(Protocol):
-    """What a service module provides. Implementations map their errors through aws.call."""
-
-    min_interval: float  # seconds between GetRecords calls on one shard
-    timestamps: bool  # AT_TIMESTAMP iterators exist (Kinesis), so LATEST can be resumed exactly
-    empty_pages_at_tip: int  # without MillisBehindLatest: consecutive empty pages taken as the tip
-
-    def list_shards(self) -> list[ShardInfo]: ...
-    def retention_ms(self) -> int: ...
-    def iterator(self, shard: str, start: Start) -> str: ...
-    def get_records(self, iterator: str) -> Page: ...
-    def decoder(self) -> Callable[[Any], tuple[str, list[Change | Rejected], int]]:
-        """A decoder for one shard's records, in order: record -> (sequence number, its changes or
-        rejects, its size in bytes). Stateful (a record without a time takes the previous one's)."""
-    def record_time_ms(self, record: Any) -> int | None: ...
-    def still_holds(self, shard: str, seq: str) -> bool:
-        """Whether the record `seq` is still in the shard (not yet past the trim horizon)."""
 
 
 @dataclass(slots=True)
@@ -110,20 +67,6 @@ class Position:
 
     def text(self) -> str:
         return self.seq if self.tip_ms is None else f"{self.seq}@{self.tip_ms}"
-
-
-@dataclass(slots=True)
-class _Chunk:
-    """One page of one shard, decoded, on its way from a reader to the batch builder."""
-
-    shard: str
-    items: list[tuple[str, list[Change | Rejected], int]] = field(default_factory=list)
-    tip_ms: int | None = None  # the page reached the shard's tip at this time
-    lag_ms: int | None = None
-    finished: bool = False  # the shard is closed and this was its last page
-    done: bool = False  # the reader stops here (finished, or at the tip in --once mode)
-    error: BaseException | None = None
-    reader: Any = None  # the _Reader that read it
 
 
 class ShardedSource:
@@ -191,9 +134,9 @@ class _State:
         self.counters: dict[str, int] = {}  # shard -> the lease counter it is read under
         self.lost_in_batch = False  # the open batch holds records of a shard whose lease was lost
         self.shards: dict[str, ShardInfo] = {}
-        self.readers: dict[str, _Reader] = {}
+        self.readers: dict[str, Reader] = {}
         self.stalled: set[str] = set()  # at the tip in --once mode: not restarted in this run
-        self.out: queue.Queue[_Chunk] = queue.Queue(maxsize=src.queue_pages)
+        self.out: queue.Queue[Chunk] = queue.Queue(maxsize=src.queue_pages)
         self.halt = threading.Event()
         self.listed_at = 0.0
         self.retention: int | None = None
@@ -284,7 +227,7 @@ class _State:
             if start.kind == "LATEST":
                 pos.tip_ms = now_ms()  # nothing before now is wanted: resume there, not at the horizon
                 self._touch(shard.id)
-        reader = _Reader(self.api, shard, start, pos.seq, self.out, self.halt, self.follow, self.src.poll)
+        reader = Reader(self.api, shard, start, pos.seq, self.out, self.halt, self.follow, self.src.poll)
         self.readers[shard.id] = reader
         reader.start()
 
@@ -325,7 +268,7 @@ class _State:
 
     # -- chunks -> batches
 
-    def next_chunk(self, timeout: float) -> _Chunk | None:
+    def next_chunk(self, timeout: float) -> Chunk | None:
         try:
             chunk = self.out.get(timeout=timeout)
         except queue.Empty:
@@ -334,7 +277,7 @@ class _State:
             raise chunk.error
         return chunk
 
-    def take(self, chunk: _Chunk) -> Iterator[SourceBatch]:
+    def take(self, chunk: Chunk) -> Iterator[SourceBatch]:
         if self.leases is not None and (chunk.shard not in self.counters or chunk.reader is not self.readers.get(chunk.shard)):
             return  # read before its lease was lost (or re-granted): dropped unread
         pos = self.positions[chunk.shard]
@@ -412,96 +355,6 @@ class _State:
         self.touched: set[str] = set()
         self.lag: dict[str, int] = {}
         self.opened: float | None = None  # when the batch got its first record or checkpoint
-
-
-class _Reader(threading.Thread):
-    """Reads one shard from `start` until its end (or, in --once mode, its tip), page by page."""
-
-    def __init__(self, api: StreamApi, shard: ShardInfo, start: Start, last_seq: str, out: queue.Queue,
-                 halt: threading.Event, follow: bool, poll: float):
-        super().__init__(name=f"dynashift-{shard.id}", daemon=True)
-        self.api, self.shard, self.start_at, self.last_seq = api, shard, start, last_seq
-        self.out, self.halt, self.follow, self.poll = out, halt, follow, poll
-        self.stop = threading.Event()  # this shard only (its lease was lost)
-        self.empty_pages = 0
-        self.decode = api.decoder()
-
-    def run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as exc:  # noqa: BLE001 - handed to the batch builder, raised there
-            self._put(_Chunk(self.shard.id, error=exc, done=True))
-
-    def _loop(self) -> None:
-        iterator: str | None = self.api.iterator(self.shard.id, self.start_at)
-        if self.start_at.kind == "LATEST" and self.api.timestamps:
-            self.start_at = Start("AT_TIMESTAMP", at_ms=now_ms() - 1000)  # for renewals before a first record
-        last_call = 0.0
-        while iterator is not None and not self.halt.is_set() and not self.stop.is_set():
-            wait = self.api.min_interval - (time.monotonic() - last_call)
-            if wait > 0:
-                time.sleep(wait)
-            asked_ms, last_call = now_ms(), time.monotonic()
-            try:
-                page = self.api.get_records(iterator)
-            except ExpiredIterator:
-                iterator = self._renew()
-                continue
-            except (Throttled, Unavailable) as exc:
-                if not self.follow:
-                    raise
-                log.warning("%s; trying again in %ss", exc, OUTAGE_PAUSE_S)  # a long run outlives outages
-                self.stop.wait(OUTAGE_PAUSE_S)
-                continue
-            chunk = self._chunk(page, asked_ms)
-            self._put(chunk)
-            if chunk.done:
-                return
-            iterator = page.next_iterator
-            if chunk.tip_ms is not None:
-                self.stop.wait(self.poll)
-
-    def _chunk(self, page: Page, asked_ms: int) -> _Chunk:
-        chunk = _Chunk(self.shard.id)
-        for record in page.records:
-            seq, decoded, size = self.decode(record)
-            chunk.items.append((seq, decoded, size))
-            self.last_seq = seq
-        self.empty_pages = 0 if page.records else self.empty_pages + 1
-        ending = self.shard.ending
-        chunk.finished = page.next_iterator is None or bool(
-            ending and self.last_seq and int(self.last_seq) >= int(ending))
-        at_tip = (page.millis_behind == 0 if page.millis_behind is not None
-                  else self.empty_pages >= self.api.empty_pages_at_tip)
-        if at_tip and not chunk.finished:
-            chunk.tip_ms = asked_ms
-        chunk.lag_ms = self._lag(page, at_tip or chunk.finished)
-        chunk.done = chunk.finished or (at_tip and not self.follow and ending is None)
-        return chunk
-
-    def _lag(self, page: Page, at_tip: bool) -> int | None:
-        if page.millis_behind is not None:
-            return page.millis_behind
-        if at_tip:
-            return 0
-        if page.records:
-            t = self.api.record_time_ms(page.records[-1])
-            return max(0, now_ms() - t) if t is not None else None
-        return None
-
-    def _renew(self) -> str:
-        """An iterator lives five minutes; a new one continues after the last record read."""
-        start = Start("AFTER_SEQUENCE_NUMBER", self.last_seq) if self.last_seq else self.start_at
-        return self.api.iterator(self.shard.id, start)
-
-    def _put(self, chunk: _Chunk) -> None:
-        chunk.reader = self
-        while not self.halt.is_set() and not self.stop.is_set():
-            try:
-                self.out.put(chunk, timeout=0.5)
-                return
-            except queue.Full:
-                continue
 
 
 def parse_start(position: str, timestamp: Any, parse_time: Callable[[Any], int | None]) -> Start:
