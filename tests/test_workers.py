@@ -289,7 +289,7 @@ def test_three_workers_one_killed_one_frozen_past_its_lease(moto_endpoint, pg_ur
     refused = sum(r[3] or 0 for r in history)
     print(f"\nfailover after SIGKILL: {failover:.1f}s, after SIGSTOP: {frozen_failover:.1f}s; records read {read}"
           f" for {len(lines)} in the stream ({read / len(lines):.2f}x); commits refused {refused}")
-    assert read < 1.5 * len(lines)
+    assert read < 2 * len(lines)  # shards shared: each record read about once, re-reads only after a move
     assert diff_pg(pg_url, expected) == []
     # The zombie's leases were taken over (counters moved on), and it gave them up, not fought back.
     counters = dict(pg_rows(pg_url, "SELECT shard, counter FROM dynashift.leases"))

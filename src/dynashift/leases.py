@@ -141,6 +141,7 @@ class LeaseKeeper(threading.Thread):
         self._local_finished: set[str] = set()
         self._regrant = False
         self._warned = False
+        self._registered = False
 
     # ------------------------------------------------------------ what the reader side sees
 
@@ -249,7 +250,12 @@ class LeaseKeeper(threading.Thread):
                 c.add_leases(pipeline, sorted(missing))
             rows = c.leases(pipeline)
         live = self._live(c.workers(pipeline))
-        takes = plan_takes(rows, candidates, me, live, self.steal)
+        # A continuous worker takes nothing in its first round, only says it is there: workers
+        # started together then see each other before sharing, instead of one taking every shard
+        # and the others stealing them back (each move re-reads what the first had read ahead).
+        first = self.steal and not self._registered and not (live - {me})
+        self._registered = True
+        takes = [] if first else plan_takes(rows, candidates, me, live, self.steal)
         if takes:
             with c.transaction():
                 for shard, counter, _ in takes:
