@@ -27,7 +27,7 @@ from dynashift.records import Checkpoint
 from dynashift.simulate import simulate
 from dynashift.simulate_live import put_records
 from dynashift.targets import make_target
-from dynashift.testing import diff_rows, expected_tables, load_expected
+from support.oracle import diff_rows, expected_tables, load_expected
 
 _names = iter(range(1_000_000))
 DEADLINE = 240.0  # seconds for a condition on a loaded machine
@@ -335,7 +335,8 @@ def test_split_merge_and_workers_joining_and_leaving_lose_nothing(moto_endpoint,
 
 
 def test_two_run_once_on_a_dynamodb_stream_together(moto_endpoint, pg_url, tmp_path):
-    from test_dynamodb_streams import new_table, scan_as_expected
+    from support.dynamo import scan_as_expected
+    from test_dynamodb_streams import new_table
 
     from dynashift.simulate_live import simulate_live
 
