@@ -271,8 +271,8 @@ def test_the_view_batch_reads_only_rows_past_the_watermark():
     assert "v.refresh_time >= TIMESTAMP '2023-11-14 22:03:20'" in sql  # ten minutes of slack
     assert "refresh_time" not in native.batch_sql("v", limit, None).split("WHERE", 1)[1]
     con = Scripted(mv_script())
-    con.script.insert(0, ("SELECT shard, position, size FROM dynashift.checkpoints",
-                          [("shard-0", "12", 1_700_000_000_000_000)]))
+    con.script.insert(0, ("SELECT source, shard, position, size FROM dynashift.checkpoints",
+                          [("redshift-mv://streams.ddb_changes", "shard-0", "12", 1_700_000_000_000_000)]))
     target = RedshiftTarget("redshift://h/dev", connection=con)
     target.open()
     native.ViewSource("redshift-mv://streams.ddb_changes", Config(batch_size=1000)).replicate(Config(), target)
