@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError
+from .redact import mask
 
 
 def pipeline_name(config: Config, source_uri: str) -> str:
@@ -21,7 +22,7 @@ def pipeline_name(config: Config, source_uri: str) -> str:
     had before pipelines existed, so an existing replica resumes where it was."""
     if config.pipeline:
         return config.pipeline
-    parts = [source_uri]
+    parts = [mask(source_uri)]  # a name is shown and stored: never a password
     if config.schema_name:
         parts.append(f"schema={config.schema_name}")
     if config.include:
