@@ -84,6 +84,9 @@ def event(msg: str, level: int = logging.INFO, **fields: Any) -> None:
 
 def batch_logger(b: BatchStats) -> None:
     """An observer of pipeline.replicate: one `batch` line per committed batch."""
+    if b.refused:  # refused by the lease fence (another worker took a shard): nothing was applied
+        event("batch refused", source=b.source, run_id=b.run_id, **(b.leases or {}))
+        return
     event("batch", source=b.source, run_id=b.run_id, batch=b.batch, records=b.records, applied=b.applied,
           duplicates=b.duplicates, stale=b.stale, superseded=b.superseded, ttl_ignored=b.ttl_ignored,
           rejected=b.rejected, bytes=b.bytes, seconds=round(b.seconds, 4),

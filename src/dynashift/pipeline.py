@@ -66,7 +66,7 @@ class BatchStats:
     @classmethod
     def refused_batch(cls, run: RunCounters, keeper: LeaseKeeper | None) -> BatchStats:
         return cls(run.source, run.run_id, run.batches, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, {},
-                   lease_counts(run, keeper), refused=True)
+                   leases=lease_counts(run, keeper), refused=True)
 
     @classmethod
     def between(cls, before: RunCounters, after: RunCounters, seconds: float, lag: dict[str, int]) -> BatchStats:
