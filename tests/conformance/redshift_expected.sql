@@ -16,9 +16,15 @@ CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_t
 
 CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, column_type VARCHAR(65535), variant_column VARCHAR(65535), type_changes VARCHAR(65535));
 
-CREATE TABLE IF NOT EXISTS dynashift.checkpoints (source VARCHAR(65535), shard VARCHAR(65535), position VARCHAR(65535), size BIGINT, updated_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS dynashift.checkpoints (source VARCHAR(65535), shard VARCHAR(65535), position VARCHAR(65535), size BIGINT, updated_at TIMESTAMPTZ, pipeline VARCHAR(65535));
 
-CREATE TABLE IF NOT EXISTS dynashift.runs (run_id BIGINT, source VARCHAR(65535), started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, status VARCHAR(65535), records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT, ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT, bytes_read BIGINT, error VARCHAR(65535));
+CREATE TABLE IF NOT EXISTS dynashift.runs (run_id BIGINT, source VARCHAR(65535), started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, status VARCHAR(65535), records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT, ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT, bytes_read BIGINT, error VARCHAR(65535), pipeline VARCHAR(65535), worker VARCHAR(65535), commits_refused BIGINT);
+
+CREATE TABLE IF NOT EXISTS dynashift.pipelines (pipeline VARCHAR(65535), source VARCHAR(65535), schema_name VARCHAR(65535), filters VARCHAR(65535), created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.leases (pipeline VARCHAR(65535), shard VARCHAR(65535), owner VARCHAR(65535), counter BIGINT, heartbeat TIMESTAMPTZ, expires_at TIMESTAMPTZ, taken_at TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.workers (pipeline VARCHAR(65535), owner VARCHAR(65535), host VARCHAR(65535), pid BIGINT, started_at TIMESTAMPTZ, heartbeat TIMESTAMPTZ, expires_at TIMESTAMPTZ, shards BIGINT);
 
 CREATE TABLE IF NOT EXISTS dynashift.versions (table_name VARCHAR(65535), dist_key VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), deleted BOOLEAN, written_at TIMESTAMPTZ, values_version_us BIGINT, values_seq VARCHAR(65535));
 
@@ -28,13 +34,27 @@ CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id B
 
 CREATE TABLE IF NOT EXISTS dynashift.batches (run_id BIGINT, batch BIGINT, applied_at TIMESTAMPTZ, records BIGINT, applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT, tables VARCHAR(65535));
 
-SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name IN ('tables', 'columns');
+SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift';
 
 COMMIT;
 
 BEGIN;
 
 CREATE TABLE IF NOT EXISTS dynashift.change_log (table_name VARCHAR(65535), dist_key VARCHAR(65535), op VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), applied_at TIMESTAMPTZ);
+
+COMMIT;
+
+SELECT source, schema_name, filters FROM dynashift.pipelines WHERE pipeline = %s;
+
+SELECT count(*) FROM dynashift.checkpoints WHERE pipeline = %s;
+
+BEGIN;
+
+LOCK dynashift.tables;
+
+DELETE FROM dynashift.pipelines WHERE pipeline = %s;
+
+INSERT INTO dynashift.pipelines VALUES (%s, %s, %s, %s, SYSDATE, SYSDATE);
 
 COMMIT;
 
@@ -48,13 +68,15 @@ SELECT table_name, attribute_name, column_name, types_seen, column_type, variant
 
 BEGIN;
 
-UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+LOCK dynashift.tables;
+
+UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND coalesce(pipeline, source) = %s AND (worker IS NULL OR worker NOT IN (SELECT owner FROM dynashift.workers WHERE pipeline = %s AND expires_at > SYSDATE AND owner <> %s));
 
 DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
-INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, pipeline, worker, commits_refused) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, %s, %s, 0);
 
 COMMIT;
 
@@ -64,9 +86,15 @@ SELECT count(*) FROM dynashift.versions WHERE deleted AND written_at < DATEADD(s
 
 COMMIT;
 
-SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
+SELECT source, shard, position, size FROM dynashift.checkpoints WHERE pipeline = %s;
 
 BEGIN;
+
+LOCK dynashift.tables;
+
+SELECT table_name FROM dynashift.tables WHERE table_name IN (%s, %s);
+
+SELECT table_name, attribute_name FROM dynashift.columns WHERE table_name IN (%s, %s);
 
 SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s, %s);
 
@@ -154,11 +182,11 @@ INSERT INTO dynashift.rejected (rejected_at, run_id, source, position, reason, "
 
 DROP TABLE IF EXISTS "_dynashift_rejected";
 
-DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+DELETE FROM dynashift.checkpoints WHERE pipeline = %s AND shard = %s;
 
-INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+INSERT INTO dynashift.checkpoints (source, shard, position, size, updated_at, pipeline) VALUES (%s, %s, %s, %s, SYSDATE, %s);
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s WHERE run_id = %s;
 
 INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
@@ -166,7 +194,21 @@ COMMIT;
 
 BEGIN;
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
+
+COMMIT;
+
+SELECT source, schema_name, filters FROM dynashift.pipelines WHERE pipeline = %s;
+
+SELECT count(*) FROM dynashift.checkpoints WHERE pipeline = %s;
+
+BEGIN;
+
+LOCK dynashift.tables;
+
+DELETE FROM dynashift.pipelines WHERE pipeline = %s;
+
+INSERT INTO dynashift.pipelines VALUES (%s, %s, %s, %s, SYSDATE, SYSDATE);
 
 COMMIT;
 
@@ -180,13 +222,15 @@ SELECT table_name, attribute_name, column_name, types_seen, column_type, variant
 
 BEGIN;
 
-UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+LOCK dynashift.tables;
+
+UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND coalesce(pipeline, source) = %s AND (worker IS NULL OR worker NOT IN (SELECT owner FROM dynashift.workers WHERE pipeline = %s AND expires_at > SYSDATE AND owner <> %s));
 
 DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
-INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, pipeline, worker, commits_refused) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, %s, %s, 0);
 
 COMMIT;
 
@@ -198,9 +242,11 @@ DELETE FROM dynashift.versions WHERE deleted AND written_at < DATEADD(second, -C
 
 COMMIT;
 
-SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
+SELECT source, shard, position, size FROM dynashift.checkpoints WHERE pipeline = %s;
 
 BEGIN;
+
+LOCK dynashift.tables;
 
 CREATE VIEW "public"."orders_live" AS SELECT * FROM "public"."orders" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
 
@@ -236,11 +282,11 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s);
 
-DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+DELETE FROM dynashift.checkpoints WHERE pipeline = %s AND shard = %s;
 
-INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+INSERT INTO dynashift.checkpoints (source, shard, position, size, updated_at, pipeline) VALUES (%s, %s, %s, %s, SYSDATE, %s);
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s WHERE run_id = %s;
 
 INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
@@ -278,17 +324,23 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s, %s, %s);
 
-DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+DELETE FROM dynashift.checkpoints WHERE pipeline = %s AND shard = %s;
 
-INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+INSERT INTO dynashift.checkpoints (source, shard, position, size, updated_at, pipeline) VALUES (%s, %s, %s, %s, SYSDATE, %s);
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s WHERE run_id = %s;
 
 INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
 COMMIT;
 
 BEGIN;
+
+LOCK dynashift.tables;
+
+SELECT table_name FROM dynashift.tables WHERE table_name IN (%s);
+
+SELECT table_name, attribute_name FROM dynashift.columns WHERE table_name IN (%s);
 
 SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s);
 
@@ -332,11 +384,11 @@ SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s A
 
 UPDATE dynashift.columns SET types_seen = CASE attribute_name WHEN %s THEN %s END WHERE table_name = %s AND attribute_name IN (%s);
 
-DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+DELETE FROM dynashift.checkpoints WHERE pipeline = %s AND shard = %s;
 
-INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+INSERT INTO dynashift.checkpoints (source, shard, position, size, updated_at, pipeline) VALUES (%s, %s, %s, %s, SYSDATE, %s);
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s WHERE run_id = %s;
 
 INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
@@ -378,17 +430,19 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s);
 
-DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+DELETE FROM dynashift.checkpoints WHERE pipeline = %s AND shard = %s;
 
-INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+INSERT INTO dynashift.checkpoints (source, shard, position, size, updated_at, pipeline) VALUES (%s, %s, %s, %s, SYSDATE, %s);
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s WHERE run_id = %s;
 
 INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
 COMMIT;
 
 BEGIN;
+
+LOCK dynashift.tables;
 
 CREATE VIEW "public"."customers_live" AS SELECT * FROM "public"."customers" WHERE NOT "_dynashift_deleted" WITH NO SCHEMA BINDING;
 
@@ -430,11 +484,11 @@ UPDATE dynashift.columns SET last_seen = SYSDATE WHERE table_name = %s AND attri
 
 SELECT attribute_name, types_seen FROM dynashift.columns WHERE table_name = %s AND attribute_name IN (%s);
 
-DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+DELETE FROM dynashift.checkpoints WHERE pipeline = %s AND shard = %s;
 
-INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+INSERT INTO dynashift.checkpoints (source, shard, position, size, updated_at, pipeline) VALUES (%s, %s, %s, %s, SYSDATE, %s);
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s WHERE run_id = %s;
 
 INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
@@ -442,7 +496,7 @@ COMMIT;
 
 BEGIN;
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
 
 COMMIT;
 
@@ -456,11 +510,21 @@ SELECT count(*), max("_dynashift_changed_at"), max("_dynashift_synced_at") FROM 
 
 SELECT count(*) FROM dynashift.columns WHERE table_name = %s;
 
-SELECT source, shard, position, size, updated_at FROM dynashift.checkpoints ORDER BY source, shard;
+SELECT count(*) FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name = %s AND column_name = %s;
 
-SELECT run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error FROM dynashift.runs ORDER BY run_id DESC LIMIT 10;
+SELECT source, shard, position, size, updated_at, pipeline FROM dynashift.checkpoints ORDER BY pipeline, source, shard;
+
+SELECT run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error, pipeline, worker, commits_refused FROM dynashift.runs ORDER BY run_id DESC LIMIT 10;
 
 SELECT count(*) FROM dynashift.rejected;
 
 SELECT run_id, batch, applied_at, records, applied, seconds, lag_ms FROM dynashift.batches ORDER BY applied_at DESC, run_id DESC, batch DESC LIMIT 1;
+
+SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift' AND table_name IN ('pipelines', 'workers', 'leases');
+
+SELECT pipeline, source, schema_name, filters FROM dynashift.pipelines ORDER BY pipeline;
+
+SELECT pipeline, owner, host, pid, started_at, heartbeat, expires_at > SYSDATE, shards FROM dynashift.workers ORDER BY pipeline, started_at, owner;
+
+SELECT pipeline, shard, owner, counter, heartbeat, expires_at > SYSDATE FROM dynashift.leases ORDER BY pipeline, shard;
 

@@ -16,9 +16,15 @@ CREATE TABLE IF NOT EXISTS dynashift.tables (table_name VARCHAR(65535), source_t
 
 CREATE TABLE IF NOT EXISTS dynashift.columns (table_name VARCHAR(65535), attribute_name VARCHAR(65535), column_name VARCHAR(65535), types_seen VARCHAR(65535), is_key BOOLEAN, first_seen TIMESTAMPTZ, last_seen TIMESTAMPTZ, column_type VARCHAR(65535), variant_column VARCHAR(65535), type_changes VARCHAR(65535));
 
-CREATE TABLE IF NOT EXISTS dynashift.checkpoints (source VARCHAR(65535), shard VARCHAR(65535), position VARCHAR(65535), size BIGINT, updated_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS dynashift.checkpoints (source VARCHAR(65535), shard VARCHAR(65535), position VARCHAR(65535), size BIGINT, updated_at TIMESTAMPTZ, pipeline VARCHAR(65535));
 
-CREATE TABLE IF NOT EXISTS dynashift.runs (run_id BIGINT, source VARCHAR(65535), started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, status VARCHAR(65535), records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT, ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT, bytes_read BIGINT, error VARCHAR(65535));
+CREATE TABLE IF NOT EXISTS dynashift.runs (run_id BIGINT, source VARCHAR(65535), started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, status VARCHAR(65535), records_read BIGINT, changes_applied BIGINT, superseded BIGINT, duplicates_skipped BIGINT, stale_skipped BIGINT, ttl_ignored BIGINT, rejected BIGINT, tables_created BIGINT, columns_added BIGINT, batches BIGINT, bytes_read BIGINT, error VARCHAR(65535), pipeline VARCHAR(65535), worker VARCHAR(65535), commits_refused BIGINT);
+
+CREATE TABLE IF NOT EXISTS dynashift.pipelines (pipeline VARCHAR(65535), source VARCHAR(65535), schema_name VARCHAR(65535), filters VARCHAR(65535), created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.leases (pipeline VARCHAR(65535), shard VARCHAR(65535), owner VARCHAR(65535), counter BIGINT, heartbeat TIMESTAMPTZ, expires_at TIMESTAMPTZ, taken_at TIMESTAMPTZ);
+
+CREATE TABLE IF NOT EXISTS dynashift.workers (pipeline VARCHAR(65535), owner VARCHAR(65535), host VARCHAR(65535), pid BIGINT, started_at TIMESTAMPTZ, heartbeat TIMESTAMPTZ, expires_at TIMESTAMPTZ, shards BIGINT);
 
 CREATE TABLE IF NOT EXISTS dynashift.versions (table_name VARCHAR(65535), dist_key VARCHAR(65535), version_us BIGINT, seq VARCHAR(65535), event_id VARCHAR(65535), deleted BOOLEAN, written_at TIMESTAMPTZ, values_version_us BIGINT, values_seq VARCHAR(65535));
 
@@ -28,17 +34,11 @@ CREATE TABLE IF NOT EXISTS dynashift.rejected (rejected_at TIMESTAMPTZ, run_id B
 
 CREATE TABLE IF NOT EXISTS dynashift.batches (run_id BIGINT, batch BIGINT, applied_at TIMESTAMPTZ, records BIGINT, applied BIGINT, skipped BIGINT, rejected BIGINT, bytes BIGINT, seconds DOUBLE PRECISION, lag_ms BIGINT, tables VARCHAR(65535));
 
-SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift' AND table_name IN ('tables', 'columns');
+SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'dynashift';
 
-ALTER TABLE dynashift.tables ADD COLUMN options VARCHAR(65535);
+UPDATE dynashift.checkpoints SET pipeline = source WHERE pipeline IS NULL;
 
-ALTER TABLE dynashift.columns ADD COLUMN column_type VARCHAR(65535);
-
-ALTER TABLE dynashift.columns ADD COLUMN variant_column VARCHAR(65535);
-
-ALTER TABLE dynashift.columns ADD COLUMN type_changes VARCHAR(65535);
-
-ALTER TABLE dynashift.tables ADD COLUMN schema_name VARCHAR(65535);
+UPDATE dynashift.runs SET pipeline = source, commits_refused = 0 WHERE pipeline IS NULL;
 
 COMMIT;
 
@@ -50,13 +50,15 @@ SELECT table_name, attribute_name, column_name, types_seen, column_type, variant
 
 BEGIN;
 
-UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND source = %s;
+LOCK dynashift.tables;
+
+UPDATE dynashift.runs SET status = 'interrupted', ended_at = SYSDATE WHERE status = 'running' AND coalesce(pipeline, source) = %s AND (worker IS NULL OR worker NOT IN (SELECT owner FROM dynashift.workers WHERE pipeline = %s AND expires_at > SYSDATE AND owner <> %s));
 
 DELETE FROM dynashift.batches WHERE applied_at < DATEADD(second, -CAST(%s AS INTEGER), SYSDATE);
 
 SELECT coalesce(max(run_id), 0) FROM dynashift.runs;
 
-INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+INSERT INTO dynashift.runs (run_id, source, started_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, pipeline, worker, commits_refused) VALUES (%s, %s, SYSDATE, 'running', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, %s, %s, 0);
 
 COMMIT;
 
@@ -68,7 +70,7 @@ COMMIT;
 
 BEGIN;
 
-SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
+SELECT source, shard, position, size FROM dynashift.checkpoints WHERE pipeline = %s;
 
 CREATE TEMP TABLE _dynashift_mv_batch AS SELECT shard_id, sequence_number, refresh_time, payload, unparsed FROM (SELECT v.shard_id, v.sequence_number, v.refresh_time, v.payload, v.unparsed, ROW_NUMBER() OVER (PARTITION BY v.shard_id ORDER BY LPAD(v.sequence_number, 64, '0')) AS n FROM "streams"."ddb_changes" v LEFT JOIN dynashift.checkpoints c ON c.source = %s AND c.shard = v.shard_id WHERE (c.position IS NULL OR LPAD(v.sequence_number, 64, '0') > LPAD(c.position, 64, '0'))) x WHERE n <= 1000;
 
@@ -129,6 +131,12 @@ DROP TABLE IF EXISTS "_dynashift_mv_stage_1_cells";
 DROP TABLE IF EXISTS "_dynashift_mv_stage_1_p0";
 
 SELECT count(*) FROM "_dynashift_mv_stage_1";
+
+LOCK dynashift.tables;
+
+SELECT table_name FROM dynashift.tables WHERE table_name IN (%s, %s);
+
+SELECT table_name, attribute_name FROM dynashift.columns WHERE table_name IN (%s, %s);
 
 SELECT table_name, options FROM dynashift.tables WHERE table_name IN (%s, %s);
 
@@ -214,15 +222,15 @@ INSERT INTO dynashift.rejected (rejected_at, run_id, source, position, reason, "
 
 DROP TABLE IF EXISTS "_dynashift_rejected";
 
-DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+DELETE FROM dynashift.checkpoints WHERE pipeline = %s AND shard = %s;
 
-INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+INSERT INTO dynashift.checkpoints (source, shard, position, size, updated_at, pipeline) VALUES (%s, %s, %s, %s, SYSDATE, %s);
 
-DELETE FROM dynashift.checkpoints WHERE source = %s AND shard = %s;
+DELETE FROM dynashift.checkpoints WHERE pipeline = %s AND shard = %s;
 
-INSERT INTO dynashift.checkpoints VALUES (%s, %s, %s, %s, SYSDATE);
+INSERT INTO dynashift.checkpoints (source, shard, position, size, updated_at, pipeline) VALUES (%s, %s, %s, %s, SYSDATE, %s);
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s WHERE run_id = %s;
 
 INSERT INTO dynashift.batches VALUES (%s, %s, SYSDATE, %s, %s, %s, %s, %s, %s, %s, %s);
 
@@ -234,7 +242,7 @@ COMMIT;
 
 BEGIN;
 
-SELECT shard, position, size FROM dynashift.checkpoints WHERE source = %s;
+SELECT source, shard, position, size FROM dynashift.checkpoints WHERE pipeline = %s;
 
 CREATE TEMP TABLE _dynashift_mv_batch AS SELECT shard_id, sequence_number, refresh_time, payload, unparsed FROM (SELECT v.shard_id, v.sequence_number, v.refresh_time, v.payload, v.unparsed, ROW_NUMBER() OVER (PARTITION BY v.shard_id ORDER BY LPAD(v.sequence_number, 64, '0')) AS n FROM "streams"."ddb_changes" v LEFT JOIN dynashift.checkpoints c ON c.source = %s AND c.shard = v.shard_id WHERE (c.position IS NULL OR LPAD(v.sequence_number, 64, '0') > LPAD(c.position, 64, '0'))) x WHERE n <= 1000;
 
@@ -250,7 +258,7 @@ COMMIT;
 
 BEGIN;
 
-UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
+UPDATE dynashift.runs SET records_read = %s, changes_applied = %s, superseded = %s, duplicates_skipped = %s, stale_skipped = %s, ttl_ignored = %s, rejected = %s, tables_created = %s, columns_added = %s, batches = %s, bytes_read = %s, commits_refused = %s, status = %s, error = %s, ended_at = SYSDATE WHERE run_id = %s;
 
 COMMIT;
 

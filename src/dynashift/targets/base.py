@@ -153,24 +153,6 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             self.write_batch(run, pending, per_table, pending.batch_seconds)
         copy_counters(pending, run)
 
-    def unapplied(self, changes: Sequence[SchemaChange]) -> Sequence[SchemaChange]:
-        """Under the DDL lock, the schema changes no other worker has made since this one planned
-        its batch: two workers meeting the same new table or attribute both succeed."""
-        if not changes:
-            return changes
-        self.ddl_lock()
-        p = self.param
-        names = sorted({ch.table for ch in changes if isinstance(ch, (AddTable, AddColumn))})
-        if not names:
-            return changes
-        marks = ", ".join([p] * len(names))
-        tables = {r[0] for r in self.query(f"SELECT table_name FROM {META}.tables WHERE table_name IN ({marks})", names)}
-        columns = set(self.query(f"SELECT table_name, attribute_name FROM {META}.columns WHERE table_name IN ({marks})",
-                                 names))
-        return [ch for ch in changes
-                if not (isinstance(ch, AddTable) and ch.table in tables)
-                and not (isinstance(ch, AddColumn) and (ch.table, ch.attribute) in columns)]
-
     def apply_schema(self, changes: Sequence[SchemaChange]) -> None:
         """A batch's schema changes in as few statements as the target allows: a new table is
         created with its columns; new columns of a table are added together (one ALTER TABLE
@@ -426,12 +408,6 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
 
     def stage(self, stage: TableStage) -> str:
         return self.stage_rows("_dynashift_stage", stage.data)
-
-    def sibling(self) -> SqlTarget | None:
-        """A second connection to the same database, for the lease keeper's thread (leases are
-        renewed while a batch commits on the first). None: this target has one writer at most
-        (DuckDB allows one writing process per file), so it needs no leases."""
-        return None
 
     # ------------------------------------------------------------ typed mode (typing_mode.py)
 

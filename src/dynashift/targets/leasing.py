@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import orjson
 
+from ..schema import AddColumn, AddTable, SchemaChange
+
 META = "dynashift"
 
 
@@ -50,6 +52,30 @@ class LeaseTables:
         def seconds_ago(self) -> str: ...
 
         def ddl_lock(self, creating: bool = False) -> None: ...
+
+    def sibling(self) -> Any:
+        """A second connection to the same database (a target), for the lease keeper's thread:
+        leases are renewed while a batch commits on the first. None: one writer at most (DuckDB
+        allows one writing process per file), so no leases."""
+        return None
+
+    def unapplied(self, changes: Sequence[SchemaChange]) -> Sequence[SchemaChange]:
+        """Under the DDL lock, the schema changes no other worker has made since this one planned
+        its batch: two workers meeting the same new table or attribute both succeed."""
+        if not changes:
+            return changes
+        self.ddl_lock()
+        p = self.param
+        names = sorted({ch.table for ch in changes if isinstance(ch, (AddTable, AddColumn))})
+        if not names:
+            return changes
+        marks = ", ".join([p] * len(names))
+        tables = {r[0] for r in self.query(f"SELECT table_name FROM {META}.tables WHERE table_name IN ({marks})", names)}
+        columns = set(self.query(f"SELECT table_name, attribute_name FROM {META}.columns WHERE table_name IN ({marks})",
+                                 names))
+        return [ch for ch in changes
+                if not (isinstance(ch, AddTable) and ch.table in tables)
+                and not (isinstance(ch, AddColumn) and (ch.table, ch.attribute) in columns)]
 
     # ------------------------------------------------------------ pipelines
 
