@@ -36,7 +36,6 @@ from ..schema import (
     Naming,
     SchemaChange,
     has_own_column,
-    stored_name,
 )
 from .column_records import add_columns, record_columns, record_types
 from .leasing import LeaseTables
@@ -117,11 +116,6 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
     def table_ref(self, table: str) -> str:
         return f"{quote(self.table_schemas.get(table, self.schema))}.{quote(table)}"
 
-    @staticmethod
-    def meta(table: str) -> str:
-        return f"{META}.{table}"
-
-    stored_name,
     # ------------------------------------------------------------ one batch
 
     def apply(self, plan: BatchPlan, run: RunCounters, change_log: bool = False) -> None:
