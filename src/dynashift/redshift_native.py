@@ -26,7 +26,7 @@ from .errors import BadRecordError, ConfigError, DynashiftError, SourceError
 from .model import BatchPlan, TableStage
 from .redact import mask
 from .records import Checkpoint, Rejected
-from .schema import DIST_KEY, OVERFLOW, AddColumn, AddTable, SchemaState, plan_schema
+from .schema import DIST_KEY, OVERFLOW, SchemaState, mappings, plan_schema
 from .targets.base import RunCounters, quote
 from .targets.redshift_view import (BATCH, CHANGES, Modes, attributes_sql, batch_sql, cells_sql, changes_sql,  # noqa: F401
                                     checkpoints_sql, complex_sql, counts_sql, keys_sql, needs_case_sensitive_identifier,
@@ -175,14 +175,7 @@ def _seen(target: Any, modes: Modes) -> tuple[dict[str, tuple[list[str], list[st
 
 
 def _mapped(state: SchemaState, changes: list) -> dict[str, tuple[str, dict[str, str]]]:
-    out = {src: (info.name, dict(info.columns)) for src, info in state.tables.items()}
-    by_name = {name: src for src, (name, _) in out.items()}
-    for ch in changes:
-        if isinstance(ch, AddTable):
-            out[ch.source_table] = (ch.table, {})
-            by_name[ch.table] = ch.source_table
-        elif isinstance(ch, AddColumn):
-            out[by_name[ch.table]][1][ch.attribute] = ch.column
+    out = mappings(state, changes)
     for name, columns in out.values():
         if OVERFLOW in columns.values():
             # Never lose the attributes past the budget silently: this path does not fill the overflow column yet.

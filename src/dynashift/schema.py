@@ -201,6 +201,19 @@ class SchemaState:
                 apply_typed(by_name[ch.table], ch)
 
 
+def mappings(state: SchemaState, changes: list[SchemaChange]) -> dict[str, tuple[str, dict[str, str]]]:
+    """DynamoDB table -> (target table, attribute -> column), including this batch's additions."""
+    out = {src: (info.name, dict(info.columns)) for src, info in state.tables.items()}
+    by_name = {name: src for src, (name, _) in out.items()}
+    for ch in changes:
+        if isinstance(ch, AddTable):
+            out[ch.source_table] = (ch.table, {})
+            by_name[ch.table] = ch.source_table
+        elif isinstance(ch, AddColumn):
+            out[by_name[ch.table]][1][ch.attribute] = ch.column
+    return out
+
+
 def has_own_column(ch: AddColumn) -> bool:
     """Whether an attribute's mapping adds a column of its own (not past the budget, not item-only)."""
     return bool(ch.column) and ch.column != OVERFLOW

@@ -16,7 +16,7 @@ from ..errors import BadRecordError
 from ..model import PLAIN, BatchPlan, Modes, TableStage, TypedStage
 from ..overflow import overflow_array
 from ..records import LAZY, REMOVE, Change, Rejected, SourceBatch
-from ..schema import OVERFLOW, AddColumn, AddTable, Naming, SchemaChange, SchemaState, TableModes, plan_schema
+from ..schema import OVERFLOW, Naming, SchemaState, TableModes, mappings, plan_schema
 from .engine import NativeRows, log_fallback_once, render_rows
 from .rows import Values, is_soft, meta_arrays, raw_record, soft_values
 from .typed import Extended, render_extended, stage_extended, type_columns
@@ -109,7 +109,7 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     plan.schema_changes = plan_schema(state, seen, naming, {t: x.modes for t, x in typed.items()} or None, modes.budget,
                                       live="soft" in (modes.delete, modes.ttl))
     layouts = type_columns(state, plan, typed, naming) if typed else {}
-    mapped = _mappings(state, plan.schema_changes)
+    mapped = mappings(state, plan.schema_changes)
     for table, (changes, rows) in rendered.items():
         name, columns = mapped[table]
         if table in typed:
@@ -142,19 +142,6 @@ def _render(changes: list[tuple[Change, Values | None]], types: dict[str, set[st
             continue
         kept.append((change, values))
     return kept, rows
-
-
-def _mappings(state: SchemaState, changes: list[SchemaChange]) -> dict[str, tuple[str, dict[str, str]]]:
-    """DynamoDB table -> (target table, attribute -> column), including this batch's additions."""
-    out = {src: (info.name, dict(info.columns)) for src, info in state.tables.items()}
-    by_name = {name: src for src, (name, _) in out.items()}
-    for ch in changes:
-        if isinstance(ch, AddTable):
-            out[ch.source_table] = (ch.table, {})
-            by_name[ch.table] = ch.source_table
-        elif isinstance(ch, AddColumn):
-            out[by_name[ch.table]][1][ch.attribute] = ch.column
-    return out
 
 
 def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values | None]],
