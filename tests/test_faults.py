@@ -97,7 +97,8 @@ def _terminate_mid_batch(url: str, proc: subprocess.Popen, rng: random.Random) -
         while proc.poll() is None:
             row = con.execute(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = 'dynashift' AND datname = %s"
-                " AND backend_xid IS NOT NULL", [database]).fetchone()
+                " AND backend_xid IS NOT NULL AND query NOT ILIKE '%%dynashift.leases%%'"
+                " AND query NOT ILIKE '%%dynashift.workers%%'", [database]).fetchone()  # not the lease keeper's
             if row:
                 (done,) = con.execute("SELECT pg_terminate_backend(%s)", row).fetchone()
                 if done:
