@@ -167,28 +167,7 @@ pub fn export_keys(line: &[u8], key_names: &[String]) -> R<(Vec<(String, &'stati
 fn keys<'a>(p: &mut P<'a>) -> R<Vec<(String, &'static str, String)>> {
     let mut out = Vec::new();
     p.object(|p, name| {
-        let mut one: Option<(&'static str, String)> = None;
-        p.object(|p, tag| {
-            if one.is_some() {
-                return Err(Defer);
-            }
-            let tag: &'static str = match tag.as_ref() {
-                "S" => "S",
-                "N" => "N",
-                "B" => "B",
-                _ => return Err(Defer),
-            };
-            if p.peek()? != b'"' {
-                return Err(Defer);
-            }
-            let v = p.string()?;
-            if tag == "N" && !is_json_number(v.as_bytes()) {
-                return Err(Defer);
-            }
-            one = Some((tag, v.into_owned()));
-            Ok(())
-        })?;
-        let (tag, v) = one.ok_or(Defer)?;
+        let (tag, v) = key_value(p)?;
         out.push((name.to_string(), tag, v));
         Ok(())
     })?;
