@@ -255,3 +255,20 @@ def test_expired_tombstones_and_status(tmp_path, pg_url):
     assert [(t["table"], t["rows"], t["columns"]) for t in info["tables"]] == [("orders", 2, 3)]
     assert [r["status"] for r in info["runs"]] == ["ok", "ok"]
     assert pg_rows(pg_url, "SELECT types_seen FROM dynashift.columns WHERE attribute_name = 's'") == [('["SS"]',)]
+
+
+def test_the_lease_keeper_connection_names_itself_apart_from_the_batch_connection(pg_url):
+    """Operators (and tests that terminate a backend) tell a worker's two connections apart."""
+    target = make_target(pg_url)
+    target.open()
+    keeper = target.sibling()
+    try:
+        dbname = target.con.info.dbname
+        with admin() as con:
+            names = sorted(r[0] for r in con.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = %s AND application_name LIKE 'dynashift%%'",
+                [dbname]).fetchall())
+        assert names == ["dynashift", "dynashift-leases"]
+    finally:
+        keeper.close()
+        target.close()

@@ -61,6 +61,7 @@ class PostgresTarget(SqlTarget):
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
         self.con: Any = None
+        self.application_name = "dynashift"  # the lease keeper's connection says "dynashift-leases"
         self._tx = Nesting()
         self._first_error: str | None = None
 
@@ -74,7 +75,8 @@ class PostgresTarget(SqlTarget):
 
     def connect(self) -> Any:
         try:
-            con = psycopg.connect(self.uri, autocommit=True, prepare_threshold=None, application_name="dynashift")
+            con = psycopg.connect(self.uri, autocommit=True, prepare_threshold=None,
+                                  application_name=self.application_name)
         except psycopg.Error as exc:
             raise TargetError(f"cannot connect to {self.engine} at {_where(self.uri)}: {_first_line(exc)}") from None
         # Unqualified names (the staging and winners tables) resolve only among this session's
@@ -85,6 +87,7 @@ class PostgresTarget(SqlTarget):
 
     def sibling(self) -> PostgresTarget | None:
         other = type(self)(self.uri, self.schema)
+        other.application_name = "dynashift-leases"
         other.con = other.connect()
         return other
 

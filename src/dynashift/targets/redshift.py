@@ -124,12 +124,13 @@ class RedshiftTarget(PostgresTarget):
         self.options = RedshiftOptions.from_uri(uri)
         self._connection = connection  # the test seam: anything with run(sql, params, fetch) and close()
         self.session = uuid.uuid4().hex[:12]
+        self.application_name = "dynashift"  # the lease keeper's connection says "dynashift-leases"
         self._staged = 0
 
     def connect(self) -> Any:
         if self._connection is not None:
             return self._connection
-        return DataApiConnection(self.options) if self.options.data_api else ConnectorConnection(self.options)
+        return DataApiConnection(self.options) if self.options.data_api else ConnectorConnection(self.options, self.application_name)
 
     def open(self) -> None:
         self.con = self.connect()
@@ -181,6 +182,7 @@ class RedshiftTarget(PostgresTarget):
         if self._connection is not None:
             return None  # a connection handed in (tests): one worker
         other = type(self)(self.uri, self.schema)
+        other.application_name = "dynashift-leases"
         other.con = other.connect()
         return other
 
@@ -356,12 +358,12 @@ class ConnectorConnection:
 
     max_statement_bytes = 8 << 20  # ref: r_INSERT_30.html: statements up to 16 MB
 
-    def __init__(self, opts: RedshiftOptions):
+    def __init__(self, opts: RedshiftOptions, application_name: str = "dynashift"):
         import redshift_connector  # noqa: PLC0415 - an optional dependency, loaded only when used
 
         self.errors = redshift_connector.Error
         args = dict(host=opts.host, port=opts.port, database=opts.database, user=opts.user or "",
-                    password=opts.password or "", application_name="dynashift")
+                    password=opts.password or "", application_name=application_name)
         if opts.iam:
             args.update(iam=True, db_user=opts.db_user or opts.user, cluster_identifier=opts.cluster_identifier,
                         region=opts.region, profile=opts.profile, password="")
