@@ -61,6 +61,9 @@ def health(info: dict[str, Any]) -> dict[str, Any]:
             worse("failing", f"the last run of {source} (run {run['run_id']}) failed: {run['error'] or 'no message'}")
         elif run["status"] == "interrupted":
             worse("warning", f"run {run['run_id']} of {source} was interrupted; the next run resumes at its checkpoint")
+        elif run["status"] == "lost":
+            worse("warning", f"run {run['run_id']} of {source} is marked running but its process is gone (killed?);"
+                             " the next run resumes at its checkpoint")
     recent_rejects = sum(r["rejected"] or 0 for r in info["runs"])
     if recent_rejects:
         noun = "record" if recent_rejects == 1 else "records"

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 BLUE, GREEN, GREY, RED, AMBER, INK = "#2563eb", "#16a34a", "#9ca3af", "#dc2626", "#d97706", "#1f2937"
 STATE_COLORS = {"healthy": GREEN, "warning": AMBER, "failing": RED, "idle": GREY}
-RUN_COLORS = {"ok": GREEN, "running": BLUE, "failed": RED, "interrupted": AMBER}
+RUN_COLORS = {"ok": GREEN, "running": BLUE, "failed": RED, "interrupted": AMBER, "lost": AMBER}
 MAX_POINTS = 400  # batches beyond this are averaged into buckets
 W, H = 560, 200  # chart size (it scales with the page: viewBox)
 PAD = (48, 12, 26, 26)  # left, right, top, bottom

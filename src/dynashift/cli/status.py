@@ -122,7 +122,7 @@ def _last_batch(info: dict[str, Any]) -> str:
 
 
 def _status(status: str) -> Text:
-    color = {"ok": "green", "running": "cyan", "failed": "red", "interrupted": "yellow"}.get(status, "white")
+    color = {"ok": "green", "running": "cyan", "failed": "red", "interrupted": "yellow", "lost": "yellow"}.get(status, "white")
     return Text(status, style=color)
 
 

@@ -41,6 +41,7 @@ class DuckDBTarget(SqlTarget):
     naming = Naming(max_bytes=255, case_insensitive=True)
     default_schema = "main"
     STAGE_METADATA_ROWS = True
+    ONE_WRITER = True
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)

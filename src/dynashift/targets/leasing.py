@@ -41,6 +41,8 @@ class LeaseTables:
 
     param: ClassVar[str]
     NOW: ClassVar[str]
+    # One writing process at most (DuckDB): no leases; a reader that could open it sees no live run.
+    ONE_WRITER: ClassVar[bool] = False
 
     if TYPE_CHECKING:
         def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...

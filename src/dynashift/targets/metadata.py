@@ -349,6 +349,12 @@ class MetadataTables:
             run["seconds"] = seconds
             run["records_per_s"] = round(run["records_read"] / seconds, 1) if seconds else None
             runs.append(run)
+        pipelines = self.pipelines_status()
+        alive = {w["owner"] for entry in pipelines for w in entry["workers"] if w["alive"]}
+        for run in runs:  # a run whose process is gone (killed) is "lost" until the next run marks it interrupted
+            if run["status"] == "running" and ((self.ONE_WRITER and self.mode == "read")
+                                               or (run.get("worker") and run["worker"] not in alive)):
+                run["status"] = "lost"
         (rejected,) = self.query(f"SELECT count(*) FROM {META}.rejected")[0]
         last = self.query(f"SELECT run_id, batch, applied_at, records, applied, seconds, lag_ms FROM {META}.batches"
                           " ORDER BY applied_at DESC, run_id DESC, batch DESC LIMIT 1")
@@ -357,7 +363,7 @@ class MetadataTables:
         if last_batch:
             last_batch["applied_at"] = _iso(last_batch["applied_at"])
         return {"target": self.uri, "tables": tables, "checkpoints": checkpoints, "runs": runs,
-                "last_batch": last_batch, "rejected": int(rejected), "pipelines": self.pipelines_status()}
+                "last_batch": last_batch, "rejected": int(rejected), "pipelines": pipelines}
 
 
     # ------------------------------------------------------------ per-shard lag
