@@ -360,7 +360,7 @@ def target_checks(config: Config, options: Options | None = None) -> Iterator[Ch
     """Reachable (open, which also creates the metadata schema) and writable (a scratch table in
     schema dynashift, created and dropped inside a transaction that is rolled back)."""
     from .targets import make_target
-    from .targets.base import META, quote
+    from .targets.base import META
 
     where = _safe(config.target)
     grant = (f"grant the user CREATE on the database (for schema {META}) and on the target schema, or choose "
@@ -382,19 +382,12 @@ def target_checks(config: Config, options: Options | None = None) -> Iterator[Ch
         return
     try:
         yield Check("target", PASS, f"{where} is reachable")
-        probe = f"{META}._dynashift_doctor_probe"
         try:
-            with target.transaction():
-                target.execute(f"CREATE SCHEMA IF NOT EXISTS {META}")
-                target.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
-                target.execute(f"CREATE TABLE {probe} (x {target.TEXT})")
-                target.execute(f"INSERT INTO {probe} VALUES ('ok')")
-                target.execute(f"CREATE TABLE {target.table_ref('_dynashift_doctor_probe')} (x {target.TEXT})")
-                raise _Rollback
-        except _Rollback:
-            yield Check("writable", PASS, f"may create tables in schemas {META} and {target.schema}")
+            target.probe_writes()
         except DynashiftError as exc:
             yield Check("writable", FAIL, f"{where}: {exc}", grant)
+        else:
+            yield Check("writable", PASS, f"may create tables in schemas {META} and {target.schema}")
         if getattr(target, "engine", "") == "Redshift":
             yield from redshift_settings_checks(config, options or Options(), target)
     finally:
@@ -485,10 +478,6 @@ def _new_duckdb_file(uri: str) -> list[Check] | None:
                 Check("writable", FAIL, f"{folder} is not writable", "choose a folder you may write to")]
     return [Check("target", PASS, f"{uri}: {path} does not exist yet; the first run creates it"),
             Check("writable", PASS, f"{folder} is writable")]
-
-
-class _Rollback(Exception):
-    """Raised inside the probe's transaction so that it is rolled back."""
 
 
 def _safe(uri: str) -> str:

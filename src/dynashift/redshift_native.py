@@ -26,13 +26,13 @@ from .errors import BadRecordError, ConfigError, DynashiftError, SourceError
 from .model import BatchPlan, TableStage
 from .redact import mask
 from .records import Checkpoint, Rejected
-from .schema import DIST_KEY, OVERFLOW, SchemaState, mappings, plan_schema
+from .schema import OVERFLOW, SchemaState, mappings, plan_schema
 from .targets.base import RunCounters, quote
 from .targets.redshift_view import (BATCH, CHANGES, Modes, attributes_sql, batch_sql, cells_sql, changes_sql,  # noqa: F401
                                     checkpoints_sql, complex_sql, counts_sql, keys_sql, needs_case_sensitive_identifier,
                                     parameter_group_settings,
-                                    pivot_sql, rejected_sql, setup_statements, shares, stage_sql, view_ref,
-                                    watermark, winners_sql)
+                                    pivot_sql, rejected_sql, row_count_sql, setup_statements, shares, stage_sql, view_ref,
+                                    watermark, winners_by_hash_sql, winners_sql)
 
 
 def iam_policy(stream: str, region: str = "*", account: str = "*") -> str:
@@ -146,8 +146,8 @@ def apply_batch(target: Any, source: ViewSource, state: SchemaState, modes: Mode
                     plan.stages.append(stage)
             target.apply(plan, run, config.change_log)
         finally:
-            target.execute(f"DROP TABLE IF EXISTS {CHANGES}")
-            target.execute(f"DROP TABLE IF EXISTS {BATCH}")
+            target.drop_stage(CHANGES)
+            target.drop_stage(BATCH)
     return plan.schema_changes
 
 
@@ -201,10 +201,10 @@ def _stage(target: Any, relation: str, name: str, source_table: str, keys: list[
         target.execute(pivot_sql(part, cells, share, f"_dk_{i}"))
     target.execute(stage_sql(relation, winners, parts))
     for table in [winners, cells, *parts]:
-        target.execute(f"DROP TABLE IF EXISTS {quote(table)}")
-    (total,) = target.query(f"SELECT count(*) FROM {quote(relation)}")[0]
+        target.drop_stage(quote(table))
+    (total,) = target.query(row_count_sql(relation))[0]
     if not total:
-        target.execute(f"DROP TABLE IF EXISTS {quote(relation)}")
+        target.drop_stage(quote(relation))
         return None
     soft = "soft" in (modes.delete, modes.ttl)
     return WarehouseStage(name, list(columns.values()), pa.table({"_": pa.nulls(int(total))}), soft, quote(relation))
@@ -236,10 +236,9 @@ def _render_in_python(target: Any, winners: str, name: str, columns: dict[str, s
     for i in range(0, len(hashes), 1000):  # IN lists of bound values, a thousand at a time
         share = hashes[i:i + 1000]
         marks = ", ".join([target.param] * len(share))
-        where = f"WHERE MD5({quote(DIST_KEY)}) IN ({marks})"
-        for dist_key, in target.query(f"SELECT {quote(DIST_KEY)} FROM {quote(winners)} {where}", share):
+        for dist_key, in target.query(winners_by_hash_sql("SELECT", winners, marks), share):
             reason, seq = bad[hashlib.md5(dist_key.encode()).hexdigest()]
             plan.rejected.append(Rejected(reason, orjson.dumps({"table": name, "dist_key": dist_key}),
                                           seq.replace("\x1f", ":")))
-        target.execute(f"DELETE FROM {quote(winners)} {where}", share)
+        target.execute(winners_by_hash_sql("DELETE", winners, marks), share)
     return target.stage_rows(f"{winners}_rendered", pa.table({k: pa.array(v, pa.string()) for k, v in texts.items()}))

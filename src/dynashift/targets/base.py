@@ -403,6 +403,18 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
     def stage(self, stage: TableStage) -> str:
         return self.stage_rows("_dynashift_stage", stage.data)
 
+    def probe_writes(self) -> None:
+        """`doctor`'s proof that a run may write: a scratch table in schema dynashift and one in
+        the target schema, made in a transaction that is rolled back. Raises what the target refuses."""
+        probe = f"{META}._dynashift_doctor_probe"
+        with contextlib.suppress(_Rollback), self.transaction():
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {META}")
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(self.schema)}")
+            self.execute(f"CREATE TABLE {probe} (x {self.TEXT})")
+            self.execute(f"INSERT INTO {probe} VALUES ('ok')")
+            self.execute(f"CREATE TABLE {self.table_ref('_dynashift_doctor_probe')} (x {self.TEXT})")
+            raise _Rollback
+
     # ------------------------------------------------------------ typed mode (typing_mode.py)
 
     def sql_type(self, column_type: str | None) -> str:
@@ -434,6 +446,10 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         if kind == JSON:
             return self.JSON_FROM_TEXT.format(expr)
         return expr
+
+
+class _Rollback(Exception):
+    """Raised inside a transaction so that it is rolled back (`probe_writes`)."""
 
 
 class Nesting:

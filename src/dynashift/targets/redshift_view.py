@@ -282,6 +282,16 @@ def stage_sql(name: str, winners: str, parts: list[str]) -> str:
     return f"CREATE TEMP TABLE {quote(name)} AS SELECT w.*{picks} FROM {quote(winners)} w{joins}"
 
 
+def row_count_sql(relation: str) -> str:
+    return f"SELECT count(*) FROM {quote(relation)}"
+
+
+def winners_by_hash_sql(verb: str, winners: str, marks: str) -> str:
+    """SELECT the dist keys of (or DELETE) the winners whose MD5(dist_key) is among the bound `marks`."""
+    what = f"SELECT {quote(DIST_KEY)} FROM" if verb == "SELECT" else "DELETE FROM"
+    return f"{what} {quote(winners)} WHERE MD5({quote(DIST_KEY)}) IN ({marks})"
+
+
 def counts_sql(ignore_ttl: bool) -> str:
     """Records read and bytes; among the replicable records, those a newer change of their key
     replaced within the batch: duplicates (the same change again), stale (older than one read
