@@ -1,7 +1,7 @@
 """End-to-end throughput from a Kinesis endpoint into DuckDB: simulated change records are put
 into a stream (PutRecords), then `kinesis://` replicates them all (`--once`) into a fresh DuckDB.
 
-By default the endpoint is a local moto server started in a child process (with tests/moto_server.py's
+By default the endpoint is a local moto server started in a child process (with tests/support/moto_server.py's
 patches, so GetRecords answers like AWS); `--endpoint-url` points at another one instead (LocalStack,
 or AWS itself with `--endpoint-url ''`, where the stream must exist and be empty).
 
@@ -39,7 +39,7 @@ _SERVER = """
 import logging, sys, time
 sys.path.insert(0, {tests!r})
 from moto.server import ThreadedMotoServer
-from moto_server import aws_like
+from support.moto_server import aws_like
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 with aws_like():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port={port}, verbose=False)

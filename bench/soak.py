@@ -2,10 +2,10 @@
 rate, for minutes; the dynashift process's memory and its lag are sampled every few seconds.
 
     .venv/bin/python bench/soak.py                                  # 10 minutes at 2,000 changes/s
-    .venv/bin/python bench/soak.py --seconds 40 --rate 500          # what CI runs (tests/test_soak.py)
+    .venv/bin/python bench/soak.py --seconds 40 --rate 500          # what CI runs (tests/integration/test_soak.py)
     .venv/bin/python bench/soak.py --target duckdb                  # the embedded target
 
-Three processes: moto (with tests/moto_server.py's AWS-like patches, and records trimmed after
+Three processes: moto (with tests/support/moto_server.py's AWS-like patches, and records trimmed after
 `--retention` seconds as the stream's retention would, so it does not grow without bound), this
 one (a producer thread sending PutRecords calls paced to `--rate`, and the sampler), and
 `dynashift run` (a subprocess, as users run it).
@@ -59,7 +59,7 @@ import logging, sys, threading, time
 sys.path.insert(0, {tests!r})
 from moto.server import ThreadedMotoServer
 from moto.kinesis.models import kinesis_backends
-from moto_server import ACCOUNT, REGION, aws_like
+from support.moto_server import ACCOUNT, REGION, aws_like
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 def trim(retention):  # records older than the retention period expire, as in Kinesis

@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 if command -v cargo >/dev/null 2>&1; then
   echo "building the native engine (native/, Rust; the first build takes a few minutes)" >&2
   .venv/bin/python -m pip install --quiet ./native \
-    || echo "note: the native engine did not build; the pure-Python engine runs (tests/test_engine_equivalence.py fails in CI)" >&2
+    || echo "note: the native engine did not build; the pure-Python engine runs (tests/unit/test_engine_equivalence.py fails in CI)" >&2
 else
   echo "note: no Rust toolchain (cargo) found: the pure-Python engine runs; install Rust (https://rustup.rs) for the native one" >&2
 fi

@@ -27,9 +27,9 @@ step() {
   fi
 }
 
-step crash env DYNASHIFT_CRASH_KILLS=${CRASH_KILLS:-100} timeout 3600 $PY -m pytest -s -q -p no:cacheprovider --timeout=0 tests/test_crash.py
-step faults env DYNASHIFT_OUTAGE_SECONDS=${OUTAGE_SECONDS:-45} timeout 1800 $PY -m pytest -s -q -p no:cacheprovider --timeout=0 tests/test_faults.py
-step fuzz env DYNASHIFT_FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-2000} timeout 7200 $PY -m pytest -q -p no:cacheprovider --timeout=0 tests/test_fuzz.py
+step crash env DYNASHIFT_CRASH_KILLS=${CRASH_KILLS:-100} timeout 3600 $PY -m pytest -s -q -p no:cacheprovider --timeout=0 tests/integration/test_crash.py
+step faults env DYNASHIFT_OUTAGE_SECONDS=${OUTAGE_SECONDS:-45} timeout 1800 $PY -m pytest -s -q -p no:cacheprovider --timeout=0 tests/integration/test_faults.py
+step fuzz env DYNASHIFT_FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-2000} timeout 7200 $PY -m pytest -q -p no:cacheprovider --timeout=0 tests/integration/test_fuzz.py
 step soak-postgres timeout 1800 $PY bench/soak.py --seconds ${SOAK_SECONDS:-600} --rate ${SOAK_RATE:-2000} --target postgres --json "$OUT/soak-postgres.json"
 step soak-duckdb timeout 1800 $PY bench/soak.py --seconds ${SOAK_SECONDS:-600} --rate ${SOAK_RATE:-2000} --target duckdb --json "$OUT/soak-duckdb.json"
 

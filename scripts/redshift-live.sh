@@ -11,4 +11,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-.venv/bin/python}
 echo "dynashift live suite against $(printf '%s' "$DYNASHIFT_REDSHIFT_URL" | sed -E 's#(//[^:/@]+):[^@/]*@#\1:***@#')"
-exec "$python" -m pytest -v -rA tests/test_redshift_live.py tests/test_conformance.py -k "redshift and not on-postgresql" "$@"
+exec "$python" -m pytest -v -rA tests/integration/test_redshift_live.py tests/integration/test_conformance.py -k "redshift and not on-postgresql" "$@"

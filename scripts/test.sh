@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 if command -v cargo >/dev/null 2>&1; then
   echo "building the native engine (native/, Rust; the first build takes a few minutes)" >&2
   .venv/bin/python -m pip install --quiet ./native \
-    || echo "note: the native engine did not build; the pure-Python engine runs (tests/test_engine_equivalence.py fails in CI)" >&2
+    || echo "note: the native engine did not build; the pure-Python engine runs (tests/unit/test_engine_equivalence.py fails in CI)" >&2
 else
   echo "note: no Rust toolchain (cargo) found: the pure-Python engine runs; install Rust (https://rustup.rs) for the native one" >&2
 fi
@@ -21,9 +21,9 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
    && ! command -v google-chrome >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
-      || echo "note: could not install chromium; tests/test_report.py will skip (fail in CI)" >&2
+      || echo "note: could not install chromium; tests/integration/test_report.py will skip (fail in CI)" >&2
   else
-    echo "note: chromium is not installed (not root, or no apt); tests/test_report.py will skip (fail in CI)" >&2
+    echo "note: chromium is not installed (not root, or no apt); tests/integration/test_report.py will skip (fail in CI)" >&2
   fi
 fi
 exec .venv/bin/python -m pytest "$@"

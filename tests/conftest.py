@@ -1,3 +1,11 @@
+"""Shared by both halves of the suite:
+
+    unit/         pure code, no I/O beyond temporary files; the whole folder runs in seconds
+    integration/  DuckDB files, PostgreSQL, moto, subprocesses, the CLI, the benchmarks' scripts
+    support/      test tooling (builders, oracles, fixtures' servers), imported as `support.…`
+    fixtures/, conformance/  recorded input and expected state that both halves read
+"""
+
 from __future__ import annotations
 
 import sys
@@ -5,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures" / "real"  # real-world samples; origins in SOURCES.md there
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+FIXTURES = TESTS / "fixtures" / "real"  # real-world samples; origins in SOURCES.md there
+if str(TESTS) not in sys.path:  # `support` imports from every test folder (pytest adds only the test's own)
+    sys.path.insert(0, str(TESTS))
 
 
 @pytest.fixture

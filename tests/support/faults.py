@@ -1,6 +1,6 @@
 """Test-only crash injection: `DYNASHIFT_FAULT=POINT:N[,POINT:N…]` makes the process SIGKILL itself
 the N-th time it reaches POINT (counted from 1 in this process). For the crash tests
-(tests/test_crash.py, docs/testing.md).
+(tests/integration/test_crash.py, docs/testing.md).
 
     mid_merge      inside a batch transaction, right after the first table of the batch was merged
                    (batches with nothing to merge do not count)

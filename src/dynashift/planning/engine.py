@@ -9,7 +9,7 @@ Both sit behind one small interface, used at two points of the hot path:
 The native engine is the Python one with its per-record work done in Rust: whatever it is not sure
 about (a malformed or unusual record, a table with typed columns, the item column or history) it
 hands back to the Python code, which decides, so the two agree by construction on every record
-the native engine accepts; tests/test_engine_equivalence.py checks it. `DYNASHIFT_ENGINE=python|native`
+the native engine accepts; tests/unit/test_engine_equivalence.py checks it. `DYNASHIFT_ENGINE=python|native`
 forces one; unset, the native engine runs when installed (`pip install ./native`).
 """
 

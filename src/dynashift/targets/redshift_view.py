@@ -1,7 +1,7 @@
 """The SQL of Redshift's native path (`redshift-mv://`, redshift_native.py): the streaming view and
 each batch's statements, every one set-based, each within the Data API's limits (SQL under 100,000
 characters, result rows under 64 KB), no identifier from Redshift's reserved words unquoted, no
-`%` but the driver's placeholders (tests/test_redshift_strict.py checks all of it).
+`%` but the driver's placeholders (tests/integration/test_redshift_strict.py checks all of it).
 ref: https://docs.aws.amazon.com/redshift/latest/dg/materialized-view-streaming-ingestion-getting-started.html
 """
 
