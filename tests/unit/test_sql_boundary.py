@@ -8,7 +8,7 @@ import ast
 import re
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "dynashift"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "dynashift"
 # Upper-case keywords in a statement's shape: prose ("create it", "a SELECT") does not match.
 STATEMENT = re.compile(
     r"\bSELECT\b.*\bFROM\b|\bINSERT\s+INTO\b|\bUPDATE\s+\S+\s+SET\b|\bDELETE\s+FROM\b|\bMERGE\s+INTO\b"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pg import pg_url  # noqa: F401 - a fixture
+from support.pg import pg_url  # noqa: F401 - a fixture
 
 from dynashift.overview import health
 from dynashift.targets import make_target
