@@ -273,3 +273,34 @@ def test_rebuild_replays_one_table_from_the_streams_start(tmp_path: Path) -> Non
     assert missing.returncode == 2 and "no replicated table 'nope'" in missing.stderr
     assert summary.changes == 3000
 
+
+
+def test_rebuild_from_stream_replays_only_its_own_pipeline(tmp_path: Path) -> None:
+    """Two pipelines read one source into one target; rebuilding a table of one replays that
+    pipeline only: the other keeps its checkpoints (it would otherwise read everything again)."""
+    simulate(tmp_path / "changes", changes=600, tables=2, seed=5)
+    (tmp_path / "changes" / "expected.json").unlink()
+    for name, rule in (("a", 'include = ["Orders"]'), ("b", 'exclude = ["Orders"]')):
+        (tmp_path / f"{name}.toml").write_text(f'source = "file://changes/"\ntarget = "duckdb:///r.duckdb"\n'
+                                               f'pipeline = "{name}"\n{rule}\n')
+        done = cli("run", "--once", "-q", "--config", f"{name}.toml", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+
+    def state() -> tuple[list[tuple], list[tuple]]:
+        con = duckdb.connect(str(tmp_path / "r.duckdb"), read_only=True)
+        try:
+            return (con.execute("SELECT pipeline, shard, position FROM dynashift.checkpoints ORDER BY 1, 2").fetchall(),
+                    con.execute("SELECT pipeline, records_read FROM dynashift.runs ORDER BY run_id").fetchall())
+        finally:
+            con.close()
+
+    checkpoints, runs = state()
+    assert {row[0] for row in checkpoints} == {"a", "b"} and len(runs) == 2
+    done = cli("rebuild", "--table", "orders", "--from", "stream", "--yes", "--config", "a.toml", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "pipeline a's checkpoints are forgotten" in done.stderr
+    after, runs_after = state()
+    assert after == checkpoints  # pipeline a read the source to its end again; b was not touched
+    assert runs_after[2] == ("a", runs[0][1])  # the replay read everything again, as a's first run did
+    done = cli("run", "--once", "-q", "--config", "b.toml", cwd=tmp_path)
+    assert done.returncode == 0 and state()[1][-1] == ("b", 0)  # b has nothing left to read

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..errors import ConfigError
+from ..identity import pipeline_name
 from ..sources import make_source
 from ..targets import make_target
 from .common import AWS_OPTIONS, TARGET_OPTIONS, config_from, err, guarded, load_items, options, run_with_progress
@@ -20,6 +21,8 @@ from .common import AWS_OPTIONS, TARGET_OPTIONS, config_from, err, guarded, load
                    "replay it from its start now (files, an archive, or what a stream still holds); none: only drop "
                    "(then load it yourself, e.g. `dynashift export start`).")
 @click.option("--source", help="With --from stream: the source to replay (default: `source` in dynashift.toml).")
+@click.option("--pipeline", help="With --from stream: the pipeline to replay (default: the one `run` derives from the "
+                                 "source, schema and table filters); the source's other pipelines keep their checkpoints.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @options(TARGET_OPTIONS + AWS_OPTIONS)
 @guarded
@@ -40,9 +43,10 @@ def rebuild(table: str, load_from: str, yes: bool, config_path: str | None, quie
     try:
         target.require_metadata()  # nothing to rebuild where nothing was replicated
         target.ensure_metadata()
-        name, source_table = target.forget_table(table, source.uri if source is not None else None)
+        pipeline = pipeline_name(config, source.uri) if source is not None else None
+        name, source_table = target.forget_table(table, source.uri if source is not None else None, pipeline)
         err.print(f"dropped {name} (DynamoDB table {source_table}) and what dynashift remembered of it"
-                  + ("; the source's checkpoints are forgotten" if source is not None else ""), highlight=False)
+                  + (f"; pipeline {pipeline}'s checkpoints are forgotten" if source is not None else ""), highlight=False)
         if source is not None:
             run_with_progress(config, source, target, quiet or not err.is_terminal, "once")
     finally:

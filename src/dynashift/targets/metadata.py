@@ -391,11 +391,12 @@ class MetadataTables:
 
     # ------------------------------------------------------------ rebuilding one table
 
-    def forget_table(self, table: str, source: str | None = None) -> tuple[str, str]:
+    def forget_table(self, table: str, source: str | None = None, pipeline: str | None = None) -> tuple[str, str]:
         """Drop replicated `table` (its target name or its DynamoDB table's) with its history table
         or view, and everything dynashift remembers of it (columns, versions and tombstones,
-        change_log, its row in `tables`), in one transaction; with `source`, that source's
-        checkpoints too, so the next run reads it from its start. Returns (table, DynamoDB table)."""
+        change_log, its row in `tables`), in one transaction; with `source`, the checkpoints of that
+        source's `pipeline` (default: its unnamed one) too, so the next run of it reads the source
+        from its start; other pipelines of the source keep theirs. Returns (table, DynamoDB table)."""
         from ..errors import ConfigError
 
         p = self.param
@@ -420,7 +421,7 @@ class MetadataTables:
             for meta in ("columns", "versions", *(("change_log",) if logged else ()), "tables"):
                 self.execute(f"DELETE FROM {META}.{meta} WHERE table_name = {p}", [name])
             if source is not None:
-                self.execute(f"DELETE FROM {META}.checkpoints WHERE source = {p}", [source])
+                self.execute(f"DELETE FROM {META}.checkpoints WHERE pipeline = {p}", [pipeline or source])
         self.table_schemas.pop(name, None)
         return name, source_table
 
