@@ -84,49 +84,16 @@ impl<'a> P<'a> {
     }
 
     /// A string token: its raw bytes between the quotes and whether it holds escapes.
+    #[inline]
     pub fn string_raw(&mut self) -> R<(&'a [u8], bool)> {
-        self.expect(b'"')?;
-        let start = self.i;
-        let mut esc = false;
-        loop {
-            // the plain run up to the next quote, backslash or control character
-            self.i += find_special(&self.b[self.i..]);
-            let c = *self.b.get(self.i).ok_or(Defer)?;
-            match c {
-                b'"' => {
-                    let s = &self.b[start..self.i];
-                    self.i += 1;
-                    return Ok((s, esc));
-                }
-                b'\\' => {
-                    esc = true;
-                    let n = *self.b.get(self.i + 1).ok_or(Defer)?;
-                    match n {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
-                        b'u' => {
-                            let cp = hex4(self.b, self.i + 2)?;
-                            self.i += 6;
-                            if (0xD800..0xDC00).contains(&cp) {
-                                if self.b.get(self.i) == Some(&b'\\') && self.b.get(self.i + 1) == Some(&b'u') {
-                                    let lo = hex4(self.b, self.i + 2)?;
-                                    if !(0xDC00..0xE000).contains(&lo) {
-                                        return Err(Defer);
-                                    }
-                                    self.i += 6;
-                                } else {
-                                    return Err(Defer);
-                                }
-                            } else if (0xDC00..0xE000).contains(&cp) {
-                                return Err(Defer);
-                            }
-                        }
-                        _ => return Err(Defer),
-                    }
-                }
-                0..=0x1f => return Err(Defer),
-                _ => self.i += 1,
-            }
+        self.ws();
+        if self.b.get(self.i) != Some(&b'"') {
+            return Err(Defer);
         }
+        let start = self.i + 1;
+        let (end, esc) = scan_string_esc(self.b, self.i)?;
+        self.i = end;
+        Ok((&self.b[start..end - 1], esc))
     }
 
     /// A string token decoded (the input was checked to be UTF-8 as a whole).
@@ -161,61 +128,85 @@ impl<'a> P<'a> {
         }
     }
 
-    /// Skip (and check) any value without recursion; its span.
+    /// Skip (and check) any value without recursion; its span. The images are most of a record's
+    /// bytes and only checked, never built, so this loop is the engine's hottest: it keeps its
+    /// position in a local, the open containers in a bit stack (1 = object), and scans strings
+    /// sixteen bytes at a time.
     pub fn skip(&mut self) -> R<(usize, usize)> {
-        let mut stack = Stack { items: [0u8; MAX_DEPTH + 1], len: 0 };
-        self.ws();
-        let start = self.i;
-        loop {
-            match self.peek()? {
-                b'{' => {
-                    self.i += 1;
-                    if self.peek()? == b'}' {
-                        self.i += 1;
+        let b = self.b;
+        let mut i = skip_ws(b, self.i);
+        let start = i;
+        let mut stack = [0u64; (MAX_DEPTH + 63) / 64];
+        let mut depth = 0usize;
+        'value: loop {
+            // a value starts at i (whitespace skipped)
+            match b.get(i) {
+                Some(b'"') => i = scan_string(b, i)?,
+                Some(b'{') => {
+                    i = skip_ws(b, i + 1);
+                    if b.get(i) == Some(&b'}') {
+                        i += 1;
                     } else {
-                        stack.push(b'{')?;
-                        self.string_raw()?;
-                        self.expect(b':')?;
-                        continue;
+                        if depth >= MAX_DEPTH {
+                            return Err(Defer);
+                        }
+                        stack[depth / 64] |= 1 << (depth % 64);
+                        depth += 1;
+                        i = member_name(b, i)?;
+                        continue 'value;
                     }
                 }
-                b'[' => {
-                    self.i += 1;
-                    if self.peek()? == b']' {
-                        self.i += 1;
+                Some(b'[') => {
+                    i = skip_ws(b, i + 1);
+                    if b.get(i) == Some(&b']') {
+                        i += 1;
                     } else {
-                        stack.push(b'[')?;
-                        continue;
+                        if depth >= MAX_DEPTH {
+                            return Err(Defer);
+                        }
+                        stack[depth / 64] &= !(1 << (depth % 64));
+                        depth += 1;
+                        continue 'value;
                     }
                 }
-                b'"' => {
-                    self.string_raw()?;
-                }
-                b't' => self.literal(b"true")?,
-                b'f' => self.literal(b"false")?,
-                b'n' => self.literal(b"null")?,
-                b'-' | b'0'..=b'9' => {
-                    self.number()?;
+                Some(b't') => i = literal_at(b, i, b"true")?,
+                Some(b'f') => i = literal_at(b, i, b"false")?,
+                Some(b'n') => i = literal_at(b, i, b"null")?,
+                Some(b'-' | b'0'..=b'9') => {
+                    let end = scan_number(b, i).ok_or(Defer)?;
+                    if end - i > 18 {
+                        return Err(Defer); // as `number`: the reference decides
+                    }
+                    i = end;
                 }
                 _ => return Err(Defer),
             }
+            // after a value: close containers until a comma opens the next value
             loop {
-                let Some(top) = stack.last() else { return Ok((start, self.i)) };
-                let c = self.peek()?;
-                if c == b',' {
-                    self.i += 1;
-                    if top == b'{' {
-                        self.string_raw()?;
-                        self.expect(b':')?;
+                if depth == 0 {
+                    self.i = i;
+                    return Ok((start, i));
+                }
+                i = skip_ws(b, i);
+                let in_object = stack[(depth - 1) / 64] & (1 << ((depth - 1) % 64)) != 0;
+                match b.get(i) {
+                    Some(b',') => {
+                        i = skip_ws(b, i + 1);
+                        if in_object {
+                            i = member_name(b, i)?;
+                        }
+                        continue 'value;
                     }
-                    break;
+                    Some(b'}') if in_object => {
+                        i += 1;
+                        depth -= 1;
+                    }
+                    Some(b']') if !in_object => {
+                        i += 1;
+                        depth -= 1;
+                    }
+                    _ => return Err(Defer),
                 }
-                if (top == b'{' && c == b'}') || (top == b'[' && c == b']') {
-                    self.i += 1;
-                    stack.pop();
-                    continue;
-                }
-                return Err(Defer);
             }
         }
     }
@@ -228,11 +219,12 @@ impl<'a> P<'a> {
     {
         self.expect(b'{')?;
         // names met so far, for the duplicate check: unescaped ones as slices of the input (no
-        // allocation for the usual object), escaped or surplus ones owned
-        let mut fast: [&'a str; 32] = [""; 32];
+        // allocation for the usual object; the array is not initialised beyond `nfast`),
+        // escaped or surplus ones owned; a 256-bit filter of their hashes spares most compares
+        let mut fast: [std::mem::MaybeUninit<&'a str>; 64] = [std::mem::MaybeUninit::uninit(); 64];
         let mut nfast = 0;
         let mut slow: Vec<String> = Vec::new();
-        let mut seen: u64 = 0;
+        let mut seen = [0u64; 4];
         if self.peek()? == b'}' {
             self.i += 1;
             return Ok(());
@@ -240,19 +232,21 @@ impl<'a> P<'a> {
         loop {
             let name = self.string()?;
             let n = name.as_bytes();
-            let bit = 1u64 << ((n.len() * 31 + n.first().map_or(0, |&c| c as usize) * 7
-                                + n.last().map_or(0, |&c| c as usize)) & 63);
-            if seen & bit != 0
-                && (fast[..nfast].iter().any(|x| *x == name.as_ref()) || slow.iter().any(|x| *x == name.as_ref()))
+            let h = n.iter().fold(n.len() as u32, |h, &c| h.wrapping_mul(31).wrapping_add(c as u32));
+            let (word, bit) = (((h >> 6) & 3) as usize, 1u64 << (h & 63));
+            if seen[word] & bit != 0
+                // SAFETY: the first `nfast` entries are initialised
+                && (fast[..nfast].iter().any(|x| unsafe { x.assume_init() } == name.as_ref())
+                    || slow.iter().any(|x| *x == name.as_ref()))
             {
                 return Err(Defer);
             }
-            seen |= bit;
+            seen[word] |= bit;
             self.expect(b':')?;
             f(self, &name)?;
             match name {
                 std::borrow::Cow::Borrowed(b) if nfast < fast.len() => {
-                    fast[nfast] = b;
+                    fast[nfast] = std::mem::MaybeUninit::new(b);
                     nfast += 1;
                 }
                 other => slow.push(other.into_owned()),
@@ -352,6 +346,82 @@ pub fn escape_into(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// The index after JSON whitespace from `i`.
+#[inline(always)]
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(&c) = b.get(i) {
+        if !matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+#[inline(always)]
+fn literal_at(b: &[u8], i: usize, word: &[u8]) -> R<usize> {
+    if b.get(i..i + word.len()) == Some(word) { Ok(i + word.len()) } else { Err(Defer) }
+}
+
+/// A member's name and its colon from `i`: the index of its value (whitespace skipped).
+#[inline(always)]
+fn member_name(b: &[u8], i: usize) -> R<usize> {
+    if b.get(i) != Some(&b'"') {
+        return Err(Defer);
+    }
+    let i = skip_ws(b, scan_string(b, i)?);
+    if b.get(i) != Some(&b':') {
+        return Err(Defer);
+    }
+    Ok(skip_ws(b, i + 1))
+}
+
+/// The string token at `at` (a quote), checked; the index after its closing quote.
+#[inline(always)]
+pub fn scan_string(b: &[u8], at: usize) -> R<usize> {
+    scan_string_esc(b, at).map(|(end, _)| end)
+}
+
+/// The string token at `at` (a quote): checked (escapes, surrogate pairs, no control
+/// characters); the index after its closing quote, and whether it holds escapes.
+#[inline(always)]
+fn scan_string_esc(b: &[u8], at: usize) -> R<(usize, bool)> {
+    let mut i = at + 1;
+    let mut esc = false;
+    loop {
+        i += find_special(&b[i..]);
+        match *b.get(i).ok_or(Defer)? {
+            b'"' => return Ok((i + 1, esc)),
+            b'\\' => {
+                esc = true;
+                let n = *b.get(i + 1).ok_or(Defer)?;
+                match n {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                    b'u' => {
+                        let cp = hex4(b, i + 2)?;
+                        i += 6;
+                        if (0xD800..0xDC00).contains(&cp) {
+                            if b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+                                let lo = hex4(b, i + 2)?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    return Err(Defer);
+                                }
+                                i += 6;
+                            } else {
+                                return Err(Defer);
+                            }
+                        } else if (0xDC00..0xE000).contains(&cp) {
+                            return Err(Defer);
+                        }
+                    }
+                    _ => return Err(Defer),
+                }
+            }
+            _ => return Err(Defer), // a control character
+        }
+    }
+}
+
 /// JSON's number grammar from `i`: the end of the token, if one starts there.
 pub fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
     if b.get(i) == Some(&b'-') {
@@ -390,40 +460,35 @@ pub fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
     Some(i)
 }
 
-struct Stack {
-    items: [u8; MAX_DEPTH + 1],
-    len: usize,
-}
-
-impl Stack {
-    #[inline]
-    fn push(&mut self, c: u8) -> R<()> {
-        if self.len >= MAX_DEPTH {
-            return Err(Defer);
-        }
-        self.items[self.len] = c;
-        self.len += 1;
-        Ok(())
-    }
-
-    #[inline]
-    fn pop(&mut self) {
-        self.len -= 1;
-    }
-
-    #[inline]
-    fn last(&self) -> Option<u8> {
-        if self.len == 0 { None } else { Some(self.items[self.len - 1]) }
-    }
-}
-
-/// The index of the first quote, backslash or control character in `b` (or its length), eight
-/// bytes at a time: a byte is flagged by the has-zero-byte trick; the lowest flag is exact.
+/// The index of the first quote, backslash or control character in `b` (or its length):
+/// sixteen bytes at a time with SSE2 (every x86-64 has it), eight with a has-zero-byte trick
+/// elsewhere, then byte by byte.
 #[inline]
 fn find_special(b: &[u8]) -> usize {
+    let mut i = 0;
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86-64; loads are unaligned and within `b`.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let slash = _mm_set1_epi8(b'\\' as i8);
+            let ctrl = _mm_set1_epi8(0x1f);
+            while i + 16 <= b.len() {
+                let x = _mm_loadu_si128(b.as_ptr().add(i) as *const __m128i);
+                // x <= 0x1f unsigned: max(x, 0x1f) == 0x1f
+                let low = _mm_cmpeq_epi8(_mm_max_epu8(x, ctrl), ctrl);
+                let hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, slash)), low);
+                let mask = _mm_movemask_epi8(hit) as u32;
+                if mask != 0 {
+                    return i + mask.trailing_zeros() as usize;
+                }
+                i += 16;
+            }
+        }
+    }
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
     while i + 8 <= b.len() {
         let x = u64::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3], b[i + 4], b[i + 5], b[i + 6], b[i + 7]]);
         let q = x ^ (LO * b'"' as u64);

@@ -43,7 +43,7 @@ def soft_values(remove: Change, last_live: Change | None) -> Values | None:
 
 def raw_record(change: Change) -> bytes:
     if change.raw is not None:
-        return change.raw
+        return change.raw.rstrip(b"\n")  # the native decoder keeps a file line's own bytes object
     ddb = {"Keys": change.keys, "NewImage": None if change.new_image is LAZY else change.new_image}
     return orjson.dumps({"tableName": change.table, "eventName": change.op, "dynamodb": ddb}, default=str)
 

@@ -1,0 +1,193 @@
+//! The `Decoder` class: change-record lines -> `records.Change` objects.
+//!
+//! Bulk decoding runs in two phases so that the costly one needs no GIL: every line is parsed
+//! and checked in Rust with the GIL released (so the commit of the previous batch, which runs on
+//! another thread, keeps the second core), then the Python objects are made. Strings that repeat
+//! on every record (table names, key names, type tags, ops) are made once per decoder.
+
+use crate::envelope::{self, Envelope};
+use crate::fxhash::{FxHashMap, FxHashSet};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use std::collections::HashMap;
+use std::fmt::Write;
+
+/// Decodes change-record lines; remembers each table's attribute names so that a change carries
+/// its names only when one is new (as planning/lines.py's LineDecoder does).
+#[pyclass(module = "dynashift_native")]
+pub struct Decoder {
+    default_table: Option<String>,
+    names: HashMap<String, FxHashSet<String>>,
+    change: Option<PyObject>, // records.Change, for decode_lines
+    lazy: Option<PyObject>,   // records.LAZY
+    strings: FxHashMap<String, Py<PyString>>, // table and key names met, made once
+}
+
+/// Python's bytes.strip(): ASCII whitespace at both ends.
+fn strip(b: &[u8]) -> &[u8] {
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+    &b[start..end.max(start)]
+}
+
+/// Whether some of the record's attribute names are new to its table (learning them if so).
+fn learn_names(names: &mut HashMap<String, FxHashSet<String>>, env: &Envelope) -> bool {
+    if !env.new_lazy {
+        return false;
+    }
+    let known = match names.get_mut(&env.table) {
+        Some(k) => k,
+        None => names.entry(env.table.clone()).or_default(),
+    };
+    if env.names.iter().all(|n| known.contains(n.as_ref())) {
+        return false;
+    }
+    known.extend(env.names.iter().map(|n| n.to_string()));
+    true
+}
+
+impl Decoder {
+    /// A Python str for a name that repeats (table, key attribute), made once.
+    fn string<'py>(&mut self, py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+        if let Some(v) = self.strings.get(s) {
+            return v.bind(py).clone();
+        }
+        let v = PyString::new(py, s);
+        if self.strings.len() < 4096 {
+            self.strings.insert(s.to_string(), v.clone().unbind());
+        }
+        v
+    }
+
+    fn keys<'py>(&mut self, py: Python<'py>, env: &Envelope) -> PyResult<Bound<'py, PyDict>> {
+        let keys = PyDict::new(py);
+        for (name, tag, v) in &env.keys {
+            let inner = PyDict::new(py);
+            inner.set_item(self.string(py, tag), v)?;
+            keys.set_item(self.string(py, name), inner)?;
+        }
+        Ok(keys)
+    }
+}
+
+#[pymethods]
+impl Decoder {
+    #[new]
+    #[pyo3(signature = (default_table=None, change=None, lazy=None))]
+    fn new(default_table: Option<String>, change: Option<PyObject>, lazy: Option<PyObject>) -> Self {
+        Decoder { default_table, names: HashMap::new(), change, lazy, strings: FxHashMap::default() }
+    }
+
+    /// Lines of a file from `start`, each a whole line (ending in a newline) holding one plain
+    /// change record, -> one Change each (seq `prefix` + 15-digit offset + separator + 000000).
+    /// Stops at the first line the Python code must decode; returns (changes, the index it
+    /// stopped at, the last version), so the caller decodes that line and calls again.
+    fn decode_lines<'py>(&mut self, py: Python<'py>, lines: &Bound<'py, PyList>, start: usize, prefix: &str,
+                         mut offset: u64, mut last_version: i64) -> PyResult<(Bound<'py, PyList>, usize, i64)> {
+        let (Some(change), Some(lazy)) = (self.change.as_ref().map(|c| c.clone_ref(py)),
+                                          self.lazy.as_ref().map(|c| c.clone_ref(py))) else {
+            return Err(PyValueError::new_err("Decoder made without the Change class"));
+        };
+        // the lines' bytes, borrowed: the list holds the (immutable) bytes objects for the call
+        let mut raws: Vec<&[u8]> = Vec::with_capacity(lines.len().saturating_sub(start));
+        let items: Vec<Bound<'py, PyAny>> = lines.iter().skip(start).collect();
+        for item in &items {
+            raws.push(item.downcast::<PyBytes>()?.as_bytes());
+        }
+        // phase 1, without the GIL: parse every line up to the first the Python code must decide
+        let default_table = self.default_table.as_deref();
+        let names = &mut self.names;
+        let decoded: Vec<(Envelope, bool, &[u8])> = py.allow_threads(|| {
+            let mut out = Vec::with_capacity(raws.len());
+            for raw in &raws {
+                if raw.last() != Some(&b'\n') {
+                    break;
+                }
+                let body = strip(raw);
+                if body.is_empty() {
+                    break;
+                }
+                let Ok(env) = envelope::decode(body, default_table) else { break };
+                let new_names = learn_names(names, &env);
+                out.push((env, new_names, body));
+            }
+            out
+        });
+        // phase 2: the Python objects
+        let out = PyList::empty(py);
+        let ops: Vec<Bound<'py, PyString>> = envelope::OPS.iter().map(|o| PyString::intern(py, o)).collect();
+        let mut seq = String::with_capacity(prefix.len() + 24);
+        for (i, (env, new_names, body)) in decoded.iter().enumerate() {
+            let keys = self.keys(py, env)?;
+            let names = if *new_names {
+                Some(PyList::new(py, env.names.iter().map(|n| n.as_ref()))?)
+            } else {
+                None
+            };
+            let version = env.version.unwrap_or(last_version);
+            last_version = version;
+            seq.clear();
+            let _ = write!(seq, "{prefix}{offset:015}\u{1f}000000");
+            let args = PyTuple::new(py, [
+                self.string(py, &env.table).into_any(),
+                ops[env.op as usize].clone().into_any(),
+                keys.into_any(),
+                if env.new_lazy { lazy.bind(py).clone() } else { py.None().into_bound(py) },
+                version.into_pyobject(py)?.into_any(),
+                PyString::new(py, &seq).into_any(),
+                PyString::new(py, &env.dist_key).into_any(),
+                PyString::new(py, &env.event_id).into_any(),
+                pyo3::types::PyBool::new(py, env.ttl).to_owned().into_any(),
+                // the line itself when it is the record and its newline (no copy of ~2 KB per
+                // record); rows.raw_record strips the newline from a rejected record's text
+                if body.len() + 1 == raws[i].len() && body.as_ptr() == raws[i].as_ptr() {
+                    items[i].clone()
+                } else {
+                    PyBytes::new(py, body).into_any()
+                },
+                if env.old_lazy { lazy.bind(py).clone() } else { py.None().into_bound(py) },
+                match names { Some(n) => n.into_any(), None => py.None().into_bound(py) },
+            ])?;
+            out.append(change.call1(py, args)?)?;
+            offset += raws[i].len() as u64;
+        }
+        Ok((out, start + decoded.len(), last_version))
+    }
+
+    /// The Python decoder reported these names for a table (a record it decoded): both decoders
+    /// keep the same knowledge, so names are reported exactly when the Python engine alone would.
+    fn learn(&mut self, table: String, names: Vec<String>) {
+        self.names.entry(table).or_default().extend(names);
+    }
+
+    /// One line holding one plain change record -> (table, op, keys, version or None, dist_key,
+    /// event_id, ttl, new_lazy, old_lazy, names or None); None when the Python engine must decide.
+    fn decode<'py>(&mut self, py: Python<'py>, line: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let env = match envelope::decode(line, self.default_table.as_deref()) {
+            Ok(env) => env,
+            Err(_) => return Ok(None),
+        };
+        let keys = self.keys(py, &env)?;
+        let names = if learn_names(&mut self.names, &env) {
+            Some(PyList::new(py, env.names.iter().map(|n| n.as_ref()))?)
+        } else {
+            None
+        };
+        let t = (
+            self.string(py, &env.table),
+            envelope::OPS[env.op as usize],
+            keys,
+            env.version,
+            env.dist_key,
+            env.event_id,
+            env.ttl,
+            env.new_lazy,
+            env.old_lazy,
+            names,
+        )
+            .into_pyobject(py)?;
+        Ok(Some(t))
+    }
+}
