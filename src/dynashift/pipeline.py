@@ -258,7 +258,15 @@ class _Pending:
         self.started = time.monotonic()
         run.batch_started = self.started
         run.lag_ms = max(self.lag.values()) if self.lag else None
-        self.future = applier.submit(target.apply, self.plan, run, change_log=change_log)
+        self.future = applier.submit(self._commit, target, run, change_log)
+
+    def _commit(self, target: SqlTarget, run: RunCounters, change_log: bool) -> None:
+        """The batch's transaction, on the worker thread. Once it has committed, the source batch
+        (kept only to split a refused batch) and the staged rows are let go at once rather than when
+        the next batch has been planned, so that they are not held while the next batch is read."""
+        target.apply(self.plan, run, change_log=change_log)
+        self.batch = None
+        self.plan.stages, self.plan.history, self.plan.unrenderable = [], [], []
 
 
 def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget, run: RunCounters,

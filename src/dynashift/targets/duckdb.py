@@ -42,6 +42,11 @@ class DuckDBTarget(SqlTarget):
     default_schema = "main"
     STAGE_METADATA_ROWS = True
     ONE_WRITER = True
+    # DuckDB's buffer pool may grow to 80% of the machine's memory by default, caching every block
+    # of a table it has written: a long run's memory would grow with the data. Bounded, blocks are
+    # evicted (they are in the file; a query that needs more spills to PATH.tmp).
+    # ref: https://duckdb.org/docs/configuration/overview (memory_limit)
+    MEMORY_LIMIT = "128MB"
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
@@ -63,6 +68,8 @@ class DuckDBTarget(SqlTarget):
             if "lock" in str(exc).lower():
                 raise TargetError(self._held_by(str(exc))) from None
             raise TargetError(f"cannot open DuckDB file {self.path}: {_first_line(exc)}") from None
+        if self.path != ":memory:":  # an in-memory database holds its tables in the pool: not bounded
+            self.con.execute(f"SET memory_limit = '{self.MEMORY_LIMIT}'")
         self.prepare_metadata()
 
     def _owner_file(self) -> Path:
