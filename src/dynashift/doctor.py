@@ -361,6 +361,7 @@ def target_checks(config: Config, options: Options | None = None) -> Iterator[Ch
     schema dynashift, created and dropped inside a transaction that is rolled back)."""
     from .targets import make_target
     from .targets.base import META
+    from .targets.redshift import RedshiftTarget
 
     where = _safe(config.target)
     grant = (f"grant the user CREATE on the database (for schema {META}) and on the target schema, or choose "
@@ -388,7 +389,7 @@ def target_checks(config: Config, options: Options | None = None) -> Iterator[Ch
             yield Check("writable", FAIL, f"{where}: {exc}", grant)
         else:
             yield Check("writable", PASS, f"may create tables in schemas {META} and {target.schema}")
-        if getattr(target, "engine", "") == "Redshift":
+        if isinstance(target, RedshiftTarget):
             yield from redshift_settings_checks(config, options or Options(), target)
     finally:
         target.close()

@@ -94,7 +94,7 @@ def plan_next_batch(config: Config, source: Any, target: Any) -> DryRun:
             where = f"{ch.column} ({ch.type or 'text'})" if ch.column else f"{ch.attribute} (in the item column)"
             report.new_columns.setdefault(ch.table, []).append(where)
         else:
-            report.other_changes.append(type(ch).__name__ + " " + getattr(ch, "table", ""))
+            report.other_changes.append(f"{type(ch).__name__} {ch.table}")
     for stage in plan.stages:
         report.rows[stage.table] = report.rows.get(stage.table, 0) + stage.data.num_rows
     report.superseded, report.duplicates, report.stale = plan.superseded, plan.duplicates, plan.stale

@@ -40,6 +40,14 @@ class TypedStage(TableStage):
 
 
 @dataclass(slots=True)
+class WarehouseStage(TableStage):
+    """A table's share of a batch staged by SQL in the warehouse (redshift-mv://): `relation`
+    names the staged table and replaces `data` (which only carries the row count)."""
+
+    relation: str = ""
+
+
+@dataclass(slots=True)
 class HistoryStage:
     """One table's versions in a batch, ready to stage (the attribute columns as text)."""
 

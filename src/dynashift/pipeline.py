@@ -27,7 +27,7 @@ from .redact import mask
 from .routing import make_router
 from .splitting import apply_split
 from .typing_mode import table_modes_of
-from .sources import Source
+from .sources import InTargetSource, LiveSource, Source
 from .sources.shards import ShardedSource
 from .targets.base import RunCounters, SqlTarget
 
@@ -101,9 +101,8 @@ def replicate(
     of each committed batch (metrics, logs)."""
     if config.change_log:
         target.ensure_change_log()
-    in_target = getattr(source, "replicate", None)
-    if in_target is not None:  # applied inside the target itself (redshift-mv://): no rows pass through here
-        return in_target(config, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)
+    if isinstance(source, InTargetSource):  # applied inside the target itself (redshift-mv://): no rows pass here
+        return source.replicate(config, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)
     name = open_pipeline(config, source, target)
     keeper = start_leases(config, source, target, name, follow)
     try:
@@ -170,7 +169,7 @@ def _replicate(config: Config, source: Source, target: SqlTarget, name: str, kee
                     _stamp(sb.checkpoints, name, keeper, source)
                     plan = build_plan(sb, state, target.naming, modes)
                     state.apply(plan.schema_changes)
-                    lag = dict(getattr(source, "lag", None) or {})
+                    lag = dict(sb.lag)
                     if pending is not None:
                         _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
                     pending = _Pending(plan, lag, sb, modes)
@@ -321,8 +320,8 @@ def _batches(source: Source, target: SqlTarget, follow: bool, stop: threading.Ev
         leases = keeper
         batches = source.follow(checkpoints, stop, leases) if follow else source.read(checkpoints, leases)
     else:
-        follower = getattr(source, "follow", None) if follow else None
-        batches = follower(checkpoints, stop) if follower else source.read(checkpoints)
+        live = follow and isinstance(source, LiveSource)
+        batches = source.follow(checkpoints, stop) if live else source.read(checkpoints)
     with contextlib.closing(batches):  # a live source stops its shard readers when closed
         yield from batches
 

@@ -78,3 +78,4 @@ class SourceBatch:
     checkpoints: list[Checkpoint] = field(default_factory=list)
     records_read: int = 0
     bytes_read: int = 0
+    lag: dict[str, int] = field(default_factory=dict)  # live sources: shard -> milliseconds behind the tip

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
@@ -23,7 +22,7 @@ import pyarrow as pa
 from .config import Config
 from .decode import render_item
 from .errors import BadRecordError, ConfigError, DynashiftError, SourceError
-from .model import BatchPlan, TableStage
+from .model import BatchPlan, WarehouseStage
 from .redact import mask
 from .records import Checkpoint, Rejected
 from .schema import OVERFLOW, SchemaState, mappings, plan_schema
@@ -48,7 +47,7 @@ def iam_policy(stream: str, region: str = "*", account: str = "*") -> str:
 def setup(target: Any, view: str, stream: str, role_arn: str, external_schema: str = "dynashift_kinesis") -> list[str]:
     """Run `setup_statements` on an open Redshift target, each in its own transaction (Redshift
     runs CREATE EXTERNAL SCHEMA outside transaction blocks). Returns what it ran."""
-    if getattr(target, "engine", "") != "Redshift":
+    if not _is_redshift(target):
         raise ConfigError("`dynashift redshift setup` needs a redshift:// target")
     statements = setup_statements(view, stream, role_arn, external_schema)
     for sql in statements:
@@ -56,15 +55,13 @@ def setup(target: Any, view: str, stream: str, role_arn: str, external_schema: s
     return statements
 
 
+def _is_redshift(target: Any) -> bool:
+    from .targets.redshift import RedshiftTarget
+
+    return isinstance(target, RedshiftTarget)
+
+
 # ---------------------------------------------------------------- the source and its batches
-
-
-@dataclass(slots=True)
-class WarehouseStage(TableStage):
-    """A table's share of a batch staged by SQL in the warehouse: `relation` replaces `data`
-    (which only carries the row count)."""
-
-    relation: str = ""
 
 
 class ViewSource:
@@ -81,13 +78,11 @@ class ViewSource:
         raise SourceError("redshift-mv:// is applied inside Redshift and cannot be read row by row:"
                           " this pipeline must hand it the target (source.replicate)")
 
-    follow = read  # a live source: `dynashift run` without --once keeps applying (see `replicate`)
-
     def replicate(self, config: Config, target: Any, *, on_batch: Callable[[RunCounters], None] | None = None,
                   stop: threading.Event | None = None, follow: bool = False) -> RunCounters:
         """pipeline.replicate's loop, with each batch applied by `apply_batch`. With `follow`, an
         empty view is polled every `max_wait` seconds until `stop` is set."""
-        if getattr(target, "engine", "") != "Redshift":
+        if not _is_redshift(target):
             raise ConfigError("redshift-mv:// is applied inside Redshift: use a redshift:// target")
         state = target.load_state()
         run = target.begin_run(mask(self.uri))

@@ -23,9 +23,10 @@ from rich.progress import (BarColumn, Progress, TaskProgressColumn, TextColumn, 
 from ..config import Config, load_config
 from ..errors import DynashiftError, SourceError
 from ..identity import pipeline_name
-from ..pipeline import replicate
+from ..pipeline import BatchStats, replicate
 from ..targets import make_target
 from ..redact import mask
+from ..sources import ProgressSource
 from ..targets.base import RunCounters
 
 err = Console(stderr=True, soft_wrap=True)  # piped: no line broken mid-sentence
@@ -168,8 +169,8 @@ class RejectTally:
         self.files: Counter[str] = Counter()
         self.by_file = files
 
-    def observe(self, stats: Any) -> None:
-        for r in getattr(stats, "rejects", ()):
+    def observe(self, stats: BatchStats) -> None:
+        for r in stats.rejects:
             self.reasons[_reason_kind(r.reason)] += 1
             if self.by_file and r.position:
                 self.files[r.position.rsplit(":", 1)[0]] += 1
@@ -230,8 +231,8 @@ def run_with_progress(config: Config, source: Any, target: Any, quiet: bool, mod
     previous = {s: signal.signal(s, finish_batch) for s in signals}
     started = time.monotonic()
     total = None
-    if hasattr(source, "pending_bytes"):
-        total = source.pending_bytes(target.read_checkpoints(pipeline_name(config, source.uri))) or None
+    if isinstance(source, ProgressSource) and source.progress_unit == "bytes":  # the bar counts bytes read
+        total = source.pending(target.read_checkpoints(pipeline_name(config, source.uri))) or None
     columns = [TextColumn("[bold]applying"), BarColumn(), TaskProgressColumn(), TransferSpeedColumn(),
                TextColumn("{task.fields[records]:,} records · {task.fields[rate]:,.0f}/s"), TimeElapsedColumn()]
     try:
@@ -313,7 +314,9 @@ def load_items(config: Config, source: Any, label: str, quiet: bool) -> RunCount
                TextColumn("{task.fields[rate]:,.0f} items/s · {task.fields[mb]:,.1f} MB"), TimeRemainingColumn(),
                TimeElapsedColumn()]
     try:
-        total = source.pending_items(target.read_checkpoints(pipeline_name(config, source.uri))) or None
+        total = None
+        if isinstance(source, ProgressSource) and source.progress_unit == "items":  # the bar counts items
+            total = source.pending(target.read_checkpoints(pipeline_name(config, source.uri))) or None
         with Progress(*columns, console=err, disable=quiet or not err.is_terminal) as bar:
             task = bar.add_task(label, total=total, of=f"{total:,}" if total else "?", rate=0.0, mb=0.0)
 

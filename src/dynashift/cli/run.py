@@ -10,7 +10,7 @@ import click
 
 from ..errors import ConfigError, DynashiftError
 from ..redact import mask
-from ..sources import make_source
+from ..sources import InTargetSource, LiveSource, make_source
 from ..targets import make_target
 from .common import LOG_OPTIONS, Ops, config_from, guarded, options, out, run_with_progress
 
@@ -78,7 +78,7 @@ def run(once: bool, dry_run: bool, config_path: str | None, quiet: bool, metrics
         target.open()
         try:
             mode = "once" if once else "interval" if config.interval else "follow"
-            if mode == "follow" and not hasattr(source, "follow"):
+            if mode == "follow" and not isinstance(source, (LiveSource, InTargetSource)):
                 ops.say(f"note: {config.source} is read to its end and the run exits (a file source has no tail)")
                 mode = "once"
             run_with_progress(config, source, target, quiet or ops.json, mode, ops)

@@ -2,21 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Protocol
+import threading
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, runtime_checkable
 
 from ..config import Config
 from ..errors import ConfigError
 from ..records import Checkpoint, SourceBatch
 
+if TYPE_CHECKING:
+    from ..targets.base import RunCounters, SqlTarget
+
 
 class Source(Protocol):
     """What the pipeline needs of a source: its URI (the checkpoints' `source`) and batches
     read from the committed checkpoints on. A batch's checkpoints are written by the target in
-    the batch's transaction; a source keeps no other state."""
+    the batch's transaction; a source keeps no other state. What else a source can do, it
+    declares by the Protocols below (checked with isinstance, never by probing for names)."""
 
     uri: str
 
     def read(self, checkpoints: dict[str, Checkpoint]) -> Iterator[SourceBatch]: ...
+
+
+@runtime_checkable
+class LiveSource(Source, Protocol):
+    """A source with a tail (kinesis://, dynamodb-streams://): `follow` yields batches as changes
+    arrive until `stop` is set; each batch carries how far behind the tip it is (`SourceBatch.lag`)."""
+
+    def follow(self, checkpoints: dict[str, Checkpoint], stop: threading.Event) -> Iterator[SourceBatch]: ...
+
+
+@runtime_checkable
+class ProgressSource(Source, Protocol):
+    """A source that knows how much it still holds, for a progress bar: `pending` counts what is
+    left from the checkpoints on, in `progress_unit` ("bytes", as runs count bytes read, or
+    "items", as loads count records read)."""
+
+    progress_unit: ClassVar[str]
+
+    def pending(self, checkpoints: dict[str, Checkpoint]) -> int: ...
+
+
+@runtime_checkable
+class InTargetSource(Protocol):
+    """A source the target applies itself (redshift-mv://: Redshift reads Kinesis): no rows pass
+    through dynashift, so the pipeline hands it the target instead of reading it."""
+
+    uri: str
+
+    def replicate(self, config: Config, target: SqlTarget, *, on_batch: Callable[[RunCounters], None] | None = None,
+                  stop: threading.Event | None = None, follow: bool = False) -> RunCounters: ...
 
 
 def _file(uri: str, config: Config, **options: Any) -> Source:

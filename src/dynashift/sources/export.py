@@ -222,6 +222,8 @@ def read_export(store: Any, summary_key: str, table: str | None = None) -> Expor
 
 
 class ExportSource:
+    progress_unit = "items"  # what `pending` counts (sources.ProgressSource)
+
     def __init__(self, uri: str, config: Config, *, client: Any = None, keys: list[str] | None = None):
         location, _, query = uri[len("export://"):].partition("?")
         self.uri = f"export://{location}"  # the checkpoints' source: options do not change what is loaded
@@ -252,7 +254,7 @@ class ExportSource:
             self._exports = sorted(found, key=lambda e: (e.incremental, e.time_us))
         return self._exports
 
-    def pending_items(self, checkpoints: dict[str, Checkpoint]) -> int:
+    def pending(self, checkpoints: dict[str, Checkpoint]) -> int:
         """Items still to load (for a progress bar and its ETA)."""
         total = 0
         for export in self.exports():

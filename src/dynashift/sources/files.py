@@ -47,6 +47,8 @@ def path_from_uri(uri: str) -> str:
 
 
 class FileSource:
+    progress_unit = "bytes"  # what `pending` counts (sources.ProgressSource)
+
     def __init__(self, uri: str, *, default_table: str | None = None, batch_size: int = 50_000,
                  batch_bytes: int = 256 << 20):
         self.uri = uri
@@ -79,7 +81,7 @@ class FileSource:
         ]
         return sorted(found, key=lambda f: f.name)
 
-    def pending_bytes(self, checkpoints: dict[str, Checkpoint]) -> int:
+    def pending(self, checkpoints: dict[str, Checkpoint]) -> int:
         """On-disk bytes still to read (for a progress bar)."""
         total = 0
         for f in self.files():

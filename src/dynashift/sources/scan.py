@@ -90,6 +90,8 @@ def _b64(value: Any) -> Any:
 
 class ScanSource:
     """Items of one table by parallel Scan, as INSERT changes at the scan's start."""
+    progress_unit = "items"  # what `pending` counts (sources.ProgressSource)
+
 
     def __init__(self, table: str, config: Config, *, client: Any = None, segments: int | None = None,
                  rate: float | None = None, consistent: bool = False, restart: bool = False,
@@ -136,7 +138,7 @@ class ScanSource:
                 todo[i] = _key_wire(p["after"])
         return start, total, todo
 
-    def pending_items(self, checkpoints: dict[str, Checkpoint]) -> int:
+    def pending(self, checkpoints: dict[str, Checkpoint]) -> int:
         """Roughly (ItemCount is approximate): the share of segments not finished."""
         _, total, todo = self.plan(checkpoints)
         return self.item_count * len(todo) // max(total, 1)

@@ -343,6 +343,7 @@ class _State:
             sb.checkpoints.append(Checkpoint(self.src.uri, shard, pos.text(), 1 if pos.finished else None, lease=lease))
             pos.written_tip_ms = pos.tip_ms
         self.src.lag.update(self.lag)
+        sb.lag = dict(self.src.lag)  # every shard's last known lag travels with the batch
         self._new_batch()
         return sb
 

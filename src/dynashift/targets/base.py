@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 
 from ..errors import TargetError
-from ..model import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, BatchPlan, TableStage
+from ..model import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, BatchPlan, TableStage, TypedStage
 from ..typing_mode import BINARY, BOOLEAN, DECIMAL, JSON, NUMERIC, decimal_parts, family
 from ..schema import (
     CHANGED_AT,
@@ -190,7 +190,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         add_columns(self, adds)
         record_columns(self, recorded)
         remake_live_views(self, views)
-        if changes and not all(isinstance(ch, (AddTable, AddColumn)) and not getattr(ch, "tables", ()) for ch in changes):
+        if changes and not all(isinstance(ch, AddTable) or (isinstance(ch, AddColumn) and not ch.tables) for ch in changes):
             refresh_views(self, changes)
 
     def create_table_sql(self, ch: AddTable, columns_sql: str = "") -> str:
@@ -205,7 +205,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         """Stage one table's rows, keep those newer than what the target holds, then one DELETE
         and one INSERT (plus an UPDATE for soft deletes). Returns (applied, duplicates, stale)."""
         staged = self.stage(stage)
-        types = getattr(stage, "types", None)  # typed mode (planning.TypedStage)
+        types = stage.types if isinstance(stage, TypedStage) else None  # typed mode
         casts = {c: self.cast_sql(f"s.{quote(c)}", t) for c, t in types.items()} if types else None
         try:
             result = self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log,

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ..errors import DataTargetError, RetryableTargetError, TargetError
-from ..model import BatchPlan
+from ..model import BatchPlan, HistoryStage, TypedStage, WarehouseStage
 from ..records import Rejected
 from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
 from ..typing_mode import JSON
@@ -227,12 +227,13 @@ class PostgresTarget(SqlTarget):
         rather than fail the batch or cut the value."""
         done: set[tuple[str, str, int]] = set()
         for stage in [*plan.stages, *plan.history]:  # history mode: every version is screened too
-            if getattr(stage, "relation", None):
+            if isinstance(stage, WarehouseStage):
                 continue  # staged by SQL in the warehouse, which screens it itself (redshift_native)
+            types = (stage.types if isinstance(stage, (TypedStage, HistoryStage)) else None) or {}
             bad: dict[int, str] = {}
             for column in stage.columns:
                 found = self.unstorable(stage.data.column(column))
-                if (getattr(stage, "types", None) or {}).get(column) == JSON:
+                if types.get(column) == JSON:
                     found += self.unstorable_json(stage.data.column(column))
                 for mask, why in found:
                     for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError, DataTargetError, RetryableTargetError, TargetError
-from ..model import BatchPlan, TableStage
+from ..model import BatchPlan, TableStage, WarehouseStage
 from ..schema import WIDENING, AddTable, Naming
 from .base import SqlTarget, quote
 from .postgres import PostgresTarget
@@ -239,8 +239,8 @@ class RedshiftTarget(PostgresTarget):
     # ------------------------------------------------------------ staging
 
     def stage(self, stage: TableStage) -> str:
-        # The materialized-view path stages in SQL (redshift_native.WarehouseStage): nothing to load.
-        return getattr(stage, "relation", None) or super().stage(stage)
+        # The materialized-view path stages in SQL (model.WarehouseStage): nothing to load.
+        return stage.relation if isinstance(stage, WarehouseStage) else super().stage(stage)
 
     def stage_rows(self, name: str, data: pa.Table) -> str:
         """With S3 staging, timestamps travel as BIGINT microseconds (`<name>_us`) and become
