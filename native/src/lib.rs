@@ -5,6 +5,7 @@
 
 mod decoder;
 mod envelope;
+mod export;
 mod fxhash;
 mod json;
 mod rendering;
@@ -96,5 +97,7 @@ fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<decoder::Decoder>()?;
     m.add_function(wrap_pyfunction!(render, m)?)?;
     m.add_function(wrap_pyfunction!(export_keys, m)?)?;
+    m.add_class::<export::ExportReader>()?;
+    m.add_class::<export::ExportLines>()?;
     Ok(())
 }

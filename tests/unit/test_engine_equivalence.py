@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dynashift.config import Config
 from dynashift.errors import BadRecordError
 from dynashift.planning import Modes, build_plan, engine
-from dynashift.records import LAZY, Change, Rejected, SourceBatch
+from dynashift.records import LAZY, Change, Checkpoint, Rejected, SourceBatch
 from dynashift.schema import Naming, SchemaState
 from dynashift.simulate import PROFILES, simulate
+from dynashift.sources.export import ExportSource, write_export
 from dynashift.sources.files import FileSource
 
 if not engine.native_available():
@@ -366,3 +369,89 @@ def test_export_items_plan_the_same(lines, key_names, monkeypatch):
         sb.records_read = len(lines)
         views.append((decoded, _plan_view(build_plan(sb, SchemaState(), NAMING, Modes()))))
     assert views[1] == views[0]
+
+
+# ---------------------------------------------------------------- full exports through the export source
+
+EXPORT_LINE = st.one_of(
+    ITEM_LINE, ITEM_LINE, st.sampled_from([b"", b"  ", b"\t", b"\r"]),
+    # valid lines the Python decoder parses whole (a member besides the item; spaces)
+    st.builds(lambda keys, rest: orjson.dumps({"Item": {**rest, **keys}, "Extra": 1}),
+              GOOD_KEYS, st.dictionaries(NAMES, VALUE, max_size=4)),
+    st.builds(lambda keys, rest: json.dumps({"Item": {**keys, **rest}}, indent=1).encode().replace(b"\n", b" "),
+              GOOD_KEYS, st.dictionaries(st.sampled_from(["a", "z", "m"]), VALUE, max_size=3)),
+)
+
+
+def _raw_export(folder: Path, at: datetime, files: list[list[bytes]], ends: list[bytes], members: bool,
+                export_from: datetime | None = None) -> None:
+    """An export with the real layout whose data files hold exactly these raw lines."""
+    import gzip as gzip_
+
+    stub = [[{"Item": {"pk": {"S": "stub"}}}] for _ in files]
+    root = write_export(folder, table_arn="arn:aws:dynamodb:us-east-1:1:table/Books", export_time=at, files=stub,
+                        export_from=export_from)
+    for path, lines, end in zip(sorted((root / "data").iterdir(), key=lambda p: p.stat().st_mtime_ns), files, ends):
+        data = end.join(lines) + (end if lines and end != b"" else b"")
+        if members and len(data) > 4:  # several gzip members in one file, as gzip allows
+            path.write_bytes(gzip_.compress(data[: len(data) // 2]) + gzip_.compress(data[len(data) // 2:]))
+        else:
+            path.write_bytes(gzip_.compress(data))
+
+
+def _export_plans(which: str, folder: Path, key_names: list[str], batch: int, batch_bytes: int,
+                  resume: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> list:
+    monkeypatch.setenv(engine.ENV, which)
+    config = Config(target="duckdb:///unused.duckdb", batch_size=batch, batch_bytes=batch_bytes)
+    source = ExportSource(f"export://{folder}?keys={','.join(key_names)}", config)
+    files = [f.key for e in source.exports() for f in e.files]
+    checkpoints = {files[0]: Checkpoint(source.uri, files[0], pos) for pos in resume.values()} if resume else {}
+    state = SchemaState()
+    out = []
+    for sb in source.read(checkpoints):
+        plan = build_plan(sb, state, NAMING, Modes(delete="soft", ttl="soft"))
+        state.apply(plan.schema_changes)
+        out.append((_plan_view(plan), [(files.index(c.shard), c.position, c.size) for c in plan.checkpoints]))
+    return out
+
+
+@SETTINGS
+@given(files=st.lists(st.lists(EXPORT_LINE, max_size=8), min_size=1, max_size=3),
+       ends=st.lists(st.sampled_from([b"\n", b"\r\n", b""]), min_size=3, max_size=3), members=st.booleans(),
+       second=st.sampled_from([None, "full", "incremental"]), batch=st.integers(1, 7),
+       batch_bytes=st.sampled_from([1024, 10**9]), resume=st.sampled_from([{}, {"at": "1"}, {"at": "3"}, {"at": "done"}]),
+       key_names=st.sampled_from([["pk"], ["pk", "sk"], ["sk", "pk"]]))
+def test_generated_exports_load_the_same(files, ends, members, second, batch, batch_bytes, resume, key_names,
+                                         tmp_path_factory, monkeypatch):
+    """Through the export source (the native engine reads, keys and renders whole batches there):
+    bad lines, blank lines, CRLF, a last line without its newline, gzip members, keys met again in a
+    later file or a later export, an incremental export after the full one, small batches, a load
+    resumed from a checkpoint."""
+    folder = tmp_path_factory.mktemp("export")
+    at = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+    _raw_export(folder, at, files, ends, members)
+    if second == "full":
+        _raw_export(folder, at + timedelta(seconds=5), files[::-1], ends, members)
+    elif second == "incremental":
+        rows = [orjson.dumps({"Metadata": {"WriteTimestampMicros": {"N": "1714565000000000"}},
+                              "Keys": {"pk": {"S": pk}}, "NewImage": {"pk": {"S": pk}, "v": {"N": "1"}}}) for pk in "ab"]
+        _raw_export(folder, at + timedelta(hours=1), [rows + [b"not json"]], ends, members, export_from=at)
+    py = _export_plans("python", folder, key_names, batch, batch_bytes, resume, monkeypatch)
+    native = _export_plans("native", folder, key_names, batch, batch_bytes, resume, monkeypatch)
+    assert native == py
+
+
+def test_native_engine_loads_exports_as_blocks(tmp_path, monkeypatch):
+    """Not a fallback in disguise: a plain export's batches are planned from native blocks."""
+    from dynashift.planning.blocks import BlockBatch
+
+    items = [{"Item": {"pk": {"S": f"k{i % 7}"}, "sk": {"N": str(i)}, "m": {"M": {"b": {"N": "1"}, "a": {"SS": ["y", "x"]}}},
+                       "l": {"L": [{"S": "x"}, {"NULL": True}]}}} for i in range(40)]
+    write_export(tmp_path, table_arn="arn:aws:dynamodb:us-east-1:1:table/Books",
+                 export_time=datetime(2024, 5, 1, tzinfo=timezone.utc), files=[items[:25], items[:5] + items[25:]])
+    monkeypatch.setenv(engine.ENV, "native")
+    source = ExportSource(f"export://{tmp_path}?keys=pk,sk", Config(target="duckdb:///x.duckdb", batch_size=30))
+    batches = list(source.read({}))
+    assert [type(sb) for sb in batches] == [BlockBatch, BlockBatch]
+    plans = [build_plan(sb, SchemaState(), NAMING, Modes()) for sb in batches]
+    assert [p.duplicates for p in plans] == [5, 0] and [p.stages[0].data.num_rows for p in plans] == [25, 15]

@@ -17,6 +17,7 @@ from ..model import PLAIN, BatchPlan, Modes, TableStage, TypedStage
 from ..overflow import overflow_array
 from ..records import LAZY, REMOVE, Change, Rejected, SourceBatch
 from ..schema import OVERFLOW, Naming, SchemaState, TableModes, mappings, plan_schema
+from .blocks import RenderedBlock, plannable_block
 from .engine import NativeRows, log_fallback_once, render_rows
 from .rows import Values, is_soft, meta_arrays, raw_record, soft_values
 from .typed import Extended, render_extended, stage_extended, type_columns
@@ -50,7 +51,8 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     names: dict[str, dict[str, None]] = {}  # every attribute met, superseded changes included
     extended = _extended_tables(state, modes)
     versions: dict[str, dict[tuple[str, int, str], Change]] = {}  # history mode: each table's changes
-    for change in sb.changes if modes.router is None else modes.router.apply(sb.changes):
+    block = plannable_block(sb, modes, extended)  # a full load's winners, found and rendered natively
+    for change in () if block is not None else sb.changes if modes.router is None else modes.router.apply(sb.changes):
         if skip and (change.table, change.dist_key, change.seq) in skip:
             continue
         if change.ttl and modes.ttl == "ignore":
@@ -68,8 +70,14 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
             elif not known.keys() >= set(image):
                 known.update(dict.fromkeys(image))
     plan.duplicates, plan.stale, plan.superseded = batch.duplicates, batch.stale, batch.superseded
+    if block is not None:
+        plan.duplicates, plan.stale, plan.superseded = block.duplicates, block.stale, block.superseded
+        if block.names:
+            names[block.table] = dict(block.names)
 
-    by_table: dict[str, list[tuple[Change, Values | None]]] = {}
+    by_table: dict[str, list[tuple[Change, Values | None]] | RenderedBlock] = {}
+    if block is not None and block.rows.count:
+        by_table[block.table] = block
     for key, change in batch.latest.items():
         values = soft_values(change, batch.live.get(key)) if change.op == REMOVE and is_soft(change, modes) else None
         by_table.setdefault(change.table, []).append((change, values))
@@ -79,7 +87,10 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     typed: dict[str, Extended] = {}  # tables beyond the original design, by DynamoDB table
     for table, changes in by_table.items():
         types: dict[str, set[str]] = {}
-        if extended is not None and (want := extended(table)) is not PLAIN:
+        if isinstance(changes, RenderedBlock):
+            kept, rows = changes, changes.rows  # type: ignore[assignment]
+            types.update((name, set(tags)) for name, tags in rows.types.items())
+        elif extended is not None and (want := extended(table)) is not PLAIN:
             info = state.tables.get(table)
             tagged = want.column_types == "typed" or bool(info and (info.column_types or info.variants))
             log_fallback_once(table, "typed columns, the item column or history")
@@ -96,7 +107,7 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
                 kept, rows = _render(changes, types, plan, modes)
         if not kept:
             continue
-        keys = list(kept[0][0].keys)
+        keys = list(kept.key_names if isinstance(kept, RenderedBlock) else kept[0][0].keys)
         attributes = dict.fromkeys(sorted(keys))
         for name in names.get(table, ()):
             attributes.setdefault(name)
@@ -112,7 +123,9 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     mapped = mappings(state, plan.schema_changes)
     for table, (changes, rows) in rendered.items():
         name, columns = mapped[table]
-        if table in typed:
+        if isinstance(changes, RenderedBlock):
+            plan.stages.append(_native_stage(name, columns, changes.meta_arrays(batch.track_live), rows, batch.track_live))
+        elif table in typed:
             stage_extended(plan, typed[table], name, layouts[table], modes, soft=batch.track_live)
         else:
             plan.stages.append(_stage(name, columns, changes, rows, modes, soft=batch.track_live))

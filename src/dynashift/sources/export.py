@@ -41,6 +41,7 @@ from ..decode import dist_key, parse_time, table_from_arn
 from ..errors import BadRecordError, ConfigError, SourceError
 from ..planning.engine import export_keys_reader
 from ..records import INSERT, LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
+from .export_native import NativeLoad, native_loads
 
 SUMMARY = "manifest-summary.json"
 FILES = "manifest-files.json"
@@ -265,8 +266,10 @@ class ExportSource:
         return total
 
     def read(self, checkpoints: dict[str, Checkpoint]) -> Iterator[SourceBatch]:
-        """Batches cut between lines, each with the checkpoint of every file it read from."""
-        batch = SourceBatch()
+        """Batches cut between lines, each with the checkpoint of every file it read from. With the
+        native engine a full export's lines are read, keyed and rendered natively (export_native.py)."""
+        load = NativeLoad(self.uri, self.batch_size, self.batch_bytes) if native_loads() else None
+        batch = SourceBatch() if load is None else load.batch
         for export in self.exports():
             for f in export.files:
                 cp = checkpoints.get(f.key)
@@ -274,11 +277,17 @@ class ExportSource:
                     continue
                 decode = self._decoder(export)
                 done = int(cp.position) if cp is not None else 0
+                if load is not None and not export.incremental:
+                    with self.store.open(f.location) as raw:
+                        yield from load.full_file(raw, f.location.endswith(".gz"), f.key, done, export.table,
+                                                  self.key_names(export.table), export.version, decode)
+                    batch = load.batch
+                    continue
                 for line in self._lines(f, done):
                     if batch.records_read >= self.batch_size or batch.bytes_read >= self.batch_bytes:
                         batch.checkpoints.append(Checkpoint(self.uri, f.key, str(done)))
-                        yield batch
-                        batch = SourceBatch()
+                        yield batch if load is None else load.cut()
+                        batch = SourceBatch() if load is None else load.batch
                     done += 1
                     batch.bytes_read += len(line) + 1
                     if not line.strip():
@@ -288,7 +297,7 @@ class ExportSource:
                     (batch.changes if isinstance(item, Change) else batch.rejected).append(item)
                 batch.checkpoints.append(Checkpoint(self.uri, f.key, DONE, done))
         if batch.records_read or batch.checkpoints:
-            yield batch
+            yield batch if load is None else load.cut()
 
     def _lines(self, f: DataFile, skip: int) -> Iterator[bytes]:
         with self.store.open(f.location) as raw:

@@ -1,0 +1,447 @@
+//! Full loads: a DynamoDB export's data files read, split into lines, keyed, de-duplicated and
+//! rendered without the GIL (sources/export.py drives it; the Python reader is the reference).
+//!
+//! `ExportReader` decompresses one data file on its own thread (gzip through flate2, pulling the
+//! compressed bytes from a Python file object, the GIL taken for each read only) into blocks of
+//! whole lines; `take` moves lines into an `ExportLines` batch, cutting where the Python reader
+//! cuts. `ExportLines.scan` reads each line's keys (envelope::export_keys, in parallel); the lines
+//! it is not sure about go back to the Python decoder, which rejects them or resolves them; then
+//! `render` keeps each key's newest item (batching.Batch's rule) and renders the winners
+//! (rendering::render_rows, in parallel), or defers the whole batch to the Python path.
+
+use crate::{envelope, rendering, Buf};
+use flate2::read::MultiGzDecoder;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use std::collections::HashMap;
+use std::io::{self, BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+
+const BLOCK: usize = 4 << 20; // decompressed bytes handed over at a time (whole lines)
+const READ: usize = 1 << 20; // compressed bytes read from Python at a time
+const AHEAD: usize = 3; // blocks decompressed ahead of the reader
+
+type Block = Arc<Vec<u8>>;
+
+/// A Python file object read from the decompressing thread, the GIL held for each read only.
+struct PyFile {
+    obj: PyObject,
+    stop: Arc<AtomicBool>,
+}
+
+impl Read for PyFile {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the reader was closed"));
+        }
+        Python::with_gil(|py| {
+            let data = self.obj.call_method1(py, "read", (buf.len(),)).map_err(|e| io::Error::other(e.to_string()))?;
+            let data = data.downcast_bound::<PyBytes>(py).map_err(|e| io::Error::other(e.to_string()))?;
+            let b = data.as_bytes();
+            let n = b.len().min(buf.len());
+            buf[..n].copy_from_slice(&b[..n]);
+            Ok(n)
+        })
+    }
+}
+
+/// The decompressing thread: blocks of whole lines (the last one may lack its newline), then
+/// the end of the channel; an error after the whole lines decoded before it.
+fn pump(mut src: Box<dyn Read + Send>, tx: std::sync::mpsc::SyncSender<Result<Block, String>>) {
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = std::mem::take(&mut carry);
+        let mut failed: Option<String> = None;
+        let mut eof = false;
+        while buf.len() < BLOCK {
+            let at = buf.len();
+            buf.resize(at + READ.max(BLOCK - at), 0);
+            match src.read(&mut buf[at..]) {
+                Ok(0) => {
+                    buf.truncate(at);
+                    eof = true;
+                    break;
+                }
+                Ok(n) => buf.truncate(at + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(at),
+                Err(e) => {
+                    buf.truncate(at);
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if eof {
+            if !buf.is_empty() && tx.send(Ok(Arc::new(buf))).is_err() {
+                return;
+            }
+            return;
+        }
+        if let Some(msg) = failed {
+            if let Some(last) = buf.iter().rposition(|&c| c == b'\n') {
+                buf.truncate(last + 1);
+                if tx.send(Ok(Arc::new(buf))).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Err(msg));
+            return;
+        }
+        match buf.iter().rposition(|&c| c == b'\n') {
+            Some(last) => {
+                carry = buf[last + 1..].to_vec();
+                buf.truncate(last + 1);
+                if tx.send(Ok(Arc::new(buf))).is_err() {
+                    return;
+                }
+            }
+            None => carry = buf, // one line longer than a block: read on
+        }
+    }
+}
+
+/// One data file's lines, decompressed ahead on a thread of its own.
+#[pyclass(module = "dynashift_native")]
+pub struct ExportReader {
+    rx: Option<Mutex<Receiver<Result<Block, String>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    block: Option<Block>,
+    pos: usize,
+    skip: u64,
+}
+
+impl ExportReader {
+    /// The next line (without its newline), or None at the end of the file.
+    fn next_line(&mut self, py: Python<'_>) -> PyResult<Option<(Block, usize, usize)>> {
+        loop {
+            if let Some(block) = &self.block {
+                if self.pos < block.len() {
+                    let start = self.pos;
+                    let end = match block[start..].iter().position(|&c| c == b'\n') {
+                        Some(n) => start + n,
+                        None => block.len(),
+                    };
+                    self.pos = if end < block.len() { end + 1 } else { end };
+                    return Ok(Some((block.clone(), start, end)));
+                }
+            }
+            self.block = None;
+            let Some(rx) = self.rx.take() else { return Ok(None) };
+            let (rx, got) = py.allow_threads(move || {
+                let got = rx.lock().map_err(|_| std::sync::mpsc::RecvError).and_then(|r| r.recv());
+                (rx, got)
+            });
+            self.rx = Some(rx);
+            match got {
+                Ok(Ok(block)) => {
+                    self.block = Some(block);
+                    self.pos = 0;
+                }
+                Ok(Err(msg)) => {
+                    self.rx = None;
+                    return Err(PyValueError::new_err(msg));
+                }
+                Err(_) => {
+                    self.rx = None;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl ExportReader {
+    /// `fileobj` has `read(n) -> bytes`; `gzip` says whether its bytes are gzip; the first `skip`
+    /// lines are passed over (a checkpoint's position).
+    #[new]
+    fn new(fileobj: PyObject, gzip: bool, skip: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let file = PyFile { obj: fileobj, stop: stop.clone() };
+        let src: Box<dyn Read + Send> = if gzip {
+            Box::new(MultiGzDecoder::new(BufReader::with_capacity(READ, file)))
+        } else {
+            Box::new(file)
+        };
+        let (tx, rx) = sync_channel(AHEAD);
+        let thread = std::thread::Builder::new()
+            .name("dynashift-export".into())
+            .spawn(move || pump(src, tx))
+            .expect("cannot start a thread");
+        ExportReader { rx: Some(Mutex::new(rx)), stop, thread: Some(thread), block: None, pos: 0, skip }
+    }
+
+    /// Move lines into `lines` (tagged `tag`) until the batch is full, as the Python reader cuts:
+    /// before each line, stop when `records >= batch_size` or `bytes >= batch_bytes`. Each line
+    /// counts its bytes (without \r\n, plus one) and its number `done`; blank lines are not records.
+    /// Returns (records, bytes, done, full): `full` false means the file has ended.
+    #[allow(clippy::too_many_arguments)]
+    fn take(&mut self, py: Python<'_>, mut lines: PyRefMut<'_, ExportLines>, tag: u32, mut records: usize,
+            mut bytes: usize, mut done: u64, batch_size: usize, batch_bytes: usize) -> PyResult<(usize, usize, u64, bool)> {
+        while self.skip > 0 {
+            if self.next_line(py)?.is_none() {
+                return Ok((records, bytes, done, false));
+            }
+            self.skip -= 1;
+        }
+        loop {
+            if records >= batch_size || bytes >= batch_bytes {
+                // peek: a file that has ended is not a reason to cut
+                match self.next_line(py)? {
+                    None => return Ok((records, bytes, done, false)),
+                    Some((block, start, _)) => {
+                        self.block = Some(block);
+                        self.pos = start;
+                        return Ok((records, bytes, done, true));
+                    }
+                }
+            }
+            let Some((block, start, end)) = self.next_line(py)? else {
+                return Ok((records, bytes, done, false));
+            };
+            let line = &block[start..end];
+            let trimmed = line.len() - line.iter().rev().take_while(|&&c| c == b'\r' || c == b'\n').count();
+            done += 1;
+            bytes += trimmed + 1;
+            if is_blank(&line[..trimmed]) {
+                continue;
+            }
+            records += 1;
+            lines.push(&block, start, start + trimmed, tag, done);
+        }
+    }
+
+    /// Stop the decompressing thread (call before closing the file object).
+    fn close(&mut self, py: Python<'_>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.rx = None; // the thread's next send fails
+        self.block = None;
+        if let Some(t) = self.thread.take() {
+            py.allow_threads(|| {
+                let _ = t.join();
+            });
+        }
+    }
+}
+
+impl Drop for ExportReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed); // (not joined here: the thread may wait for the GIL)
+    }
+}
+
+fn is_blank(b: &[u8]) -> bool {
+    b.iter().all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+}
+
+struct Line {
+    block: u32,
+    start: u32,
+    end: u32,
+    tag: u32,
+    line_no: u64,
+}
+
+/// A file's part of a batch: its key attributes and the version of its items.
+struct Tag {
+    key_names: Vec<String>,
+    version: i64,
+}
+
+/// One batch's full-export lines, from one or more data files, in source order.
+#[pyclass(module = "dynashift_native")]
+pub struct ExportLines {
+    blocks: Vec<Block>,
+    lines: Vec<Line>,
+    tags: Vec<Tag>,
+    keys: Vec<Option<String>>,              // each line's dist_key once scanned (None: rejected)
+    replaced: HashMap<usize, Vec<u8>>,      // lines the Python decoder resolved: their record to render
+}
+
+impl ExportLines {
+    fn push(&mut self, block: &Block, start: usize, end: usize, tag: u32, line_no: u64) {
+        if !self.blocks.last().is_some_and(|b| Arc::ptr_eq(b, block)) {
+            self.blocks.push(block.clone());
+        }
+        let b = (self.blocks.len() - 1) as u32;
+        self.lines.push(Line { block: b, start: start as u32, end: end as u32, tag, line_no });
+    }
+
+    fn bytes(&self, i: usize) -> &[u8] {
+        let l = &self.lines[i];
+        &self.blocks[l.block as usize][l.start as usize..l.end as usize]
+    }
+}
+
+/// `items` split in `parts` contiguous shares, each handled on its own thread.
+fn parallel<T: Send, F: Fn(std::ops::Range<usize>) -> T + Sync>(items: usize, parts: usize, f: F) -> Vec<T> {
+    let parts = parts.clamp(1, 16).min(items.max(1));
+    let share = items.div_ceil(parts);
+    let ranges: Vec<std::ops::Range<usize>> = (0..parts).map(|i| (i * share).min(items)..((i + 1) * share).min(items)).collect();
+    if parts == 1 {
+        return ranges.into_iter().map(&f).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ranges.into_iter().map(|r| s.spawn(|| f(r))).collect();
+        handles.into_iter().map(|h| h.join().expect("a worker thread failed")).collect()
+    })
+}
+
+#[pymethods]
+impl ExportLines {
+    #[new]
+    fn new() -> Self {
+        ExportLines { blocks: Vec::new(), lines: Vec::new(), tags: Vec::new(), keys: Vec::new(), replaced: HashMap::new() }
+    }
+
+    /// A data file's tag: its table's key attributes and its items' version.
+    fn tag(&mut self, key_names: Vec<String>, version: i64) -> u32 {
+        self.tags.push(Tag { key_names, version });
+        (self.tags.len() - 1) as u32
+    }
+
+    fn __len__(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Every line as (bytes, tag, line number): for the Python decoder when it takes the batch.
+    fn raw<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (i, l) in self.lines.iter().enumerate() {
+            out.append((PyBytes::new(py, self.bytes(i)), l.tag, l.line_no))?;
+        }
+        Ok(out)
+    }
+
+    /// Read every line's keys (in `threads` threads, without the GIL). Returns the lines the
+    /// Python decoder must judge, as (index, bytes, tag, line number), in source order.
+    fn scan<'py>(&mut self, py: Python<'py>, threads: usize) -> PyResult<Bound<'py, PyList>> {
+        let me = &*self;
+        let found: Vec<Vec<Option<String>>> = py.allow_threads(|| {
+            parallel(me.lines.len(), threads, |r| {
+                r.map(|i| {
+                    let tag = &me.tags[me.lines[i].tag as usize];
+                    envelope::export_keys(me.bytes(i), &tag.key_names).ok().map(|(_, dk)| dk)
+                })
+                .collect()
+            })
+        });
+        self.keys = found.into_iter().flatten().collect();
+        let out = PyList::empty(py);
+        for (i, k) in self.keys.iter().enumerate() {
+            if k.is_none() {
+                let l = &self.lines[i];
+                out.append((i, PyBytes::new(py, self.bytes(i)), l.tag, l.line_no))?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The Python decoder's answer for line `index`: its dist_key and the record to render
+    /// (`{"dynamodb":{"NewImage":…}}`), or None when it rejected the line.
+    #[pyo3(signature = (index, dist_key, record=None))]
+    fn resolve(&mut self, index: usize, dist_key: Option<String>, record: Option<Vec<u8>>) -> PyResult<()> {
+        if index >= self.keys.len() {
+            return Err(PyValueError::new_err("no such line"));
+        }
+        self.keys[index] = dist_key;
+        match record {
+            Some(r) => {
+                self.replaced.insert(index, r);
+            }
+            None => {
+                self.replaced.remove(&index);
+            }
+        }
+        Ok(())
+    }
+
+    /// Each key's newest item (batching.Batch: newer version wins, an equal one is a duplicate
+    /// and the first stays), rendered into text columns in `threads` shares. Returns (rows,
+    /// dist_key offsets, dist_key data, versions (int64), [(rows, columns)] per share, duplicates,
+    /// stale, superseded), or None when the Python engine must render this batch.
+    fn render<'py>(&self, py: Python<'py>, threads: usize) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        if self.keys.len() != self.lines.len() {
+            return Err(PyValueError::new_err("render before scan"));
+        }
+        let (mut duplicates, mut stale, mut superseded) = (0usize, 0usize, 0usize);
+        let mut slot: HashMap<&str, usize> = HashMap::with_capacity(self.lines.len());
+        let mut winners: Vec<usize> = Vec::with_capacity(self.lines.len());
+        for (i, k) in self.keys.iter().enumerate() {
+            let Some(k) = k else { continue };
+            let version = self.tags[self.lines[i].tag as usize].version;
+            match slot.get(k.as_str()) {
+                None => {
+                    slot.insert(k.as_str(), winners.len());
+                    winners.push(i);
+                }
+                Some(&s) => {
+                    let current = self.tags[self.lines[winners[s]].tag as usize].version;
+                    if version > current {
+                        winners[s] = i;
+                        superseded += 1;
+                    } else if version == current {
+                        duplicates += 1; // full exports: seq "" and no event id, so the first stays
+                    } else {
+                        stale += 1;
+                    }
+                }
+            }
+        }
+        let me = self;
+        let rendered: Vec<Option<rendering::Rendered>> = py.allow_threads(|| {
+            parallel(winners.len(), threads, |r| {
+                let mut text: Vec<u8> = Vec::new();
+                let mut spans: Vec<(usize, usize)> = Vec::with_capacity(r.len());
+                for &i in &winners[r.clone()] {
+                    let start = text.len();
+                    match me.replaced.get(&i) {
+                        Some(record) => text.extend_from_slice(record),
+                        None => {
+                            let line = me.bytes(i); // `{"Item":` … `}`, as export_keys checked
+                            text.extend_from_slice(b"{\"dynamodb\":{\"NewImage\":");
+                            text.extend_from_slice(&line[8..line.len() - 1]);
+                            text.extend_from_slice(b"}}");
+                        }
+                    }
+                    spans.push((start, text.len()));
+                }
+                let slices: Vec<&[u8]> = spans.iter().map(|&(a, b)| &text[a..b]).collect();
+                rendering::render_rows(&slices, &vec![0u8; slices.len()]).ok()
+            })
+        });
+        if rendered.iter().any(|r| r.is_none()) {
+            return Ok(None);
+        }
+        let mut offsets: Vec<u8> = Vec::with_capacity(4 * (winners.len() + 1));
+        let mut data: Vec<u8> = Vec::new();
+        let mut versions: Vec<u8> = Vec::with_capacity(8 * winners.len());
+        offsets.extend_from_slice(&0i32.to_le_bytes());
+        for &i in &winners {
+            data.extend_from_slice(self.keys[i].as_deref().unwrap_or_default().as_bytes());
+            if data.len() > i32::MAX as usize {
+                return Ok(None);
+            }
+            offsets.extend_from_slice(&(data.len() as i32).to_le_bytes());
+            versions.extend_from_slice(&self.tags[self.lines[i].tag as usize].version.to_le_bytes());
+        }
+        let parts = PyList::empty(py);
+        for out in rendered.into_iter().flatten() {
+            let cols = PyList::empty(py);
+            for c in out.columns {
+                let tags: Vec<&str> = (0..rendering::TAGS.len()).filter(|i| c.tags & (1 << i) != 0)
+                    .map(|i| rendering::TAGS[i]).collect();
+                let validity = if c.nulls == 0 { None } else { Some(Buf { data: c.validity }) };
+                cols.append((c.name, tags, Buf { data: c.offsets }, Buf { data: c.data }, validity, c.nulls))?;
+            }
+            parts.append((out.rows, cols))?;
+        }
+        let t = (winners.len(), Buf { data: offsets }, Buf { data }, Buf { data: versions }, parts, duplicates, stale,
+                 superseded);
+        Ok(Some(t.into_pyobject(py)?))
+    }
+}
