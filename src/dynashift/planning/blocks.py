@@ -70,6 +70,7 @@ class BlockBatch(SourceBatch):
         self._changes: list[Change] | None = None
         self.rejected, self.checkpoints = rejected, checkpoints
         self.records_read, self.bytes_read = records_read, bytes_read
+        self.lag = {}  # (a full load has no lag)
 
     @property  # type: ignore[override]
     def changes(self) -> list[Change]:
