@@ -25,15 +25,11 @@ from .targets.base import RunCounters
 def run_once(source: str, target: str = "duckdb:///dynashift.duckdb", **settings: Any) -> RunCounters:
     """Apply everything `source` holds now into `target`; settings are Config fields."""
     from .sources import make_source
-    from .targets import make_target
+    from .targets import open_target
 
     config = Config.model_validate({"source": source, "target": target, **settings})
-    tgt = make_target(config.target, config.schema_name)
-    tgt.open()
-    try:
+    with open_target(config) as tgt:
         return replicate(config, make_source(source, config), tgt)
-    finally:
-        tgt.close()
 
 
 __all__ = [

@@ -9,6 +9,7 @@ Checks only read (and write one scratch table in the target, rolled back); nothi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import asdict, dataclass
@@ -359,7 +360,7 @@ def _listed_statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def target_checks(config: Config, options: Options | None = None) -> Iterator[Check]:
     """Reachable (open, which also creates the metadata schema) and writable (a scratch table in
     schema dynashift, created and dropped inside a transaction that is rolled back)."""
-    from .targets import make_target
+    from .targets import open_target
     from .targets.base import META
     from .targets.redshift import RedshiftTarget
 
@@ -371,17 +372,16 @@ def target_checks(config: Config, options: Options | None = None) -> Iterator[Ch
         if fresh is not None:  # nothing to open: doctor creates no file; the first run does
             yield from fresh
             return
-    try:
-        target = make_target(config.target, config.schema_name, mode="probe")
-        target.open()  # connects only: doctor creates nothing that outlives its rolled-back probe
-    except DynashiftError as exc:
-        if _PERMISSION.search(str(exc)):
-            yield Check("target", PASS, f"{where} is reachable")
-            yield Check("writable", FAIL, f"{where}: {exc}", grant)
-        else:
-            yield Check("target", FAIL, f"{where}: {exc}", "check the target URI, the network and the credentials")
-        return
-    try:
+    with contextlib.ExitStack() as stack:
+        try:  # mode probe: connects only; doctor creates nothing that outlives its rolled-back probe
+            target = stack.enter_context(open_target(config, mode="probe"))
+        except DynashiftError as exc:
+            if _PERMISSION.search(str(exc)):
+                yield Check("target", PASS, f"{where} is reachable")
+                yield Check("writable", FAIL, f"{where}: {exc}", grant)
+            else:
+                yield Check("target", FAIL, f"{where}: {exc}", "check the target URI, the network and the credentials")
+            return
         yield Check("target", PASS, f"{where} is reachable")
         try:
             target.probe_writes()
@@ -391,8 +391,6 @@ def target_checks(config: Config, options: Options | None = None) -> Iterator[Ch
             yield Check("writable", PASS, f"may create tables in schemas {META} and {target.schema}")
         if isinstance(target, RedshiftTarget):
             yield from redshift_settings_checks(config, options or Options(), target)
-    finally:
-        target.close()
 
 
 # ---------------------------------------------------------------- Redshift's settings

@@ -13,6 +13,7 @@ from .errors import TargetError
 from .pipeline import modes_of
 from .planning import build_plan
 from .schema import AddColumn, AddTable, SchemaState
+from .targets import opened
 
 
 @dataclass
@@ -65,16 +66,12 @@ def plan_next_batch(config: Config, source: Any, target: Any) -> DryRun:
     state, checkpoints, existing = SchemaState(), {}, True
     target.mode = "read"
     try:
-        target.open()
-    except TargetError as exc:
+        with opened(target):
+            state, checkpoints = target.load_state(), target.read_checkpoints(source.uri)
+    except TargetError as exc:  # opening it: a target nothing was replicated to yet plans from nothing
         if "no dynashift metadata" not in str(exc):
             raise
         existing = False
-    else:
-        try:
-            state, checkpoints = target.load_state(), target.read_checkpoints(source.uri)
-        finally:
-            target.close()
     report = DryRun(existing_target=existing)
     batches = source.read(checkpoints)
     try:

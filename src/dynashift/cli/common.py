@@ -24,7 +24,7 @@ from ..config import Config, load_config
 from ..errors import DynashiftError, SourceError
 from ..identity import pipeline_name
 from ..pipeline import BatchStats, replicate
-from ..targets import make_target
+from ..targets import open_target
 from ..redact import mask
 from ..sources import ProgressSource
 from ..targets.base import RunCounters
@@ -299,36 +299,34 @@ def _scheduled(config: Config, source: Any, target: Any, stop: threading.Event, 
 def load_items(config: Config, source: Any, label: str, quiet: bool) -> RunCounters:
     """Apply the source with a progress bar (items, items/s, MB, ETA); SIGINT/SIGTERM finish the
     batch in hand, commit and stop; a second Ctrl-C stops at once (that batch rolls back)."""
-    target = make_target(config.target, config.schema_name)
-    target.open()
-    stop = threading.Event()
+    with open_target(config) as target:
+        stop = threading.Event()
 
-    def finish_batch(signum: int, frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
+        def finish_batch(signum: int, frame: Any) -> None:
+            if stop.is_set() and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            stop.set()
 
-    previous = {s: signal.signal(s, finish_batch) for s in (signal.SIGINT, signal.SIGTERM)}
-    started = time.monotonic()
-    columns = [TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.fields[of]} items"),
-               TextColumn("{task.fields[rate]:,.0f} items/s · {task.fields[mb]:,.1f} MB"), TimeRemainingColumn(),
-               TimeElapsedColumn()]
-    try:
-        total = None
-        if isinstance(source, ProgressSource) and source.progress_unit == "items":  # the bar counts items
-            total = source.pending(target.read_checkpoints(pipeline_name(config, source.uri))) or None
-        with Progress(*columns, console=err, disable=quiet or not err.is_terminal) as bar:
-            task = bar.add_task(label, total=total, of=f"{total:,}" if total else "?", rate=0.0, mb=0.0)
+        previous = {s: signal.signal(s, finish_batch) for s in (signal.SIGINT, signal.SIGTERM)}
+        started = time.monotonic()
+        columns = [TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed:,.0f}/{task.fields[of]} items"),
+                   TextColumn("{task.fields[rate]:,.0f} items/s · {task.fields[mb]:,.1f} MB"), TimeRemainingColumn(),
+                   TimeElapsedColumn()]
+        try:
+            total = None
+            if isinstance(source, ProgressSource) and source.progress_unit == "items":  # the bar counts items
+                total = source.pending(target.read_checkpoints(pipeline_name(config, source.uri))) or None
+            with Progress(*columns, console=err, disable=quiet or not err.is_terminal) as bar:
+                task = bar.add_task(label, total=total, of=f"{total:,}" if total else "?", rate=0.0, mb=0.0)
 
-            def on_batch(run: RunCounters) -> None:
-                rate = run.records_read / max(time.monotonic() - started, 1e-6)
-                bar.update(task, completed=run.records_read, rate=rate, mb=run.bytes_read / 1e6)
+                def on_batch(run: RunCounters) -> None:
+                    rate = run.records_read / max(time.monotonic() - started, 1e-6)
+                    bar.update(task, completed=run.records_read, rate=rate, mb=run.bytes_read / 1e6)
 
-            run = replicate(config, source, target, on_batch=on_batch, stop=stop)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        target.close()
+                run = replicate(config, source, target, on_batch=on_batch, stop=stop)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
     seconds = time.monotonic() - started
     err.print(f"loaded {run.records_read:,} items in {seconds:.1f}s ({run.records_read / max(seconds, 1e-6):,.0f} items/s): "
               f"{run.changes_applied:,} applied, {run.stale_skipped:,} older than what the target holds, "

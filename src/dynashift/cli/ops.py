@@ -104,18 +104,14 @@ def report(target: str | None, schema_name: str | None, out_path: str, runs: int
     tables and their growth."""
     from ..overview import gather, history
     from ..report import render_html
-    from ..targets import make_target
+    from ..targets import open_target
 
     folder = Path(out_path).expanduser().resolve().parent
     if not folder.is_dir():
         raise ConfigError(f"--out {out_path}: folder {folder} does not exist")
     config: Config = config_from({"target": target, "schema": schema_name}, config_path)
-    tgt = make_target(config.target, config.schema_name, mode="read")
-    tgt.open()
-    try:
+    with open_target(config, mode="read") as tgt:
         info, past = gather(tgt), history(tgt, runs)
-    finally:
-        tgt.close()
     Path(out_path).write_text(render_html(info, past), "utf-8")
     n, r = len(past["batches"]), len(past["runs"])
     err.print(f"wrote {out_path} ({n:,} batch{'es' if n != 1 else ''} of {r} run{'s' if r != 1 else ''})",

@@ -10,7 +10,7 @@ import click
 from ..errors import ConfigError
 from ..identity import pipeline_name
 from ..sources import make_source
-from ..targets import make_target
+from ..targets import open_target
 from .common import AWS_OPTIONS, TARGET_OPTIONS, config_from, err, guarded, load_items, options, run_with_progress
 
 
@@ -38,9 +38,7 @@ def rebuild(table: str, load_from: str, yes: bool, config_path: str | None, quie
     if not yes:
         click.confirm(f"drop {table} in {config.target.split('@')[-1]} and load it again from {load_from}?",
                       abort=True, err=True)
-    target = make_target(config.target, config.schema_name, mode="probe")
-    target.open()
-    try:
+    with open_target(config, mode="probe") as target:
         target.require_metadata()  # nothing to rebuild where nothing was replicated
         target.ensure_metadata()
         pipeline = pipeline_name(config, source.uri) if source is not None else None
@@ -49,8 +47,6 @@ def rebuild(table: str, load_from: str, yes: bool, config_path: str | None, quie
                   + (f"; pipeline {pipeline}'s checkpoints are forgotten" if source is not None else ""), highlight=False)
         if source is not None:
             run_with_progress(config, source, target, quiet or not err.is_terminal, "once")
-    finally:
-        target.close()
     if load_from == "scan":
         from ..sources.scan import ScanSource
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from ..targets import make_target
+from ..targets import open_target
 
 from .common import config_from, err, guarded, out
 
@@ -33,12 +33,8 @@ def setup(target: str | None, stream: str, role_arn: str, view: str, external_sc
     config = config_from({"target": target}, config_path)
     statements = redshift_native.setup_statements(view, stream, role_arn, external_schema)
     if not print_only:
-        tgt = make_target(config.target, config.schema_name)
-        tgt.open()
-        try:
+        with open_target(config) as tgt:
             redshift_native.setup(tgt, view, stream, role_arn, external_schema)
-        finally:
-            tgt.close()
     out.print("-- parameter group of the cluster or workgroup (AUTO REFRESH runs in sessions of its own):",
               highlight=False, soft_wrap=True)
     for name, value, why in redshift_native.parameter_group_settings(stream, external_schema):

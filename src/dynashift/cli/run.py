@@ -11,7 +11,7 @@ import click
 from ..errors import ConfigError, DynashiftError
 from ..redact import mask
 from ..sources import InTargetSource, LiveSource, make_source
-from ..targets import make_target
+from ..targets import make_target, opened
 from .common import LOG_OPTIONS, Ops, config_from, guarded, options, out, run_with_progress
 
 
@@ -75,15 +75,12 @@ def run(once: bool, dry_run: bool, config_path: str | None, quiet: bool, metrics
             return
         if metrics_port is not None:
             ops.serve_metrics(metrics_port, metrics_host)
-        target.open()
-        try:
+        with opened(target):
             mode = "once" if once else "interval" if config.interval else "follow"
             if mode == "follow" and not isinstance(source, (LiveSource, InTargetSource)):
                 ops.say(f"note: {config.source} is read to its end and the run exits (a file source has no tail)")
                 mode = "once"
             run_with_progress(config, source, target, quiet or ops.json, mode, ops)
-        finally:
-            target.close()
     except (SystemExit, click.exceptions.Exit, click.ClickException):
         raise
     except BaseException as exc:  # noqa: BLE001 - JSON mode reports every error as one JSON line

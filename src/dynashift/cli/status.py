@@ -17,7 +17,7 @@ from rich.text import Text
 
 from ..errors import ConfigError, DynashiftError
 from ..redact import mask
-from ..targets import make_target
+from ..targets import open_target
 from .common import config_from, guarded, out
 
 
@@ -40,12 +40,9 @@ def status(target: str | None, schema_name: str | None, as_json: bool, watch: fl
     config = config_from({"target": target, "schema": schema_name}, config_path)
 
     def read() -> dict[str, Any]:
-        tgt = make_target(config.target, config.schema_name, mode="read")
-        tgt.open()  # again on every refresh: DuckDB allows one writer, so `run` must be able to take it
-        try:
+        # opened again on every refresh: DuckDB allows one writer, so `run` must be able to take it
+        with open_target(config, mode="read") as tgt:
             return gather(tgt, recent_runs)
-        finally:
-            tgt.close()
 
     if watch is not None and watch <= 0:
         raise ConfigError("--watch needs a positive number of seconds")

@@ -11,7 +11,7 @@ import click
 import orjson
 
 from .. import aws
-from ..targets import make_target
+from ..targets import open_target
 from ..verify import verify as run_verify
 
 from .common import config_from, err, guarded, out
@@ -36,13 +36,10 @@ def verify(table: str, sample: int | None, settle: float, config_path: str | Non
     """Compare TABLE in the warehouse with DynamoDB: missing, extra and different rows, by key
     and rendered value. Exit status 1 when differences remain after reading them again."""
     config = config_from(flags, config_path)
-    target = make_target(config.target, config.schema_name, mode="read")
-    target.open()  # first: a target with nothing replicated is the first thing to say
-    try:
+    # the target first: a target with nothing replicated is the first thing to say
+    with open_target(config, mode="read") as target:
         client = aws.client(config, "dynamodb")
         report = run_verify(target, client, table, sample=sample, settle=settle)
-    finally:
-        target.close()
     if as_json:
         sys.stdout.write(orjson.dumps(report.as_dict(), default=str).decode() + "\n")
     else:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
+from ..config import Config
 from ..errors import ConfigError
 from ..redact import mask
 from .base import SqlTarget
@@ -44,3 +48,19 @@ def make_target(uri: str, schema: str | None = None, mode: str = "write") -> Sql
     target = TARGETS[scheme]()(uri, schema)
     target.mode = mode
     return target
+
+
+def open_target(config: Config, mode: str = "write") -> contextlib.AbstractContextManager[SqlTarget]:
+    """`with open_target(config) as target:` the configured target (`mode` as in make_target),
+    open for the block and closed after it however the block ends. Opening fails before it."""
+    return opened(make_target(config.target, config.schema_name, mode))
+
+
+@contextlib.contextmanager
+def opened(target: SqlTarget) -> Iterator[SqlTarget]:
+    """A target made already, open for the block and closed after it."""
+    target.open()
+    try:
+        yield target
+    finally:
+        target.close()
