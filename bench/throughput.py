@@ -119,8 +119,11 @@ def _reset_postgres(target) -> None:
     with target.transaction():
         for (name,) in target.query("SELECT table_name FROM dynashift.tables"):
             target.execute(f"DROP TABLE IF EXISTS {target.table_ref(name)}")
-        for table in ("tables", "columns", "checkpoints", "runs", "versions", "rejected", "change_log"):
-            target.execute(f"DELETE FROM dynashift.{table}")
+        present = {name for (name,) in target.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'dynashift'")}
+        for table in ("tables", "columns", "checkpoints", "runs", "versions", "rejected", "change_log", "batches"):
+            if table in present:  # change_log exists only where a run asked for it
+                target.execute(f"DELETE FROM dynashift.{table}")
 
 
 if __name__ == "__main__":
