@@ -3,7 +3,6 @@ is executed as SQL, and every reject is recorded with its reason."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import duckdb
@@ -12,17 +11,13 @@ import pytest
 
 from dynashift import run_once
 from dynashift.schema import stored_name
+from support.builders import rec as change
 
-_ids = itertools.count()
-T0 = 1_700_000_000_000_000
 
 
 def rec(image: dict | None, *, table: str = "T", op: str = "INSERT", keys: dict | None = None, t: int = 0) -> dict:
     keys = keys or {"pk": {"S": "k"}}
-    ddb = {"ApproximateCreationDateTime": T0 + t, "ApproximateCreationDateTimePrecision": "MICROSECOND", "Keys": keys}
-    if image is not None:
-        ddb["NewImage"] = {**keys, **image}
-    return {"eventID": f"b{next(_ids)}", "eventName": op, "tableName": table, "dynamodb": ddb}
+    return change(op, keys, None if image is None else {**keys, **image}, t, table=table)
 
 
 def apply(tmp_path: Path, records: list, **settings) -> tuple[Path, object]:

@@ -6,8 +6,6 @@ Whole tables compared, on DuckDB and a real PostgreSQL."""
 
 from __future__ import annotations
 
-import itertools
-from pathlib import Path
 
 import orjson
 import pytest
@@ -15,10 +13,9 @@ import pytest
 from dynashift import run_once
 from dynashift.targets import make_target
 from dynashift.targets.postgres import PostgresTarget
+from support.builders import item, write, rec as change
 from support.pg import pg_url  # noqa: F401 - the fixture
 
-_ids = itertools.count()
-T0 = 1_700_000_000_000_000
 OVERFLOW = "_dynashift_overflow"
 META = ["dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted"]
 
@@ -29,15 +26,7 @@ def uri(request, tmp_path) -> str:
 
 
 def rec(pk: str, t: int, table: str = "Metrics", **attrs: dict) -> dict:
-    keys = {"pk": {"S": pk}}
-    return {"eventID": f"e{next(_ids)}", "eventName": "INSERT", "tableName": table,
-            "dynamodb": {"ApproximateCreationDateTime": T0 + t, "ApproximateCreationDateTimePrecision": "MICROSECOND",
-                         "Keys": keys, "NewImage": {**keys, **attrs}}}
-
-
-def write(path: Path, records: list[dict]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    return path
+    return change("INSERT", *item(pk, **attrs), t, table=table)
 
 
 def read(uri: str, table: str) -> tuple[list[str], dict[str, dict]]:

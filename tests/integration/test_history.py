@@ -20,20 +20,16 @@ from dynashift.sources import make_source
 from dynashift.targets import make_target
 from dynashift.targets.base import SqlTarget, quote
 from dynashift.typing_mode import JSON, family
+from support.builders import T0, rec as change
 from support.pg import pg_url  # noqa: F401 - the fixture
 from support.typed_support import Typed
 
-T0 = 1_700_000_000_000_000  # µs
 
 
 def record(ev: dict) -> bytes:
-    ddb: dict[str, Any] = {"ApproximateCreationDateTime": ev["version"], "ApproximateCreationDateTimePrecision": "MICROSECOND",
-                           "Keys": {"pk": {"S": ev["key"]}}}
-    if ev["op"] != "REMOVE":
-        ddb["NewImage"] = ev["image"]
-    identity = {"type": "Service", "principalId": "dynamodb.amazonaws.com"} if ev["ttl"] else None
-    return orjson.dumps({"eventID": ev["id"], "eventName": ev["op"], "tableName": "Orders", "userIdentity": identity,
-                         "dynamodb": ddb})
+    image = None if ev["op"] == "REMOVE" else ev["image"]
+    return orjson.dumps(change(ev["op"], {"pk": {"S": ev["key"]}}, image, ev["version"] - T0, eid=ev["id"],
+                               ttl=ev["ttl"]))
 
 
 def history_of_keys(seed: int, keys: int = 12, changes: int = 160) -> list[dict]:

@@ -4,19 +4,16 @@ Whole tables compared, on DuckDB and a real PostgreSQL."""
 
 from __future__ import annotations
 
-import itertools
 from decimal import Decimal
-from pathlib import Path
 
 import orjson
 import pytest
 
 from dynashift import run_once
 from dynashift.targets import make_target
+from support.builders import T0, item, write, rec as change
 from support.pg import pg_url  # noqa: F401 - the fixture
 
-_ids = itertools.count()
-T0 = 1_700_000_000_000_000
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])
@@ -25,16 +22,8 @@ def uri(request, tmp_path) -> str:
 
 
 def rec(op: str, pk: str, t: int, table: str = "Orders", **attrs: dict) -> dict:
-    keys = {"pk": {"S": pk}}
-    ddb = {"ApproximateCreationDateTime": T0 + t, "ApproximateCreationDateTimePrecision": "MICROSECOND", "Keys": keys}
-    if op != "REMOVE":
-        ddb["NewImage"] = {**keys, **attrs}
-    return {"eventID": f"e{next(_ids)}", "eventName": op, "tableName": table, "dynamodb": ddb}
-
-
-def write(path: Path, records: list[dict]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    return path
+    keys, image = item(pk, **attrs)
+    return change(op, keys, None if op == "REMOVE" else image, t, table=table)
 
 
 def query(uri: str, sql: str) -> list[tuple]:

@@ -31,23 +31,20 @@ from dynashift.schema import AddTable
 from dynashift.sources import make_source
 from dynashift.targets.redshift import (SESSION_SETTINGS, DataApiConnection, RedshiftOptions, RedshiftTarget,
                                        named_parameters)
+from support.builders import rec as change
 from support.pg import RedshiftOnPostgres, pg_rows, pg_url  # noqa: F401 - pg_url is a fixture
 from test_conformance import differences
 
 HERE = Path(__file__).resolve().parents[1] / "conformance"
-T0 = 1_700_000_000_000
 LONG = "x" * 70_000  # longer than a Redshift VARCHAR
 # Statements sqlglot cannot model and keeps as text (exp.Command): they must still be these.
 COMMANDS = ("CREATE EXTERNAL SCHEMA", "SHOW ", "LOCK ")
 
 
 def rec(op: str, pk: str, t: int, image: dict | None = None, table: str = "Orders", ttl: bool = False) -> bytes:
-    ddb: dict[str, Any] = {"ApproximateCreationDateTime": T0 + t, "Keys": {"pk": {"S": pk}}}
-    if image is not None:
-        ddb["NewImage"] = {"pk": {"S": pk}, **image}
-    identity = {"type": "Service", "principalId": "dynamodb.amazonaws.com"} if ttl else None
-    return orjson.dumps({"eventID": f"{pk}{t}", "eventName": op, "tableName": table, "userIdentity": identity,
-                         "dynamodb": ddb})
+    keys = {"pk": {"S": pk}}
+    return orjson.dumps(change(op, keys, None if image is None else {**keys, **image}, t, table=table,
+                               eid=f"{pk}{t}", ttl=ttl, millis=True))
 
 
 def parse(sql: str) -> exp.Expression:

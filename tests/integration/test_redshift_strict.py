@@ -21,22 +21,21 @@ from dynashift import redshift_native as native
 from dynashift.pipeline import replicate
 from dynashift.sources import make_source
 from dynashift.targets.redshift import DataApiConnection, RedshiftOptions, RedshiftTarget
+from support.builders import rec as change
 from support.pg import pg_url  # noqa: F401 - pg_url is a fixture
 from support.redshift_rules import (DATA_API_MAX_ROW, all_problems, data_api_problems, paramstyle_problems,
                             reserved_problems, row_bound_problems, row_problems)
 from test_redshift_sql import Answers, RedshiftDataOnPostgres, Scripted, mv_script
 from support.typed_support import TypedRedshiftOnPostgres
 
-T0 = 1_700_000_000_000
 SESSION_SETTINGS = ("SET timezone TO 'UTC'", "SET enable_case_sensitive_super_attribute TO true")
 SHAPES = ["small", "typed", "history", "wide200", "wide1500"]
 
 
 def rec(op: str, pk: str, t: int, image: dict | None = None, table: str = "Orders") -> bytes:
-    ddb: dict[str, Any] = {"ApproximateCreationDateTime": T0 + t, "Keys": {"pk": {"S": pk}}}
-    if image is not None:
-        ddb["NewImage"] = {"pk": {"S": pk}, **image}
-    return orjson.dumps({"eventID": f"{pk}{t}", "eventName": op, "tableName": table, "dynamodb": ddb})
+    keys = {"pk": {"S": pk}}
+    return orjson.dumps(change(op, keys, None if image is None else {**keys, **image}, t, table=table,
+                               eid=f"{pk}{t}", millis=True))
 
 
 def wide(n: int) -> dict:

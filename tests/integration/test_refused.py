@@ -5,7 +5,6 @@ retried as a lost connection. Real DuckDB and PostgreSQL; whole tables compared.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import duckdb
@@ -16,22 +15,13 @@ import pytest
 from dynashift import run_once
 from dynashift.errors import DataTargetError, RetryableTargetError, TargetError
 from dynashift.targets.postgres import map_error
+from support.builders import item, write, rec as change
 from support.pg import pg_rows, pg_url  # noqa: F401 - pg_url is a fixture
 
-_ids = itertools.count()
-T0 = 1_700_000_000_000_000
 
 
 def rec(pk: str, t: int, table: str = "Orders", **attrs: dict) -> dict:
-    keys = {"pk": {"S": pk}}
-    return {"eventID": f"e{next(_ids)}", "eventName": "INSERT", "tableName": table,
-            "dynamodb": {"ApproximateCreationDateTime": T0 + t, "ApproximateCreationDateTimePrecision": "MICROSECOND",
-                         "Keys": keys, "NewImage": {**keys, **attrs}}}
-
-
-def write(path: Path, records: list[dict]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    return path
+    return change("INSERT", *item(pk, **attrs), t, table=table)
 
 
 def stream(tmp_path: Path, name: str) -> Path:

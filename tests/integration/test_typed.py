@@ -28,6 +28,7 @@ from dynashift.typing_mode import (
     table_modes_of,
     widen_decimal,
 )
+from support.builders import rec as change
 from support.pg import pg_url  # noqa: F401 - the fixture
 
 NAMING = Naming(255, True)
@@ -151,9 +152,7 @@ def write(path: Path, records: list[dict]) -> Path:
 
 def rec(pk: str, image: dict, t: int, table: str = "Orders") -> dict:
     keys = {"pk": {"S": pk}}
-    return {"eventID": f"{pk}{t}", "eventName": "INSERT", "tableName": table,
-            "dynamodb": {"ApproximateCreationDateTime": T0 + t, "ApproximateCreationDateTimePrecision": "MICROSECOND",
-                         "Keys": keys, "NewImage": {**keys, **image}}}
+    return change("INSERT", keys, {**keys, **image}, t, table=table, eid=f"{pk}{t}")
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])
