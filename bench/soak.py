@@ -50,7 +50,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the test tooling: support.orac
 import boto3  # noqa: E402
 import orjson  # noqa: E402
 
-from dynashift.simulate import render_item  # noqa: E402
+from support.simulated import render_item  # noqa: E402
 from dynashift.simulate_tables import value  # noqa: E402
 from support.oracle import diff_rows  # noqa: E402
 

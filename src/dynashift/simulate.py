@@ -1,13 +1,13 @@
-"""A simulated DynamoDB change stream, written to files, with its exact end state as an oracle.
+"""A simulated DynamoDB change stream, written to files: `dynashift simulate`.
 
-`simulate` makes changes in true time order and keeps, as it goes, what DynamoDB itself would hold
-(the current item per key). It then delivers the records the way a stream may: some twice (the
-very same record again, soon or much later) and some late (after a newer change of the same key).
-`expected.json` is that truth, not a replay of the output, so a replica that gets the ordering rules
-wrong cannot agree with it by accident.
+`simulate` makes changes in true time order, keeping the current item per key (a MODIFY or REMOVE
+carries it as OldImage). It then delivers the records the way a stream may: some twice (the very
+same record again, soon or much later) and some late (after a newer change of the same key).
 
-Delivery rule that keeps the oracle exact: a late record is strictly older than a change of its key
-already delivered, and no two changes of one key ever share a timestamp (the clock only moves on).
+An `Observer` sees every change as it is made, in true time order, before the faulty delivery: the
+tests' oracle (tests/support/simulated.py) builds the end state DynamoDB holds from it. For that
+oracle to be exact, a late record is strictly older than a change of its key already delivered, and
+no two changes of one key ever share a timestamp (the clock only moves on).
 
 Memory is bounded by the number of live keys (each one's current image, as JSON bytes), never by
 the number of changes: records are written as they are made.
@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import gzip as _gzip
 import heapq
-import json
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from random import Random
-from typing import Any, Callable
+from typing import Callable, Protocol
 
 import orjson
 
@@ -47,52 +45,15 @@ class SimulateSummary:
     changes: int
     bytes: int
     tables: tuple[str, ...]
-    expected: Path | None
     stats: dict[str, int] = field(default_factory=dict)
 
 
-# ---------------------------------------------------------------- the oracle's own renderer (docs/reference.md §3)
+class Observer(Protocol):
+    """Sees each change as DynamoDB made it, in true time order (before duplicates and late
+    delivery): `key` is the item's key as compact sorted JSON, `image` the new item (None on
+    REMOVE), `version` the change's time in µs, `ttl` whether a REMOVE is a TTL expiry."""
 
-
-def render_value(av: dict[str, Any]) -> str | None:
-    """Column text of one typed value, written from docs/reference.md §3 (independent of decode.py)."""
-    ((tag, v),) = av.items()
-    if tag in ("S", "N", "B"):
-        return v
-    if tag == "BOOL":
-        return "true" if v else "false"
-    if tag == "NULL":
-        return None
-    return _plain(av)
-
-
-def _jstr(s: str) -> str:
-    return json.dumps(s, ensure_ascii=False)
-
-
-def _plain(av: dict[str, Any]) -> str:
-    ((tag, v),) = av.items()
-    if tag in ("S", "B"):
-        return _jstr(v)
-    if tag == "N":
-        return v
-    if tag == "BOOL":
-        return "true" if v else "false"
-    if tag == "NULL":
-        return "null"
-    if tag in ("SS", "BS"):
-        return "[" + ",".join(_jstr(s) for s in sorted(set(v))) + "]"
-    if tag == "NS":
-        return "[" + ",".join(sorted(set(v), key=Decimal)) + "]"
-    if tag == "L":
-        return "[" + ",".join(_plain(x) for x in v) + "]"
-    if tag == "M":
-        return "{" + ",".join(_jstr(k) + ":" + _plain(v[k]) for k in sorted(v)) + "}"
-    raise ValueError(f"unknown type {tag!r}")
-
-
-def render_item(image: dict[str, Any]) -> dict[str, str | None]:
-    return {name: render_value(av) for name, av in image.items()}
+    def change(self, table: Table, op: bytes, key: bytes, version: int, image: bytes | None, ttl: bool) -> None: ...
 
 
 # ---------------------------------------------------------------- output files
@@ -151,9 +112,9 @@ class _Stream:
     """True-time changes, the truth they leave behind, and their faulty delivery."""
 
     def __init__(self, tables: list[Table], r: Random, total: int, writer: _Writer, *,
-                 p_dup: float, p_late: float, keep_dead_images: bool, start_us: int = START_US) -> None:
+                 p_dup: float, p_late: float, observer: Observer | None, start_us: int = START_US) -> None:
         self.tables, self.r, self.total, self.out = tables, r, total, writer
-        self.p_dup, self.p_late, self.keep_dead = p_dup, p_late, keep_dead_images
+        self.p_dup, self.p_late, self.observer = p_dup, p_late, observer
         self.clock = start_us
         self.made = 0  # distinct changes made so far
         self.pending: list[tuple[int, int, bool, bytes]] = []  # (due, seq, is_late, line)
@@ -253,7 +214,7 @@ class _Stream:
             return MODIFY, r.choice(t.live_pool.items)
         if t.live and k >= (0.9 if t.bench else 0.8):
             return REMOVE, r.choice(t.live_pool.items)
-        if t.dead and r.random() < 0.15:
+        if t.dead_pool.items and r.random() < 0.15:
             return INSERT, r.choice(t.dead_pool.items)
         return INSERT, None
 
@@ -276,19 +237,17 @@ class _Stream:
             else:
                 keys = orjson.loads(dk)
                 t.dead_pool.remove(dk)
-                del t.dead[dk]
                 self.stats["reinserts"] += 1
             new = t.new_item(r, keys, progress)
             self.stats["inserts"] += 1
         elif op == MODIFY:
-            old_b = t.live[dk][0]
+            old_b = t.live[dk]
             new = t.modified(r, orjson.loads(old_b), progress)
             self.stats["modifies"] += 1
         else:
-            old_b, old_version = t.live.pop(dk)
+            old_b = t.live.pop(dk)
             t.live_pool.remove(dk)
             ttl = r.random() < t.ttl_share
-            t.dead[dk] = (old_b if self.keep_dead else None, version, ttl, old_version)
             t.dead_pool.add(dk)
             self.stats["removes"] += 1
             self.stats["ttl_removes"] += ttl
@@ -297,8 +256,10 @@ class _Stream:
             new_b = _compact(orjson.dumps(new))
             if dk not in t.live:
                 t.live_pool.add(dk)
-            t.live[dk] = (new_b, version)
+            t.live[dk] = new_b
         self.stats["changes"] += 1
+        if self.observer is not None:
+            self.observer.change(t, op, dk, version, new_b, ttl)
         return (ti, dk), self._record(t, op, ts, dk, new_b, old_b, ttl)
 
     def _record(self, t: Table, op: bytes, ts: int, keys: bytes, new: bytes | None, old: bytes | None,
@@ -326,33 +287,6 @@ def _compact(data: bytes) -> bytes:
     return bytes(memoryview(data))
 
 
-# ---------------------------------------------------------------- expected.json
-
-
-def _expected(tables: list[Table], stats: dict[str, int]) -> dict[str, Any]:
-    out: dict[str, Any] = {"tables": {}, "soft_delete": {}, "ttl_ignored": {}, "stats": stats}
-    for t in tables:
-        if not t.seen:
-            continue
-        key = t.name.lower()
-        live = {dk.decode(): (version, render_item(orjson.loads(img)))
-                for dk, (img, version) in t.live.items()}
-        dead = {dk.decode(): (rm, ttl, last, render_item(orjson.loads(img)))
-                for dk, (img, rm, ttl, last) in t.dead.items()}
-        rows = {dk: {"changed_at_us": v, "values": vals} for dk, (v, vals) in live.items()}
-        out["tables"][key] = {"source_table": t.name, "key_attributes": list(t.key_names),
-                              "attributes": sorted(t.seen), "rows": rows}
-        soft = {dk: {"changed_at_us": v, "deleted": False, "values": vals} for dk, (v, vals) in live.items()}
-        soft.update({dk: {"changed_at_us": rm, "deleted": True, "values": vals}
-                     for dk, (rm, _, _, vals) in dead.items()})
-        out["soft_delete"][key] = soft
-        kept = {dk: {"changed_at_us": v, "values": vals} for dk, (v, vals) in live.items()}
-        kept.update({dk: {"changed_at_us": last, "values": vals}
-                     for dk, (_, ttl, last, vals) in dead.items() if ttl})
-        out["ttl_ignored"][key] = kept
-    return out
-
-
 # ---------------------------------------------------------------- entry point
 
 
@@ -360,16 +294,20 @@ PROFILES = ("mixed", "bench", "wide")
 
 
 def simulate(out_dir: str | Path, *, changes: int = 50_000, tables: int = 5, files: int = 1, seed: int = 0,
-             profile: str = "mixed", gzip: bool = False, expected: bool = True,
-             progress: Callable[[int], None] | None = None, start_us: int = START_US) -> SimulateSummary:
+             profile: str = "mixed", gzip: bool = False, observer: Observer | None = None,
+             progress: Callable[[int], None] | None = None, start_us: int = START_US,
+             expected: bool = False) -> SimulateSummary:
     """Write `changes` records (duplicates included) of a simulated stream into `out_dir`.
 
     profile "mixed": at least five tables with awkward names, keys and values, for correctness;
     profile "bench": `tables` tables of ~2 KB records (70% MODIFY, 20% INSERT, 10% REMOVE);
     profile "wide": 6 tables of ~49 columns, ~2.3 KB records of 20 attributes (nested maps, lists of
     maps, sets, 38-digit numbers, binary), both images on MODIFY; `tables` is ignored.
-    With `expected`, also writes `expected.json`, the end state DynamoDB holds (see module doc).
+    `observer` sees every change in true time order (see module doc). `expected` is refused: the
+    expected end state is test tooling (tests/support/simulated.py); False is accepted for callers.
     """
+    if expected:
+        raise ValueError("simulate writes only the stream: the expected end state is tests/support/simulated.py's")
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r} ({', '.join(PROFILES)})")
     if changes < 0 or files < 1:
@@ -381,17 +319,12 @@ def simulate(out_dir: str | Path, *, changes: int = 50_000, tables: int = 5, fil
              else bench_tables(tables))
     rates = (0.025, 0.025) if profile == "mixed" else (0.01, 0.01)
     writer = _Writer(out, changes, files, gzip, progress)
-    stream = _Stream(specs, r, changes, writer, p_dup=rates[0], p_late=rates[1], keep_dead_images=expected,
+    stream = _Stream(specs, r, changes, writer, p_dup=rates[0], p_late=rates[1], observer=observer,
                      start_us=start_us)
     try:
         stream.run()
     finally:
         writer.close()
-    expected_path = None
-    if expected:
-        expected_path = out / "expected.json"
-        expected_path.write_bytes(orjson.dumps(_expected(specs, stream.stats), option=orjson.OPT_INDENT_2))
     return SimulateSummary(files=tuple(writer.paths), changes=writer.n,
                            bytes=sum(p.stat().st_size for p in writer.paths),
-                           tables=tuple(t.name for t in specs if t.seen), expected=expected_path,
-                           stats=dict(stream.stats))
+                           tables=tuple(t.name for t in specs if t.seen), stats=dict(stream.stats))

@@ -17,7 +17,6 @@ import hashlib
 import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from random import Random
 from typing import Any, Callable, Iterable, Iterator
 
@@ -39,7 +38,6 @@ class LiveSummary:
     target: str
     records: int
     seconds: float
-    expected: Path | None = None
 
 
 def partition_key(record: dict[str, Any]) -> str:
@@ -86,20 +84,16 @@ def _put_all(client: Any, stream: str, entries: list[dict[str, Any]]) -> int:
 
 
 def simulate_kinesis(config: Config, stream: str, *, changes: int, tables: int, seed: int, profile: str,
-                     expected_path: Path | None = None, progress: Callable[[int], None] | None = None) -> LiveSummary:
+                     progress: Callable[[int], None] | None = None) -> LiveSummary:
     client = aws.client(config, "kinesis")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="dynashift-sim-") as tmp:
-        summary = write_stream(tmp, changes=changes, tables=tables, seed=seed, profile=profile,
-                               expected=expected_path is not None)
+        summary = write_stream(tmp, changes=changes, tables=tables, seed=seed, profile=profile)
         sent = 0
         for path in summary.files:
             with open(path, "rb") as fh:
                 sent += put_records(client, stream, fh, progress=progress)
-        if expected_path is not None and summary.expected is not None:
-            expected_path.parent.mkdir(parents=True, exist_ok=True)
-            expected_path.write_bytes(summary.expected.read_bytes())
-    return LiveSummary(f"kinesis://{stream}", sent, time.monotonic() - started, expected_path)
+    return LiveSummary(f"kinesis://{stream}", sent, time.monotonic() - started)
 
 
 # ---------------------------------------------------------------- DynamoDB
@@ -188,14 +182,14 @@ def simulate_dynamodb(config: Config, table: str, *, changes: int, seed: int,
 
 
 def simulate_live(to: str, config: Config, *, changes: int, tables: int, seed: int, profile: str,
-                  expected_path: Path | None = None, progress: Callable[[int], None] | None = None) -> LiveSummary:
+                  progress: Callable[[int], None] | None = None) -> LiveSummary:
     scheme, _, name = to.partition("://")
     name = name.rstrip("/")
     if not name or scheme not in ("kinesis", "dynamodb"):
         raise ConfigError(f"--to {to!r}: use kinesis://STREAM or dynamodb://TABLE")
     if scheme == "kinesis":
         return simulate_kinesis(config, name, changes=changes, tables=tables, seed=seed, profile=profile,
-                                expected_path=expected_path, progress=progress)
+                                progress=progress)
     return simulate_dynamodb(config, name, changes=changes, seed=seed, progress=progress)
 
 

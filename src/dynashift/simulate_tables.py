@@ -164,8 +164,7 @@ class Table:
     ttl_share: float = 0.1
     bench: bool = False
     wide: tuple[tuple[str, str], ...] = ()  # the wide profile's attribute pool (name, kind)
-    live: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)  # dist_key -> image, version
-    dead: dict[bytes, tuple[bytes | None, int, bool, int]] = field(default_factory=dict)
+    live: dict[bytes, bytes] = field(default_factory=dict)  # dist_key -> current image (JSON)
     live_pool: _Pool = field(default_factory=_Pool)
     dead_pool: _Pool = field(default_factory=_Pool)
     seen: set[str] = field(default_factory=set)

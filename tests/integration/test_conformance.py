@@ -156,9 +156,9 @@ def test_recorded_streams_give_the_expected_tables(target_factory, column_types,
 @pytest.mark.parametrize("mode, settings", [("tables", {}), ("ttl_ignored", {"ttl_deletes": "ignore"}),
                                            ("soft_delete", {"delete_mode": "soft"})])
 def test_a_simulated_stream_gives_its_oracle(target_factory, column_types, tmp_path, mode, settings):
-    """dynashift.simulate writes a stream with duplicates and late records, and the end state
+    """dynashift.simulate writes a stream with duplicates and late records, support.simulated the end state
     DynamoDB itself holds; every target must agree with it, row for row."""
-    from dynashift.simulate import simulate
+    from support.simulated import simulate
 
     simulate(tmp_path / "sim", changes=1500, tables=5, seed=11)
     expected = orjson.loads((tmp_path / "sim" / "expected.json").read_bytes())

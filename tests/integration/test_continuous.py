@@ -20,7 +20,7 @@ import boto3
 import duckdb
 from support.moto_server import GET_RECORDS_CALLS, moto_endpoint, served_to_end  # noqa: F401 - the fixture
 
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.simulate_live import put_records
 from support.oracle import diff_duckdb
 

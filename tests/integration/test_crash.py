@@ -41,7 +41,7 @@ from support.faultkit import (DYNASHIFT, FileModel, Replica, StreamModel, audit,
 from support.moto_server import GET_RECORDS_CALLS, moto_endpoint  # noqa: F401 - the fixture
 from support.pg import pg_url  # noqa: F401 - the fixture
 
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.simulate_live import put_records
 
 KILLS = int(os.environ.get("DYNASHIFT_CRASH_KILLS", "20"))

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from dynashift import run_once
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from support.oracle import diff_duckdb
 
 CHANGES = 50_000

@@ -22,7 +22,7 @@ import pytest
 
 from dynashift import Config, replicate, run_once
 from dynashift.decode import dist_key
-from dynashift.simulate import render_item
+from support.simulated import render_item
 from dynashift.simulate_tables import value
 from dynashift.sources.export import DONE, ExportSource, read_export, write_export
 from dynashift.targets import make_target

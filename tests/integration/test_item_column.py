@@ -13,7 +13,7 @@ from dynashift import Config, run_once
 from dynashift.decode import render_item
 from dynashift.pipeline import replicate
 from dynashift.schema import Naming
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.sources import make_source
 from dynashift.targets import make_target
 from dynashift.targets.duckdb import DuckDBTarget

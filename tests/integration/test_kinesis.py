@@ -22,7 +22,7 @@ from dynashift.aws import ExpiredIterator, Throttled, call
 from dynashift.errors import GapError
 from dynashift.pipeline import replicate
 from dynashift.records import Checkpoint
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.simulate_live import partition_key, put_records
 from dynashift.sources import make_source
 from dynashift.sources.kinesis import KinesisApi

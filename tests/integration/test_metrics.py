@@ -23,7 +23,7 @@ from support.moto_server import moto_endpoint, served_to_end  # noqa: F401 - the
 from dynashift.errors import ConfigError
 from dynashift.metrics import LATENCY_BUCKETS, Metrics, serve
 from dynashift.pipeline import BatchStats
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.simulate_live import put_records
 
 LINE = re.compile(r'^([a-z_]+)(\{[^}]*\})? (-?[0-9.e+]+|\+Inf)$')

@@ -18,7 +18,7 @@ import duckdb
 import orjson
 import psycopg
 
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from support.pg import pg_url  # noqa: F401 - fixture
 
 SECRET = "s3cr3t-Pa55"

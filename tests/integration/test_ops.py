@@ -22,7 +22,7 @@ import pytest
 from dynashift.config import load_config
 from dynashift.overview import health
 from dynashift.scaffold import ONLY_TARGETS, SOURCES, TARGETS
-from dynashift.simulate import simulate
+from support.simulated import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from dynashift.errors import TargetError
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.targets import make_target
 from support.pg import pg_url  # noqa: F401 - fixture
 

@@ -22,7 +22,7 @@ import pytest
 
 from dynashift import Config
 from dynashift.pipeline import replicate
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.sources import make_source
 from dynashift.targets import make_target
 

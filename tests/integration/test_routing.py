@@ -18,7 +18,7 @@ from dynashift.decode import dist_key
 from dynashift.errors import ConfigError
 from dynashift.records import INSERT, LAZY, REMOVE, Change
 from dynashift.routing import Route, Router
-from dynashift.simulate import render_item
+from support.simulated import render_item
 from dynashift.sources.export import write_export
 from support.oracle import diff_duckdb
 

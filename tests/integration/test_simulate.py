@@ -13,7 +13,7 @@ import duckdb
 import orjson
 import pytest
 
-from dynashift.simulate import render_item, render_value, simulate
+from support.simulated import render_item, render_value, simulate
 from support.oracle import diff_duckdb, diff_rows, expected_tables
 
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}

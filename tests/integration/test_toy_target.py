@@ -21,7 +21,7 @@ import pytest
 from dynashift import run_once, targets
 from dynashift.errors import DataTargetError, TargetError
 from dynashift.schema import Naming
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.targets.base import Nesting, SqlTarget
 from dynashift.targets.quoting import quote
 from support.oracle import diff_duckdb

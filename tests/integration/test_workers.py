@@ -24,7 +24,7 @@ from support.pg import pg_rows, pg_url  # noqa: F401 - the fixture
 from dynashift.config import Config
 from dynashift.errors import LeaseLost
 from dynashift.records import Checkpoint
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from dynashift.simulate_live import put_records
 from dynashift.targets import make_target
 from support.oracle import diff_rows, expected_tables, load_expected

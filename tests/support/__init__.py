@@ -2,7 +2,8 @@
 
     builders.py       change records and files of them, built the one way every test means
     dynamo.py         DynamoDB as the oracle: a Scan of a table in the shape of simulate's expected.json
-    oracle.py         compare a replica with an expected state (simulate's expected.json)
+    simulated.py      the end state of dynashift's simulated stream (expected.json), rendered independently
+    oracle.py         compare a replica with an expected state (simulated.py's expected.json)
     pg.py             the PostgreSQL fixture, and the Redshift target's connection seam played by PostgreSQL
     typed_support.py  typed-column replicas read back by type (and on Redshift-on-PostgreSQL)
     redshift_rules.py Redshift's own rules for the SQL dynashift sends, checked offline

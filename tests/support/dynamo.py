@@ -11,7 +11,7 @@ import boto3
 import orjson
 
 from dynashift.decode import dist_key
-from dynashift.simulate import render_item
+from support.simulated import render_item
 
 
 def dynamodb(endpoint: str) -> Any:

@@ -44,7 +44,7 @@ from moto.kinesis.models import kinesis_backends
 from support.moto_server import ACCOUNT, GET_RECORDS_CALLS, REGION
 
 from dynashift.decode import decode_change
-from dynashift.simulate import simulate
+from support.simulated import simulate
 from support.oracle import diff_duckdb, diff_rows, expected_tables, load_expected
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Compare a replica with the `expected.json` that `dynashift.simulate` writes (test tooling,
+"""Compare a replica with the `expected.json` that support.simulated writes (test tooling,
 used by the tests and bench/soak.py; not part of the dynashift package).
 
 `diff_rows` is the comparison itself, a pure function that any target can feed with its rows;

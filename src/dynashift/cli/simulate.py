@@ -1,5 +1,5 @@
-"""`dynashift simulate`: write a realistic change stream (and its expected final state) to files,
-or send one to Kinesis or DynamoDB."""
+"""`dynashift simulate`: write a realistic change stream to files, or send one to Kinesis or
+DynamoDB. (The end state it should leave, for tests and demos, is tests/support/simulated.py's.)"""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from .common import err, guarded
 @click.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder to write the stream into.")
 @click.option("--to", "to", help="Send it live instead: kinesis://STREAM (PutRecords) or dynamodb://TABLE (item writes).")
-@click.option("--expected", "expected_file", type=click.Path(dir_okay=False),
-              help="With --to kinesis://: write the expected final state to this file.")
 @click.option("--endpoint-url", help="With --to: AWS endpoint, e.g. http://127.0.0.1:5000.")
 @click.option("--region", help="With --to: AWS region.")
 @click.option("--profile", "aws_profile", help="With --to: AWS profile (default: the standard credential chain).")
@@ -31,56 +29,42 @@ from .common import err, guarded
                    " wide: many distinct attributes (the column budget).")
 @click.option("--force", is_flag=True, help="With --out: replace a stream written there before.")
 @click.option("--gzip", "use_gzip", is_flag=True, help="Write .jsonl.gz files.")
-@click.option("--no-expected", is_flag=True, help="Do not write the expected final state.")
 @guarded
 def simulate(out_dir: str | None, changes: int, tables: int, files: int, seed: int, profile: str, use_gzip: bool,
-             no_expected: bool, force: bool, to: str | None, expected_file: str | None, endpoint_url: str | None,
-             region: str | None, aws_profile: str | None) -> None:
-    """Write a realistic change stream (and its expected final state) for tests and demos, or
-    send one to a Kinesis stream or a DynamoDB table (--to)."""
+             force: bool, to: str | None, endpoint_url: str | None, region: str | None,
+             aws_profile: str | None) -> None:
+    """Write a realistic change stream for tests and demos, or send one to a Kinesis stream or a
+    DynamoDB table (--to)."""
     from ..simulate import simulate as write_stream
 
 
     if to:
-        _simulate_live(to, changes, tables, seed, profile, expected_file,
+        _simulate_live(to, changes, tables, seed, profile,
                        {"endpoint_url": endpoint_url, "region": region, "profile": aws_profile})
         return
     if not out_dir:
         raise ConfigError("simulate needs --out DIR (files) or --to kinesis://STREAM | dynamodb://TABLE")
 
-    _make_room(Path(out_dir), Path(expected_path_for(out_dir)), force)
+    _make_room(Path(out_dir), force)
     summary = write_stream(out_dir, changes=changes, tables=tables, files=files, seed=seed, profile=profile,
-                           gzip=use_gzip, expected=not no_expected, start_us=_recent_start(changes))
-    written = Path(out_dir) / "expected.json"
-    if written.exists():  # next to the stream folder, not in it, so `file://OUT/` reads only changes
-        written.replace(expected_path_for(out_dir))
-    err.print(f"wrote {summary.changes:,} changes in {len(summary.files)} file(s) to {out_dir}"
-              + ("" if no_expected else f"; expected state in {expected_path_for(out_dir)}"), highlight=False)
+                           gzip=use_gzip, start_us=_recent_start(changes))
+    err.print(f"wrote {summary.changes:,} changes in {len(summary.files)} file(s) to {out_dir}", highlight=False)
 
 
-def _simulate_live(to: str, changes: int, tables: int, seed: int, profile: str, expected_file: str | None,
-                   aws_flags: dict[str, Any]) -> None:
+def _simulate_live(to: str, changes: int, tables: int, seed: int, profile: str, aws_flags: dict[str, Any]) -> None:
 
     from ..simulate_live import simulate_live
 
     config = Config.model_validate({k: v for k, v in aws_flags.items() if v is not None})
-    summary = simulate_live(to, config, changes=changes, tables=tables, seed=seed, profile=profile,
-                            expected_path=Path(expected_file) if expected_file else None)
+    summary = simulate_live(to, config, changes=changes, tables=tables, seed=seed, profile=profile)
     err.print(f"sent {summary.records:,} changes to {summary.target} in {summary.seconds:.1f}s "
-              f"({summary.records / max(summary.seconds, 1e-6):,.0f}/s)"
-              + (f"; expected state in {summary.expected}" if summary.expected else ""), highlight=False)
+              f"({summary.records / max(summary.seconds, 1e-6):,.0f}/s)", highlight=False)
 
 
-def expected_path_for(out_dir: str) -> str:
-    """Where `simulate --out DIR` puts the expected final state: DIR.expected.json."""
-    return str(out_dir).rstrip("/") + ".expected.json"
-
-
-def _make_room(out: Path, expected: Path, force: bool) -> None:
+def _make_room(out: Path, force: bool) -> None:
     """Refuse to write over an earlier stream (a run would read both) unless --force, which
-    removes the earlier stream's files and expected state first; other files are never touched."""
+    removes the earlier stream's files first; other files are never touched."""
     old = sorted(out.glob("changes-*.jsonl*")) if out.is_dir() else []
-    old += [expected] if expected.exists() else []
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: a file of that name exists (simulate writes a folder)")
     if not old and not (out.is_dir() and any(out.iterdir())):
