@@ -287,7 +287,12 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
         stats.leases = lease_counts(run, keeper)
         observer(stats)
     pending.plan = None
-    gc.collect(2 if follow and run.batches % 100 == 0 else 0)  # a long run must not keep old cycles
+    # A long run must not keep old cycles. Not after every batch: a young-generation pass walks every
+    # object of the batch being planned meanwhile (measured: ~50 ms per 50,000 records, on the main thread).
+    if follow and run.batches % 100 == 0:
+        gc.collect(2)
+    elif run.batches % 10 == 0:
+        gc.collect(0)
     if on_batch is not None:
         on_batch(run)
 
