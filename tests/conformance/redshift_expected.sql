@@ -516,10 +516,6 @@ SELECT source, shard, position, size, updated_at, pipeline FROM dynashift.checkp
 
 SELECT run_id, source, started_at, ended_at, status, records_read, changes_applied, superseded, duplicates_skipped, stale_skipped, ttl_ignored, rejected, tables_created, columns_added, batches, bytes_read, error, pipeline, worker, commits_refused FROM dynashift.runs ORDER BY run_id DESC LIMIT 10;
 
-SELECT count(*) FROM dynashift.rejected;
-
-SELECT run_id, batch, applied_at, records, applied, seconds, lag_ms FROM dynashift.batches ORDER BY applied_at DESC, run_id DESC, batch DESC LIMIT 1;
-
 SELECT count(*) FROM information_schema.tables WHERE table_schema = 'dynashift' AND table_name IN ('pipelines', 'workers', 'leases');
 
 SELECT pipeline, source, schema_name, filters FROM dynashift.pipelines ORDER BY pipeline;
@@ -527,4 +523,8 @@ SELECT pipeline, source, schema_name, filters FROM dynashift.pipelines ORDER BY 
 SELECT pipeline, owner, host, pid, started_at, heartbeat, expires_at > SYSDATE, shards FROM dynashift.workers ORDER BY pipeline, started_at, owner;
 
 SELECT pipeline, shard, owner, counter, heartbeat, expires_at > SYSDATE FROM dynashift.leases ORDER BY pipeline, shard;
+
+SELECT count(*) FROM dynashift.rejected;
+
+SELECT run_id, batch, applied_at, records, applied, seconds, lag_ms FROM dynashift.batches ORDER BY applied_at DESC, run_id DESC, batch DESC LIMIT 1;
 
