@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .config import Config
-from .errors import DataTargetError, DynashiftError, LeaseLost
+from .errors import DataTargetError, LeaseLost
 from .identity import check_definition, filters_of, pipeline_name
 from .leases import WHOLE, LeaseKeeper
 from .planning import Modes, build_plan
 from .records import Checkpoint, Rejected, SourceBatch
 from .redact import mask
 from .routing import make_router
+from .run_lifecycle import apply_in_target, end_failed
 from .splitting import apply_split
 from .typing_mode import table_modes_of
 from .sources import InTargetSource, LiveSource, Source
@@ -102,7 +103,7 @@ def replicate(
     if config.change_log:
         target.ensure_change_log()
     if isinstance(source, InTargetSource):  # applied inside the target itself (redshift-mv://): no rows pass here
-        return source.replicate(config, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)
+        return apply_in_target(config, source, target, on_batch=_observed(on_batch, observer), stop=stop, follow=follow)
     name = open_pipeline(config, source, target)
     keeper = start_leases(config, source, target, name, follow)
     try:
@@ -203,12 +204,7 @@ def _replicate(config: Config, source: Source, target: SqlTarget, name: str, kee
     except BaseException as exc:
         _settle(pending)  # the batch in flight holds the connection until it commits or rolls back
         _drain(applier)  # also one whose Future a Ctrl-C inside submit() left unassigned
-        message = mask(str(exc) if isinstance(exc, DynashiftError) else f"{type(exc).__name__}: {exc}")
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        try:
-            target.end_run(run, "interrupted" if interrupted else "failed", None if interrupted else message[:2000])
-        except DynashiftError:
-            pass
+        end_failed(target, run, exc)
         raise
     finally:
         _settle(pending)

@@ -21,10 +21,10 @@ import pyarrow as pa
 
 from .config import Config
 from .decode import render_item
-from .errors import BadRecordError, ConfigError, DynashiftError, SourceError
+from .errors import BadRecordError, ConfigError, SourceError
 from .model import BatchPlan, WarehouseStage
-from .redact import mask
 from .records import Checkpoint, Rejected
+from .run_lifecycle import apply_in_target
 from .schema import OVERFLOW, SchemaState, mappings, plan_schema
 from .targets.base import RunCounters, quote
 from .targets.redshift_view import (BATCH, CHANGES, Modes, attributes_sql, batch_sql, cells_sql, changes_sql,  # noqa: F401
@@ -78,36 +78,19 @@ class ViewSource:
         raise SourceError("redshift-mv:// is applied inside Redshift and cannot be read row by row:"
                           " this pipeline must hand it the target (source.replicate)")
 
-    def replicate(self, config: Config, target: Any, *, on_batch: Callable[[RunCounters], None] | None = None,
-                  stop: threading.Event | None = None, follow: bool = False) -> RunCounters:
-        """pipeline.replicate's loop, with each batch applied by `apply_batch`. With `follow`, an
-        empty view is polled every `max_wait` seconds until `stop` is set."""
+    def check_target(self, target: Any) -> None:
         if not _is_redshift(target):
             raise ConfigError("redshift-mv:// is applied inside Redshift: use a redshift:// target")
-        state = target.load_state()
-        run = target.begin_run(mask(self.uri))
-        modes = Modes(config.delete_mode, config.ttl_mode())
-        try:
-            # The session already navigates SUPER with case-sensitive attribute names (RedshiftTarget.open).
-            target.expire_tombstones(config.tombstone_retention)
-            while stop is None or not stop.is_set():
-                changes = apply_batch(target, self, state, modes, run, config)
-                if changes is None:
-                    if not follow or stop is None or stop.wait(max(config.max_wait, 0.1)):
-                        break
-                    continue
-                state.apply(changes)
-                if on_batch is not None:
-                    on_batch(run)
-        except BaseException as exc:
-            message = str(exc) if isinstance(exc, DynashiftError) else f"{type(exc).__name__}: {exc}"
-            try:
-                target.end_run(run, "failed", message[:2000])
-            except DynashiftError:
-                pass
-            raise
-        target.end_run(run, "ok")
-        return run
+
+    def apply_next(self, config: Config, target: Any, state: SchemaState, run: RunCounters) -> list | None:
+        # The session already navigates SUPER with case-sensitive attribute names (RedshiftTarget.open).
+        return apply_batch(target, self, state, Modes(config.delete_mode, config.ttl_mode()), run, config)
+
+    def replicate(self, config: Config, target: Any, *, on_batch: Callable[[RunCounters], None] | None = None,
+                  stop: threading.Event | None = None, follow: bool = False) -> RunCounters:
+        """What `pipeline.replicate` does with this source: the run's lifecycle around `apply_next`;
+        with `follow`, an empty view is polled every `max_wait` seconds until `stop` is set."""
+        return apply_in_target(config, self, target, on_batch=on_batch, stop=stop, follow=follow)
 
 
 def apply_batch(target: Any, source: ViewSource, state: SchemaState, modes: Modes, run: RunCounters,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Protocol, runtime_checkable
 
 from ..config import Config
 from ..errors import ConfigError
 from ..records import Checkpoint, SourceBatch
 
 if TYPE_CHECKING:
+    from ..schema import SchemaChange, SchemaState
     from ..targets.base import RunCounters, SqlTarget
 
 
@@ -46,12 +47,18 @@ class ProgressSource(Source, Protocol):
 @runtime_checkable
 class InTargetSource(Protocol):
     """A source the target applies itself (redshift-mv://: Redshift reads Kinesis): no rows pass
-    through dynashift, so the pipeline hands it the target instead of reading it."""
+    through dynashift. The run around it (its row, polling when following, its end, its errors)
+    is the pipeline's (run_lifecycle.apply_in_target); the source applies one batch at a time."""
 
     uri: str
 
-    def replicate(self, config: Config, target: SqlTarget, *, on_batch: Callable[[RunCounters], None] | None = None,
-                  stop: threading.Event | None = None, follow: bool = False) -> RunCounters: ...
+    def check_target(self, target: SqlTarget) -> None:
+        """Raise ConfigError when `target` cannot apply this source (before any run is recorded)."""
+
+    def apply_next(self, config: Config, target: SqlTarget, state: SchemaState,
+                   run: RunCounters) -> list[SchemaChange] | None:
+        """Apply the next batch in one transaction, counted in `run`; its schema changes, or
+        None when the source holds nothing new."""
 
 
 def _file(uri: str, config: Config, **options: Any) -> Source:
