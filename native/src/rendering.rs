@@ -9,7 +9,7 @@ use crate::envelope::is_json_number;
 use crate::json::{escape_into, Defer, P, R};
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use crate::fxhash::FxHashMap;
 
 pub const TAGS: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
 const MAX_VALUE_DEPTH: usize = 100;
@@ -30,13 +30,14 @@ impl Column {
                  nulls: 0, rows: 0 }
     }
 
-    fn push(&mut self, valid: bool, text: &[u8]) {
+    /// Ends the current row, whose text (if valid) was appended to `data`.
+    #[inline]
+    fn end_row(&mut self, valid: bool) {
         let row = self.rows;
         if row % 8 == 0 {
             self.validity.push(0);
         }
         if valid {
-            self.data.extend_from_slice(text);
             *self.validity.last_mut().unwrap() |= 1 << (row % 8);
         } else {
             self.nulls += 1;
@@ -47,7 +48,7 @@ impl Column {
 
     fn pad(&mut self, to: usize) {
         while self.rows < to {
-            self.push(false, b"");
+            self.end_row(false);
         }
     }
 }
@@ -57,11 +58,20 @@ pub struct Rendered {
     pub columns: Vec<Column>,
 }
 
+/// Buffers shared by the whole rendering, so that a map costs no allocation: the members of
+/// the maps being rendered (name, span of its text in the output), innermost last, and a copy
+/// of a finished map's unsorted text. A nested map is finished before its parent uses either.
+#[derive(Default)]
+struct Scratch<'a> {
+    members: Vec<(Cow<'a, str>, usize, usize)>,
+    tmp: Vec<u8>,
+}
+
 /// Which image of each row: 0 NewImage, 1 OldImage, 2 Keys.
 pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
     let mut columns: Vec<Column> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut text: Vec<u8> = Vec::with_capacity(256);
+    let mut index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut sc = Scratch::default();
     for (row, (line, &w)) in lines.iter().zip(which).enumerate() {
         if std::str::from_utf8(line).is_err() {
             return Err(Defer);
@@ -91,8 +101,6 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
                 }
                 found = true;
                 p.object(|p, attr| {
-                    text.clear();
-                    let (tag, valid) = value(p, &mut text, 1, true)?;
                     let at = match index.get(attr.as_ref()) {
                         Some(&i) => i,
                         None => {
@@ -103,7 +111,9 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
                     };
                     let col = &mut columns[at];
                     col.pad(row);
-                    col.push(valid, &text);
+                    // the text goes straight into the column's data
+                    let (tag, valid) = value(p, &mut col.data, &mut sc, 1, true)?;
+                    col.end_row(valid);
                     col.tags |= 1 << tag;
                     Ok(())
                 })
@@ -123,16 +133,34 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
     Ok(Rendered { rows, columns })
 }
 
+/// A type tag's index in TAGS.
+#[inline]
+fn tag_index(tag: &str) -> R<usize> {
+    Ok(match tag {
+        "S" => 0,
+        "N" => 1,
+        "B" => 2,
+        "BOOL" => 3,
+        "NULL" => 4,
+        "M" => 5,
+        "L" => 6,
+        "SS" => 7,
+        "NS" => 8,
+        "BS" => 9,
+        _ => return Err(Defer),
+    })
+}
+
 /// One attribute value `{"TAG": v}`: its tag index and whether it is non-NULL; its text (column
 /// text when `top`, else its JSON) appended to `out`.
-fn value(p: &mut P, out: &mut Vec<u8>, depth: usize, top: bool) -> R<(usize, bool)> {
+fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usize, top: bool) -> R<(usize, bool)> {
     if depth > MAX_VALUE_DEPTH {
         return Err(Defer);
     }
     p.expect(b'{')?;
     let tag = p.string()?;
     p.expect(b':')?;
-    let t = TAGS.iter().position(|x| *x == tag).ok_or(Defer)?;
+    let t = tag_index(&tag)?;
     let mut valid = true;
     match t {
         0 | 2 => {
@@ -173,24 +201,31 @@ fn value(p: &mut P, out: &mut Vec<u8>, depth: usize, top: bool) -> R<(usize, boo
             }
         }
         5 => {
-            let mut members: Vec<(Cow<str>, Vec<u8>)> = Vec::new();
+            // members rendered in input order, then written again sorted by name
+            let base = out.len();
+            let first = sc.members.len();
             p.object(|p, name| {
-                let mut v = Vec::new();
-                value(p, &mut v, depth + 1, false)?;
-                members.push((name.clone(), v));
+                let start = out.len();
+                value(p, out, sc, depth + 1, false)?;
+                sc.members.push((name.clone(), start, out.len()));
                 Ok(())
             })?;
+            let members = &mut sc.members[first..];
             members.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            sc.tmp.clear();
+            sc.tmp.extend_from_slice(&out[base..]);
+            out.truncate(base);
             out.push(b'{');
-            for (i, (name, v)) in members.iter().enumerate() {
+            for (i, (name, start, end)) in members.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
                 escape_into(out, name.as_bytes());
                 out.push(b':');
-                out.extend_from_slice(v);
+                out.extend_from_slice(&sc.tmp[start - base..end - base]);
             }
             out.push(b'}');
+            sc.members.truncate(first);
         }
         6 => {
             p.expect(b'[')?;
@@ -199,7 +234,7 @@ fn value(p: &mut P, out: &mut Vec<u8>, depth: usize, top: bool) -> R<(usize, boo
                 p.i += 1;
             } else {
                 loop {
-                    value(p, out, depth + 1, false)?;
+                    value(p, out, sc, depth + 1, false)?;
                     match p.peek()? {
                         b',' => {
                             p.i += 1;
