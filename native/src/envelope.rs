@@ -128,7 +128,7 @@ fn key_value(p: &mut P) -> R<(&'static str, String)> {
 /// A full export line `{"Item": {...}}` -> its key attributes (in `key_names` order) and dist_key;
 /// the rest of the item is only checked. Mirrors sources/export.py's lazy path.
 pub fn export_keys(line: &[u8], key_names: &[String]) -> R<(Vec<(String, &'static str, String)>, String)> {
-    if std::str::from_utf8(line).is_err() || !line.starts_with(b"{\"Item\":") || line.last() != Some(&b'}') {
+    if !crate::json::is_utf8(line) || !line.starts_with(b"{\"Item\":") || line.last() != Some(&b'}') {
         return Err(Defer);
     }
     let mut p = P::new(line);
@@ -201,7 +201,7 @@ fn dist_key(keys: &[(String, &'static str, String)]) -> String {
 
 /// The envelope of one record; `Err(Defer)` for anything the Python engine must decide.
 pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>> {
-    if std::str::from_utf8(line).is_err() {
+    if !crate::json::is_utf8(line) {
         return Err(Defer);
     }
     let mut p = P::new(line);

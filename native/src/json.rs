@@ -7,6 +7,12 @@
 
 pub struct Defer;
 
+/// Whether a whole record is UTF-8 (checked once, so that string tokens need no check).
+#[inline]
+pub fn is_utf8(b: &[u8]) -> bool {
+    simdutf8::basic::from_utf8(b).is_ok()
+}
+
 /// Bytes that end a plain run inside a string: the quote, the backslash, control characters.
 static SPECIAL: [bool; 256] = {
     let mut t = [false; 256];

@@ -9,6 +9,7 @@ mod export;
 mod fxhash;
 mod json;
 mod rendering;
+mod winners;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
@@ -81,13 +82,19 @@ fn render<'py>(py: Python<'py>, lines: &Bound<'py, PyList>, which: &[u8]) -> PyR
         rendering::render_rows(&slices, which).ok()
     });
     let Some(out) = out else { return Ok(None) };
+    let cols = columns_to_py(py, out.columns)?;
+    Ok(Some((out.rows, cols).into_pyobject(py)?))
+}
+
+/// Rendered columns -> [(name, tags, offsets, data, validity or None, null_count)].
+fn columns_to_py(py: Python<'_>, columns: Vec<rendering::Column>) -> PyResult<Bound<'_, PyList>> {
     let cols = PyList::empty(py);
-    for c in out.columns {
+    for c in columns {
         let tags: Vec<&str> = (0..rendering::TAGS.len()).filter(|i| c.tags & (1 << i) != 0).map(|i| rendering::TAGS[i]).collect();
         let validity = if c.nulls == 0 { None } else { Some(Buf { data: c.validity }) };
         cols.append((c.name, tags, Buf { data: c.offsets }, Buf { data: c.data }, validity, c.nulls))?;
     }
-    Ok(Some((out.rows, cols).into_pyobject(py)?))
+    Ok(cols)
 }
 
 #[pymodule]
@@ -96,6 +103,7 @@ fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Buf>()?;
     m.add_class::<decoder::Decoder>()?;
     m.add_function(wrap_pyfunction!(render, m)?)?;
+    m.add_function(wrap_pyfunction!(winners::render_winners, m)?)?;
     m.add_function(wrap_pyfunction!(export_keys, m)?)?;
     m.add_class::<export::ExportReader>()?;
     m.add_class::<export::ExportLines>()?;

@@ -73,7 +73,7 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
     let mut index: FxHashMap<String, usize> = FxHashMap::default();
     let mut sc = Scratch::default();
     for (row, (line, &w)) in lines.iter().zip(which).enumerate() {
-        if std::str::from_utf8(line).is_err() {
+        if !crate::json::is_utf8(line) {
             return Err(Defer);
         }
         let want = match w {
@@ -151,16 +151,48 @@ fn tag_index(tag: &str) -> R<usize> {
     })
 }
 
+/// The usual start of an attribute value, `{"TAG":` written compactly: its tag's index, the
+/// parser moved past the colon; None (the parser unmoved) for anything else, which the general
+/// path reads.
+#[inline]
+fn compact_tag(p: &mut P) -> Option<usize> {
+    p.ws();
+    let rest = p.b.get(p.i..)?;
+    if rest.len() < 5 || rest[0] != b'{' || rest[1] != b'"' {
+        return None;
+    }
+    let (t, len) = match &rest[2..rest.len().min(8)] {
+        [b'S', b'"', b':', ..] => (0, 3),
+        [b'N', b'"', b':', ..] => (1, 3),
+        [b'B', b'"', b':', ..] => (2, 3),
+        [b'M', b'"', b':', ..] => (5, 3),
+        [b'L', b'"', b':', ..] => (6, 3),
+        [b'S', b'S', b'"', b':', ..] => (7, 4),
+        [b'N', b'S', b'"', b':', ..] => (8, 4),
+        [b'B', b'S', b'"', b':', ..] => (9, 4),
+        [b'B', b'O', b'O', b'L', b'"', b':'] => (3, 6),
+        [b'N', b'U', b'L', b'L', b'"', b':'] => (4, 6),
+        _ => return None,
+    };
+    p.i += 2 + len;
+    Some(t)
+}
+
 /// One attribute value `{"TAG": v}`: its tag index and whether it is non-NULL; its text (column
 /// text when `top`, else its JSON) appended to `out`.
 fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usize, top: bool) -> R<(usize, bool)> {
     if depth > MAX_VALUE_DEPTH {
         return Err(Defer);
     }
-    p.expect(b'{')?;
-    let tag = p.string()?;
-    p.expect(b':')?;
-    let t = tag_index(&tag)?;
+    let t = match compact_tag(p) {
+        Some(t) => t,
+        None => {
+            p.expect(b'{')?;
+            let tag = p.string()?;
+            p.expect(b':')?;
+            tag_index(&tag)?
+        }
+    };
     let mut valid = true;
     match t {
         0 | 2 => {

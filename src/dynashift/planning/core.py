@@ -97,7 +97,7 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
             ext = typed[table] = render_extended(want, changes, versions.get(table), types, plan, modes, tagged)
             kept, rows = ext.kept, ext.rows  # type: ignore[assignment]
         else:
-            native = render_rows(changes)
+            native = render_rows(changes, modes, batch.track_live)
             if native is not None:
                 kept, rows = changes, native
                 for name, tags in native.types.items():
@@ -159,9 +159,9 @@ def _render(changes: list[tuple[Change, Values | None]], types: dict[str, set[st
 
 def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values | None]],
            rows: list[dict] | NativeRows, modes: Modes, soft: bool) -> TableStage:
+    if isinstance(rows, NativeRows):  # its metadata columns were made natively too
+        return _native_stage(table, columns, rows.meta, rows, soft)
     arrays = meta_arrays(pairs, modes, soft)
-    if isinstance(rows, NativeRows):
-        return _native_stage(table, columns, arrays, rows, soft)
     present = {name for row in rows for name in row} if len(columns) > 64 else columns.keys()
     used: list[str] = []
     overflowed: list[str] = []

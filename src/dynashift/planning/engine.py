@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 import pyarrow as pa
 
 from ..errors import ConfigError
-from ..records import LAZY, REMOVE, Change
+from ..model import HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, Modes
+from ..records import LAZY, Change
+from ..schema import CHANGED_AT, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VALUES_SEQ, STAGE_VALUES_VERSION, STAGE_VERSION
 from .lines import LineDecoder
 
 if TYPE_CHECKING:
@@ -128,11 +130,13 @@ def export_keys_reader() -> Callable[[bytes, list[str]], tuple[dict, str] | None
 @dataclass(slots=True)
 class NativeRows:
     """One table's winners rendered natively: `columns` maps each attribute met to its Arrow text
-    column (in the order first met, as the Python path meets them), `types` to its type tags."""
+    column (in the order first met, as the Python path meets them), `types` to its type tags;
+    `meta` holds the metadata columns, as rows.meta_arrays makes them."""
 
     count: int
     columns: dict[str, pa.Array]
     types: dict[str, list[str]]
+    meta: dict[str, pa.Array]
 
 
 _logged: set[str] = set()
@@ -145,33 +149,50 @@ def log_fallback_once(table: str, reason: str) -> None:
         _log.info("table %s: planned by the Python engine (%s)", table, reason)
 
 
-def render_rows(pairs: list[tuple[Change, Values | None]]) -> NativeRows | None:
+def render_rows(pairs: list[tuple[Change, Values | None]], modes: Modes, soft: bool) -> NativeRows | None:
     """One text-mode table's winners rendered by the native engine (the GIL released meanwhile),
-    or None when the Python path must render them (Python engine, or a record it must judge)."""
+    with their metadata columns (`soft`: with the values' version, as rows.meta_arrays), or None
+    when the Python path must render them (Python engine, or a record it must judge)."""
     if _native is None or engine_name() != "native" or not pairs:
         return None
-    lines: list[bytes] = []
-    which = bytearray()
-    for change, values in pairs:
-        if change.op != REMOVE:
-            source, kind = change, 0
-        elif values is not None:
-            source, kind = values.change, 0 if values.which == "NewImage" else 1
-        else:
-            source, kind = change, 2
-        if type(source.raw) is not bytes or (kind == 0 and source.new_image is not LAZY) or (
-                kind == 1 and source.old_image is not LAZY):
-            return None
-        lines.append(source.raw)
-        which.append(kind)
-    out = _native.render(lines, bytes(which))
+    out = _native.render_winners(pairs, LAZY, (UPSERT, HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES),
+                                 modes.delete == "soft", modes.ttl == "soft", soft)
     if out is None:
         return None
-    count, cols = out
+    count, cols, meta = out
     columns: dict[str, pa.Array] = {}
     types: dict[str, list[str]] = {}
     for name, tags, offsets, data, validity, nulls in cols:
-        buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
-        columns[name] = pa.Array.from_buffers(pa.string(), count, buffers, null_count=nulls)
+        columns[name] = _strings(count, (offsets, data, validity, nulls))
         types[name] = tags
-    return NativeRows(count, columns, types)
+    dist, op, version, seq, event, values_version, values_seq = meta
+    versions = _ints(count, version)
+    arrays = {
+        DIST_KEY: _strings(count, dist),
+        STAGE_OP: _strings(count, op),
+        STAGE_VERSION: versions,
+        STAGE_SEQ: _strings(count, seq),
+        STAGE_EVENT: _strings(count, event),
+        CHANGED_AT: versions.cast(_TS),
+    }
+    if soft:
+        arrays[STAGE_VALUES_VERSION] = _ints(count, values_version)
+        arrays[STAGE_VALUES_SEQ] = _strings(count, values_seq)
+    return NativeRows(count, columns, types, arrays)
+
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _strings(count: int, parts: tuple) -> pa.Array:
+    """A string array over native buffers (no copy): (offsets, data, validity or None, nulls)."""
+    offsets, data, validity, nulls = parts
+    buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), count, buffers, null_count=nulls)
+
+
+def _ints(count: int, parts: tuple) -> pa.Array:
+    """An int64 array over native buffers (no copy): (values, validity or None, nulls)."""
+    values, validity, nulls = parts
+    buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(values)]
+    return pa.Array.from_buffers(pa.int64(), count, buffers, null_count=nulls)
