@@ -159,8 +159,9 @@ def _render(changes: list[tuple[Change, Values | None]], types: dict[str, set[st
 
 def _stage(table: str, columns: dict[str, str], pairs: list[tuple[Change, Values | None]],
            rows: list[dict] | NativeRows, modes: Modes, soft: bool) -> TableStage:
-    if isinstance(rows, NativeRows):  # its metadata columns were made natively too
-        return _native_stage(table, columns, rows.meta, rows, soft)
+    if isinstance(rows, NativeRows):  # its metadata columns usually made natively too
+        return _native_stage(table, columns, rows.meta if rows.meta is not None else meta_arrays(pairs, modes, soft),
+                             rows, soft)
     arrays = meta_arrays(pairs, modes, soft)
     present = {name for row in rows for name in row} if len(columns) > 64 else columns.keys()
     used: list[str] = []

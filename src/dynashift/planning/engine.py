@@ -131,12 +131,12 @@ def export_keys_reader() -> Callable[[bytes, list[str]], tuple[dict, str] | None
 class NativeRows:
     """One table's winners rendered natively: `columns` maps each attribute met to its Arrow text
     column (in the order first met, as the Python path meets them), `types` to its type tags;
-    `meta` holds the metadata columns, as rows.meta_arrays makes them."""
+    `meta` holds the metadata columns, as rows.meta_arrays makes them, when made natively too."""
 
     count: int
     columns: dict[str, pa.Array]
     types: dict[str, list[str]]
-    meta: dict[str, pa.Array]
+    meta: dict[str, pa.Array] | None = None
 
 
 _logged: set[str] = set()
