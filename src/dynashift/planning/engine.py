@@ -149,14 +149,16 @@ def log_fallback_once(table: str, reason: str) -> None:
         _log.info("table %s: planned by the Python engine (%s)", table, reason)
 
 
-def render_rows(pairs: list[tuple[Change, Values | None]], modes: Modes, soft: bool) -> NativeRows | None:
+def render_rows(pairs: list[tuple[Change, Values | None]], modes: Modes | None = None, soft: bool = False
+                ) -> NativeRows | None:
     """One text-mode table's winners rendered by the native engine (the GIL released meanwhile),
     with their metadata columns (`soft`: with the values' version, as rows.meta_arrays), or None
     when the Python path must render them (Python engine, or a record it must judge)."""
     if _native is None or engine_name() != "native" or not pairs:
         return None
     out = _native.render_winners(pairs, LAZY, (UPSERT, HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES),
-                                 modes.delete == "soft", modes.ttl == "soft", soft)
+                                 modes is not None and modes.delete == "soft", modes is not None and modes.ttl == "soft",
+                                 soft)
     if out is None:
         return None
     count, cols, meta = out
