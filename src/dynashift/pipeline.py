@@ -28,7 +28,7 @@ from .routing import make_router
 from .run_lifecycle import apply_in_target, end_failed
 from .splitting import apply_split
 from .typing_mode import table_modes_of
-from .sources import InTargetSource, LiveSource, Source
+from .sources import InTargetSource, LiveSource, RereadableSource, Source
 from .sources.shards import ShardedSource
 from .targets.base import RunCounters, SqlTarget
 
@@ -171,9 +171,11 @@ def _replicate(config: Config, source: Source, target: SqlTarget, name: str, kee
                     plan = build_plan(sb, state, target.naming, modes)
                     state.apply(plan.schema_changes)
                     lag = dict(sb.lag)
+                    # its lines are read again only if the target refuses the batch (splitting.py)
+                    released = source.release_lines(sb) if isinstance(source, RereadableSource) else None
                     if pending is not None:
                         _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
-                    pending = _Pending(plan, lag, sb, modes)
+                    pending = _Pending(plan, lag, sb, modes, released=released)
                     del sb
                     pending.start(applier, target, run, config.change_log)
                     if follow:  # a live source may wait long for the next batch: finish this one now
@@ -247,6 +249,7 @@ class _Pending:
     future: Future | None = None
     started: float = 0.0
     before: RunCounters | None = None
+    released: Any = None  # what the source needs to read the batch's raw lines again (RereadableSource)
 
     def start(self, applier: ThreadPoolExecutor, target: SqlTarget, run: RunCounters, change_log: bool) -> None:
         self.before = dataclasses.replace(run)
@@ -260,7 +263,7 @@ class _Pending:
         (kept only to split a refused batch) and the staged rows are let go at once rather than when
         the next batch has been planned, so that they are not held while the next batch is read."""
         target.apply(self.plan, run, change_log=change_log)
-        self.batch = None
+        self.batch = self.released = None
         self.plan.stages, self.plan.history, self.plan.unrenderable = [], [], []
 
 
@@ -273,6 +276,8 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
     except DataTargetError as exc:
         if config.on_bad_record == "fail" or pending.batch is None or pending.modes is None:
             raise
+        if pending.released is not None and isinstance(source, RereadableSource):
+            source.restore_lines(pending.batch, pending.released)
         apply_split(target, pending.batch, pending.plan, run, pending.modes, config.change_log, exc)
     pending.batch = None
     if pending.lag:

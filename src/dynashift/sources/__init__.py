@@ -45,6 +45,18 @@ class ProgressSource(Source, Protocol):
 
 
 @runtime_checkable
+class RereadableSource(Source, Protocol):
+    """A source whose records can be read again where they lie (files). A planned batch waiting
+    for its commit needs its raw lines only if the target refuses it and it is split (they are
+    planned again): `release_lines` lets them go (returning what `restore_lines` needs to read
+    them back), so a batch in flight holds no lines while the next one is read."""
+
+    def release_lines(self, batch: SourceBatch) -> Any: ...
+
+    def restore_lines(self, batch: SourceBatch, released: Any) -> None: ...
+
+
+@runtime_checkable
 class InTargetSource(Protocol):
     """A source the target applies itself (redshift-mv://: Redshift reads Kinesis): no rows pass
     through dynashift. The run around it (its row, polling when following, its end, its errors)
