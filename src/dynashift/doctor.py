@@ -75,10 +75,10 @@ def diagnose(config: Config, options: Options) -> Iterator[Check]:
 
 def engine_check() -> Check:
     """Which engine plans batches: native (Rust) or the pure-Python reference; both are sound."""
-    from .planning.engine import ENV, engine_description
+    from .planning.engine import ENV, engine_description, stale_native
 
     try:
-        return Check("engine", PASS, engine_description())
+        return Check("engine", WARN if stale_native() else PASS, engine_description())
     except DynashiftError as exc:
         return Check("engine", FAIL, str(exc), f"set {ENV} to python or native, or unset it")
 

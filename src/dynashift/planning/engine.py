@@ -34,14 +34,29 @@ if TYPE_CHECKING:
 ENV = "DYNASHIFT_ENGINE"
 _log = logging.getLogger("dynashift.engine")
 
+# The native engine's interface this code speaks: native/src/lib.rs exports the same number as
+# API. A build from another version of dynashift (pulled, not rebuilt) is not used: it would lack
+# or misread functions. Raise both together whenever their interface changes.
+NATIVE_API = 1
+
 try:  # the optional native engine
     import dynashift_native as _native
 except ImportError:  # not built here: the Python engine runs
+    _native = None
+_stale: str | None = None  # why an installed native engine is not used
+if _native is not None and getattr(_native, "API", 0) != NATIVE_API:
+    _stale = (f"the installed native engine (dynashift_native {_native.VERSION}) was built from another version of "
+              "dynashift: rebuild it with pip install ./native")
     _native = None
 
 
 def native_available() -> bool:
     return _native is not None
+
+
+def stale_native() -> str | None:
+    """Why the installed native engine is not used (built from another version), or None."""
+    return _stale
 
 
 def engine_name() -> str:
@@ -53,8 +68,8 @@ def engine_name() -> str:
         return "python"
     if want == "native":
         if _native is None:
-            raise ConfigError(f"{ENV}=native but the native engine is not installed: pip install ./native "
-                              "(needs a Rust toolchain), or unset it to use the Python engine")
+            raise ConfigError(f"{ENV}=native but {_stale or 'the native engine is not installed: pip install ./native'}"
+                              " (needs a Rust toolchain), or unset it to use the Python engine")
         return "native"
     raise ConfigError(f"{ENV}={want!r}: use python or native")
 
@@ -65,7 +80,7 @@ def engine_description() -> str:
     if name == "native":
         return f"native (dynashift_native {_native.VERSION}, Rust)"
     if _native is None:
-        return "python (the native engine is not installed: pip install ./native, with a Rust toolchain)"
+        return f"python ({_stale or 'the native engine is not installed: pip install ./native'}, with a Rust toolchain)"
     return f"python (forced by {ENV}; the native engine is installed)"
 
 
