@@ -22,12 +22,12 @@ import pyarrow as pa
 from .config import Config
 from .decode import render_item
 from .errors import BadRecordError, ConfigError, SourceError
-from .model import BatchPlan, WarehouseStage
+from .model import BatchPlan, Modes, WarehouseStage
 from .records import Checkpoint, Rejected
 from .run_lifecycle import apply_in_target
 from .schema import OVERFLOW, SchemaState, mappings, plan_schema
 from .targets.base import RunCounters, quote
-from .targets.redshift_view import (BATCH, CHANGES, Modes, attributes_sql, batch_sql, cells_sql, changes_sql,  # noqa: F401
+from .targets.redshift_view import (BATCH, CHANGES, attributes_sql, batch_sql, cells_sql, changes_sql,  # noqa: F401
                                     checkpoints_sql, complex_sql, counts_sql, keys_sql, needs_case_sensitive_identifier,
                                     parameter_group_settings,
                                     pivot_sql, rejected_sql, row_count_sql, setup_statements, shares, stage_sql, view_ref,
@@ -84,7 +84,7 @@ class ViewSource:
 
     def apply_next(self, config: Config, target: Any, state: SchemaState, run: RunCounters) -> list | None:
         # The session already navigates SUPER with case-sensitive attribute names (RedshiftTarget.open).
-        return apply_batch(target, self, state, Modes(config.delete_mode, config.ttl_mode()), run, config)
+        return apply_batch(target, self, state, Modes(delete=config.delete_mode, ttl=config.ttl_mode()), run, config)
 
     def replicate(self, config: Config, target: Any, *, on_batch: Callable[[RunCounters], None] | None = None,
                   stop: threading.Event | None = None, follow: bool = False) -> RunCounters:

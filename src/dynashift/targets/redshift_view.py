@@ -7,12 +7,11 @@ ref: https://docs.aws.amazon.com/redshift/latest/dg/materialized-view-streaming-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import orjson
 
-from ..model import HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT
+from ..model import HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, Modes
 from ..schema import (CHANGED_AT, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VALUES_SEQ,
                       STAGE_VALUES_VERSION, STAGE_VERSION)
 from .base import quote
@@ -202,12 +201,6 @@ def render_sql() -> str:
     whens = "".join(f" WHEN v.{t} IS NOT NULL AND JSON_SIZE(v) <= {_SIMPLE_BYTES} THEN v.{t}::VARCHAR(65535)"
                     for t in _SQL_TAGS)
     return f"CASE{whens} WHEN v.BOOL IS NOT NULL THEN CASE WHEN v.BOOL::BOOLEAN THEN 'true' ELSE 'false' END END"
-
-
-@dataclass(slots=True)
-class Modes:
-    delete: str = "hard"
-    ttl: str = "hard"  # hard | soft | ignore
 
 
 def winners_sql(name: str, keys: list[str], modes: Modes) -> str:
