@@ -24,6 +24,13 @@ class DynashiftError(Exception):
     exit_code = 1
 
 
+def first_line(exc: BaseException) -> str:
+    """A driver's error as the one line a message carries: its first, or its type's name when it
+    says nothing (errors are mapped at the boundary into this tree with it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class ConfigError(DynashiftError):
     exit_code = 2
 

@@ -17,7 +17,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ..errors import ConfigError, DataTargetError, TargetError
+from ..errors import ConfigError, DataTargetError, TargetError, first_line
 from ..schema import Naming
 from .base import Nesting, SqlTarget
 
@@ -73,7 +73,7 @@ class DuckDBTarget(SqlTarget):
         except duckdb.Error as exc:
             if "lock" in str(exc).lower():
                 raise TargetError(self._held_by(str(exc))) from None
-            raise TargetError(f"cannot open DuckDB file {self.path}: {_first_line(exc)}") from None
+            raise TargetError(f"cannot open DuckDB file {self.path}: {first_line(exc)}") from None
         if self.path != ":memory:":  # an in-memory database holds its tables in the pool: not bounded
             self.con.execute(f"SET memory_limit = '{self.MEMORY_LIMIT}'")
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
@@ -165,10 +165,5 @@ def map_error(exc: duckdb.Error) -> TargetError:
     constraint: the batch is split to find its records) or a fatal one. An embedded database has
     no connection to lose, and one writer per file: nothing is worth retrying."""
     if isinstance(exc, (duckdb.DataError, duckdb.IntegrityError)):
-        return DataTargetError(f"DuckDB: {_first_line(exc)}")
-    return TargetError(f"DuckDB: {_first_line(exc)}")
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
+        return DataTargetError(f"DuckDB: {first_line(exc)}")
+    return TargetError(f"DuckDB: {first_line(exc)}")

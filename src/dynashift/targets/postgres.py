@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import DataTargetError, RetryableTargetError, TargetError
+from ..errors import DataTargetError, RetryableTargetError, TargetError, first_line
 from ..model import BatchPlan, HistoryStage, TypedStage, WarehouseStage
 from ..records import Rejected
 from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
@@ -78,7 +78,7 @@ class PostgresTarget(SqlTarget):
             con = psycopg.connect(self.uri, autocommit=True, prepare_threshold=None,
                                   application_name=self.application_name)
         except psycopg.Error as exc:
-            raise TargetError(f"cannot connect to {self.engine} at {_where(self.uri)}: {_first_line(exc)}") from None
+            raise TargetError(f"cannot connect to {self.engine} at {_where(self.uri)}: {first_line(exc)}") from None
         # Unqualified names (the staging and winners tables) resolve only among this session's
         # temporary tables, never to a user table that happens to share the name.
         con.execute("SET search_path TO pg_temp")
@@ -270,7 +270,7 @@ def map_error(exc: psycopg.Error, engine: str = "PostgreSQL") -> TargetError:
     """A driver error -> retryable, data (the batch is split) or fatal; by SQLSTATE, never by the
     exception's class alone: psycopg files "too many columns" under OperationalError."""
     state = getattr(exc, "sqlstate", None) or ""
-    line = _first_line(exc)
+    line = first_line(exc)
     if state.startswith("40"):
         # deadlock with another session, serialization failure: the connection lives, retry the batch
         return RetryableTargetError(f"{engine}: {line} (the transaction was rolled back)")
@@ -303,9 +303,3 @@ def _where(uri: str) -> str:
         return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
     except ValueError:
         return "the configured address"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError, DataTargetError, RetryableTargetError, TargetError
+from ..errors import ConfigError, DataTargetError, RetryableTargetError, TargetError, first_line
 from ..model import BatchPlan, TableStage, WarehouseStage
 from ..schema import WIDENING, AddTable, Naming
 from .base import SqlTarget, quote
@@ -370,7 +370,7 @@ class ConnectorConnection:
         try:
             self.con = redshift_connector.connect(**{k: v for k, v in args.items() if v is not None})
         except Exception as exc:  # noqa: BLE001 - network, auth and AWS errors all end the same way
-            raise TargetError(f"cannot connect to Redshift at {opts.host}:{opts.port}: {_first_line(exc)}") from None
+            raise TargetError(f"cannot connect to Redshift at {opts.host}:{opts.port}: {first_line(exc)}") from None
         self.con.autocommit = True  # transactions are explicit BEGIN/COMMIT (base.Nesting)
 
     def run(self, sql: str, params: Sequence[Any], fetch: bool) -> list[tuple] | None:
@@ -481,8 +481,3 @@ def _value(field: dict[str, Any], type_name: str) -> Any:
     if type_name.startswith("timestamp") and isinstance(value, str):
         return datetime.fromisoformat(value)
     return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
