@@ -65,12 +65,11 @@ class BlockBatch(SourceBatch):
 
     def __init__(self, block: RenderedBlock, expand: Callable[[], list[Change]], rejected: list[Rejected],
                  checkpoints: list[Checkpoint], records_read: int, bytes_read: int):
+        # every other field of a SourceBatch at its default (the setter below takes `changes`)
+        super().__init__(rejected=rejected, checkpoints=checkpoints, records_read=records_read, bytes_read=bytes_read)
         self.block: RenderedBlock | None = block
         self._expand = expand
         self._changes: list[Change] | None = None
-        self.rejected, self.checkpoints = rejected, checkpoints
-        self.records_read, self.bytes_read = records_read, bytes_read
-        self.lag = {}  # (a full load has no lag)
 
     @property  # type: ignore[override]
     def changes(self) -> list[Change]:
