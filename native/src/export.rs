@@ -56,19 +56,18 @@ fn pump(mut src: Box<dyn Read + Send>, tx: std::sync::mpsc::SyncSender<Result<Bl
         let mut buf = std::mem::take(&mut carry);
         let mut failed: Option<String> = None;
         let mut eof = false;
+        buf.reserve(BLOCK.saturating_sub(buf.len()));
         while buf.len() < BLOCK {
-            let at = buf.len();
-            buf.resize(at + READ.max(BLOCK - at), 0);
-            match src.read(&mut buf[at..]) {
+            // read_to_end fills the spare capacity without zeroing it first; bytes read before an
+            // error stay in `buf`
+            let want = (BLOCK - buf.len()).max(READ) as u64;
+            match src.by_ref().take(want).read_to_end(&mut buf) {
                 Ok(0) => {
-                    buf.truncate(at);
                     eof = true;
                     break;
                 }
-                Ok(n) => buf.truncate(at + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(at),
+                Ok(_) => {}
                 Err(e) => {
-                    buf.truncate(at);
                     failed = Some(e.to_string());
                     break;
                 }
@@ -81,7 +80,7 @@ fn pump(mut src: Box<dyn Read + Send>, tx: std::sync::mpsc::SyncSender<Result<Bl
             return;
         }
         if let Some(msg) = failed {
-            if let Some(last) = buf.iter().rposition(|&c| c == b'\n') {
+            if let Some(last) = memchr::memrchr(b'\n', &buf) {
                 buf.truncate(last + 1);
                 if tx.send(Ok(Arc::new(buf))).is_err() {
                     return;
@@ -90,7 +89,7 @@ fn pump(mut src: Box<dyn Read + Send>, tx: std::sync::mpsc::SyncSender<Result<Bl
             let _ = tx.send(Err(msg));
             return;
         }
-        match buf.iter().rposition(|&c| c == b'\n') {
+        match memchr::memrchr(b'\n', &buf) {
             Some(last) => {
                 carry = buf[last + 1..].to_vec();
                 buf.truncate(last + 1);
@@ -121,7 +120,7 @@ impl ExportReader {
             if let Some(block) = &self.block {
                 if self.pos < block.len() {
                     let start = self.pos;
-                    let end = match block[start..].iter().position(|&c| c == b'\n') {
+                    let end = match memchr::memchr(b'\n', &block[start..]) {
                         Some(n) => start + n,
                         None => block.len(),
                     };
