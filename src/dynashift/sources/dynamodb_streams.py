@@ -24,6 +24,7 @@ from ..config import Config
 from ..decode import decode_change, parse_time
 from ..errors import BadRecordError, ConfigError, SourceError
 from ..records import Change, Rejected
+from .native_items import lazy_images
 from .shards import Page, ShardedSource, ShardInfo, Start, parse_start, seq_key
 
 RETENTION_MS = 24 * 3_600_000
@@ -109,6 +110,7 @@ class DynamoDBStreamsApi:
 
     def decoder(self) -> Callable[[dict[str, Any]], tuple[str, list[Change | Rejected], int]]:
         last_version = 0
+        lazy = lazy_images()  # the native engine renders the images from one orjson dump each
 
         def decode(record: dict[str, Any]) -> tuple[str, list[Change | Rejected], int]:
             nonlocal last_version
@@ -120,7 +122,7 @@ class DynamoDBStreamsApi:
             except BadRecordError as exc:
                 return seq, [Rejected(exc.reason, orjson.dumps(record, default=_json_default), seq)], size
             last_version = change.version
-            return seq, [change], size
+            return seq, [lazy(change)], size
 
         return decode
 

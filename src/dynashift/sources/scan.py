@@ -34,6 +34,7 @@ from ..config import Config
 from ..decode import dist_key
 from ..errors import BadRecordError
 from ..records import INSERT, Change, Checkpoint, Rejected, SourceBatch
+from .native_items import lazy_images
 
 _SECOND = 1_000_000
 _MARGIN_US = _SECOND  # clocks of this machine and of DynamoDB Streams may differ a little
@@ -109,6 +110,7 @@ class ScanSource:
         self.item_count = int(desc.get("ItemCount") or 0)  # DynamoDB updates it every six hours or so
         self._server_us = _date_us(out.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date"))
         self.limiter = RateLimiter(self.rate)
+        self._lazy = lazy_images()
         self.started_us: int | None = None  # the version of this load, once read() has begun
 
     # ------------------------------------------------------------ where each segment stands
@@ -167,6 +169,7 @@ class ScanSource:
 
     def _batches(self, pages: queue.Queue, running: int, start: int, total: int) -> Iterator[SourceBatch]:
         batch, touched = SourceBatch(), {}
+        self._lazy = lazy_images()  # the native engine renders the items from one orjson dump each
         while running:
             msg = pages.get()
             if isinstance(msg, BaseException):
@@ -187,7 +190,7 @@ class ScanSource:
     def _change(self, item: dict[str, Any], start: int) -> Change | Rejected:
         try:
             keys = {k: item[k] for k in self.key_names}
-            return Change(self.table, INSERT, keys, item, start, "", dist_key(keys))
+            return self._lazy(Change(self.table, INSERT, keys, item, start, "", dist_key(keys)))
         except (KeyError, BadRecordError) as exc:
             reason = exc.reason if isinstance(exc, BadRecordError) else f"item has no key attribute {exc.args[0]!r}"
             return Rejected(reason, orjson.dumps(item, default=_b64), f"{self.uri}")
