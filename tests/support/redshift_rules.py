@@ -18,6 +18,7 @@ what PostgreSQL happens to accept:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Iterable, Sequence
 
@@ -97,7 +98,10 @@ def outside_quotes(sql: str) -> str:
     return _QUOTED.sub(lambda m: m.group(0)[0] + " " * (len(m.group(0)) - 2) + m.group(0)[-1], sql)
 
 
+@functools.lru_cache(maxsize=8)
 def parse(sql: str) -> exp.Expression | None:
+    """sqlglot's tree of the statement (None when it cannot parse). Each rule of `all_problems`
+    reads the tree of the same statement and none changes it: one parse serves them all."""
     try:
         return sqlglot.parse_one(sql, read="redshift")
     except sqlglot.errors.ParseError:
