@@ -4,6 +4,7 @@ only (or not opened at all when it does not exist yet)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,11 +74,8 @@ def plan_next_batch(config: Config, source: Any, target: Any) -> DryRun:
             raise
         existing = False
     report = DryRun(existing_target=existing)
-    batches = source.read(checkpoints)
-    try:
+    with contextlib.closing(source.read(checkpoints)) as batches:  # as the pipeline reads: closed after use
         sb = next(iter(batches), None)
-    finally:
-        getattr(batches, "close", lambda: None)()
     if sb is None:
         return report
     if config.include or config.exclude:

@@ -67,8 +67,10 @@ class LeaseLost(TargetError):
 
 
 class BadRecordError(DynashiftError):
-    """A record that cannot be replicated. `reason` is stored in dynashift.rejected."""
+    """A record that cannot be replicated. `reason` is stored in dynashift.rejected; `record`, when
+    set, is the one record of a line holding several (its raw text in the rejected row)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, record: object = None):
         super().__init__(reason)
         self.reason = reason
+        self.record = record

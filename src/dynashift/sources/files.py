@@ -230,7 +230,7 @@ class FileSource:
             return
         for i, item in enumerate(self._decoder.decode(body, f"{f.name}{_SEP}{offset:015d}{_SEP}")):
             if isinstance(item, BadRecordError):
-                record = getattr(item, "record", None)
+                record = item.record
                 raw = body if record is None else _dump(record)
                 yield Rejected(item.reason, raw, f"{f.name}:{offset}" + (f"#{i}" if record is not None else "")), offset, end
             else:
