@@ -37,16 +37,28 @@ def test_setup_of_a_mixed_case_stream_sets_case_sensitive_identifiers_and_says_s
     assert "set it in the parameter group" in result.stderr
 
 
-def test_a_source_applied_inside_the_target_gets_the_run():
+def test_a_source_applied_inside_the_target_gets_the_run(monkeypatch):
+    """An InTargetSource (redshift-mv://) is handed to the run lifecycle of sources the target
+    applies itself, with the run's hooks; no pipeline of rows, leases or reading starts."""
+    import dynashift.pipeline as pipeline
+
     calls = []
 
     class InWarehouse:
         uri = "redshift-mv://v"
 
-        def replicate(self, config, target, **kwargs):
-            calls.append((config, target, sorted(kwargs)))
-            return "counters"
+        def check_target(self, target):
+            pass
 
+        def apply_next(self, config, target, state, run):
+            return None
+
+    def apply_in_target(config, source, target, **kwargs):
+        calls.append((config, source, target, sorted(kwargs)))
+        return "counters"
+
+    monkeypatch.setattr(pipeline, "apply_in_target", apply_in_target)
     config = Config(source="redshift-mv://v")
-    assert replicate(config, InWarehouse(), "the target") == "counters"
-    assert calls == [(config, "the target", ["follow", "on_batch", "stop"])]
+    source = InWarehouse()
+    assert replicate(config, source, "the target") == "counters"
+    assert calls == [(config, source, "the target", ["follow", "on_batch", "stop"])]
