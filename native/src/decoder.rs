@@ -24,6 +24,30 @@ pub struct Decoder {
     strings: FxHashMap<String, Py<PyString>>, // table and key names met, made once
 }
 
+/// A span of the text arena.
+type Span = (usize, usize);
+
+fn put(arena: &mut String, s: &str) -> Span {
+    let start = arena.len();
+    arena.push_str(s);
+    (start, arena.len())
+}
+
+/// One decoded line, its texts in the arena (see decode_lines).
+struct Compact {
+    table: Span,
+    op: u8,
+    keys: (usize, usize), // its (name, tag, value) in key_parts
+    version: Option<i64>,
+    dist_key: Span,
+    event_id: Span,
+    ttl: bool,
+    new_lazy: bool,
+    old_lazy: bool,
+    names: Option<Vec<String>>, // only when some name is new to the table
+    body: (usize, usize),       // the record within its line (start, length)
+}
+
 /// Python's bytes.strip(): ASCII whitespace at both ends.
 fn strip(b: &[u8]) -> &[u8] {
     let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
@@ -96,11 +120,15 @@ impl Decoder {
         for item in &items {
             raws.push(item.downcast::<PyBytes>()?.as_bytes());
         }
-        // phase 1, without the GIL: parse every line up to the first the Python code must decide
+        // phase 1, without the GIL: parse every line up to the first the Python code must decide.
+        // Each envelope is copied into one text arena and dropped at once: holding hundreds of
+        // envelopes (a dozen small allocations each) made glibc's malloc take its slow paths.
         let default_table = self.default_table.as_deref();
         let names = &mut self.names;
-        let decoded: Vec<(Envelope, bool, &[u8])> = py.allow_threads(|| {
-            let mut out = Vec::with_capacity(raws.len());
+        let (decoded, arena, key_parts) = py.allow_threads(|| {
+            let mut out: Vec<Compact> = Vec::with_capacity(raws.len());
+            let mut arena = String::with_capacity(raws.len() * 96);
+            let mut key_parts: Vec<(Span, &'static str, Span)> = Vec::with_capacity(raws.len() * 2);
             for raw in &raws {
                 if raw.last() != Some(&b'\n') {
                     break;
@@ -111,47 +139,70 @@ impl Decoder {
                 }
                 let Ok(env) = envelope::decode(body, default_table) else { break };
                 let new_names = learn_names(names, &env);
-                out.push((env, new_names, body));
+                let first_key = key_parts.len();
+                for (name, tag, v) in &env.keys {
+                    let name = put(&mut arena, name);
+                    key_parts.push((name, tag, put(&mut arena, v)));
+                }
+                out.push(Compact {
+                    table: put(&mut arena, &env.table),
+                    op: env.op,
+                    keys: (first_key, key_parts.len()),
+                    version: env.version,
+                    dist_key: put(&mut arena, &env.dist_key),
+                    event_id: put(&mut arena, &env.event_id),
+                    ttl: env.ttl,
+                    new_lazy: env.new_lazy,
+                    old_lazy: env.old_lazy,
+                    names: new_names.then(|| env.names.iter().map(|n| n.to_string()).collect()),
+                    body: (body.as_ptr() as usize - raw.as_ptr() as usize, body.len()),
+                });
             }
-            out
+            (out, arena, key_parts)
         });
+        let text = |(a, b): Span| &arena[a..b];
         // phase 2: the Python objects
         let out = PyList::empty(py);
         let ops: Vec<Bound<'py, PyString>> = envelope::OPS.iter().map(|o| PyString::intern(py, o)).collect();
         let mut seq = String::with_capacity(prefix.len() + 24);
-        for (i, (env, new_names, body)) in decoded.iter().enumerate() {
-            let keys = self.keys(py, env)?;
-            let names = if *new_names {
-                Some(PyList::new(py, env.names.iter().map(|n| n.as_ref()))?)
-            } else {
-                None
+        for (i, line) in decoded.iter().enumerate() {
+            let keys = PyDict::new(py);
+            for &(name, tag, v) in &key_parts[line.keys.0..line.keys.1] {
+                let inner = PyDict::new(py);
+                inner.set_item(self.string(py, tag), text(v))?;
+                keys.set_item(self.string(py, text(name)), inner)?;
+            }
+            let names = match &line.names {
+                Some(n) => Some(PyList::new(py, n)?),
+                None => None,
             };
-            let version = env.version.unwrap_or(last_version);
+            let version = line.version.unwrap_or(last_version);
             last_version = version;
             seq.clear();
             let _ = write!(seq, "{prefix}{offset:015}\u{1f}000000");
+            let raw = raws[i];
             let args = PyTuple::new(py, [
-                self.string(py, &env.table).into_any(),
-                ops[env.op as usize].clone().into_any(),
+                self.string(py, text(line.table)).into_any(),
+                ops[line.op as usize].clone().into_any(),
                 keys.into_any(),
-                if env.new_lazy { lazy.bind(py).clone() } else { py.None().into_bound(py) },
+                if line.new_lazy { lazy.bind(py).clone() } else { py.None().into_bound(py) },
                 version.into_pyobject(py)?.into_any(),
                 PyString::new(py, &seq).into_any(),
-                PyString::new(py, &env.dist_key).into_any(),
-                PyString::new(py, &env.event_id).into_any(),
-                pyo3::types::PyBool::new(py, env.ttl).to_owned().into_any(),
+                PyString::new(py, text(line.dist_key)).into_any(),
+                PyString::new(py, text(line.event_id)).into_any(),
+                pyo3::types::PyBool::new(py, line.ttl).to_owned().into_any(),
                 // the line itself when it is the record and its newline (no copy of ~2 KB per
                 // record); rows.raw_record strips the newline from a rejected record's text
-                if body.len() + 1 == raws[i].len() && body.as_ptr() == raws[i].as_ptr() {
+                if line.body.0 == 0 && line.body.1 + 1 == raw.len() {
                     items[i].clone()
                 } else {
-                    PyBytes::new(py, body).into_any()
+                    PyBytes::new(py, &raw[line.body.0..line.body.0 + line.body.1]).into_any()
                 },
-                if env.old_lazy { lazy.bind(py).clone() } else { py.None().into_bound(py) },
+                if line.old_lazy { lazy.bind(py).clone() } else { py.None().into_bound(py) },
                 match names { Some(n) => n.into_any(), None => py.None().into_bound(py) },
             ])?;
             out.append(change.call1(py, args)?)?;
-            offset += raws[i].len() as u64;
+            offset += raw.len() as u64;
         }
         Ok((out, start + decoded.len(), last_version))
     }

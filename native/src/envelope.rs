@@ -213,7 +213,7 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
     let mut precision = Scalar::Absent;
     let mut key_list = None;
     let (mut new_lazy, mut old_lazy, mut new_null) = (false, false, true);
-    let mut names: Vec<Cow<'a, str>> = Vec::new();
+    let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(64); // one allocation, not a growth per power of two
     p.object(|p, name| {
         match name.as_ref() {
             "dynamodb" => {
