@@ -6,14 +6,21 @@ benchmark's (bench/throughput.py): ~25 attributes, nested maps and lists, sets, 
 
     .venv/bin/python bench/export_load.py --items 1000000
     .venv/bin/python bench/export_load.py --items 200000 --profile     # where the time goes (pyinstrument)
+
+The floor (printed in the same run, in a child process): the plainest one-process Python pipeline
+over the same files: gzip-read each line, orjson-parse it, keep the first item per key, render the
+winners as bench/floor.py does, Arrow, one DuckDB `CREATE TABLE AS`.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +65,44 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu() -> float:
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def floor(folder: Path) -> dict:
+    """The plain pipeline over the export's data files: (items, seconds, cpu seconds, peak RSS)."""
+    import duckdb
+    import orjson
+    import pyarrow as pa
+
+    sys.path.insert(0, str(HERE))
+    from floor import _text  # noqa: E402 - the same rendering as the stream floor's
+
+    started = time.perf_counter()
+    first: dict[bytes, bytes] = {}
+    count = 0
+    for path in sorted(folder.rglob("*.json.gz")):
+        with gzip.open(path, "rb") as fh:
+            for line in fh:
+                item = orjson.loads(line)["Item"]
+                key = orjson.dumps({"pk": item["pk"], "sk": item["sk"]}, option=orjson.OPT_SORT_KEYS)
+                first.setdefault(key, line)
+                count += 1
+    rows = [{k: _text(v) for k, v in orjson.loads(line)["Item"].items()} for line in first.values()]
+    names = sorted({k for r in rows for k in r})
+    arrays = {"dist_key": pa.array([k.decode() for k in first], pa.string())}
+    for name in names:
+        arrays[name] = pa.array([r.get(name) for r in rows], pa.string())
+    data = pa.table(arrays)  # noqa: F841 (read by DuckDB below)
+    with tempfile.TemporaryDirectory(prefix="dynashift-floor-") as tmp:
+        con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
+        con.execute("CREATE TABLE orders AS SELECT * FROM data")
+        con.close()
+    return {"items": count, "seconds": time.perf_counter() - started, "cpu_seconds": _cpu(),
+            "peak_rss_mib": peak_rss_mib()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=1_000_000)
@@ -65,7 +110,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=50_000)
     ap.add_argument("--target", default=None, help="target URI (default: a fresh DuckDB file in a temp folder)")
     ap.add_argument("--profile", action="store_true", help="profile with pyinstrument and print where time goes")
+    ap.add_argument("--no-floor", action="store_true", help="skip the floor (for profiling runs)")
+    ap.add_argument("--floor-of", help=argparse.SUPPRESS)  # the child process that runs the floor
     args = ap.parse_args()
+    if args.floor_of:
+        print(json.dumps(floor(Path(args.floor_of))))
+        return
 
     folder = export_folder(args.items, args.seed)
     gz = sum(p.stat().st_size for p in folder.rglob("*.json.gz"))
@@ -82,24 +132,38 @@ def main() -> None:
 
         profiler = Profiler()
         profiler.start()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu()
     run = replicate(config, source, target)
-    seconds = time.perf_counter() - started
+    (rows,) = target.query('SELECT count(*) FROM main."orders"')[0]
+    target.close()  # timed too: DuckDB writes what it still holds to the file on close
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu_started
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
-    (rows,) = target.query('SELECT count(*) FROM main."orders"')[0]
-    target.close()
     shutil.rmtree(tmp, ignore_errors=True)
 
+    from dynashift.planning.engine import engine_description
+
     print(f"target          {target_uri.split('://')[0]}")
+    print(f"engine          {engine_description()}")
+    print(f"load average    {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"items           {run.records_read:,} read, {rows:,} rows ({gz / 1e6:,.0f} MB gzip, "
           f"{run.bytes_read / 1e6:,.0f} MB JSON, {run.bytes_read / max(run.records_read, 1):,.0f} B/item)")
     print(f"batches         {run.batches} of {args.batch_size:,}")
     print(f"time            {seconds:,.1f} s")
-    print(f"items/s         {run.records_read / seconds:,.0f}")
+    ours = run.records_read / seconds
+    print(f"items/s         {ours:,.0f} ({run.records_read / cpu:,.0f} per CPU-second)")
     print(f"input MB/s      {run.bytes_read / 1e6 / seconds:,.1f} (uncompressed)")
     print(f"peak RSS        {peak_rss_mib():,.0f} MiB")
+    if not args.no_floor and not args.target:
+        out = subprocess.run([sys.executable, __file__, "--floor-of", str(folder)], check=True,
+                             capture_output=True, text=True).stdout
+        base = json.loads(out)
+        per_s = base["items"] / base["seconds"]
+        print(f"floor items/s   {per_s:,.0f} (the plain pipeline, same files; {base['items'] / base['cpu_seconds']:,.0f} "
+              f"per CPU-second; peak RSS {base['peak_rss_mib']:,.0f} MiB)")
+        print(f"ratio           {ours / per_s:.2f}x the floor")
+        print(f"load average    {' '.join(f'{x:.2f}' for x in os.getloadavg())} (after the floor)")
 
 
 if __name__ == "__main__":
