@@ -505,3 +505,25 @@ def test_items_from_python_objects_render_natively(monkeypatch):
     assert plain.new_image is LAZY and plain.names == ["pk", "m"] and binary.new_image == {"pk": {"S": "b"}, "b": {"B": b"\x00"}}
     rows = engine.render_rows([(plain, None)])
     assert rows is not None and rows.columns["m"].to_pylist() == ['{"a":["x","y"],"z":1}']
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt"])
+def test_a_damaged_export_file_fails_alike(damage, tmp_path, monkeypatch):
+    """A truncated or corrupt gzip data file: each engine stops with the same one-line error
+    naming the file (the reason in brackets is zlib's own words)."""
+    from dynashift.errors import SourceError
+
+    items = [{"Item": {"pk": {"S": f"k{i}"}, "v": {"S": "x" * 200}}} for i in range(3000)]
+    root = write_export(tmp_path, table_arn="arn:aws:dynamodb:us-east-1:1:table/Books",
+                        export_time=datetime(2024, 5, 1, tzinfo=timezone.utc), files=[items])
+    (path,) = (root / "data").iterdir()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else data[:40] + b"\xff" * 64 + data[104:])
+    errors = []
+    for which in ("python", "native"):
+        monkeypatch.setenv(engine.ENV, which)
+        source = ExportSource(f"export://{tmp_path}?keys=pk", Config(target="duckdb:///x.duckdb", batch_size=100_000))
+        with pytest.raises(SourceError) as exc:
+            list(source.read({}))
+        errors.append(str(exc.value).split(" (")[0])
+    assert errors[0] == errors[1] and errors[0].endswith(f"/data/{path.name} is damaged")
