@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from dynashift.scaffold import DURATIONS, default_of, fields, nested_models, toml_value, type_text
+from dynashift.config_text import DURATIONS, default_of, fields, nested_models, toml_value, type_text
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 

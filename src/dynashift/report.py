@@ -2,7 +2,7 @@
 JS; no network) that a person looks at: health, throughput, lag and batch sizes over recent runs,
 the runs themselves, and the tables with their activity and schema growth.
 
-Charts are drawn here as SVG from overview.history's series, so the page renders the same in any
+Charts are drawn here as SVG from status_info.history's series, so the page renders the same in any
 browser, in a mail attachment, or with scripts off. The inline script only adds hover read-outs.
 """
 
@@ -22,7 +22,7 @@ PAD = (48, 12, 26, 26)  # left, right, top, bottom
 
 
 def render_html(info: dict[str, Any], past: dict[str, Any]) -> str:
-    """The whole page from overview.gather (`info`) and overview.history (`past`)."""
+    """The whole page from status_info.gather (`info`) and status_info.history (`past`)."""
     batches = past["batches"]
     cards = [
         _chart_card("Throughput", "records per second, per batch", _throughput(batches)),

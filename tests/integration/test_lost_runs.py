@@ -7,7 +7,7 @@ from pathlib import Path
 
 from support.pg import pg_url  # noqa: F401 - a fixture
 
-from dynashift.overview import health
+from dynashift.status_info import health
 from dynashift.targets import make_target
 
 

@@ -20,8 +20,8 @@ import orjson
 import pytest
 
 from dynashift.config import load_config
-from dynashift.overview import health
-from dynashift.scaffold import ONLY_TARGETS, SOURCES, TARGETS
+from dynashift.status_info import health
+from dynashift.config_text import ONLY_TARGETS, SOURCES, TARGETS
 from support.simulated import simulate
 
 ROOT = Path(__file__).resolve().parents[2]

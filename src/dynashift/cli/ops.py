@@ -1,6 +1,6 @@
 """Operating dynashift from the command line: `init` (a commented dynashift.toml), `doctor`
 (checks with fixes), `report` (an HTML page of charts). Parsing, output and exit codes only; the
-logic is in doctor.py, overview.py, report.py.
+logic is in doctor.py, status_info.py, report.py.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .common import config_from, err, guarded, out
 @guarded
 def init(source: str, target: str, out_path: str, force: bool) -> None:
     """Write a commented dynashift.toml for SOURCE and TARGET."""
-    from ..scaffold import config_text
+    from ..config_text import config_text
 
     path = Path(out_path)
     if path.exists() and not force:
@@ -102,7 +102,7 @@ def doctor(tables: tuple[str, ...], role_arn: str | None, stream: str | None, co
 def report(target: str | None, schema_name: str | None, out_path: str, runs: int, config_path: str | None) -> None:
     """Write a self-contained HTML page: health, throughput, lag and batch sizes over recent runs,
     tables and their growth."""
-    from ..overview import gather, history
+    from ..status_info import gather, history
     from ..report import render_html
     from ..targets import open_target
 

@@ -1,5 +1,5 @@
 """`dynashift status`: health, tables, checkpoints and recent runs, once or every few seconds
-(`--watch`). Parsing and rendering only; the numbers come from overview.py."""
+(`--watch`). Parsing and rendering only; the numbers come from status_info.py."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def status(target: str | None, schema_name: str | None, as_json: bool, watch: fl
            config_path: str | None) -> None:
     """Health, tables (rows, columns, last change and sync, lag), checkpoints with their lag per
     shard, and recent runs with their throughput."""
-    from ..overview import gather
+    from ..status_info import gather
 
     config = config_from({"target": target, "schema": schema_name}, config_path)
 

@@ -152,7 +152,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         created with its columns; new columns of a table are added together (one ALTER TABLE
         where the target takes several ADD COLUMNs, `MULTI_ADD_COLUMN`); their rows of
         dynashift.columns are written by one INSERT."""
-        from .extended import apply_extended, create_extended, drop_live_views, options_json, refresh_views, \
+        from .typed_and_history import apply_extended, create_extended, drop_live_views, options_json, refresh_views, \
             remake_live_views
 
         p = self.param
@@ -175,7 +175,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             record_columns(self, recorded)
             if isinstance(ch, AddTable):
                 if ch.history != "off" or ch.item_column:
-                    create_extended(self, ch)  # with the item column, the history table or view (extended.py)
+                    create_extended(self, ch)  # with the item column, the history table or view (typed_and_history.py)
                 else:
                     self.execute(self.create_table_sql(ch, "".join(f", {c}" for c in inline.get(ch.table, ()))))
                 self.execute(
@@ -430,7 +430,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         self.execute(f"ALTER TABLE {ref} ALTER COLUMN {quote(column)} TYPE {sql_type}")
 
     def history_table_sql(self, table: str, columns_sql: str) -> str:
-        from .extended import history_columns_sql
+        from .typed_and_history import history_columns_sql
 
         return f"CREATE TABLE {self.table_ref(table)} ({history_columns_sql(self)}{columns_sql})"
 
