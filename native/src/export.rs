@@ -394,7 +394,12 @@ impl ExportLines {
         let me = self;
         let rendered: Vec<Option<rendering::Rendered>> = py.allow_threads(|| {
             parallel(winners.len(), threads, |r| {
-                let mut text: Vec<u8> = Vec::new();
+                // one allocation for the share's records (growing it would copy and fault it in again)
+                let size: usize = winners[r.clone()].iter().map(|&i| match me.replaced.get(&i) {
+                    Some(record) => record.len(),
+                    None => me.bytes(i).len() + 17,
+                }).sum();
+                let mut text: Vec<u8> = Vec::with_capacity(size);
                 let mut spans: Vec<(usize, usize)> = Vec::with_capacity(r.len());
                 for &i in &winners[r.clone()] {
                     let start = text.len();
