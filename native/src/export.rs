@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 const BLOCK: usize = 4 << 20; // decompressed bytes handed over at a time (whole lines)
 const READ: usize = 1 << 20; // compressed bytes read from Python at a time
-const AHEAD: usize = 3; // blocks decompressed ahead of the reader
+const AHEAD: usize = 8; // blocks decompressed ahead of the reader (32 MB: on while a batch renders)
 
 type Block = Arc<Vec<u8>>;
 
