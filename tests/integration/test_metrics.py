@@ -184,26 +184,36 @@ def test_json_logs_report_an_error_as_one_json_line_with_the_exit_status(tmp_pat
         assert event["level"] == "error" and event["exit_code"] == code and words in event["msg"]
 
 
-def test_a_source_applied_inside_the_target_is_observed_too() -> None:
-    """redshift-mv:// runs its own batch loop in the warehouse; its batches still reach the metrics."""
+def test_a_source_applied_inside_the_target_is_observed_too(tmp_path) -> None:
+    """redshift-mv:// applies its batches in the warehouse (an InTargetSource, through the run
+    lifecycle); its batches still reach the metrics."""
     from dynashift import Config
     from dynashift.pipeline import replicate
-    from dynashift.targets.base import RunCounters
+    from dynashift.targets import make_target
 
     class InWarehouse:
         uri = "redshift-mv://public.v"
+        batches = [(100, 90), (50, 50)]
 
-        def replicate(self, config, target, *, on_batch=None, stop=None, follow=False):
-            run = RunCounters(7, self.uri)
-            for read, applied in ((100, 90), (50, 50)):
-                run.records_read += read
-                run.changes_applied += applied
-                run.batches += 1
-                run.batch_seconds = 0.5
-                on_batch(run)
-            return run
+        def check_target(self, target):
+            pass
+
+        def apply_next(self, config, target, state, run):
+            if not self.batches:
+                return None
+            read, applied = self.batches.pop(0)
+            run.records_read += read
+            run.changes_applied += applied
+            run.batches += 1
+            run.batch_seconds = 0.5
+            return []
 
     m, seen = Metrics(), []
-    replicate(Config(), InWarehouse(), object(), observer=lambda b: (seen.append(b), m.observe(b)))
+    target = make_target(f"duckdb:///{tmp_path / 'm.duckdb'}")
+    target.open()
+    try:
+        replicate(Config(), InWarehouse(), target, observer=lambda b: (seen.append(b), m.observe(b)))
+    finally:
+        target.close()
     assert [(b.batch, b.records, b.applied, b.seconds) for b in seen] == [(1, 100, 90, 0.5), (2, 50, 50, 0.5)]
     assert parse(m.render())['dynashift_records_read_total{source="redshift-mv://public.v"}'] == 150
