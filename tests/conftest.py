@@ -1,6 +1,6 @@
 """Shared by both halves of the suite:
 
-    unit/         pure code, no I/O beyond temporary files; the whole folder runs in seconds
+    unit/         pure code, no I/O beyond temporary files; the whole folder runs in about a minute
     integration/  DuckDB files, PostgreSQL, moto, subprocesses, the CLI, the benchmarks' scripts
     support/      test tooling (builders, oracles, fixtures' servers), imported as `support.…`
     fixtures/, conformance/  recorded input and expected state that both halves read
