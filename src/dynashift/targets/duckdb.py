@@ -12,6 +12,7 @@ import re
 import socket
 from pathlib import Path
 from typing import Any, Iterator, Sequence
+from urllib.parse import parse_qsl
 
 import duckdb
 import orjson
@@ -27,12 +28,28 @@ def path_from_uri(uri: str) -> str:
     for relative paths (`duckdb:///demo.duckdb` is ./demo.duckdb; `duckdb:////tmp/x` is /tmp/x)."""
     if not uri.startswith("duckdb://"):
         raise ConfigError(f"not a DuckDB URI: {uri!r} (use duckdb:///PATH)")
-    rest = uri[len("duckdb://"):]
+    rest = uri[len("duckdb://"):].partition("?")[0]  # ?memory_limit=… is an option, not the path
     if rest.startswith("/"):
         rest = rest[1:]
     if not rest:
         raise ConfigError("duckdb:/// needs a file path, e.g. duckdb:///dynashift.duckdb")
     return rest
+
+
+_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
+
+
+def memory_limit_of(uri: str, default: str) -> str:
+    """`?memory_limit=2GB` in a DuckDB URI (a large table's merges may want more than the default);
+    no other option is known, and the size is checked here since it is written into a SET."""
+    options = dict(parse_qsl(uri.partition("?")[2], keep_blank_values=True))
+    limit = options.pop("memory_limit", default)
+    if options:
+        raise ConfigError(f"unknown option {', '.join(sorted(options))} in the DuckDB target URI: "
+                          "only memory_limit (e.g. duckdb:///r.duckdb?memory_limit=2GB) is known")
+    if not _SIZE.fullmatch(limit.strip()):
+        raise ConfigError(f"memory_limit={limit!r} in the DuckDB target URI: give a size such as 512MB or 2GB")
+    return limit.strip()
 
 
 class DuckDBTarget(SqlTarget):
@@ -57,6 +74,7 @@ class DuckDBTarget(SqlTarget):
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
         self.path = path_from_uri(uri)
+        self.memory_limit = memory_limit_of(uri, self.MEMORY_LIMIT)
         self.con: duckdb.DuckDBPyConnection | None = None
         self._tx = Nesting()
 
@@ -75,7 +93,7 @@ class DuckDBTarget(SqlTarget):
                 raise TargetError(self._held_by(str(exc))) from None
             raise TargetError(f"cannot open DuckDB file {self.path}: {first_line(exc)}") from None
         if self.path != ":memory:":  # an in-memory database holds its tables in the pool: not bounded
-            self.con.execute(f"SET memory_limit = '{self.MEMORY_LIMIT}'")
+            self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
         self.prepare_metadata()
 
