@@ -151,7 +151,10 @@ def test_sigkill_anywhere_into_postgres_and_no_partial_batch_is_ever_visible(mot
 def test_sigkill_anywhere_in_a_file_run_whose_planning_overlaps_the_commit(tmp_path: Path) -> None:
     """`run --once` on files plans batch N+1 while batch N commits on a worker thread: killed at
     any of the points (or from outside), the next run still commits every record exactly once."""
-    summary = simulate(tmp_path / "in", changes=3000, tables=5, files=3, seed=63)
+    # Enough records that no run before the last can read them all: a run killed from outside
+    # after 0.8-1.6 s may commit thousands (100-record batches); with 3,000 one such run left too
+    # little for the next fault point to be reached, and that run ended ok instead of being killed.
+    summary = simulate(tmp_path / "in", changes=20000, tables=5, files=3, seed=63)
     expected = summary.expected.rename(tmp_path / "expected.json")  # out of the folder read
     records = sum(1 for f in summary.files for line in f.read_bytes().splitlines() if line.strip())
     replica = Replica(f"duckdb:///{tmp_path / 'files.duckdb'}")
