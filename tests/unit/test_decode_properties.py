@@ -42,8 +42,11 @@ def number_texts(draw):
     if digits == "0":
         exp = draw(st.integers(-10, 0))
     else:
-        # adjusted exponent (position of the first digit) within DynamoDB's range
-        adjusted = draw(st.one_of(st.integers(-130, 125), st.integers(-8, 12)))
+        # adjusted exponent (position of the first digit) within DynamoDB's range, and no digit
+        # below 1E-165: DynamoDB's number context (boto3's DYNAMODB_CONTEXT: 38 digits, Emin -128)
+        # cannot hold 1.0000000000000000000000000000000000001E-129, so no real item has it
+        lowest = max(-130, -165 + len(digits) - 1)
+        adjusted = draw(st.one_of(st.integers(lowest, 125), st.integers(-8, 12)))
         exp = adjusted - (len(digits) - 1)
     value = Decimal(f"{sign}{digits}E{exp}")
     forms = [str(value), format(value, "E"), format(value, "e")]
