@@ -4,6 +4,7 @@ its staged op and metadata columns, and its raw record for a reject. Pure."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -44,8 +45,13 @@ def soft_values(remove: Change, last_live: Change | None) -> Values | None:
 def raw_record(change: Change) -> bytes:
     if change.raw is not None:
         return change.raw.rstrip(b"\n")  # the native decoder keeps a file line's own bytes object
-    ddb = {"Keys": change.keys, "NewImage": None if change.new_image is LAZY else change.new_image}
-    return orjson.dumps({"tableName": change.table, "eventName": change.op, "dynamodb": ddb}, default=str)
+    return orjson.dumps(record_of(change, None if change.new_image is LAZY else change.new_image), default=str)
+
+
+def record_of(change: Change, image: Any) -> dict[str, Any]:
+    """The change record a change made from Python objects (Scan, boto3) is reported as when it is
+    rejected: also the raw line such a change is rendered from natively (sources/native_items.py)."""
+    return {"tableName": change.table, "eventName": change.op, "dynamodb": {"Keys": change.keys, "NewImage": image}}
 
 
 def meta_arrays(pairs: list[tuple[Change, Values | None]], modes: Modes, soft: bool) -> dict[str, pa.Array]:

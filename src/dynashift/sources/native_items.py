@@ -18,6 +18,7 @@ from typing import Any, Callable
 import orjson
 
 from ..planning.engine import engine_name
+from ..planning.rows import record_of
 from ..records import LAZY, REMOVE, Change
 
 
@@ -44,9 +45,8 @@ def to_lazy(change: Change) -> Change:
     image = change.new_image
     if change.op == REMOVE or type(image) is not dict or change.raw is not None:
         return change
-    record = {"tableName": change.table, "eventName": change.op, "dynamodb": {"Keys": change.keys, "NewImage": image}}
     try:
-        change.raw = orjson.dumps(record, default=_refuse)
+        change.raw = orjson.dumps(record_of(change, image), default=_refuse)
     except (_Binary, TypeError, orjson.JSONEncodeError):
         return change
     change.names = list(image)  # every attribute met counts for the schema, superseded ones too
