@@ -54,6 +54,12 @@ def native_available() -> bool:
     return _native is not None
 
 
+def native_engine() -> Any:
+    """The native module when this process runs the native engine (installed, of this version,
+    not forced off), else None: what other native readers (export_native.py) call into."""
+    return _native if engine_name() == "native" else None
+
+
 def stale_native() -> str | None:
     """Why the installed native engine is not used (built from another version), or None."""
     return _stale
@@ -180,35 +186,35 @@ def render_rows(pairs: list[tuple[Change, Values | None]], modes: Modes | None =
     columns: dict[str, pa.Array] = {}
     types: dict[str, list[str]] = {}
     for name, tags, offsets, data, validity, nulls in cols:
-        columns[name] = _strings(count, (offsets, data, validity, nulls))
+        columns[name] = strings_over(count, (offsets, data, validity, nulls))
         types[name] = tags
     dist, op, version, seq, event, values_version, values_seq = meta
-    versions = _ints(count, version)
+    versions = ints_over(count, version)
     arrays = {
-        DIST_KEY: _strings(count, dist),
-        STAGE_OP: _strings(count, op),
+        DIST_KEY: strings_over(count, dist),
+        STAGE_OP: strings_over(count, op),
         STAGE_VERSION: versions,
-        STAGE_SEQ: _strings(count, seq),
-        STAGE_EVENT: _strings(count, event),
+        STAGE_SEQ: strings_over(count, seq),
+        STAGE_EVENT: strings_over(count, event),
         CHANGED_AT: versions.cast(_TS),
     }
     if soft:
-        arrays[STAGE_VALUES_VERSION] = _ints(count, values_version)
-        arrays[STAGE_VALUES_SEQ] = _strings(count, values_seq)
+        arrays[STAGE_VALUES_VERSION] = ints_over(count, values_version)
+        arrays[STAGE_VALUES_SEQ] = strings_over(count, values_seq)
     return NativeRows(count, columns, types, arrays)
 
 
 _TS = pa.timestamp("us", tz="UTC")
 
 
-def _strings(count: int, parts: tuple) -> pa.Array:
+def strings_over(count: int, parts: tuple) -> pa.Array:
     """A string array over native buffers (no copy): (offsets, data, validity or None, nulls)."""
     offsets, data, validity, nulls = parts
     buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
     return pa.Array.from_buffers(pa.string(), count, buffers, null_count=nulls)
 
 
-def _ints(count: int, parts: tuple) -> pa.Array:
+def ints_over(count: int, parts: tuple) -> pa.Array:
     """An int64 array over native buffers (no copy): (values, validity or None, nulls)."""
     values, validity, nulls = parts
     buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(values)]

@@ -20,13 +20,8 @@ import pyarrow as pa
 
 from ..errors import SourceError
 from ..planning.blocks import BlockBatch, RenderedBlock
-from ..planning.engine import NativeRows, engine_name, log_fallback_once
+from ..planning.engine import NativeRows, ints_over, log_fallback_once, native_engine, strings_over
 from ..records import LAZY, Change, Checkpoint, Rejected, SourceBatch
-
-try:  # the optional native engine
-    import dynashift_native as _native
-except ImportError:
-    _native = None
 
 DONE = "done"  # (export.DONE)
 THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -35,7 +30,7 @@ Decode = Callable[[bytes, str], "Change | Rejected"]
 
 def native_loads() -> bool:
     """Whether full exports are read by the native engine in this process."""
-    return _native is not None and engine_name() == "native"
+    return native_engine() is not None
 
 
 @dataclass(slots=True)
@@ -54,17 +49,18 @@ class NativeLoad:
 
     def __init__(self, uri: str, batch_size: int, batch_bytes: int):
         self.uri, self.batch_size, self.batch_bytes = uri, batch_size, batch_bytes
+        self._native = native_engine()
         self._new()
 
     def _new(self) -> None:
         self.batch = SourceBatch()
-        self.lines = _native.ExportLines()
+        self.lines = self._native.ExportLines()
         self.files: list[_File] = []
 
     def full_file(self, fh: IO[bytes], gzip: bool, key: str, done: int, table: str, key_names: list[str],
                   version: int, decode: Decode) -> Iterator[SourceBatch]:
         """A full export's data file from line `done` on: the batches it completes."""
-        reader = _native.ExportReader(fh, gzip, done)
+        reader = self._native.ExportReader(fh, gzip, done)
         try:
             while True:
                 tag = self.lines.tag(key_names, version)
@@ -129,8 +125,7 @@ def _block(sb: SourceBatch, lines, files: list[_File]) -> SourceBatch:
         return sb
     block = RenderedBlock(
         table, list(files[0].key_names), _rows(count, parts),
-        pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]),
-        pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(versions)]),
+        strings_over(count, (offsets, data, None, 0)), ints_over(count, (versions, None, 0)),
         "", names, duplicates, stale, superseded)
     return BlockBatch(block, expand, rejected + sb.rejected, sb.checkpoints, sb.records_read, sb.bytes_read)
 
@@ -142,9 +137,7 @@ def _rows(count: int, parts: list) -> NativeRows:
     types: dict[str, set[str]] = {}
     for p, (rows, cols) in enumerate(parts):
         for name, tags, offsets, data, validity, nulls in cols:
-            buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
-            arrays.setdefault(name, [None] * len(parts))[p] = pa.Array.from_buffers(pa.string(), rows, buffers,
-                                                                                     null_count=nulls)
+            arrays.setdefault(name, [None] * len(parts))[p] = strings_over(rows, (offsets, data, validity, nulls))
             types.setdefault(name, set()).update(tags)
     columns: dict[str, pa.Array] = {}
     for name, shares in arrays.items():
