@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pyarrow as pa
@@ -119,15 +119,15 @@ class RedshiftTarget(PostgresTarget):
     MULTI_ADD_COLUMN = False  # ref: r_ALTER_TABLE.html: ADD COLUMN adds one column per statement
     engine = "Redshift"
 
-    def __init__(self, uri: str, schema: str | None = None, connection: Any = None):
+    def __init__(self, uri: str, schema: str | None = None, connection: RedshiftConnection | None = None):
         super().__init__(uri, schema)
         self.options = RedshiftOptions.from_uri(uri)
-        self._connection = connection  # the test seam: anything with run(sql, params, fetch) and close()
+        self._connection = connection  # the test seam: any RedshiftConnection
         self.session = uuid.uuid4().hex[:12]
         self.application_name = "dynashift"  # the lease keeper's connection says "dynashift-leases"
         self._staged = 0
 
-    def connect(self) -> Any:
+    def connect(self) -> RedshiftConnection:  # type: ignore[override]
         if self._connection is not None:
             return self._connection
         return DataApiConnection(self.options) if self.options.data_api else ConnectorConnection(self.options, self.application_name)
@@ -267,7 +267,7 @@ class RedshiftTarget(PostgresTarget):
         """Multi-row INSERTs, each within the driver's bind-parameter and statement-size limits."""
         names = ", ".join(quote(n) for n in data.column_names)
         width = max(1, len(data.column_names))
-        budget = getattr(self.con, "max_statement_bytes", 8 << 20)
+        budget = self.con.max_statement_bytes
         columns = [c.to_pylist() for c in data.columns]
         rows, params, size = 0, [], 0
         for row in zip(*columns):
@@ -351,6 +351,16 @@ def map_message(message: str) -> TargetError:
 
 
 # ---------------------------------------------------------------- connections (the driver boundary)
+
+
+class RedshiftConnection(Protocol):
+    """What RedshiftTarget needs of a connection: the driver's, the Data API's, or a test's."""
+
+    max_statement_bytes: int  # the longest statement it takes: multi-row INSERTs are cut to fit
+
+    def run(self, sql: str, params: Sequence[Any], fetch: bool) -> list[tuple] | None: ...
+
+    def close(self) -> None: ...
 
 
 class ConnectorConnection:
