@@ -95,6 +95,10 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
     # over a table are made again when its columns change. VIEW_OPTIONS ends CREATE VIEW.
     VIEWS_FIX_COLUMNS: ClassVar[bool] = False
     VIEW_OPTIONS: ClassVar[str] = ""
+    # A target that may apply the same plan again (PostgreSQL retries a batch after a conflict)
+    # keeps its stages' rows until the batch has committed; others let each go once merged, so
+    # that a batch's Arrow tables are not held through its COMMIT (a peak of the run's memory).
+    REAPPLIES_PLANS: ClassVar[bool] = False
 
     def __init__(self, uri: str, schema: str | None = None):
         self.uri = uri
@@ -128,6 +132,8 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             self.apply_schema(self.unapplied(plan.schema_changes))
             for stage in plan.stages:
                 applied, dups, stale = self.merge(stage, change_log)
+                if not self.REAPPLIES_PLANS:
+                    stage.data = stage.data.schema.empty_table()
                 counts["applied"] += applied
                 counts["duplicates"] += dups
                 counts["stale"] += stale
@@ -137,6 +143,8 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
 
                 for versions in plan.history:  # history mode: every version of the batch (history.py)
                     applied = merge_history(self, versions)
+                    if not self.REAPPLIES_PLANS:
+                        versions.data = versions.data.schema.empty_table()
                     counts["applied"] += applied if versions.only else 0
             record_types(self, plan)
             self.write_rejected(plan, run)

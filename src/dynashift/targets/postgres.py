@@ -43,6 +43,7 @@ class PostgresTarget(SqlTarget):
     # ref: https://www.postgresql.org/docs/current/datatype-numeric.html (NUMERIC without precision: any number exactly)
     naming = Naming(max_bytes=63, case_insensitive=False, max_columns=1600, unbounded_numeric=True)
     default_schema = "public"
+    REAPPLIES_PLANS = True  # `apply` tries a batch again after a conflict: its stages are kept until it commits
     TEXT = "TEXT"
     TIMESTAMP = "TIMESTAMPTZ"
     # seq strings hold \x1f separators and must order like Python str: bytewise, whatever the locale
