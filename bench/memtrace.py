@@ -164,6 +164,7 @@ def main() -> None:
                 return
             state["main"] = "main-other"
             yield sb
+            del sb  # not held here while the next batch is read
     source.read = read_labelled
     orig_finish = pipeline._finish
     pipeline._finish = labelled("main", "wait-commit", orig_finish)
@@ -210,6 +211,13 @@ def main() -> None:
         return wrapped()
     type(target).transaction = transaction
 
+    if os.environ.get("MEMTRACE_NOBATCH"):  # what holding the source batch through its commit costs
+        start = pipeline._Pending.start
+
+        def start_without_batch(self, *a, **k):
+            self.batch = None
+            return start(self, *a, **k)
+        pipeline._Pending.start = start_without_batch
     samples: list[tuple[float, int, str, str, int]] = []
     done = threading.Event()
 
@@ -220,7 +228,7 @@ def main() -> None:
             time.sleep(args.interval)
     th = threading.Thread(target=sampler, daemon=True)
     th.start()
-    started = time.perf_counter()
+    started, cpu0 = time.perf_counter(), time.process_time()
     run = pipeline.replicate(config, source, target)
     target.close()
     seconds = time.perf_counter() - started
@@ -229,7 +237,9 @@ def main() -> None:
     for line in per_batch:
         print(line)
     peak = max(samples, key=lambda s: s[1])
-    print(f"records {run.records_read:,} in {seconds:.1f}s; load {os.getloadavg()}")
+    cpu = time.process_time() - cpu0
+    print(f"records {run.records_read:,} in {seconds:.1f}s, cpu {cpu:.1f}s ({run.records_read / cpu:,.0f} events per"
+          f" CPU-second); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"peak sampled {peak[1] / MiB:.0f} MiB at t={peak[0]:.2f}s main={peak[2]} worker={peak[3]}"
           f" arrow={peak[4] / MiB:.0f}")
     import resource

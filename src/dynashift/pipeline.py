@@ -21,6 +21,7 @@ from .config import Config
 from .errors import DataTargetError, LeaseLost
 from .identity import check_definition, filters_of, pipeline_name
 from .leases import WHOLE, LeaseKeeper
+from .memory import give_back_freed
 from .planning import Modes, build_plan
 from .records import Checkpoint, Rejected, SourceBatch
 from .redact import mask
@@ -173,6 +174,9 @@ def _replicate(config: Config, source: Source, target: SqlTarget, name: str, kee
                     lag = dict(sb.lag)
                     # its lines are read again only if the target refuses the batch (splitting.py)
                     released = source.release_lines(sb) if isinstance(source, RereadableSource) else None
+                    # the lines and what planning freed go back to the system before this batch waits
+                    # for its predecessor's commit, whose DuckDB memory would stack on them (memory.py)
+                    give_back_freed()
                     if pending is not None:
                         _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
                     pending = _Pending(plan, lag, sb, modes, released=released)
@@ -265,6 +269,7 @@ class _Pending:
         target.apply(self.plan, run, change_log=change_log)
         self.batch = self.released = None
         self.plan.stages, self.plan.history, self.plan.unrenderable = [], [], []
+        give_back_freed()  # the batch's changes and stages, freed just now (memory.py)
 
 
 def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget, run: RunCounters,
