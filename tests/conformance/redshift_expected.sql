@@ -116,9 +116,9 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict, v.dist_key AS _vrow FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
+SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners GROUP BY _verdict, _vrow IS NULL;
 
 DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
@@ -126,9 +126,7 @@ INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 
-DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
-
-INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners;
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners WHERE _vrow IS NULL;
 
 INSERT INTO dynashift.change_log SELECT %s, "dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", SYSDATE FROM _dynashift_winners;
 
@@ -142,9 +140,9 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict, v.dist_key AS _vrow FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
+SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners GROUP BY _verdict, _vrow IS NULL;
 
 DELETE FROM "public"."customers" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
@@ -152,9 +150,7 @@ INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashi
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 
-DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
-
-INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners;
+INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners WHERE _vrow IS NULL;
 
 INSERT INTO dynashift.change_log SELECT %s, "dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", SYSDATE FROM _dynashift_winners;
 
@@ -260,9 +256,9 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict, v.dist_key AS _vrow FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
+SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners GROUP BY _verdict, _vrow IS NULL;
 
 DELETE FROM _dynashift_winners WHERE _verdict <> 'W';
 
@@ -300,11 +296,11 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict, v.dist_key AS _vrow FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
+SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners GROUP BY _verdict, _vrow IS NULL;
 
-UPDATE dynashift.versions SET seq = w."_dynashift_seq" FROM _dynashift_winners w WHERE w._verdict = 'D' AND dynashift.versions.table_name = %s AND dynashift.versions.dist_key = w."dist_key" AND w."_dynashift_seq" > dynashift.versions.seq;
+UPDATE dynashift.versions SET version_us = w."_dynashift_version", seq = w."_dynashift_seq", event_id = CASE WHEN w._verdict = 'W' THEN w."_dynashift_event_id" ELSE event_id END, deleted = CASE WHEN w._verdict = 'W' THEN w."_dynashift_op" <> 'U' ELSE deleted END, written_at = CASE WHEN w._verdict = 'W' THEN SYSDATE ELSE written_at END, values_version_us = CASE WHEN w._verdict = 'W' THEN CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END ELSE values_version_us END, values_seq = CASE WHEN w._verdict = 'W' THEN CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END ELSE values_seq END FROM _dynashift_winners w WHERE dynashift.versions.table_name = %s AND dynashift.versions.dist_key = w._vrow AND (w._verdict = 'W' OR (w._verdict = 'D' AND w."_dynashift_seq" > dynashift.versions.seq));
 
 DELETE FROM _dynashift_winners WHERE _verdict <> 'W';
 
@@ -358,21 +354,19 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict, v.dist_key AS _vrow FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
+SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners GROUP BY _verdict, _vrow IS NULL;
 
 UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
+
+UPDATE dynashift.versions SET version_us = w."_dynashift_version", seq = w."_dynashift_seq", event_id = CASE WHEN w._verdict = 'W' THEN w."_dynashift_event_id" ELSE event_id END, deleted = CASE WHEN w._verdict = 'W' THEN w."_dynashift_op" <> 'U' ELSE deleted END, written_at = CASE WHEN w._verdict = 'W' THEN SYSDATE ELSE written_at END, values_version_us = CASE WHEN w._verdict = 'W' THEN CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END ELSE values_version_us END, values_seq = CASE WHEN w._verdict = 'W' THEN CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END ELSE values_seq END FROM _dynashift_winners w WHERE dynashift.versions.table_name = %s AND dynashift.versions.dist_key = w._vrow AND (w._verdict = 'W' OR (w._verdict = 'D' AND w."_dynashift_seq" > dynashift.versions.seq));
 
 DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
 INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."n", s."Name", s."name__2", s."s", s."new" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
 SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
-
-DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
-
-INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END FROM _dynashift_winners;
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
@@ -402,11 +396,13 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict, v.dist_key AS _vrow FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
+SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners GROUP BY _verdict, _vrow IS NULL;
 
 UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
+
+UPDATE dynashift.versions SET version_us = w."_dynashift_version", seq = w."_dynashift_seq", event_id = CASE WHEN w._verdict = 'W' THEN w."_dynashift_event_id" ELSE event_id END, deleted = CASE WHEN w._verdict = 'W' THEN w."_dynashift_op" <> 'U' ELSE deleted END, written_at = CASE WHEN w._verdict = 'W' THEN SYSDATE ELSE written_at END, values_version_us = CASE WHEN w._verdict = 'W' THEN CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END ELSE values_version_us END, values_seq = CASE WHEN w._verdict = 'W' THEN CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END ELSE values_seq END FROM _dynashift_winners w WHERE dynashift.versions.table_name = %s AND dynashift.versions.dist_key = w._vrow AND (w._verdict = 'W' OR (w._verdict = 'D' AND w."_dynashift_seq" > dynashift.versions.seq));
 
 DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
@@ -417,10 +413,6 @@ SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 UPDATE "public"."orders" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."orders"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
 
 INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s", "new") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, true, s."pk", s."n", s."Name", s."name__2", s."s", s."new" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."orders" t WHERE t."dist_key" = s."dist_key");
-
-DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
-
-INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END FROM _dynashift_winners;
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
@@ -456,11 +448,13 @@ INSERT INTO "_dynashift_stage" ("dist_key", "_dynashift_op", "_dynashift_version
 
 DROP TABLE IF EXISTS _dynashift_winners;
 
-CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
+CREATE TEMP TABLE _dynashift_winners AS SELECT s."dist_key", s."_dynashift_op", s."_dynashift_version", s."_dynashift_seq", s."_dynashift_event_id", s."_dynashift_changed_at", s."_dynashift_values_version", s."_dynashift_values_seq", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted, v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq, CASE WHEN v.dist_key IS NULL OR (s."_dynashift_version" > v.version_us OR (s."_dynashift_version" = v.version_us AND s."_dynashift_seq" > v.seq AND (s."_dynashift_event_id" = '' OR s."_dynashift_event_id" <> v.event_id))) THEN 'W' WHEN (s."_dynashift_version" = v.version_us AND (s."_dynashift_seq" = v.seq OR (s."_dynashift_event_id" <> '' AND s."_dynashift_event_id" = v.event_id))) THEN 'D' ELSE 'S' END AS _verdict, v.dist_key AS _vrow FROM "_dynashift_stage" s LEFT JOIN dynashift.versions v ON v.table_name = %s AND v.dist_key = s."dist_key";
 
-SELECT _verdict, count(*) FROM _dynashift_winners GROUP BY _verdict;
+SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners GROUP BY _verdict, _vrow IS NULL;
 
 UPDATE _dynashift_winners SET "_dynashift_op" = 'S' WHERE "_dynashift_op" = 'V' AND CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END IS NOT NULL AND (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END > "_dynashift_values_version" OR (CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END = "_dynashift_values_version" AND CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END > "_dynashift_values_seq"));
+
+UPDATE dynashift.versions SET version_us = w."_dynashift_version", seq = w."_dynashift_seq", event_id = CASE WHEN w._verdict = 'W' THEN w."_dynashift_event_id" ELSE event_id END, deleted = CASE WHEN w._verdict = 'W' THEN w."_dynashift_op" <> 'U' ELSE deleted END, written_at = CASE WHEN w._verdict = 'W' THEN SYSDATE ELSE written_at END, values_version_us = CASE WHEN w._verdict = 'W' THEN CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END ELSE values_version_us END, values_seq = CASE WHEN w._verdict = 'W' THEN CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END ELSE values_seq END FROM _dynashift_winners w WHERE dynashift.versions.table_name = %s AND dynashift.versions.dist_key = w._vrow AND (w._verdict = 'W' OR (w._verdict = 'D' AND w."_dynashift_seq" > dynashift.versions.seq));
 
 DELETE FROM "public"."customers" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
@@ -471,10 +465,6 @@ SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 UPDATE "public"."customers" SET "_dynashift_deleted" = true, "_dynashift_changed_at" = w."_dynashift_changed_at", "_dynashift_synced_at" = SYSDATE FROM _dynashift_winners w WHERE "public"."customers"."dist_key" = w."dist_key" AND w."_dynashift_op" = 'S';
 
 INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, true, s."pk", s."v" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" = 'S' AND NOT EXISTS (SELECT 1 FROM "public"."customers" t WHERE t."dist_key" = s."dist_key");
-
-DELETE FROM dynashift.versions WHERE table_name = %s AND dist_key IN (SELECT "dist_key" FROM _dynashift_winners);
-
-INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_version" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END END, CASE WHEN "_dynashift_op" = 'V' THEN "_dynashift_values_seq" WHEN "_dynashift_op" = 'S' THEN CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END END FROM _dynashift_winners;
 
 DROP TABLE IF EXISTS _dynashift_winners;
 

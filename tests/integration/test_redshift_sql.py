@@ -416,7 +416,7 @@ def mv_script() -> list[tuple[str, list[tuple]]]:
             (md5('{"pk":{"S":"o1"}}'), "shard-0\x1f0012", md5("tags"), 1, b'"a"]}'.hex())]),
         ('SELECT count(*) FROM "_dynashift_mv_stage_0"', [(2,)]),
         ('SELECT count(*) FROM "_dynashift_mv_stage_1"', [(1,)]),
-        ("SELECT _verdict, count(*) FROM _dynashift_winners", [("W", 1)]),
+        ("SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners", [("W", True, 1)]),
     ]
 
 

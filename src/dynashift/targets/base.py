@@ -42,6 +42,7 @@ from .leasing import LeaseTables
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote, select_list
 from .run_counts import advanced, copy_counters
+from .soft_deletes import keep_newer_values, late_values, soft_delete, values_version_sql
 
 __all__ = ["META", "Nesting", "RunCounters", "SqlTarget", "quote"]
 
@@ -51,21 +52,6 @@ _BEATS = (
     " AND (s.{ev} = '' OR s.{ev} <> v.event_id)))"
 )
 _DUPLICATE = "(s.{ver} = v.version_us AND (s.{seq} = v.seq OR (s.{ev} <> '' AND s.{ev} = v.event_id)))"
-
-
-# What values a soft-deleted row showed before this batch (winners columns from the old versions row).
-_OLD_VALUES_VERSION = "CASE WHEN _old_deleted THEN _old_values_version ELSE _old_version END"
-_OLD_VALUES_SEQ = "CASE WHEN _old_deleted THEN _old_values_seq ELSE _old_seq END"
-
-
-def _values_version_sql() -> str:
-    """versions.values_version_us / values_seq for each winner: a soft delete with values shows
-    its last live change; a soft delete without keeps what the row showed; others need none."""
-    op, vv, vs = quote(STAGE_OP), quote(STAGE_VALUES_VERSION), quote(STAGE_VALUES_SEQ)
-    return (
-        f"CASE WHEN {op} = '{SOFT_DELETE_WITH_VALUES}' THEN {vv} WHEN {op} = '{SOFT_DELETE}' THEN {_OLD_VALUES_VERSION} END,"
-        f" CASE WHEN {op} = '{SOFT_DELETE_WITH_VALUES}' THEN {vs} WHEN {op} = '{SOFT_DELETE}' THEN {_OLD_VALUES_SEQ} END"
-    )
 
 
 class SqlTarget(MetadataTables, LeaseTables, ABC):
@@ -130,14 +116,15 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         started = run.batch_started or time.monotonic()
         with self.transaction():
             self.apply_schema(self.unapplied(plan.schema_changes))
-            for stage in plan.stages:
-                applied, dups, stale = self.merge(stage, change_log)
-                if not self.REAPPLIES_PLANS:
-                    stage.data = stage.data.schema.empty_table()
-                counts["applied"] += applied
-                counts["duplicates"] += dups
-                counts["stale"] += stale
-                per_table[stage.table] = per_table.get(stage.table, 0) + applied
+            with self.judging(plan.stages):
+                for stage in plan.stages:
+                    applied, dups, stale = self.merge(stage, change_log)
+                    if not self.REAPPLIES_PLANS:
+                        stage.data = stage.data.schema.empty_table()
+                    counts["applied"] += applied
+                    counts["duplicates"] += dups
+                    counts["stale"] += stale
+                    per_table[stage.table] = per_table.get(stage.table, 0) + applied
             if plan.history:
                 from .history import merge_history
 
@@ -230,7 +217,9 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
                      change_log: bool, soft: bool = False, casts: dict[str, str] | None = None) -> tuple[int, int, int]:
         """The merge of a relation already staged in the target (by `stage`, or by SQL in the
         warehouse itself: the Redshift materialized-view path). `total` is its row count.
-        `casts` (typed mode) maps a column to the SQL that turns its staged text into its type."""
+        `casts` (typed mode) maps a column to the SQL that turns its staged text into its type.
+        `dynashift.versions` is read once (the verdicts, with each key's row) and written by one
+        UPDATE of the rows found and one INSERT of new keys: no DELETE leaves dead rows behind."""
         p = self.param
         names = dict(ver=quote(STAGE_VERSION), seq=quote(STAGE_SEQ), ev=quote(STAGE_EVENT))
         beats, duplicate = _BEATS.format(**names), _DUPLICATE.format(**names)
@@ -244,21 +233,24 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         previous = (", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted,"
                     " v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq") if soft else ""
         verdict = f"CASE WHEN v.dist_key IS NULL OR {beats} THEN 'W' WHEN {duplicate} THEN 'D' ELSE 'S' END"
+        row, _, _ = self.version_row(table)
         self.execute(
             f"CREATE TEMP TABLE {winners} AS SELECT {', '.join(f's.{quote(c)}' for c in carried)}{previous},"
-            f" {verdict} AS _verdict FROM {staged} s LEFT JOIN {META}.versions v"
+            f" {verdict} AS _verdict, {row} AS _vrow FROM {staged} s LEFT JOIN {self.known_versions()} v"
             f" ON v.table_name = {p} AND v.dist_key = s.{dk}",
             [table],
         )
-        verdicts = dict(self.query(f"SELECT _verdict, count(*) FROM {winners} GROUP BY _verdict"))
-        applied, dups = int(verdicts.get("W", 0)), int(verdicts.get("D", 0))
-        if dups:
-            self._advance_duplicates(table, winners)
+        counts = self.query(f"SELECT _verdict, _vrow IS NULL, count(*) FROM {winners} GROUP BY _verdict, _vrow IS NULL")
+        applied = sum(int(n) for v, _, n in counts if v == "W")
+        dups = sum(int(n) for v, _, n in counts if v == "D")
+        fresh = sum(int(n) for v, unknown, n in counts if v == "W" and unknown)
+        if applied and soft:
+            keep_newer_values(self, winners)
+        if applied > fresh or dups:
+            self._rewrite_versions(table, winners, soft)
         if applied < total:
             self.execute(f"DELETE FROM {winners} WHERE _verdict <> 'W'")
         if applied:
-            if soft:
-                self._keep_newer_values(winners)
             cols = "".join(f", {quote(c)}" for c in columns)
             values_sql = select_list(columns, casts)
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
@@ -268,98 +260,61 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
                 f" FROM {staged} s JOIN {winners} w ON w.{dk} = s.{dk}"
                 f" WHERE w.{op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
             )
-            self._soft_delete(target, winners, staged, columns, casts)
-            self.execute(
-                f"DELETE FROM {META}.versions WHERE table_name = {p} AND dist_key IN (SELECT {dk} FROM {winners})",
-                [table],
-            )
-            values = _values_version_sql() if soft else "NULL, NULL"
-            self.execute(
-                f"INSERT INTO {META}.versions SELECT {p}, {dk}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
-                f" {quote(STAGE_EVENT)}, {op} <> '{UPSERT}', {self.NOW}, {values} FROM {winners}",
-                [table],
-            )
+            soft_delete(self, target, winners, staged, columns, casts)
+            if fresh:
+                values = ", ".join(values_version_sql()) if soft else "NULL, NULL"
+                self.execute(
+                    f"INSERT INTO {META}.versions SELECT {p}, {dk}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
+                    f" {quote(STAGE_EVENT)}, {op} <> '{UPSERT}', {self.NOW}, {values} FROM {winners} WHERE _vrow IS NULL",
+                    [table],
+                )
             if change_log:
                 self.execute(
                     f"INSERT INTO {META}.change_log SELECT {p}, {dk}, {op}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
                     f" {quote(STAGE_EVENT)}, {self.NOW} FROM {winners}",
                     [table],
                 )
-        late = self._late_values(table, target, staged, columns, beats, casts) if soft and applied < total else 0
+        late = late_values(self, table, target, staged, columns, beats, casts) if soft and applied < total else 0
         self.execute(f"DROP TABLE IF EXISTS {winners}")
         return int(applied + late), int(dups), int(total - applied - dups - late)
 
-    def _advance_duplicates(self, table: str, winners: str) -> None:
-        """A redelivery of the applied change, met later in the stream, moves the position kept for
+    @contextlib.contextmanager
+    def judging(self, stages: Sequence[TableStage]) -> Iterator[None]:
+        """Around a batch's merges: a target whose joins scan whole tables (DuckDB) reads the
+        versions of every staged key here, once for all tables. Here nothing: each merge's
+        join finds its keys through the index on dynashift.versions."""
+        yield
+
+    def known_versions(self) -> str:
+        """The relation the merge judges against: dynashift.versions, or what `judging` read of it."""
+        return f"{META}.versions"
+
+    def version_row(self, table: str) -> tuple[str, str, list[Any]]:
+        """How a winner finds its key's row of dynashift.versions: the expression over `v` (the
+        row joined when judging) kept in the winners as `_vrow`, NULL for a key never seen, and
+        the condition (with its parameters) matching `{META}.versions` to winner `w`. Here the
+        key, which the index on (table_name, dist_key) serves (DuckDB overrides: its row id)."""
+        versions = f"{META}.versions"
+        return "v.dist_key", f"{versions}.table_name = {self.param} AND {versions}.dist_key = w._vrow", [table]
+
+    def _rewrite_versions(self, table: str, winners: str, soft: bool) -> None:
+        """One UPDATE of the versions rows the batch changes: a winner's row becomes the winner's;
+        a redelivery of the applied change, met later in the stream, moves the position kept for
         it there. What is applied is then always the newest (version, seq) seen, so a change that
         came between the two copies (and lost to the second) cannot win when part of the stream is
         replayed (found by the fuzz test's replay)."""
-        p, versions, dk, seq = self.param, f"{META}.versions", quote(DIST_KEY), quote(STAGE_SEQ)
+        _, match, params = self.version_row(table)
+        seq, won = quote(STAGE_SEQ), "w._verdict = 'W'"
+        values = values_version_sql() if soft else ("NULL", "NULL")
         self.execute(
-            f"UPDATE {versions} SET seq = w.{seq} FROM {winners} w WHERE w._verdict = 'D'"
-            f" AND {versions}.table_name = {p} AND {versions}.dist_key = w.{dk} AND w.{seq} > {versions}.seq",
-            [table],
-        )
-
-    def _keep_newer_values(self, winners: str) -> None:
-        """A soft REMOVE carrying its batch's last live values yields to values the target row
-        already shows when those are newer (a late update may have been batched with the REMOVE)."""
-        vv, vs = quote(STAGE_VALUES_VERSION), quote(STAGE_VALUES_SEQ)
-        old_v, old_s = _OLD_VALUES_VERSION, _OLD_VALUES_SEQ
-        self.execute(
-            f"UPDATE {winners} SET {quote(STAGE_OP)} = '{SOFT_DELETE}' WHERE {quote(STAGE_OP)} = '{SOFT_DELETE_WITH_VALUES}'"
-            f" AND {old_v} IS NOT NULL AND ({old_v} > {vv} OR ({old_v} = {vv} AND {old_s} > {vs}))"
-        )
-
-    def _late_values(self, table: str, target: str, staged: str, columns: Sequence[str], beats: str,
-                     casts: dict[str, str] | None = None) -> int:
-        """An INSERT/MODIFY older than a soft REMOVE but newer than the values the soft-deleted row
-        shows becomes its values (the row keeps the REMOVE's time and stays marked)."""
-        p, dk, late = self.param, quote(DIST_KEY), "_dynashift_late"
-        ver, seq = quote(STAGE_VERSION), quote(STAGE_SEQ)
-        self.execute(f"DROP TABLE IF EXISTS {late}")
-        self.execute(
-            f"CREATE TEMP TABLE {late} AS SELECT s.*, t.{quote(CHANGED_AT)} AS _removed_at FROM {staged} s"
-            f" JOIN {META}.versions v ON v.table_name = {p} AND v.dist_key = s.{dk}"
-            f" JOIN {target} t ON t.{dk} = s.{dk} AND t.{quote(DELETED)}"
-            f" WHERE s.{quote(STAGE_OP)} = '{UPSERT}' AND v.deleted AND NOT {beats} AND (v.values_version_us IS NULL"
-            f" OR s.{ver} > v.values_version_us OR (s.{ver} = v.values_version_us AND s.{seq} > v.values_seq))",
-            [table],
-        )
-        (n,) = self.query(f"SELECT count(*) FROM {late}")[0]
-        if n:
-            cols = "".join(f", {quote(c)}" for c in columns)
-            self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {late})")
-            self.execute(
-                f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT s.{dk}, s._removed_at, {self.NOW}, true{select_list(columns, casts)} FROM {late} s"
-            )
-            self.execute(
-                f"UPDATE {META}.versions SET values_version_us = l.{ver}, values_seq = l.{seq} FROM {late} l"
-                f" WHERE {META}.versions.table_name = {p} AND {META}.versions.dist_key = l.{dk}",
-                [table],
-            )
-        self.execute(f"DROP TABLE IF EXISTS {late}")
-        return int(n)
-
-    def _soft_delete(self, target: str, winners: str, staged: str, columns: Sequence[str],
-                     casts: dict[str, str] | None = None) -> None:
-        """A soft REMOVE without values keeps the row's last values and marks it; a key never seen
-        gets a row holding only its key attributes."""
-        dk, op = quote(DIST_KEY), quote(STAGE_OP)
-        (n,) = self.query(f"SELECT count(*) FROM {winners} WHERE {op} = '{SOFT_DELETE}'")[0]
-        if not n:
-            return
-        self.execute(
-            f"UPDATE {target} SET {quote(DELETED)} = true, {quote(CHANGED_AT)} = w.{quote(CHANGED_AT)},"
-            f" {quote(SYNCED_AT)} = {self.NOW} FROM {winners} w WHERE {target}.{dk} = w.{dk} AND w.{op} = '{SOFT_DELETE}'"
-        )
-        cols = "".join(f", {quote(c)}" for c in columns)
-        self.execute(
-            f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-            f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, true{select_list(columns, casts)}"
-            f" FROM {staged} s JOIN {winners} w ON w.{dk} = s.{dk} WHERE w.{op} = '{SOFT_DELETE}'"
-            f" AND NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{dk} = s.{dk})"
+            f"UPDATE {META}.versions SET version_us = w.{quote(STAGE_VERSION)}, seq = w.{seq},"
+            f" event_id = CASE WHEN {won} THEN w.{quote(STAGE_EVENT)} ELSE event_id END,"
+            f" deleted = CASE WHEN {won} THEN w.{quote(STAGE_OP)} <> '{UPSERT}' ELSE deleted END,"
+            f" written_at = CASE WHEN {won} THEN {self.NOW} ELSE written_at END,"
+            f" values_version_us = CASE WHEN {won} THEN {values[0]} ELSE values_version_us END,"
+            f" values_seq = CASE WHEN {won} THEN {values[1]} ELSE values_seq END"
+            f" FROM {winners} w WHERE {match} AND ({won} OR (w._verdict = 'D' AND w.{seq} > {META}.versions.seq))",
+            params,
         )
 
     def write_rejected(self, plan: BatchPlan, run: RunCounters) -> None:

@@ -19,8 +19,9 @@ import orjson
 import pyarrow as pa
 
 from ..errors import ConfigError, DataTargetError, TargetError, first_line
-from ..schema import Naming
-from .base import Nesting, SqlTarget
+from ..model import TableStage
+from ..schema import DIST_KEY, Naming
+from .base import META, Nesting, SqlTarget
 
 
 def path_from_uri(uri: str) -> str:
@@ -36,6 +37,7 @@ def path_from_uri(uri: str) -> str:
     return rest
 
 
+SEEN = "_dynashift_seen"  # the versions rows of a batch's keys (DuckDBTarget.judging)
 _SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 
@@ -77,6 +79,7 @@ class DuckDBTarget(SqlTarget):
         self.memory_limit = memory_limit_of(uri, self.MEMORY_LIMIT)
         self.con: duckdb.DuckDBPyConnection | None = None
         self._tx = Nesting()
+        self._seen = False  # inside `judging`, with the batch's versions read into SEEN
 
     def open(self) -> None:
         if self.path != ":memory:":
@@ -96,6 +99,42 @@ class DuckDBTarget(SqlTarget):
             self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
         self.prepare_metadata()
+
+    @contextlib.contextmanager
+    def judging(self, stages: Sequence[TableStage]) -> Iterator[None]:
+        """DuckDB joins never use an index: every merge's join with dynashift.versions would scan
+        all of it (every table's keys). One join here reads the rows of the batch's keys, of
+        all its tables, with their row ids; each table's merge then judges against those."""
+        tables = [stage.table for stage in stages]
+        if len(tables) < 2 or len(set(tables)) < len(tables):
+            yield  # one table (or one twice): its merge's own join is the one scan
+            return
+        keys = pa.table({
+            "table_name": pa.chunked_array([pa.array([s.table] * s.data.num_rows, pa.string()) for s in stages]),
+            "dist_key": pa.chunked_array([c.cast(pa.string()) for s in stages for c in s.data.column(DIST_KEY).chunks],
+                                         pa.string()),
+        })
+        staged = self.stage_rows("_dynashift_batch_keys", keys)
+        self.execute(f"DROP TABLE IF EXISTS {SEEN}")
+        self.execute(f"CREATE TEMP TABLE {SEEN} AS SELECT v.*, v.rowid AS _rowid FROM {META}.versions v"
+                     f" JOIN {staged} k ON v.table_name = k.table_name AND v.dist_key = k.dist_key")
+        self.drop_stage(staged)
+        self._seen = True
+        try:
+            yield
+        finally:
+            self._seen = False
+            with contextlib.suppress(TargetError):  # after a failed statement, the rollback drops it
+                self.execute(f"DROP TABLE IF EXISTS {SEEN}")
+
+    def known_versions(self) -> str:
+        return SEEN if self._seen else super().known_versions()
+
+    def version_row(self, table: str) -> tuple[str, str, list[Any]]:
+        """A winner's row of dynashift.versions by its row id, read when judging: matching it
+        again by key would scan the whole table, and within the batch's transaction the id
+        stays the row's (no checkpoint runs in between)."""
+        return ("v._rowid" if self._seen else "v.rowid"), f"{META}.versions.rowid = w._vrow", []
 
     def _owner_file(self) -> Path:
         return Path(self.path + ".owner")
