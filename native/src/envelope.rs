@@ -100,7 +100,7 @@ pub fn is_json_number(s: &[u8]) -> bool {
 }
 
 /// One key attribute value `{"S"|"N"|"B": "text"}` (N as JSON writes numbers); others defer.
-fn key_value(p: &mut P) -> R<(&'static str, String)> {
+pub(crate) fn key_value(p: &mut P) -> R<(&'static str, String)> {
     let mut one: Option<(&'static str, String)> = None;
     p.object(|p, tag| {
         if one.is_some() {
@@ -178,7 +178,7 @@ fn keys<'a>(p: &mut P<'a>) -> R<Vec<(String, &'static str, String)>> {
 }
 
 /// decode.dist_key: Keys as compact typed JSON with sorted names.
-fn dist_key(keys: &[(String, &'static str, String)]) -> String {
+pub(crate) fn dist_key(keys: &[(String, &'static str, String)]) -> String {
     let mut order: Vec<&(String, &'static str, String)> = keys.iter().collect();
     order.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut out = Vec::with_capacity(64);

@@ -14,7 +14,7 @@ use flate2::read::MultiGzDecoder;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufReader, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -421,12 +421,52 @@ impl ExportLines {
         if rendered.iter().any(|r| r.is_none()) {
             return Ok(None);
         }
+        let keys = winners.iter().map(|&i| self.keys[i].as_deref().unwrap_or_default());
+        self.output(py, &winners, keys, rendered.into_iter().flatten().collect(), (duplicates, stale, superseded))
+    }
+
+    /// scan and render in one parse per line, for the usual batch: every line an item whose keys
+    /// export_keys reads and no key met twice (so every line is a winner). Returns render's
+    /// answer, or None when the batch needs scan, the Python decoder and render.
+    fn scan_render<'py>(&self, py: Python<'py>, threads: usize) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let Some(first) = self.tags.first() else { return Ok(None) };
+        if !self.replaced.is_empty() || self.tags.iter().any(|t| t.key_names != first.key_names) {
+            return Ok(None);
+        }
+        let me = self;
+        let key_names = &first.key_names;
+        let rendered: Vec<Option<(rendering::Rendered, Vec<String>)>> = py.allow_threads(|| {
+            parallel(me.lines.len(), threads, |r| {
+                let slices: Vec<&[u8]> = r.map(|i| me.bytes(i)).collect();
+                rendering::render_items(&slices, key_names).ok()
+            })
+        });
+        if rendered.iter().any(|r| r.is_none()) {
+            return Ok(None);
+        }
+        let (shares, keys): (Vec<rendering::Rendered>, Vec<Vec<String>>) = rendered.into_iter().flatten().unzip();
+        let keys: Vec<String> = keys.into_iter().flatten().collect();
+        let mut seen: HashSet<&str> = HashSet::with_capacity(keys.len());
+        if !keys.iter().all(|k| seen.insert(k.as_str())) {
+            return Ok(None); // a key met twice: render decides which line wins
+        }
+        let all: Vec<usize> = (0..self.lines.len()).collect();
+        self.output(py, &all, keys.iter().map(|k| k.as_str()), shares, (0, 0, 0))
+    }
+}
+
+impl ExportLines {
+    /// render's answer for `winners` (line indexes), their dist_keys and their rendered shares.
+    fn output<'a, 'py>(&self, py: Python<'py>, winners: &[usize], keys: impl Iterator<Item = &'a str>,
+                       rendered: Vec<rendering::Rendered>, counts: (usize, usize, usize))
+                       -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let (duplicates, stale, superseded) = counts;
         let mut offsets: Vec<u8> = Vec::with_capacity(4 * (winners.len() + 1));
         let mut data: Vec<u8> = Vec::new();
         let mut versions: Vec<u8> = Vec::with_capacity(8 * winners.len());
         offsets.extend_from_slice(&0i32.to_le_bytes());
-        for &i in &winners {
-            data.extend_from_slice(self.keys[i].as_deref().unwrap_or_default().as_bytes());
+        for (&i, key) in winners.iter().zip(keys) {
+            data.extend_from_slice(key.as_bytes());
             if data.len() > i32::MAX as usize {
                 return Ok(None);
             }
@@ -434,7 +474,7 @@ impl ExportLines {
             versions.extend_from_slice(&self.tags[self.lines[i].tag as usize].version.to_le_bytes());
         }
         let parts = PyList::empty(py);
-        for out in rendered.into_iter().flatten() {
+        for out in rendered {
             let cols = PyList::empty(py);
             for c in out.columns {
                 let tags: Vec<&str> = (0..rendering::TAGS.len()).filter(|i| c.tags & (1 << i) != 0)

@@ -100,30 +100,87 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
                     return Err(Defer);
                 }
                 found = true;
-                p.object(|p, attr| {
-                    let at = match index.get(attr.as_ref()) {
-                        Some(&i) => i,
-                        None => {
-                            columns.push(Column::new(attr.to_string()));
-                            index.insert(attr.to_string(), columns.len() - 1);
-                            columns.len() - 1
-                        }
-                    };
-                    let col = &mut columns[at];
-                    col.pad(row);
-                    // the text goes straight into the column's data
-                    let (tag, valid) = value(p, &mut col.data, &mut sc, 1, true)?;
-                    col.end_row(valid);
-                    col.tags |= 1 << tag;
-                    Ok(())
-                })
+                p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut index, &mut sc))
             })
         })?;
         if !p.at_end() || !dynamodb || !found {
             return Err(Defer);
         }
     }
-    let rows = lines.len();
+    finish(lines.len(), columns)
+}
+
+/// One attribute of row `row`'s image: its text appended to its column (made when first met).
+#[inline]
+fn attribute<'a>(p: &mut P<'a>, attr: &Cow<'a, str>, row: usize, columns: &mut Vec<Column>,
+                 index: &mut FxHashMap<String, usize>, sc: &mut Scratch<'a>) -> R<()> {
+    let at = match index.get(attr.as_ref()) {
+        Some(&i) => i,
+        None => {
+            columns.push(Column::new(attr.to_string()));
+            index.insert(attr.to_string(), columns.len() - 1);
+            columns.len() - 1
+        }
+    };
+    let col = &mut columns[at];
+    col.pad(row);
+    // the text goes straight into the column's data
+    let (tag, valid) = value(p, &mut col.data, sc, 1, true)?;
+    col.end_row(valid);
+    col.tags |= 1 << tag;
+    Ok(())
+}
+
+/// Full export lines `{"Item": {...}}` rendered as render_rows renders their items as NewImage,
+/// in the same pass reading each line's key attributes (envelope::export_keys' rule) into its
+/// dist_key: one parse per line. Defers when any line is one export_keys or render_rows defers.
+pub fn render_items(lines: &[&[u8]], key_names: &[String]) -> R<(Rendered, Vec<String>)> {
+    let mut columns: Vec<Column> = Vec::new();
+    let mut index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut sc = Scratch::default();
+    let mut dist_keys: Vec<String> = Vec::with_capacity(lines.len());
+    let mut found: Vec<Option<(&'static str, String)>> = vec![None; key_names.len()];
+    for (row, line) in lines.iter().enumerate() {
+        let line: &[u8] = line;
+        if !crate::json::is_utf8(line) || !line.starts_with(b"{\"Item\":") || line.last() != Some(&b'}') {
+            return Err(Defer);
+        }
+        found.iter_mut().for_each(|f| *f = None);
+        let mut p = P::new(line);
+        let mut members = 0;
+        p.object(|p, name| {
+            members += 1;
+            if name != "Item" || p.peek()? != b'{' {
+                return Err(Defer);
+            }
+            p.object(|p, attr| {
+                let Some(k) = key_names.iter().position(|k| k == attr.as_ref()) else {
+                    return attribute(p, attr, row, &mut columns, &mut index, &mut sc);
+                };
+                p.ws();
+                let start = p.i;
+                attribute(p, attr, row, &mut columns, &mut index, &mut sc)?;
+                found[k] = Some(crate::envelope::key_value(&mut P::new(&line[start..p.i]))?);
+                Ok(())
+            })
+        })?;
+        if members != 1 || !p.at_end() {
+            return Err(Defer);
+        }
+        let mut keys = Vec::with_capacity(key_names.len());
+        for (name, v) in key_names.iter().zip(found.iter_mut()) {
+            let (tag, v) = v.take().ok_or(Defer)?;
+            keys.push((name.clone(), tag, v));
+        }
+        if keys.is_empty() {
+            return Err(Defer);
+        }
+        dist_keys.push(crate::envelope::dist_key(&keys));
+    }
+    Ok((finish(lines.len(), columns)?, dist_keys))
+}
+
+fn finish(rows: usize, mut columns: Vec<Column>) -> R<Rendered> {
     for col in columns.iter_mut() {
         col.pad(rows);
         if col.data.len() > i32::MAX as usize {

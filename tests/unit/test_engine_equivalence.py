@@ -457,6 +457,77 @@ def test_native_engine_loads_exports_as_blocks(tmp_path, monkeypatch):
     assert [p.duplicates for p in plans] == [5, 0] and [p.stages[0].data.num_rows for p in plans] == [25, 15]
 
 
+def _export_lines(raw: list[bytes], key_names: list[str], version: int = 1_700_000_000_000_000):
+    """A batch of export lines held natively (as ExportReader hands them over), one file's tag."""
+    import io
+
+    native = engine.native_engine()
+    lines = native.ExportLines()
+    reader = native.ExportReader(io.BytesIO(b"\n".join(raw)), False, 0)
+    try:
+        reader.take(lines, lines.tag(key_names, version), 0, 0, 0, 10**6, 10**12)
+    finally:
+        reader.close()
+    return lines
+
+
+def _rendered_view(out: tuple | None):
+    """render's answer with its buffers as bytes."""
+    if out is None:
+        return None
+    count, offsets, data, versions, parts, *counts = out
+    b = lambda x: None if x is None else bytes(memoryview(x))  # noqa: E731
+    shares = [(rows, [(name, tags, b(o), b(d), b(v), nulls) for name, tags, o, d, v, nulls in cols])
+              for rows, cols in parts]
+    return count, b(offsets), b(data), b(versions), shares, counts
+
+
+# items with keys not met before; the sort key sometimes missing or not a key's type (that line is
+# then the Python decoder's)
+PLAIN_VALUE = st.sampled_from([{"S": "v"}, {"N": "2"}, {"BOOL": True}, {"NULL": True}, {"L": [{"S": "x"}]},
+                               {"M": {"b": {"N": "1"}, "a": {"SS": ["y", "x"]}}}])
+UNIQUE_ITEMS = st.lists(st.tuples(st.dictionaries(NAMES, PLAIN_VALUE, max_size=4),
+                                  st.sampled_from([{"N": "1"}, {"S": "x"}, {"B": "AA=="}, None, {"BOOL": True}])),
+                        max_size=12).map(lambda xs: [orjson.dumps({"Item": {**rest, "pk": {"S": f"k{i}"},
+                                                                            **({"sk": sk} if sk else {})}})
+                                                     for i, (rest, sk) in enumerate(xs)])
+
+
+@SETTINGS
+@given(lines=st.one_of(UNIQUE_ITEMS, UNIQUE_ITEMS, st.lists(ITEM_LINE, max_size=10), st.lists(EXPORT_LINE, max_size=10)),
+       key_names=st.sampled_from([["pk"], ["pk", "sk"], ["sk", "pk"]]), threads=st.integers(1, 3))
+def test_export_scan_render_in_one_parse_equals_scan_then_render(lines, key_names, threads):
+    """ExportLines.scan_render (keys and columns from one parse per line) answers exactly what
+    scan, then render, answer for a batch with no line for the Python decoder; otherwise it
+    declines (None) and those steps run."""
+    one = _export_lines(lines, key_names).scan_render(threads)
+    two = _export_lines(lines, key_names)
+    pending = two.scan(threads)
+    if one is None:
+        return
+    assert pending == []
+    assert _rendered_view(one) == _rendered_view(two.render(threads))
+
+
+def test_export_scan_render_takes_the_usual_batch_and_declines_a_repeated_key():
+    """The one-parse path is taken for plain items with new keys (not a fallback in disguise), and
+    declines a batch where a key comes again (render then picks the winner) or a line lacks a key."""
+    items = [orjson.dumps({"Item": {"pk": {"S": f"k{i}"}, "sk": {"N": str(i)}, "v": {"M": {"b": {"N": "1"}}}}})
+             for i in range(20)]
+    out = _export_lines(items, ["pk", "sk"]).scan_render(2)
+    assert out is not None and out[0] == 20
+    assert _rendered_view(out) == _rendered_view(_scan_render_reference(items, ["pk", "sk"]))
+    assert _export_lines(items + items[:1], ["pk", "sk"]).scan_render(2) is None
+    # a line without its sort key, after one with it, is the Python decoder's
+    assert _export_lines(items[:2] + [b'{"Item":{"pk":{"S":"k"}}}'], ["pk", "sk"]).scan_render(1) is None
+
+
+def _scan_render_reference(raw: list[bytes], key_names: list[str]):
+    lines = _export_lines(raw, key_names)
+    assert lines.scan(2) == []
+    return lines.render(2)
+
+
 # ---------------------------------------------------------------- items that arrive as Python objects (boto3)
 
 BOTO_VALUE = st.one_of(VALUE, VALUE, st.builds(lambda b: {"B": b}, st.binary(max_size=4)),

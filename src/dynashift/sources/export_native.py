@@ -96,24 +96,16 @@ class NativeLoad:
 def _block(sb: SourceBatch, lines, files: list[_File]) -> SourceBatch:
     rejected: list[Rejected] = []
     names: dict[str, None] = {}
-    for index, raw, tag, line_no in lines.scan(THREADS):
-        found = files[tag].decode(raw, f"{files[tag].key}:{line_no}")
-        if isinstance(found, Rejected):
-            rejected.append(found)
-            lines.resolve(index, None)
-            continue
-        if found.new_image is LAZY:
-            record = found.raw
-        else:  # parsed by the Python decoder: its attributes count as met (planning/core.py `names`)
-            names.update(dict.fromkeys(found.new_image))
-            record = b'{"dynamodb":{"NewImage":' + orjson.dumps(found.new_image) + b"}}"
-        lines.resolve(index, found.dist_key, record)
+    # the usual batch (every line an item with a key not met before) is keyed and rendered in one
+    # parse per line; any other takes the steps below: keys, the Python decoder's lines, render
+    out = lines.scan_render(THREADS)
+    if out is None:
+        out = _scan_and_render(lines, files, rejected, names)
     table = files[0].table
 
     def expand() -> list[Change]:
         return _decode(lines, files)[0]  # (its rejects are the batch's already)
 
-    out = lines.render(THREADS)
     if out is None:
         log_fallback_once(table, "a record or value the native engine leaves to the Python code")
         sb.changes = expand()
@@ -128,6 +120,24 @@ def _block(sb: SourceBatch, lines, files: list[_File]) -> SourceBatch:
         strings_over(count, (offsets, data, None, 0)), ints_over(count, (versions, None, 0)),
         "", names, duplicates, stale, superseded)
     return BlockBatch(block, expand, rejected + sb.rejected, sb.checkpoints, sb.records_read, sb.bytes_read)
+
+
+def _scan_and_render(lines, files: list[_File], rejected: list[Rejected], names: dict[str, None]) -> tuple | None:
+    """Each line's keys read natively, the lines it is not sure about judged by the Python decoder
+    (rejects and the attributes it parsed added to `rejected` and `names`), then the winners rendered."""
+    for index, raw, tag, line_no in lines.scan(THREADS):
+        found = files[tag].decode(raw, f"{files[tag].key}:{line_no}")
+        if isinstance(found, Rejected):
+            rejected.append(found)
+            lines.resolve(index, None)
+            continue
+        if found.new_image is LAZY:
+            record = found.raw
+        else:  # parsed by the Python decoder: its attributes count as met (planning/core.py `names`)
+            names.update(dict.fromkeys(found.new_image))
+            record = b'{"dynamodb":{"NewImage":' + orjson.dumps(found.new_image) + b"}}"
+        lines.resolve(index, found.dist_key, record)
+    return lines.render(THREADS)
 
 
 def _rows(count: int, parts: list) -> NativeRows:
