@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from .config import Config
-from .errors import DataTargetError, LeaseLost
+from .errors import DataTargetError, LeaseLost, SourceError
 from .identity import check_definition, filters_of, pipeline_name
 from .leases import WHOLE, LeaseKeeper
 from .memory import give_back_freed
@@ -172,15 +172,18 @@ def _replicate(config: Config, source: Source, target: SqlTarget, name: str, kee
                     plan = build_plan(sb, state, target.naming, modes)
                     state.apply(plan.schema_changes)
                     lag = dict(sb.lag)
-                    # its lines are read again only if the target refuses the batch (splitting.py)
-                    released = source.release_lines(sb) if isinstance(source, RereadableSource) else None
-                    # the lines and what planning freed go back to the system before this batch waits
-                    # for its predecessor's commit, whose DuckDB memory would stack on them (memory.py)
+                    # Kept through its commit only to split it if the target refuses it (splitting.py); a
+                    # source that can read it again where it lies does so then (_reread): its lines and
+                    # changes are let go now, not held while the next batch is read and planned.
+                    kept = None if isinstance(source, RereadableSource) else sb
+                    del sb
+                    # what planning freed goes back to the system before this batch waits for its
+                    # predecessor's commit, whose DuckDB memory would stack on it (memory.py)
                     give_back_freed()
                     if pending is not None:
                         _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
-                    pending = _Pending(plan, lag, sb, modes, released=released)
-                    del sb
+                    pending = _Pending(plan, lag, kept, modes)
+                    del kept
                     pending.start(applier, target, run, config.change_log)
                     if follow:  # a live source may wait long for the next batch: finish this one now
                         _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
@@ -248,12 +251,13 @@ class _Pending:
 
     plan: Any
     lag: dict
-    batch: SourceBatch | None = None  # kept until the commit: a batch the target refuses is split (splitting.py)
+    # kept until the commit: a batch the target refuses is split (splitting.py); None for a
+    # RereadableSource, which reads it again then
+    batch: SourceBatch | None = None
     modes: Modes | None = None
     future: Future | None = None
     started: float = 0.0
     before: RunCounters | None = None
-    released: Any = None  # what the source needs to read the batch's raw lines again (RereadableSource)
 
     def start(self, applier: ThreadPoolExecutor, target: SqlTarget, run: RunCounters, change_log: bool) -> None:
         self.before = dataclasses.replace(run)
@@ -267,7 +271,7 @@ class _Pending:
         (kept only to split a refused batch) and the staged rows are let go at once rather than when
         the next batch has been planned, so that they are not held while the next batch is read."""
         target.apply(self.plan, run, change_log=change_log)
-        self.batch = self.released = None
+        self.batch = None
         self.plan.stages, self.plan.history, self.plan.unrenderable = [], [], []
         give_back_freed()  # the batch's changes and stages, freed just now (memory.py)
 
@@ -279,11 +283,12 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
     try:
         pending.future.result()  # re-raises the commit's error here
     except DataTargetError as exc:
-        if config.on_bad_record == "fail" or pending.batch is None or pending.modes is None:
+        if config.on_bad_record == "fail" or pending.modes is None:
             raise
-        if pending.released is not None and isinstance(source, RereadableSource):
-            source.restore_lines(pending.batch, pending.released)
-        apply_split(target, pending.batch, pending.plan, run, pending.modes, config.change_log, exc)
+        if pending.batch is None and not isinstance(source, RereadableSource):
+            raise
+        batch = pending.batch or _reread(config, source, target, name, keeper, pending.plan.checkpoints)
+        apply_split(target, batch, pending.plan, run, pending.modes, config.change_log, exc)
     pending.batch = None
     if pending.lag:
         target.write_lag(source.uri, pending.lag, name)
@@ -301,6 +306,23 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
         gc.collect(0)
     if on_batch is not None:
         on_batch(run)
+
+
+def _reread(config: Config, source: Source, target: SqlTarget, name: str, keeper: LeaseKeeper | None,
+            checkpoints: list[Checkpoint]) -> SourceBatch:
+    """A refused batch of a source that reads where its records lie, read again from the
+    checkpoints committed before it: the same records, cut at the same place. Fails the run (a
+    later run starts from those checkpoints) if the source no longer ends that batch where it did."""
+    with contextlib.closing(source.read(target.read_checkpoints(name))) as batches:
+        sb = next(batches, None)
+    where = [(cp.shard, cp.position, cp.size) for cp in checkpoints]
+    if sb is None or [(cp.shard, cp.position, cp.size) for cp in sb.checkpoints] != where:
+        raise SourceError(f"source {mask(source.uri)} changed since its refused batch was read; run again to read it"
+                          " anew")
+    if config.include or config.exclude:
+        sb.changes = [c for c in sb.changes if config.wants_table(c.table)]
+    _stamp(sb.checkpoints, name, keeper, source)
+    return sb
 
 
 def _observed(on_batch: Callable[[RunCounters], None] | None,

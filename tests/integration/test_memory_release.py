@@ -9,14 +9,16 @@ import sys
 import threading
 from pathlib import Path
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pytest
 
-from dynashift import Config, pipeline
+from dynashift import Config, pipeline, run_once
+from dynashift.errors import SourceError
 from dynashift.memory import give_back_freed
 from dynashift.planning import Modes, build_plan
-from dynashift.records import Change, SourceBatch
+from dynashift.records import Change, Checkpoint, SourceBatch
 from dynashift.schema import SchemaState
 from dynashift.sources import make_source
 from dynashift.targets import make_target
@@ -91,3 +93,50 @@ def test_the_pipeline_gives_back_after_each_batch_is_planned_and_after_each_comm
         target.close()
     assert run.batches == 3
     assert sorted(calls) == ["main"] * 3 + ["worker"] * 3
+
+
+def _orders(db: Path) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute("SELECT dist_key, qty FROM orders ORDER BY 1").fetchall()
+
+
+def test_a_file_batch_is_not_held_through_its_commit_and_a_refused_one_is_read_again(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    """A file source reads a refused batch again from its checkpoints (pipeline._reread), so a
+    batch in flight holds none of its changes; the split then rejects only the refused record,
+    and the batches before and after it commit whole (nothing lost, nothing twice)."""
+    db = tmp_path / "w.duckdb"
+    run_once(f"file://{write(tmp_path / '0.jsonl', [rec('INSERT', *item('z', qty={'N': '0'}))])}", f"duckdb:///{db}")
+    with duckdb.connect(str(db)) as con:
+        con.execute("ALTER TABLE orders ALTER COLUMN qty TYPE INTEGER")
+    held: list[object] = []
+    start = pipeline._Pending.start
+    monkeypatch.setattr(pipeline._Pending, "start", lambda self, *a: (held.append(self.batch), start(self, *a))[1])
+    records = [rec("INSERT", *item(pk, qty={"N": n}), t=i + 1)
+               for i, (pk, n) in enumerate([("a", "1"), ("b", "2"), ("c", "3"), ("d", "1.5e400"), ("e", "5"),
+                                            ("f", "6"), ("g", "7")])]
+    counters = run_once(f"file://{write(tmp_path / '1.jsonl', records)}", f"duckdb:///{db}", batch_size=2)
+    assert held == [None] * 4
+    assert (counters.records_read, counters.changes_applied, counters.rejected) == (7, 6, 1)
+    assert _orders(db) == [(f'{{"pk":{{"S":"{pk}"}}}}', q) for pk, q in
+                           [("a", 1), ("b", 2), ("c", 3), ("e", 5), ("f", 6), ("g", 7), ("z", 0)]]
+    with duckdb.connect(str(db), read_only=True) as con:
+        (raw,), = con.execute('SELECT "raw" FROM dynashift.rejected').fetchall()
+    assert orjson.loads(raw)["dynamodb"]["Keys"] == {"pk": {"S": "d"}}
+
+
+def test_a_refused_batch_the_source_no_longer_cuts_the_same_way_fails_the_run(tmp_path: Path) -> None:
+    src = write(tmp_path / "1.jsonl", [rec("INSERT", *item(pk), t=i) for i, pk in enumerate("abc")])
+    config = Config(source=f"file://{src}", target=f"duckdb:///{tmp_path / 'w.duckdb'}", batch_size=2)
+    target = make_target(config.target)
+    target.open()
+    try:
+        source = make_source(config.source, config)
+        first = next(iter(source.read({})))
+        again = pipeline._reread(config, source, target, "p", None, first.checkpoints)
+        assert [(c.seq, c.raw) for c in again.changes] == [(c.seq, c.raw) for c in first.changes]
+        moved = [Checkpoint(cp.source, cp.shard, str(int(cp.position) + 1), cp.size) for cp in first.checkpoints]
+        with pytest.raises(SourceError, match="changed since its refused batch was read"):
+            pipeline._reread(config, source, target, "p", None, moved)
+    finally:
+        target.close()
