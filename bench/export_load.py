@@ -6,6 +6,8 @@ benchmark's (bench/throughput.py): ~25 attributes, nested maps and lists, sets, 
 
     .venv/bin/python bench/export_load.py --items 1000000
     .venv/bin/python bench/export_load.py --items 200000 --profile     # where the time goes (pyinstrument)
+    .venv/bin/python bench/export_load.py --items 200000 --trace-sql   # DuckDB's share: each statement's wall time
+    .venv/bin/python bench/export_load.py --duckdb-set "force_compression='zstd'"   # evaluate a DuckDB setting
 
 The floor (printed in the same run, in a child process): the plainest one-process Python pipeline
 over the same files: gzip-read each line, orjson-parse it, keep the first item per key, render the
@@ -61,6 +63,34 @@ def export_folder(items: int, seed: int) -> Path:
     return folder
 
 
+class _TimedConnection:
+    """A DuckDB connection whose every statement (BEGIN and COMMIT too) is timed: wall seconds on
+    the calling thread, and the process's CPU seconds meanwhile (all threads: the reader's too)."""
+
+    def __init__(self, con, times: dict):
+        self._con, self._times = con, times
+
+    def execute(self, sql: str, *args):
+        wall, cpu = time.perf_counter(), _cpu()
+        try:
+            return self._con.execute(sql, *args)
+        finally:
+            entry = self._times.setdefault(" ".join(sql.split())[:90], [0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - wall
+            entry[2] += _cpu() - cpu
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+
+def _print_times(times: dict, seconds: float) -> None:
+    print(f"{'wall s':>8} {'cpu s':>7} {'calls':>5}  statement (wall on the applying thread; the run took {seconds:.1f} s)")
+    for sql, (n, wall, cpu) in sorted(times.items(), key=lambda kv: -kv[1][1])[:14]:
+        print(f"{wall:8.2f} {cpu:7.2f} {n:5d}  {sql}")
+    print(f"{sum(v[1] for v in times.values()):8.2f} {sum(v[2] for v in times.values()):7.2f}        all statements")
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -111,6 +141,9 @@ def main() -> None:
     ap.add_argument("--target", default=None, help="target URI (default: a fresh DuckDB file in a temp folder)")
     ap.add_argument("--profile", action="store_true", help="profile with pyinstrument and print where time goes")
     ap.add_argument("--no-floor", action="store_true", help="skip the floor (for profiling runs)")
+    ap.add_argument("--trace-sql", action="store_true", help="time each DuckDB statement (COMMIT and close included)")
+    ap.add_argument("--duckdb-set", action="append", default=[], metavar="SETTING",
+                    help="run `SET SETTING` on the DuckDB target once open (evaluating a setting; printed with the result)")
     ap.add_argument("--floor-of", help=argparse.SUPPRESS)  # the child process that runs the floor
     args = ap.parse_args()
     if args.floor_of:
@@ -124,6 +157,11 @@ def main() -> None:
     config = Config(target=target_uri, batch_size=args.batch_size)
     target = make_target(config.target)
     target.open()
+    times: dict = {}
+    for setting in args.duckdb_set:
+        target.con.execute(f"SET {setting}")
+    if args.trace_sql:
+        target.con = _TimedConnection(target.con, times)
     source = ExportSource(f"export://{folder}?keys=pk,sk", config)
 
     profiler = None
@@ -135,7 +173,10 @@ def main() -> None:
     started, cpu_started = time.perf_counter(), _cpu()
     run = replicate(config, source, target)
     (rows,) = target.query('SELECT count(*) FROM main."orders"')[0]
+    closing, closing_cpu = time.perf_counter(), _cpu()
     target.close()  # timed too: DuckDB writes what it still holds to the file on close
+    if args.trace_sql:
+        times["(close: the last checkpoint)"] = [1, time.perf_counter() - closing, _cpu() - closing_cpu]
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu_started
     if profiler is not None:
         profiler.stop()
@@ -146,6 +187,8 @@ def main() -> None:
 
     print(f"target          {target_uri.split('://')[0]}")
     print(f"engine          {engine_description()}")
+    if args.duckdb_set:
+        print(f"duckdb settings {'; '.join(args.duckdb_set)} (not the default)")
     print(f"load average    {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"items           {run.records_read:,} read, {rows:,} rows ({gz / 1e6:,.0f} MB gzip, "
           f"{run.bytes_read / 1e6:,.0f} MB JSON, {run.bytes_read / max(run.records_read, 1):,.0f} B/item)")
@@ -155,6 +198,8 @@ def main() -> None:
     print(f"items/s         {ours:,.0f} ({run.records_read / cpu:,.0f} per CPU-second)")
     print(f"input MB/s      {run.bytes_read / 1e6 / seconds:,.1f} (uncompressed)")
     print(f"peak RSS        {peak_rss_mib():,.0f} MiB")
+    if args.trace_sql:
+        _print_times(times, seconds)
     if not args.no_floor and not args.target:
         out = subprocess.run([sys.executable, __file__, "--floor-of", str(folder)], check=True,
                              capture_output=True, text=True).stdout
