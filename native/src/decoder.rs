@@ -17,8 +17,8 @@ use std::fmt::Write;
 /// its names only when one is new (as planning/lines.py's LineDecoder does).
 #[pyclass(module = "dynashift_native")]
 pub struct Decoder {
-    default_table: Option<String>,
-    names: HashMap<String, FxHashSet<String>>,
+    pub(crate) default_table: Option<String>,
+    pub(crate) names: HashMap<String, FxHashSet<String>>,
     change: Option<PyObject>, // records.Change, for decode_lines
     lazy: Option<PyObject>,   // records.LAZY
     strings: FxHashMap<String, Py<PyString>>, // table and key names met, made once
@@ -49,7 +49,7 @@ struct Compact {
 }
 
 /// Python's bytes.strip(): ASCII whitespace at both ends.
-fn strip(b: &[u8]) -> &[u8] {
+pub(crate) fn strip(b: &[u8]) -> &[u8] {
     let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
     let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
     let end = b.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
@@ -57,7 +57,7 @@ fn strip(b: &[u8]) -> &[u8] {
 }
 
 /// Whether some of the record's attribute names are new to its table (learning them if so).
-fn learn_names(names: &mut HashMap<String, FxHashSet<String>>, env: &Envelope) -> bool {
+pub(crate) fn learn_names(names: &mut HashMap<String, FxHashSet<String>>, env: &Envelope) -> bool {
     if !env.new_lazy {
         return false;
     }

@@ -8,6 +8,7 @@ mod envelope;
 mod export;
 mod fxhash;
 mod json;
+mod lines;
 mod rendering;
 mod winners;
 
@@ -110,5 +111,7 @@ fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(export_keys, m)?)?;
     m.add_class::<export::ExportReader>()?;
     m.add_class::<export::ExportLines>()?;
+    m.add_class::<lines::LineFile>()?;
+    m.add_class::<lines::LineBatch>()?;
     Ok(())
 }

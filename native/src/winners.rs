@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 /// An Arrow string column being built (offsets, data, validity).
-struct Strings {
+pub(crate) struct Strings {
     offsets: Vec<u8>,
     data: Vec<u8>,
     validity: Vec<u8>,
@@ -17,13 +17,13 @@ struct Strings {
 }
 
 impl Strings {
-    fn new(rows: usize) -> Self {
+    pub(crate) fn new(rows: usize) -> Self {
         let mut offsets = Vec::with_capacity(4 * (rows + 1));
         offsets.extend_from_slice(&0i32.to_le_bytes());
         Strings { offsets, data: Vec::with_capacity(rows * 16), validity: Vec::new(), nulls: 0, rows: 0 }
     }
 
-    fn push(&mut self, text: Option<&[u8]>) {
+    pub(crate) fn push(&mut self, text: Option<&[u8]>) {
         if self.rows % 8 == 0 {
             self.validity.push(0);
         }
@@ -38,15 +38,20 @@ impl Strings {
         self.rows += 1;
     }
 
+    /// Whether its data outgrows Arrow's 32-bit string offsets.
+    pub(crate) fn too_long(&self) -> bool {
+        self.data.len() > i32::MAX as usize
+    }
+
     /// (offsets, data, validity or None, null_count) for pyarrow.Array.from_buffers.
-    fn into_py<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+    pub(crate) fn into_py<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let validity = if self.nulls == 0 { None } else { Some(Buf { data: self.validity }) };
         (Buf { data: self.offsets }, Buf { data: self.data }, validity, self.nulls).into_pyobject(py)
     }
 }
 
 /// An Arrow int64 column being built (values, validity).
-struct Ints {
+pub(crate) struct Ints {
     values: Vec<u8>,
     validity: Vec<u8>,
     nulls: usize,
@@ -54,11 +59,11 @@ struct Ints {
 }
 
 impl Ints {
-    fn new(rows: usize) -> Self {
+    pub(crate) fn new(rows: usize) -> Self {
         Ints { values: Vec::with_capacity(8 * rows), validity: Vec::new(), nulls: 0, rows: 0 }
     }
 
-    fn push(&mut self, v: Option<i64>) {
+    pub(crate) fn push(&mut self, v: Option<i64>) {
         if self.rows % 8 == 0 {
             self.validity.push(0);
         }
@@ -75,7 +80,7 @@ impl Ints {
         self.rows += 1;
     }
 
-    fn into_py<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+    pub(crate) fn into_py<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let validity = if self.nulls == 0 { None } else { Some(Buf { data: self.validity }) };
         (Buf { data: self.values }, validity, self.nulls).into_pyobject(py)
     }

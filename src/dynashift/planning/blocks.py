@@ -41,7 +41,9 @@ class RenderedBlock:
     superseded: int = 0
 
     def meta_arrays(self, soft: bool) -> dict[str, pa.Array]:
-        """rows.meta_arrays for these winners: all upserts."""
+        """rows.meta_arrays for these winners: made natively with them, else all upserts."""
+        if self.rows.meta is not None:
+            return dict(self.rows.meta)
         n = self.rows.count
         arrays = {
             DIST_KEY: self.dist_keys,
@@ -58,40 +60,56 @@ class RenderedBlock:
 
 
 class BlockBatch(SourceBatch):
-    """A SourceBatch whose changes are held as a RenderedBlock; reading `changes` decodes them in
-    Python (`expand`, which leaves out the lines already in `rejected`) and drops the block."""
+    """A SourceBatch whose changes are held as RenderedBlocks (one per table); reading `changes`
+    decodes them in Python (`expand`, which leaves out the lines already in `rejected`) and drops
+    the blocks. `ttl_ignored` counts the TTL expiries left out of the blocks, which were made
+    for `ttl_ignore` (whether planning ignores TTL expiries; None: the batch holds none)."""
 
-    __slots__ = ("block", "_expand", "_changes")
+    __slots__ = ("blocks", "_expand", "_changes", "ttl_ignored", "ttl_ignore")
 
-    def __init__(self, block: RenderedBlock, expand: Callable[[], list[Change]], rejected: list[Rejected],
-                 checkpoints: list[Checkpoint], records_read: int, bytes_read: int):
+    def __init__(self, block: RenderedBlock | list[RenderedBlock], expand: Callable[[], list[Change]],
+                 rejected: list[Rejected], checkpoints: list[Checkpoint], records_read: int, bytes_read: int):
         # every other field of a SourceBatch at its default (the setter below takes `changes`)
         super().__init__(rejected=rejected, checkpoints=checkpoints, records_read=records_read, bytes_read=bytes_read)
-        self.block: RenderedBlock | None = block
+        self.blocks: list[RenderedBlock] | None = list(block) if isinstance(block, list) else [block]
         self._expand = expand
         self._changes: list[Change] | None = None
+        self.ttl_ignored = 0
+        self.ttl_ignore: bool | None = None  # None: no change of the batch is a TTL expiry (full loads)
+
+    @property
+    def block(self) -> RenderedBlock | None:
+        """The first block (a full load has one), or None once the changes were decoded."""
+        return self.blocks[0] if self.blocks else None
 
     @property  # type: ignore[override]
     def changes(self) -> list[Change]:
         if self._changes is None:
             self._changes = self._expand()
-            self.block = None
+            self.blocks = None
         return self._changes
 
     @changes.setter
     def changes(self, value: list[Change]) -> None:
         self._changes = value
-        self.block = None
+        self.blocks = None
 
     def __repr__(self) -> str:
-        held = f"block of {self.block.rows.count}" if self.block is not None else f"{len(self.changes)} changes"
+        held = (f"{len(self.blocks)} blocks of {sum(b.rows.count for b in self.blocks)}" if self.blocks is not None
+                else f"{len(self.changes)} changes")
         return f"BlockBatch({held}, {len(self.rejected)} rejected, {self.records_read} read)"
 
 
-def plannable_block(sb: SourceBatch, modes: Modes, extended: Callable[[str], TableModes] | None) -> RenderedBlock | None:
-    """The batch's block when planning takes it as it is (text columns, no routing), else None."""
-    if not isinstance(sb, BlockBatch) or sb.block is None or modes.router is not None:
+def plannable_blocks(sb: SourceBatch, modes: Modes, extended: Callable[[str], TableModes] | None
+                     ) -> list[RenderedBlock] | None:
+    """The batch's blocks when planning takes them as they are (text columns, no routing, hard
+    deletes, the TTL mode they were made for), else None."""
+    if not isinstance(sb, BlockBatch) or sb.blocks is None or modes.router is not None:
         return None
-    if extended is not None and extended(sb.block.table) is not PLAIN:
+    if sb.ttl_ignore is not None and sb.ttl_ignore != (modes.ttl == "ignore"):
         return None
-    return sb.block
+    if "soft" in (modes.delete, modes.ttl) and any(b.rows.meta is not None for b in sb.blocks):
+        return None  # changes of any op: a soft delete needs the Python planner
+    if extended is not None and any(extended(b.table) is not PLAIN for b in sb.blocks):
+        return None
+    return sb.blocks

@@ -17,7 +17,7 @@ from ..model import PLAIN, BatchPlan, Modes, TableStage, TypedStage
 from ..overflow import overflow_array
 from ..records import LAZY, REMOVE, Change, Rejected, SourceBatch
 from ..schema import OVERFLOW, Naming, SchemaState, TableModes, mappings, plan_schema
-from .blocks import RenderedBlock, plannable_block
+from .blocks import BlockBatch, RenderedBlock, plannable_blocks
 from .engine import NativeRows, log_fallback_once, render_rows
 from .rows import Values, is_soft, meta_arrays, raw_record, soft_values
 from .typed import Extended, render_extended, stage_extended, type_columns
@@ -51,8 +51,8 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     names: dict[str, dict[str, None]] = {}  # every attribute met, superseded changes included
     extended = _extended_tables(state, modes)
     versions: dict[str, dict[tuple[str, int, str], Change]] = {}  # history mode: each table's changes
-    block = plannable_block(sb, modes, extended)  # a full load's winners, found and rendered natively
-    for change in () if block is not None else sb.changes if modes.router is None else modes.router.apply(sb.changes):
+    blocks = plannable_blocks(sb, modes, extended)  # winners found and rendered natively (full loads, files)
+    for change in () if blocks is not None else sb.changes if modes.router is None else modes.router.apply(sb.changes):
         if skip and (change.table, change.dist_key, change.seq) in skip:
             continue
         if change.ttl and modes.ttl == "ignore":
@@ -70,14 +70,18 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
             elif not known.keys() >= set(image):
                 known.update(dict.fromkeys(image))
     plan.duplicates, plan.stale, plan.superseded = batch.duplicates, batch.stale, batch.superseded
-    if block is not None:
-        plan.duplicates, plan.stale, plan.superseded = block.duplicates, block.stale, block.superseded
-        if block.names:
-            names[block.table] = dict(block.names)
-
     by_table: dict[str, list[tuple[Change, Values | None]] | RenderedBlock] = {}
-    if block is not None and block.rows.count:
-        by_table[block.table] = block
+    if blocks is not None:
+        assert isinstance(sb, BlockBatch)
+        plan.ttl_ignored += sb.ttl_ignored
+        for block in blocks:
+            plan.duplicates += block.duplicates
+            plan.stale += block.stale
+            plan.superseded += block.superseded
+            if block.names:
+                names[block.table] = dict(block.names)
+            if block.rows.count:
+                by_table[block.table] = block
     for key, change in batch.latest.items():
         values = soft_values(change, batch.live.get(key)) if change.op == REMOVE and is_soft(change, modes) else None
         by_table.setdefault(change.table, []).append((change, values))

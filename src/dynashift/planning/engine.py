@@ -183,12 +183,18 @@ def render_rows(pairs: list[tuple[Change, Values | None]], modes: Modes | None =
     if out is None:
         return None
     count, cols, meta = out
+    return native_rows(count, cols, meta, soft)
+
+
+def native_rows(count: int, cols: list, meta: tuple, soft: bool = False) -> NativeRows:
+    """Natively rendered columns and metadata columns (dist_key, op, version, seq, event and, with
+    `soft`, the values' version and seq) as NativeRows over the native buffers."""
     columns: dict[str, pa.Array] = {}
     types: dict[str, list[str]] = {}
     for name, tags, offsets, data, validity, nulls in cols:
         columns[name] = strings_over(count, (offsets, data, validity, nulls))
         types[name] = tags
-    dist, op, version, seq, event, values_version, values_seq = meta
+    dist, op, version, seq, event, *values = meta
     versions = ints_over(count, version)
     arrays = {
         DIST_KEY: strings_over(count, dist),
@@ -199,8 +205,8 @@ def render_rows(pairs: list[tuple[Change, Values | None]], modes: Modes | None =
         CHANGED_AT: versions.cast(_TS),
     }
     if soft:
-        arrays[STAGE_VALUES_VERSION] = ints_over(count, values_version)
-        arrays[STAGE_VALUES_SEQ] = strings_over(count, values_seq)
+        arrays[STAGE_VALUES_VERSION] = ints_over(count, values[0])
+        arrays[STAGE_VALUES_SEQ] = strings_over(count, values[1])
     return NativeRows(count, columns, types, arrays)
 
 

@@ -22,7 +22,8 @@ from typing import IO, Iterator
 import orjson
 
 from ..decode import decode_change, expand
-from ..planning.engine import line_decoder
+from ..planning.blocks import BlockBatch
+from ..planning.engine import NativeLineDecoder, line_decoder, native_engine
 from ..errors import BadRecordError, ConfigError, SourceError
 from ..records import Change, Checkpoint, Rejected, SourceBatch
 
@@ -51,13 +52,16 @@ class FileSource:
     progress_unit = "bytes"  # what `pending` counts (sources.ProgressSource)
 
     def __init__(self, uri: str, *, default_table: str | None = None, batch_size: int = 50_000,
-                 batch_bytes: int = 256 << 20):
+                 batch_bytes: int = 256 << 20, ttl_ignore: bool = False, soft: bool = False):
+        """`ttl_ignore` and `soft` say how the batches will be planned (TTL expiries ignored; soft
+        deletes): the native engine keeps each key's newest change while reading, for that plan."""
         self.uri = uri
         self.path = path_from_uri(uri)
         self.default_table = default_table
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
         self._decoder = line_decoder(default_table)
+        self._ttl_ignore, self._soft = ttl_ignore, soft
 
     # ------------------------------------------------------------ which files
 
@@ -97,6 +101,11 @@ class FileSource:
     def read(self, checkpoints: dict[str, Checkpoint]) -> Iterator[SourceBatch]:
         """Batches of at most `batch_size` records / `batch_bytes` bytes, cut only between lines,
         each carrying the checkpoint of the files it read."""
+        if native_engine() is not None and isinstance(self._decoder, NativeLineDecoder) and not self._soft:
+            from .files_native import NativeLines  # the same batches, kept and rendered natively
+
+            yield from NativeLines(self, self._ttl_ignore).read(checkpoints)
+            return
         batch = SourceBatch()
         for f in self.files():
             start = self._resume_offset(f, checkpoints.get(f.name))
@@ -121,10 +130,13 @@ class FileSource:
         if batch.records_read or batch.checkpoints:
             yield batch
 
-    def release_lines(self, batch: SourceBatch) -> array:
+    def release_lines(self, batch: SourceBatch) -> array | None:
         """Drop the raw line of each change of a planned batch (~2.3 KB each on wide items); the
         lengths returned let `restore_lines` read them back from the file (a change's seq holds
-        its file and offset). -1: a change without a line of its own."""
+        its file and offset). -1: a change without a line of its own. None: a batch planned from
+        native blocks holds no line (its changes are read from the file if ever needed)."""
+        if isinstance(batch, BlockBatch) and batch.blocks is not None:
+            return None
         lengths = array("q")
         for change in batch.changes:
             raw = change.raw

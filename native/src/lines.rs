@@ -1,0 +1,394 @@
+//! Text-mode change-record files read as batches without a Python object per record.
+//!
+//! `LineFile` reads a plain (not gzip) file from an offset in large blocks and splits it into
+//! lines; `take` decodes each line's envelope (envelope::decode, the same checks as the `Decoder`)
+//! and keeps, in a `LineBatch`, each key's newest change per table (batching.Batch's rule, its
+//! counters, TTL expiries skipped when they are ignored), holding only the winners' bytes; all
+//! of it without the GIL. A line it is not sure about goes back to Python (sources/files_native.py),
+//! whose decoder decides; the changes it makes join the batch through `add_foreign`. `render`
+//! renders each table's winners and their metadata columns, or says the batch must take the
+//! Python path whole (a winner it cannot render).
+
+use crate::decoder::{learn_names, strip, Decoder};
+use crate::envelope::{self, OPS};
+use crate::fxhash::{FxHashMap, FxHashSet};
+use crate::rendering;
+use crate::winners::{Ints, Strings};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use std::fmt::Write as _;
+use std::io::Read;
+
+const BLOCK: u64 = 4 << 20; // bytes read from the file at a time
+const REMOVE: u8 = 2;
+
+/// A plain file read from an offset, line by line, in large blocks.
+#[pyclass(module = "dynashift_native")]
+pub struct LineFile {
+    file: std::fs::File,
+    buf: Vec<u8>,
+    pos: usize, // the next line's start in buf
+    base: u64,  // the file offset of buf[0]
+    eof: bool,
+}
+
+impl LineFile {
+    /// The next line (its newline included when it has one) as a span of `buf`, or None at the end.
+    fn next_line(&mut self) -> std::io::Result<Option<(usize, usize)>> {
+        loop {
+            if let Some(n) = memchr::memchr(b'\n', &self.buf[self.pos..]) {
+                let start = self.pos;
+                self.pos += n + 1;
+                return Ok(Some((start, self.pos)));
+            }
+            if self.eof {
+                if self.pos < self.buf.len() {
+                    let start = self.pos;
+                    self.pos = self.buf.len();
+                    return Ok(Some((start, self.pos)));
+                }
+                return Ok(None);
+            }
+            // keep the partial line, read the next block after it
+            if self.pos > 0 {
+                self.buf.drain(..self.pos);
+                self.base += self.pos as u64;
+                self.pos = 0;
+            }
+            let got = (&self.file).take(BLOCK).read_to_end(&mut self.buf)?;
+            if got == 0 {
+                self.eof = true;
+            }
+        }
+    }
+}
+
+/// One change competing for its key.
+struct Cand<'a> {
+    version: i64,
+    seq: &'a str,
+    event_id: &'a str,
+}
+
+/// batching.beats
+fn beats(new: &Cand, old: &Winner) -> bool {
+    if new.version != old.version {
+        return new.version > old.version;
+    }
+    if !new.event_id.is_empty() && new.event_id == old.event_id {
+        return false;
+    }
+    new.seq > old.seq.as_str()
+}
+
+/// batching.is_duplicate
+fn is_duplicate(new: &Cand, old: &Winner) -> bool {
+    new.version == old.version && (new.seq == old.seq || (!new.event_id.is_empty() && new.event_id == old.event_id))
+}
+
+struct Winner {
+    version: i64,
+    seq: String,
+    event_id: String,
+    dist_key: String,
+    op: u8,
+    body: Vec<u8>,                  // the record its row is rendered from
+    renderable: bool,               // false: only the Python path can render it
+    key_names: Option<Vec<String>>, // a foreign change's Keys names (else read again from `body`)
+}
+
+#[derive(Default)]
+struct Table {
+    name: String,
+    slots: FxHashMap<String, usize>,
+    winners: Vec<Winner>,
+    names: Vec<String>,
+    known: FxHashSet<String>,
+    duplicates: usize,
+    stale: usize,
+    superseded: usize,
+}
+
+/// One change to add: its envelope and the record it is rendered from.
+struct Add<'a> {
+    table: &'a str,
+    op: u8,
+    dist_key: &'a str,
+    version: i64,
+    seq: &'a str,
+    event_id: &'a str,
+    ttl: bool,
+    body: &'a [u8],
+    renderable: bool,
+    key_names: Option<Vec<String>>,
+    names: Option<Vec<&'a str>>,
+}
+
+/// The newest change per key of one batch, per table, in the order keys were first met.
+#[pyclass(module = "dynashift_native")]
+pub struct LineBatch {
+    tables: Vec<Table>,
+    index: FxHashMap<String, usize>,
+    ttl_ignore: bool,
+    ttl_ignored: usize,
+    default_table: Option<String>,
+}
+
+impl LineBatch {
+    /// batching.Batch.add, after planning's TTL skip and its attribute names met.
+    fn add(&mut self, a: Add) {
+        if a.ttl && self.ttl_ignore {
+            self.ttl_ignored += 1;
+            return;
+        }
+        let t = match self.index.get(a.table) {
+            Some(&t) => t,
+            None => {
+                self.tables.push(Table { name: a.table.to_string(), ..Default::default() });
+                self.index.insert(a.table.to_string(), self.tables.len() - 1);
+                self.tables.len() - 1
+            }
+        };
+        let table = &mut self.tables[t];
+        if let Some(names) = a.names {
+            for n in names {
+                if !table.known.contains(n) {
+                    table.known.insert(n.to_string());
+                    table.names.push(n.to_string());
+                }
+            }
+        }
+        let cand = Cand { version: a.version, seq: a.seq, event_id: a.event_id };
+        let replace = match table.slots.get(a.dist_key) {
+            None => {
+                table.slots.insert(a.dist_key.to_string(), table.winners.len());
+                table.winners.push(Winner {
+                    version: a.version,
+                    seq: a.seq.to_string(),
+                    event_id: a.event_id.to_string(),
+                    dist_key: a.dist_key.to_string(),
+                    op: a.op,
+                    body: a.body.to_vec(),
+                    renderable: a.renderable,
+                    key_names: a.key_names,
+                });
+                return;
+            }
+            Some(&s) => {
+                let cur = &table.winners[s];
+                if beats(&cand, cur) {
+                    table.superseded += 1;
+                    Some(s)
+                } else if is_duplicate(&cand, cur) {
+                    table.duplicates += 1;
+                    (a.seq > cur.seq.as_str()).then_some(s)
+                } else {
+                    table.stale += 1;
+                    None
+                }
+            }
+        };
+        if let Some(s) = replace {
+            let w = &mut table.winners[s];
+            w.version = a.version;
+            w.seq.clear();
+            w.seq.push_str(a.seq);
+            w.event_id.clear();
+            w.event_id.push_str(a.event_id);
+            w.op = a.op;
+            w.body.clear();
+            w.body.extend_from_slice(a.body);
+            w.renderable = a.renderable;
+            w.key_names = a.key_names;
+        }
+    }
+
+    /// The key attribute names of a table's first winner (planning reads them from it).
+    fn key_names(&self, w: &Winner) -> Option<Vec<String>> {
+        if let Some(k) = &w.key_names {
+            return Some(k.clone());
+        }
+        let env = envelope::decode(&w.body, self.default_table.as_deref()).ok()?;
+        Some(env.keys.into_iter().map(|(n, _, _)| n).collect())
+    }
+}
+
+/// What `take` ended on.
+const EOF: u8 = 0; // the file has ended
+const CUT: u8 = 1; // the batch is full before the line at `line_start` (not consumed)
+const LINE: u8 = 2; // a line for the Python code (consumed): returned with its offset
+
+#[pymethods]
+impl LineFile {
+    #[new]
+    fn new(path: std::path::PathBuf, offset: u64) -> PyResult<Self> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::File::open(&path).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        file.seek(SeekFrom::Start(offset)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(LineFile { file, buf: Vec::with_capacity(BLOCK as usize + (64 << 10)), pos: 0, base: offset, eof: false })
+    }
+
+    /// Consume lines into `batch` (None: every line goes to the Python code) from the reader's
+    /// position, as FileSource.read counts and cuts them: before each record, the batch is cut
+    /// when `records >= batch_size` or `bytes >= batch_bytes`. `decoder` holds the attribute
+    /// names met so far (a line's names are reported when one is new) and the default table.
+    /// Returns (what ended it, records, bytes, last_end, end, last_version, line_start, the line
+    /// or None, names newly learned [(table, names)]).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (batch, decoder, records, bytes, last_end, end, last_version, batch_size, batch_bytes, prefix))]
+    fn take<'py>(&mut self, py: Python<'py>, mut batch: Option<PyRefMut<'py, LineBatch>>,
+                 mut decoder: PyRefMut<'py, Decoder>, mut records: usize, mut bytes: usize, mut last_end: u64,
+                 mut end: u64, mut last_version: i64, batch_size: usize, batch_bytes: usize, prefix: &str)
+                 -> PyResult<Bound<'py, PyTuple>> {
+        let dec: &mut Decoder = &mut decoder;
+        let default_table = dec.default_table.clone();
+        let names = &mut dec.names;
+        let mut acc: Option<&mut LineBatch> = batch.as_deref_mut();
+        let me = &mut *self;
+        let (kind, line_start, line, learned) = py.allow_threads(|| -> std::io::Result<_> {
+            let mut learned: Vec<(String, Vec<String>)> = Vec::new();
+            let mut seq = String::with_capacity(prefix.len() + 24);
+            loop {
+                let Some((a, b)) = me.next_line()? else { return Ok((EOF, 0, None, learned)) };
+                let start = me.base + a as u64;
+                let Some(acc) = acc.as_deref_mut() else {
+                    return Ok((LINE, start, Some(me.buf[a..b].to_vec()), learned));
+                };
+                let raw = &me.buf[a..b];
+                let body = strip(raw);
+                let env = if raw.last() == Some(&b'\n') && !body.is_empty() {
+                    envelope::decode(body, default_table.as_deref()).ok()
+                } else {
+                    None
+                };
+                let Some(env) = env else {
+                    return Ok((LINE, start, Some(raw.to_vec()), learned));
+                };
+                if (records >= batch_size || bytes >= batch_bytes) && start >= last_end {
+                    me.pos = a; // read again by the next batch
+                    return Ok((CUT, start, None, learned));
+                }
+                let new_names = learn_names(names, &env);
+                if new_names {
+                    learned.push((env.table.clone(), env.names.iter().map(|n| n.to_string()).collect()));
+                }
+                let version = env.version.unwrap_or(last_version);
+                last_version = version;
+                seq.clear();
+                let _ = write!(seq, "{prefix}{start:015}\u{1f}000000");
+                acc.add(Add {
+                    table: &env.table,
+                    op: env.op,
+                    dist_key: &env.dist_key,
+                    version,
+                    seq: &seq,
+                    event_id: &env.event_id,
+                    ttl: env.ttl,
+                    body,
+                    renderable: true,
+                    key_names: None,
+                    names: new_names.then(|| env.names.iter().map(|n| n.as_ref()).collect()),
+                });
+                let stop = start + raw.len() as u64;
+                records += 1;
+                if stop > last_end {
+                    bytes += (stop - last_end) as usize;
+                    last_end = stop;
+                }
+                end = stop;
+            }
+        }).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let line = line.map(|l| PyBytes::new(py, &l));
+        (kind, records, bytes, last_end, end, last_version, line_start, line, learned).into_pyobject(py)
+    }
+}
+
+#[pymethods]
+impl LineBatch {
+    #[new]
+    #[pyo3(signature = (ttl_ignore, default_table=None))]
+    fn new(ttl_ignore: bool, default_table: Option<String>) -> Self {
+        LineBatch { tables: Vec::new(), index: FxHashMap::default(), ttl_ignore, ttl_ignored: 0, default_table }
+    }
+
+    /// A change the Python decoder made (a line the native one left to it). `raw`: the record
+    /// its row is rendered from, None when only the Python path can render it; `names`: the
+    /// attribute names planning counts as met for it.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (table, op, dist_key, version, seq, event_id, ttl, raw, key_names, names))]
+    fn add_foreign(&mut self, table: &str, op: &str, dist_key: &str, version: i64, seq: &str, event_id: &str,
+                   ttl: bool, raw: Option<&[u8]>, key_names: Vec<String>, names: Option<Vec<String>>) -> PyResult<()> {
+        let op = OPS.iter().position(|o| *o == op).ok_or_else(|| PyValueError::new_err("unknown op"))? as u8;
+        self.add(Add {
+            table,
+            op,
+            dist_key,
+            version,
+            seq,
+            event_id,
+            ttl,
+            body: raw.unwrap_or_default(),
+            renderable: raw.is_some(),
+            key_names: Some(key_names),
+            names: names.as_ref().map(|n| n.iter().map(String::as_str).collect()),
+        });
+        Ok(())
+    }
+
+    /// Changes skipped as ignored TTL expiries.
+    #[getter]
+    fn ttl_ignored(&self) -> usize {
+        self.ttl_ignored
+    }
+
+    /// Each table's winners rendered, without the GIL: [(table, key names, rows, columns as
+    /// `render` returns them, (dist_key, op, version, seq, event), attribute names met,
+    /// duplicates, stale, superseded)], or None when the Python path must plan this batch.
+    /// `ops`: the staged codes of an upsert and a hard delete.
+    fn render<'py>(&self, py: Python<'py>, ops: (String, String)) -> PyResult<Option<Bound<'py, PyList>>> {
+        if self.tables.iter().any(|t| t.winners.iter().any(|w| !w.renderable)) {
+            return Ok(None);
+        }
+        let mut keys = Vec::with_capacity(self.tables.len());
+        for t in &self.tables {
+            match self.key_names(&t.winners[0]) {
+                Some(k) => keys.push(k),
+                None => return Ok(None),
+            }
+        }
+        type Meta = (Strings, Strings, Ints, Strings, Strings);
+        let me = self;
+        let done: Option<Vec<(rendering::Rendered, Meta)>> = py.allow_threads(|| {
+            me.tables.iter().map(|t| {
+                let n = t.winners.len();
+                let slices: Vec<&[u8]> = t.winners.iter().map(|w| w.body.as_slice()).collect();
+                let which: Vec<u8> = t.winners.iter().map(|w| if w.op == REMOVE { 2 } else { 0 }).collect();
+                let out = rendering::render_rows(&slices, &which).ok()?;
+                let (mut dist, mut op, mut version, mut seq, mut event) =
+                    (Strings::new(n), Strings::new(n), Ints::new(n), Strings::new(n), Strings::new(n));
+                for w in &t.winners {
+                    dist.push(Some(w.dist_key.as_bytes()));
+                    op.push(Some(if w.op == REMOVE { ops.1.as_bytes() } else { ops.0.as_bytes() }));
+                    version.push(Some(w.version));
+                    seq.push(Some(w.seq.as_bytes()));
+                    event.push(Some(w.event_id.as_bytes()));
+                }
+                if [&dist, &seq, &event].iter().any(|s| s.too_long()) {
+                    return None;
+                }
+                Some((out, (dist, op, version, seq, event)))
+            }).collect()
+        });
+        let Some(done) = done else { return Ok(None) };
+        let out = PyList::empty(py);
+        for ((t, (rendered, meta)), k) in self.tables.iter().zip(done).zip(keys) {
+            let cols = crate::columns_to_py(py, rendered.columns)?;
+            let (dist, op, version, seq, event) = meta;
+            let meta = (dist.into_py(py)?, op.into_py(py)?, version.into_py(py)?, seq.into_py(py)?, event.into_py(py)?);
+            out.append((t.name.as_str(), k, rendered.rows, cols, meta, t.names.clone(), t.duplicates, t.stale,
+                        t.superseded))?;
+        }
+        Ok(Some(out))
+    }
+}

@@ -1,0 +1,240 @@
+"""A file source's batches read by the native engine: the batches FileSource.read makes, as blocks.
+
+The reference is FileSource's Python reader; this one cuts the same batches (the same records,
+counters and checkpoints) but reads a plain JSON Lines file in Rust (`LineFile`), where each line's
+envelope is decoded and each key's newest change per table kept (`LineBatch`), without the GIL and
+without a Python object per record. A line the native decoder is not sure about (not one plain
+change record, bad JSON, an odd value, a last line without its newline) is decoded here by the
+Python code, which rejects it with its reason or makes its changes, and those compete with the
+native ones in the batch. A batch is handed to planning as one RenderedBlock per table
+(planning/blocks.py); when one cannot be (a winner only the Python path renders, or a gzip file or
+JSON document in the batch), its lines are read again from the file by the Python decoder, as it
+stood when the batch began, and the batch is planned from those changes: the same plan either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import TYPE_CHECKING, Iterator
+
+import orjson
+
+from ..model import HARD_DELETE, UPSERT
+from ..planning.blocks import BlockBatch, RenderedBlock
+from ..planning.engine import log_fallback_once, native_engine, native_rows
+from ..planning.lines import LineDecoder
+from ..planning.rows import record_of
+from ..records import LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
+from ..schema import DIST_KEY, STAGE_VERSION
+from .native_items import _Binary, _refuse
+
+if TYPE_CHECKING:
+    from .files import FileSource, _File
+
+_SEP = "\x1f"
+EOF, CUT, LINE = 0, 1, 2  # what LineFile.take ended on
+Segment = list  # [file, first byte, byte after the last line] of a batch's lines in one file
+
+
+class NativeLines:
+    """One pass of FileSource.read with the native engine (a generator's state)."""
+
+    def __init__(self, source: FileSource, ttl_ignore: bool):
+        self.source, self.ttl_ignore = source, ttl_ignore
+        self.native = native_engine()
+        self.decoder = source._decoder  # a NativeLineDecoder: its Decoder holds the names met
+        self._new(plain=False)
+
+    def _new(self, plain: bool, snapshot: tuple | None = None) -> None:
+        """A new batch: planned from a LineBatch, or (`plain`) from changes as today's reader makes them."""
+        self.batch = SourceBatch()
+        self.segments: list[Segment] = []
+        self.acc = None
+        self.plain = plain
+        self.snapshot = snapshot  # (names met, last version) when the batch began: to read it again
+
+    def _begin(self) -> None:
+        if not self.plain and self.acc is None:
+            self.acc = self.native.LineBatch(self.ttl_ignore, self.source.default_table)
+            if self.snapshot is None:
+                self.snapshot = self._state()
+
+    def _state(self) -> tuple:
+        return {t: set(n) for t, n in self.decoder._names.items()}, self.decoder.last_version
+
+    def read(self, checkpoints: dict[str, Checkpoint]) -> Iterator[SourceBatch]:
+        s = self.source
+        for f in s.files():
+            start = s._resume_offset(f, checkpoints.get(f.name))
+            if start is None:
+                continue
+            if _plain_lines(f, start):
+                yield from self._native_file(f, start)
+            else:
+                yield from self._python_file(f, start)
+            self.batch.checkpoints.append(Checkpoint(s.uri, f.name, str(s._end), f.size))
+        if self.batch.records_read or self.batch.checkpoints:
+            yield self._finish()
+
+    # ------------------------------------------------------------ one file
+
+    def _cut(self, f: _File, at: int, seg: Segment, plain: bool, snapshot: tuple | None = None) -> Iterator[SourceBatch]:
+        seg[2] = at
+        self.batch.checkpoints.append(Checkpoint(self.source.uri, f.name, str(at), None))
+        yield self._finish()
+        self._new(plain, snapshot)
+
+    def _native_file(self, f: _File, start: int) -> Iterator[SourceBatch]:
+        s, dec = self.source, self.decoder
+        reader = self.native.LineFile(str(f.path), start)
+        last_end = s._end = start
+        prefix = f"{f.name}{_SEP}"
+        seg: Segment = [f, start, None]
+        self.segments.append(seg)
+        while True:
+            self._begin()
+            b = self.batch
+            kind, b.records_read, b.bytes_read, last_end, s._end, dec.last_version, line_start, line, learned = reader.take(
+                self.acc, dec._fast, b.records_read, b.bytes_read, last_end, s._end, dec.last_version, s.batch_size,
+                s.batch_bytes, prefix)
+            for table, names in learned:
+                dec._learned(table, names)
+            if kind == EOF:
+                break
+            if kind == CUT:
+                yield from self._cut(f, line_start, seg, False)
+                seg = [f, line_start, None]
+                self.segments.append(seg)
+                continue
+            # a line for the Python code: it decides, as FileSource._read would
+            full = b.records_read >= s.batch_size or b.bytes_read >= s.batch_bytes
+            snapshot = self._state() if full else None  # the next batch may begin with this line
+            end = line_start + len(line)
+            for item, at, stop in s._line(f, line, line_start, end):
+                b = self.batch
+                if b.records_read >= s.batch_size or b.bytes_read >= s.batch_bytes:
+                    if at >= last_end:
+                        yield from self._cut(f, at, seg, False, snapshot)
+                        seg = [f, at, None]
+                        self.segments.append(seg)
+                        self._begin()
+                        b = self.batch
+                self._add(item)
+                b.records_read += 1
+                if stop > last_end:
+                    b.bytes_read += stop - last_end
+                    last_end = stop
+        seg[2] = s._end
+
+    def _python_file(self, f: _File, start: int) -> Iterator[SourceBatch]:
+        """A gzip file or a JSON document: today's reader, the batch planned from its changes."""
+        s = self.source
+        if not self.plain:
+            self._to_plain()
+        last_end = start
+        seg: Segment = [f, start, None]
+        self.segments.append(seg)
+        with contextlib.closing(s._records(f, start)) as records:
+            for item, line_start, end in records:
+                b = self.batch
+                if (b.records_read >= s.batch_size or b.bytes_read >= s.batch_bytes) and line_start >= last_end:
+                    yield from self._cut(f, line_start, seg, True)
+                    seg = [f, line_start, None]
+                    self.segments.append(seg)
+                    b = self.batch
+                self._add(item)
+                b.records_read += 1
+                if end > last_end:
+                    b.bytes_read += end - last_end
+                    last_end = end
+        seg[2] = s._end
+
+    def _add(self, item: Change | Rejected) -> None:
+        if isinstance(item, Rejected):
+            self.batch.rejected.append(item)
+        elif self.acc is None:
+            self.batch.changes.append(item)
+        else:
+            raw = item.raw if type(item.raw) is bytes and (item.op == REMOVE or item.new_image is LAZY) else _record(item)
+            image = item.new_image if item.new_image is not LAZY else item.names
+            self.acc.add_foreign(item.table, item.op, item.dist_key, item.version, item.seq, item.event_id, item.ttl,
+                                 raw, list(item.keys), list(image) if image else None)
+
+    def _to_plain(self) -> None:
+        """The batch in hand goes on as changes (it reaches a file only the Python reader reads)."""
+        if self.acc is not None:
+            self.batch.changes = self._expander(list(self.segments), self.snapshot)()
+            self.acc = None
+        self.plain = True
+
+    # ------------------------------------------------------------ a finished batch
+
+    def _finish(self) -> SourceBatch:
+        sb, acc = self.batch, self.acc
+        if acc is None:
+            return sb
+        expand = self._expander(list(self.segments), self.snapshot)
+        tables = acc.render((UPSERT, HARD_DELETE))
+        if tables is None:
+            log_fallback_once("(file batch)", "a record or value the native engine leaves to the Python code")
+            sb.changes = expand()
+            return sb
+        blocks = []
+        for table, key_names, count, cols, meta, names, duplicates, stale, superseded in tables:
+            rows = native_rows(count, cols, meta)
+            assert rows.meta is not None
+            blocks.append(RenderedBlock(table, key_names, rows, rows.meta[DIST_KEY], rows.meta[STAGE_VERSION], "",
+                                        dict.fromkeys(names), duplicates, stale, superseded))
+        out = BlockBatch(blocks, expand, sb.rejected, sb.checkpoints, sb.records_read, sb.bytes_read)
+        out.ttl_ignored, out.ttl_ignore = acc.ttl_ignored, self.ttl_ignore
+        return out
+
+    def _expander(self, segments: list[Segment], snapshot: tuple | None):
+        """The batch's changes, read again from its files by the Python decoder as it stood when
+        the batch began (its rejects are the batch's already)."""
+        source = self.source
+
+        def expand() -> list[Change]:
+            decoder = LineDecoder(source.default_table)
+            names, decoder.last_version = snapshot if snapshot is not None else ({}, 0)
+            decoder._names = {t: set(n) for t, n in names.items()}
+            again = copy.copy(source)
+            again._decoder = decoder
+            changes: list[Change] = []
+            for f, start, stop in segments:
+                with contextlib.closing(again._records(f, start)) as records:
+                    for item, line_start, _ in records:
+                        if stop is not None and line_start >= stop:
+                            break
+                        if isinstance(item, Change):
+                            changes.append(item)
+            return changes
+
+        return expand
+
+
+def _record(change: Change) -> bytes | None:
+    """The record a change the Python decoder parsed whole (a Lambda event's) is rendered from
+    natively: its image dumped once, as sources/native_items.py does; None when only the Python
+    renderer can take it (binary, or an image that is no dict)."""
+    image = None if change.op == REMOVE else change.new_image
+    if image is not None and type(image) is not dict:
+        return None
+    try:
+        return orjson.dumps(record_of(change, image), default=_refuse)
+    except (_Binary, TypeError, orjson.JSONEncodeError):
+        return None
+
+
+def _plain_lines(f: _File, start: int) -> bool:
+    """Whether the native reader reads this file: plain JSON Lines (not gzip, not a document, no BOM)."""
+    from .files import _is_gz, _is_json_line, _open
+
+    if _is_gz(f.path):
+        return False
+    if start:
+        return True
+    with _open(f.path) as fh:
+        first = fh.readline()
+    return not first.startswith(b"\xef\xbb\xbf") and _is_json_line(first)
