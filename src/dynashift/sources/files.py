@@ -130,6 +130,17 @@ class FileSource:
         if batch.records_read or batch.checkpoints:
             yield batch
 
+    def plain_lines(self, f: _File, start: int) -> bool:
+        """Whether the native reader may read this file from `start`: plain JSON Lines (not gzip,
+        not a document, no byte order mark)."""
+        if _is_gz(f.path):
+            return False
+        if start:
+            return True
+        with _open(f.path) as fh:
+            first = fh.readline()
+        return not first.startswith(b"\xef\xbb\xbf") and _is_json_line(first)
+
     def release_lines(self, batch: SourceBatch) -> array | None:
         """Drop the raw line of each change of a planned batch (~2.3 KB each on wide items); the
         lengths returned let `restore_lines` read them back from the file (a change's seq holds

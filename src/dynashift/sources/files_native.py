@@ -69,7 +69,7 @@ class NativeLines:
             start = s._resume_offset(f, checkpoints.get(f.name))
             if start is None:
                 continue
-            if _plain_lines(f, start):
+            if s.plain_lines(f, start):
                 yield from self._native_file(f, start)
             else:
                 yield from self._python_file(f, start)
@@ -225,16 +225,3 @@ def _record(change: Change) -> bytes | None:
         return orjson.dumps(record_of(change, image), default=_refuse)
     except (_Binary, TypeError, orjson.JSONEncodeError):
         return None
-
-
-def _plain_lines(f: _File, start: int) -> bool:
-    """Whether the native reader reads this file: plain JSON Lines (not gzip, not a document, no BOM)."""
-    from .files import _is_gz, _is_json_line, _open
-
-    if _is_gz(f.path):
-        return False
-    if start:
-        return True
-    with _open(f.path) as fh:
-        first = fh.readline()
-    return not first.startswith(b"\xef\xbb\xbf") and _is_json_line(first)
