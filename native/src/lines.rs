@@ -214,6 +214,21 @@ impl LineBatch {
     }
 }
 
+/// `items` split in `parts` contiguous shares, each handled on its own thread.
+fn parallel<T: Send, F: Fn(std::ops::Range<usize>) -> T + Sync>(items: usize, parts: usize, f: F) -> Vec<T> {
+    let parts = parts.clamp(1, 16).min(items.max(1));
+    let share = items.div_ceil(parts);
+    let ranges: Vec<std::ops::Range<usize>> =
+        (0..parts).map(|i| (i * share).min(items)..((i + 1) * share).min(items)).collect();
+    if parts == 1 {
+        return ranges.into_iter().map(&f).collect();
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ranges.into_iter().map(|r| s.spawn(|| f(r))).collect();
+        handles.into_iter().map(|h| h.join().expect("a worker thread failed")).collect()
+    })
+}
+
 /// What `take` ended on.
 const EOF: u8 = 0; // the file has ended
 const CUT: u8 = 1; // the batch is full before the line at `line_start` (not consumed)
@@ -342,11 +357,13 @@ impl LineBatch {
         self.ttl_ignored
     }
 
-    /// Each table's winners rendered, without the GIL: [(table, key names, rows, columns as
-    /// `render` returns them, (dist_key, op, version, seq, event), attribute names met,
-    /// duplicates, stale, superseded)], or None when the Python path must plan this batch.
-    /// `ops`: the staged codes of an upsert and a hard delete.
-    fn render<'py>(&self, py: Python<'py>, ops: (String, String)) -> PyResult<Option<Bound<'py, PyList>>> {
+    /// Each table's winners rendered, without the GIL, in shares of at least `share` winners on
+    /// up to `threads` threads: [(table, key names, rows, [(rows, columns as `render` returns
+    /// them)] per share, (dist_key, op, version, seq, event), attribute names met, duplicates,
+    /// stale, superseded)], or None when the Python path must plan this batch. `ops`: the staged
+    /// codes of an upsert and a hard delete.
+    fn render<'py>(&self, py: Python<'py>, ops: (String, String), threads: usize, share: usize)
+                   -> PyResult<Option<Bound<'py, PyList>>> {
         if self.tables.iter().any(|t| t.winners.iter().any(|w| !w.renderable)) {
             return Ok(None);
         }
@@ -359,12 +376,17 @@ impl LineBatch {
         }
         type Meta = (Strings, Strings, Ints, Strings, Strings);
         let me = self;
-        let done: Option<Vec<(rendering::Rendered, Meta)>> = py.allow_threads(|| {
+        let done: Option<Vec<(Vec<rendering::Rendered>, Meta)>> = py.allow_threads(|| {
             me.tables.iter().map(|t| {
                 let n = t.winners.len();
-                let slices: Vec<&[u8]> = t.winners.iter().map(|w| w.body.as_slice()).collect();
-                let which: Vec<u8> = t.winners.iter().map(|w| if w.op == REMOVE { 2 } else { 0 }).collect();
-                let out = rendering::render_rows(&slices, &which).ok()?;
+                let parts = threads.min(n / share.max(1)).max(1);
+                let shares = parallel(n, parts, |r| {
+                    let w = &t.winners[r];
+                    let slices: Vec<&[u8]> = w.iter().map(|w| w.body.as_slice()).collect();
+                    let which: Vec<u8> = w.iter().map(|w| if w.op == REMOVE { 2 } else { 0 }).collect();
+                    rendering::render_rows(&slices, &which).ok()
+                });
+                let shares: Vec<rendering::Rendered> = shares.into_iter().collect::<Option<_>>()?;
                 let (mut dist, mut op, mut version, mut seq, mut event) =
                     (Strings::new(n), Strings::new(n), Ints::new(n), Strings::new(n), Strings::new(n));
                 for w in &t.winners {
@@ -377,16 +399,19 @@ impl LineBatch {
                 if [&dist, &seq, &event].iter().any(|s| s.too_long()) {
                     return None;
                 }
-                Some((out, (dist, op, version, seq, event)))
+                Some((shares, (dist, op, version, seq, event)))
             }).collect()
         });
         let Some(done) = done else { return Ok(None) };
         let out = PyList::empty(py);
-        for ((t, (rendered, meta)), k) in self.tables.iter().zip(done).zip(keys) {
-            let cols = crate::columns_to_py(py, rendered.columns)?;
+        for ((t, (shares, meta)), k) in self.tables.iter().zip(done).zip(keys) {
+            let parts = PyList::empty(py);
+            for rendered in shares {
+                parts.append((rendered.rows, crate::columns_to_py(py, rendered.columns)?))?;
+            }
             let (dist, op, version, seq, event) = meta;
             let meta = (dist.into_py(py)?, op.into_py(py)?, version.into_py(py)?, seq.into_py(py)?, event.into_py(py)?);
-            out.append((t.name.as_str(), k, rendered.rows, cols, meta, t.names.clone(), t.duplicates, t.stale,
+            out.append((t.name.as_str(), k, t.winners.len(), parts, meta, t.names.clone(), t.duplicates, t.stale,
                         t.superseded))?;
         }
         Ok(Some(out))

@@ -25,6 +25,7 @@ from dynashift.planning.blocks import BlockBatch
 from dynashift.records import Checkpoint
 from dynashift.schema import SchemaState
 from dynashift.simulate import simulate
+from dynashift.sources import files_native
 from dynashift.sources.files import FileSource
 
 from test_engine_equivalence import GOOD_RECORD, MODES, NAMING, SETTINGS, _change, _plan_view, line  # noqa: E402
@@ -133,9 +134,11 @@ def _flags(modes: Modes, matching: bool, ttl_ignore: bool, soft: bool) -> dict:
 @SETTINGS
 @given(files=st.lists(FILE, min_size=1, max_size=3), again=st.lists(st.integers(0, 9), max_size=5),
        modes=MODES, matching=st.sampled_from([True, True, False]), ttl_ignore=st.booleans(), soft=st.booleans(),
-       batch=st.integers(1, 9), batch_bytes=st.sampled_from([10**9, 10**9, 700, 3000]), resume_after=st.integers(0, 3))
+       batch=st.integers(1, 9), batch_bytes=st.sampled_from([10**9, 10**9, 700, 3000]), resume_after=st.integers(0, 3),
+       share=st.sampled_from([1, 2, 4096]))
 def test_generated_files_plan_the_same_as_blocks(files, again, modes, matching, ttl_ignore, soft, batch, batch_bytes,
-                                                 resume_after, tmp_path_factory, monkeypatch):
+                                                 resume_after, share, tmp_path_factory, monkeypatch):
+    monkeypatch.setattr(files_native, "SHARE", share)  # a table's winners rendered in shares on two threads
     folder = tmp_path_factory.mktemp("files")
     first = files[0]["lines"]
     for i, spec in enumerate(files):  # lines met again (duplicates, late records) in the last file

@@ -19,10 +19,11 @@ import copy
 from typing import TYPE_CHECKING, Iterator
 
 import orjson
+import pyarrow as pa
 
 from ..model import HARD_DELETE, UPSERT
 from ..planning.blocks import BlockBatch, RenderedBlock
-from ..planning.engine import log_fallback_once, native_engine, native_rows
+from ..planning.engine import NativeRows, log_fallback_once, native_engine, native_rows, strings_over
 from ..planning.lines import LineDecoder
 from ..planning.rows import record_of
 from ..records import LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 _SEP = "\x1f"
 EOF, CUT, LINE = 0, 1, 2  # what LineFile.take ended on
+THREADS = 2  # a table's winners rendered in up to this many shares at once (the commit has a core too)
+SHARE = 4096  # winners per share at least
 Segment = list  # [file, first byte, byte after the last line] of a batch's lines in one file
 
 
@@ -175,14 +178,14 @@ class NativeLines:
         if acc is None:
             return sb
         expand = self._expander(list(self.segments), self.snapshot)
-        tables = acc.render((UPSERT, HARD_DELETE))
+        tables = acc.render((UPSERT, HARD_DELETE), THREADS, SHARE)
         if tables is None:
             log_fallback_once("(file batch)", "a record or value the native engine leaves to the Python code")
             sb.changes = expand()
             return sb
         blocks = []
-        for table, key_names, count, cols, meta, names, duplicates, stale, superseded in tables:
-            rows = native_rows(count, cols, meta)
+        for table, key_names, count, parts, meta, names, duplicates, stale, superseded in tables:
+            rows = _rows(count, parts, meta)
             assert rows.meta is not None
             blocks.append(RenderedBlock(table, key_names, rows, rows.meta[DIST_KEY], rows.meta[STAGE_VERSION], "",
                                         dict.fromkeys(names), duplicates, stale, superseded))
@@ -212,6 +215,25 @@ class NativeLines:
             return changes
 
         return expand
+
+
+def _rows(count: int, parts: list, meta: tuple) -> NativeRows:
+    """A table's shares of rendered columns as one column per attribute (chunked, without a copy),
+    in the order attributes were first met, with its metadata columns."""
+    if len(parts) == 1:
+        return native_rows(count, parts[0][1], meta)
+    rows = native_rows(count, [], meta)
+    arrays: dict[str, list[pa.Array | None]] = {}
+    types: dict[str, set[str]] = {}
+    for p, (n, cols) in enumerate(parts):
+        for name, tags, offsets, data, validity, nulls in cols:
+            arrays.setdefault(name, [None] * len(parts))[p] = strings_over(n, (offsets, data, validity, nulls))
+            types.setdefault(name, set()).update(tags)
+    for name, shares in arrays.items():
+        filled = [a if a is not None else pa.nulls(parts[p][0], pa.string()) for p, a in enumerate(shares)]
+        rows.columns[name] = pa.chunked_array(filled, pa.string())  # type: ignore[assignment]
+    rows.types = {name: sorted(t) for name, t in types.items()}
+    return rows
 
 
 def _record(change: Change) -> bytes | None:
