@@ -46,10 +46,10 @@ class ProgressSource(Source, Protocol):
 
 @runtime_checkable
 class RereadableSource(Source, Protocol):
-    """A source whose records can be read again where they lie (files). A planned batch waiting
-    for its commit needs its raw lines only if the target refuses it and it is split (they are
-    planned again): `release_lines` lets them go (returning what `restore_lines` needs to read
-    them back), so a batch in flight holds no lines while the next one is read."""
+    """A source whose records can be read again where they lie (files). The pipeline keeps none of
+    a planned batch while it commits: a batch the target refuses is read again from the checkpoints
+    committed before it (pipeline._reread) and split. `release_lines`/`restore_lines` are what the
+    pipeline used before that (dropping and re-reading a kept batch's raw lines); no longer called."""
 
     def release_lines(self, batch: SourceBatch) -> Any: ...
 
