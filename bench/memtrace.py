@@ -145,9 +145,8 @@ def main() -> None:
     def build_plan(sb, *a, **k):
         r0 = rss()
         plan = plan_fn(sb, *a, **k)
-        raw = sum(len(c.raw) for c in sb.changes if isinstance(c.raw, bytes))
-        arrow = sum(st.data.nbytes for st in plan.stages)
-        print(f"  plan: {len(sb.changes)} changes, raw {raw / MiB:.0f} MiB; stages {len(plan.stages)} arrow"
+        arrow = sum(st.data.nbytes for st in plan.stages)  # (not sb.changes: that decodes a native batch)
+        print(f"  plan: {sb.records_read} records; stages {len(plan.stages)} arrow"
               f" {arrow / MiB:.0f} MiB rows {sum(st.data.num_rows for st in plan.stages)}; rss {r0 / MiB:.0f} ->"
               f" {rss() / MiB:.0f}; {heap()}")
         return plan
