@@ -126,15 +126,6 @@ def main() -> None:
     source = make_source(config.source, config)
     for sql in filter(None, os.environ.get("MEMTRACE_SQL", "").split(";")):
         target.con.execute(sql)
-    if os.environ.get("MEMTRACE_TRIM"):
-        _libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        rel = source.release_lines
-
-        def release(sb):
-            out = rel(sb)
-            _libc.malloc_trim(0)
-            return out
-        source.release_lines = release
     pool = pa.default_memory_pool()
     print(f"arrow pool {pool.backend_name}; MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX')}")
     print(f"after open: rss {rss() / MiB:.0f} MiB, {heap()}")
@@ -179,8 +170,6 @@ def main() -> None:
             orig_apply(self, plan, run, change_log=change_log)
         finally:
             state["worker"] = "idle"
-        if os.environ.get("MEMTRACE_TRIM"):
-            _libc.malloc_trim(0)
         mem = ""
         if hasattr(self, "con"):
             with contextlib.suppress(Exception):

@@ -308,12 +308,12 @@ def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget
         on_batch(run)
 
 
-def _reread(config: Config, source: Source, target: SqlTarget, name: str, keeper: LeaseKeeper | None,
+def _reread(config: Config, source: RereadableSource, target: SqlTarget, name: str, keeper: LeaseKeeper | None,
             checkpoints: list[Checkpoint]) -> SourceBatch:
     """A refused batch of a source that reads where its records lie, read again from the
     checkpoints committed before it: the same records, cut at the same place. Fails the run (a
     later run starts from those checkpoints) if the source no longer ends that batch where it did."""
-    with contextlib.closing(source.read(target.read_checkpoints(name))) as batches:
+    with contextlib.closing(source.reader().read(target.read_checkpoints(name))) as batches:
         sb = next(batches, None)
     where = [(cp.shard, cp.position, cp.size) for cp in checkpoints]
     if sb is None or [(cp.shard, cp.position, cp.size) for cp in sb.checkpoints] != where:

@@ -140,3 +140,22 @@ def test_a_refused_batch_the_source_no_longer_cuts_the_same_way_fails_the_run(tm
             pipeline._reread(config, source, target, "p", None, moved)
     finally:
         target.close()
+
+
+def test_reading_a_refused_batch_again_leaves_the_reading_ahead_untouched(tmp_path: Path) -> None:
+    """The refused batch is read again while the pipeline's own read is suspended a batch ahead,
+    near the file's end: it reads with a reader of its own (FileSource.reader), so the checkpoint
+    the read ahead ends the file with is still the file's end (a shared reader left it where the
+    re-read stopped, with the file's size: a grown file would have been read from the wrong place)."""
+    db = tmp_path / "w.duckdb"
+    run_once(f"file://{write(tmp_path / '0.jsonl', [rec('INSERT', *item('z', qty={'N': '0'}))])}", f"duckdb:///{db}")
+    with duckdb.connect(str(db)) as con:
+        con.execute("ALTER TABLE orders ALTER COLUMN qty TYPE INTEGER")
+    qty = ["1", "2", "1.5e400", "4", "5", "6", "7"]  # batches of 2; the second is refused, the read is at g
+    path = write(tmp_path / "1.jsonl", [rec("INSERT", *item(pk, qty={"N": n}), t=i + 1)
+                                        for i, (pk, n) in enumerate(zip("abcdefg", qty))])
+    counters = run_once(f"file://{path}", f"duckdb:///{db}", batch_size=2)
+    assert (counters.records_read, counters.changes_applied, counters.rejected) == (7, 6, 1)
+    with duckdb.connect(str(db), read_only=True) as con:
+        kept = con.execute("SELECT shard, position, size FROM dynashift.checkpoints WHERE shard = '1.jsonl'").fetchall()
+    assert kept == [("1.jsonl", str(path.stat().st_size), path.stat().st_size)]

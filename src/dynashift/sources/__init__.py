@@ -48,12 +48,12 @@ class ProgressSource(Source, Protocol):
 class RereadableSource(Source, Protocol):
     """A source whose records can be read again where they lie (files). The pipeline keeps none of
     a planned batch while it commits: a batch the target refuses is read again from the checkpoints
-    committed before it (pipeline._reread) and split. `release_lines`/`restore_lines` are what the
-    pipeline used before that (dropping and re-reading a kept batch's raw lines); no longer called."""
+    committed before it (pipeline._reread) and split, by a new reader of the same records."""
 
-    def release_lines(self, batch: SourceBatch) -> Any: ...
-
-    def restore_lines(self, batch: SourceBatch, released: Any) -> None: ...
+    def reader(self) -> RereadableSource:
+        """A new reader of the same records sharing no state with this one, which may be suspended
+        mid-batch meanwhile: the refused batch is read again as a new run would read it."""
+        ...
 
 
 @runtime_checkable

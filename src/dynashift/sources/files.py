@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import zlib
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator
@@ -141,46 +140,12 @@ class FileSource:
             first = fh.readline()
         return not first.startswith(b"\xef\xbb\xbf") and _is_json_line(first)
 
-    def release_lines(self, batch: SourceBatch) -> array | None:
-        """Drop the raw line of each change of a planned batch (~2.3 KB each on wide items); the
-        lengths returned let `restore_lines` read them back from the file (a change's seq holds
-        its file and offset). -1: a change without a line of its own. None: a batch planned from
-        native blocks holds no line (its changes are read from the file if ever needed)."""
-        if isinstance(batch, BlockBatch) and batch.blocks is not None:
-            return None
-        lengths = array("q")
-        for change in batch.changes:
-            raw = change.raw
-            if type(raw) is bytes:
-                lengths.append(len(raw))
-                change.raw = None
-            else:
-                lengths.append(-1)
-        return lengths
-
-    def restore_lines(self, batch: SourceBatch, released: array) -> None:
-        """The raw lines `release_lines` let go, read again (a refused batch is being split)."""
-        wanted: dict[str, list[tuple[int, int, Change]]] = {}
-        for change, length in zip(batch.changes, released):
-            if length >= 0:
-                name, offset, _ = change.seq.split(_SEP)
-                wanted.setdefault(name, []).append((int(offset), length, change))
-        paths = {f.name: f.path for f in self.files()}
-        for name, items in wanted.items():
-            if name not in paths:
-                raise SourceError(f"source {self.uri}: {name} is gone since it was read; run again to read it anew")
-            items.sort(key=lambda item: item[0])
-            with _open(paths[name]) as fh:
-                at = 0
-                for offset, length, change in items:
-                    at = _seek(fh, at, offset)
-                    line = fh.readline()
-                    at += len(line)
-                    body = line if len(line) == length else line.strip()
-                    if len(body) != length:
-                        raise SourceError(f"source {self.uri}: {name} changed since it was read (byte {offset});"
-                                          " run again to read it anew")
-                    change.raw = body
+    def reader(self) -> FileSource:
+        """A new reader of the same files, sharing nothing with this one's reads (its end offset,
+        its decoder's last version and attribute names met): what reads a refused batch again
+        while this one is suspended mid-file, exactly as a new run would read it."""
+        return FileSource(self.uri, default_table=self.default_table, batch_size=self.batch_size,
+                          batch_bytes=self.batch_bytes, ttl_ignore=self._ttl_ignore, soft=self._soft)
 
     def _resume_offset(self, f: _File, cp: Checkpoint | None) -> int | None:
         """Where to start reading a file; None when it was read to its end and has not changed."""
@@ -369,15 +334,6 @@ def _skip(fh: IO[bytes], offset: int) -> None:
             remaining -= len(chunk)
     else:
         fh.seek(offset)
-
-
-def _seek(fh: IO[bytes], at: int, offset: int) -> int:
-    """Move from uncompressed byte `at` to `offset` (forward only in a .gz)."""
-    if isinstance(fh, gzip.GzipFile):
-        _skip(fh, offset - at)
-    else:
-        fh.seek(offset)
-    return offset
 
 
 def _glob_base(pattern: str) -> str:
