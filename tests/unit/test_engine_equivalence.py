@@ -458,10 +458,12 @@ def test_native_engine_loads_exports_as_blocks(tmp_path, monkeypatch):
 
 
 def _export_lines(raw: list[bytes], key_names: list[str], version: int = 1_700_000_000_000_000):
-    """A batch of export lines held natively (as ExportReader hands them over), one file's tag."""
+    """A batch of export lines held natively (as ExportReader hands them over), one file's tag.
+    The native module itself, whichever engine DYNASHIFT_ENGINE makes the product run (CI's second
+    pass forces the Python one: engine.native_engine() is then None)."""
     import io
 
-    native = engine.native_engine()
+    import dynashift_native as native
     lines = native.ExportLines()
     reader = native.ExportReader(io.BytesIO(b"\n".join(raw)), False, 0)
     try:
