@@ -122,12 +122,7 @@ class NativeLines:
                         seg = [f, at, None]
                         self.segments.append(seg)
                         self._begin()
-                        b = self.batch
-                self._add(item)
-                b.records_read += 1
-                if stop > last_end:
-                    b.bytes_read += stop - last_end
-                    last_end = stop
+                last_end = self._count(item, stop, last_end)
         seg[2] = s._end
 
     def _python_file(self, f: _File, start: int) -> Iterator[SourceBatch]:
@@ -145,13 +140,17 @@ class NativeLines:
                     yield from self._cut(f, line_start, seg, True)
                     seg = [f, line_start, None]
                     self.segments.append(seg)
-                    b = self.batch
-                self._add(item)
-                b.records_read += 1
-                if end > last_end:
-                    b.bytes_read += end - last_end
-                    last_end = end
+                last_end = self._count(item, end, last_end)
         seg[2] = s._end
+
+    def _count(self, item: Change | Rejected, end: int, last_end: int) -> int:
+        """Add a record read up to byte `end` to the batch, as FileSource.read counts it (bytes once
+        per line, however many records it holds); the new end of what the batch has read."""
+        self._add(item)
+        self.batch.records_read += 1
+        if end > last_end:
+            self.batch.bytes_read += end - last_end
+        return max(end, last_end)
 
     def _add(self, item: Change | Rejected) -> None:
         if isinstance(item, Rejected):
