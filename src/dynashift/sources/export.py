@@ -245,6 +245,16 @@ class ExportSource:
         else:
             raise ConfigError(f"no export in {uri!r}: use export://PATH or export://s3://BUCKET/PREFIX")
         self._exports: list[Export] | None = None
+        self._made = (uri, self.store.client if isinstance(self.store, S3Store) else None, keys)
+
+    def reader(self) -> ExportSource:
+        """A new reader of the same export sharing no read state with this one (sources.RereadableSource):
+        the pipeline reads a refused batch again from its checkpoints, so a batch in flight holds
+        none of its lines (a full batch's JSON, ~1 KB an item) through its commit."""
+        uri, client, keys = self._made
+        again = ExportSource(uri, self.config, client=client, keys=keys)
+        again._exports, again._keys = self._exports, dict(self._keys)  # the manifests, read once
+        return again
 
     def exports(self) -> list[Export]:
         """Full exports first (by time), then incremental ones by the end of their window."""
