@@ -43,6 +43,7 @@ GROUPS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
                             "accept_gap"), _LIVE),
     ("Reading files", ("table",), ("file",)),
     ("Which DynamoDB tables", ("include", "exclude"), ()),
+    ("Full loads", ("load_batch_size",), ("export",)),
     ("How changes are applied", ("schema", "batch_size", "batch_bytes", "delete_mode", "ttl_deletes",
                                  "tombstone_retention", "on_bad_record", "change_log"), ()),
 ]

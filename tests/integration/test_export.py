@@ -125,7 +125,7 @@ def small(tmp_path_factory) -> History:
 
 def test_export_of_100k_items_then_the_stream_equals_the_table(big: History, tmp_path: Path) -> None:
     db = tmp_path / "r.duckdb"
-    loaded = load(export_uri(big), db)
+    loaded = load(export_uri(big), db, load_batch_size=50_000)
     assert loaded.records_read == loaded.changes_applied == big.items >= 100_000
     assert loaded.rejected == 0 and loaded.batches >= 2
     stream = load(f"file://{big.stream}", db)
@@ -142,7 +142,7 @@ def test_export_of_100k_items_then_the_stream_equals_the_table(big: History, tmp
 def test_stream_first_then_export_gives_the_same_table(small: History, tmp_path: Path, batch_size: int) -> None:
     db = tmp_path / "r.duckdb"
     load(f"file://{small.stream}", db, batch_size=batch_size)
-    load(export_uri(small), db, batch_size=batch_size)
+    load(export_uri(small), db, load_batch_size=batch_size)
     assert diff_duckdb(db, small.expected, check_changed_at=False) == []
 
 
@@ -151,7 +151,7 @@ def test_an_interrupted_load_resumes_with_the_same_result(small: History, tmp_pa
     db = tmp_path / "r.duckdb"
     if stream_first:  # the load must never overwrite these newer changes, before or after resuming
         load(f"file://{small.stream}", db)
-    config = Config(target=f"duckdb:///{db}", batch_size=700)  # files of ~970 lines: cut mid-file
+    config = Config(target=f"duckdb:///{db}", load_batch_size=700)  # files of ~970 lines: cut mid-file
     crashes = {"after": 2}
 
     def crash(run: Any) -> None:
@@ -347,7 +347,7 @@ def test_export_served_from_s3(small: History, moto_endpoint: str, tmp_path: Pat
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}])
     db = tmp_path / "r.duckdb"
-    loaded = load("export://s3://exports/nightly", db, endpoint_url=moto_endpoint, batch_size=1000)
+    loaded = load("export://s3://exports/nightly", db, endpoint_url=moto_endpoint, load_batch_size=1000)
     assert loaded.records_read == small.items and loaded.batches >= 3
     load(f"file://{small.stream}", db)
     assert diff_duckdb(db, small.expected, check_changed_at=False) == []

@@ -157,7 +157,7 @@ def test_a_single_table_design_split_by_export_and_stream(tmp_path: Path) -> Non
     (tmp_path / "expected.json").write_bytes(orjson.dumps({"tables": tables}))
 
     db = tmp_path / "r.duckdb"
-    run_once(f"export://{tmp_path / 'export'}?keys=pk,sk", f"duckdb:///{db}", routes=ROUTES, batch_size=700)
+    run_once(f"export://{tmp_path / 'export'}?keys=pk,sk", f"duckdb:///{db}", routes=ROUTES, load_batch_size=700)
     run_once(f"file://{tmp_path / 'stream.jsonl'}", f"duckdb:///{db}", routes=ROUTES, batch_size=900)
     assert diff_duckdb(db, tmp_path / "expected.json", check_changed_at=False) == []
     assert all(tables[t]["rows"] for t in tables)

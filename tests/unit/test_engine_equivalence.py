@@ -402,7 +402,7 @@ def _raw_export(folder: Path, at: datetime, files: list[list[bytes]], ends: list
 def _export_plans(which: str, folder: Path, key_names: list[str], batch: int, batch_bytes: int,
                   resume: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> list:
     monkeypatch.setenv(engine.ENV, which)
-    config = Config(target="duckdb:///unused.duckdb", batch_size=batch, batch_bytes=batch_bytes)
+    config = Config(target="duckdb:///unused.duckdb", load_batch_size=batch, batch_bytes=batch_bytes)
     source = ExportSource(f"export://{folder}?keys={','.join(key_names)}", config)
     files = [f.key for e in source.exports() for f in e.files]
     checkpoints = {files[0]: Checkpoint(source.uri, files[0], pos) for pos in resume.values()} if resume else {}
@@ -450,7 +450,7 @@ def test_native_engine_loads_exports_as_blocks(tmp_path, monkeypatch):
     write_export(tmp_path, table_arn="arn:aws:dynamodb:us-east-1:1:table/Books",
                  export_time=datetime(2024, 5, 1, tzinfo=timezone.utc), files=[items[:25], items[:5] + items[25:]])
     monkeypatch.setenv(engine.ENV, "native")
-    source = ExportSource(f"export://{tmp_path}?keys=pk,sk", Config(target="duckdb:///x.duckdb", batch_size=30))
+    source = ExportSource(f"export://{tmp_path}?keys=pk,sk", Config(target="duckdb:///x.duckdb", load_batch_size=30))
     batches = list(source.read({}))
     assert [type(sb) for sb in batches] == [BlockBatch, BlockBatch]
     plans = [build_plan(sb, SchemaState(), NAMING, Modes()) for sb in batches]
@@ -595,7 +595,7 @@ def test_a_damaged_export_file_fails_alike(damage, tmp_path, monkeypatch):
     errors = []
     for which in ("python", "native"):
         monkeypatch.setenv(engine.ENV, which)
-        source = ExportSource(f"export://{tmp_path}?keys=pk", Config(target="duckdb:///x.duckdb", batch_size=100_000))
+        source = ExportSource(f"export://{tmp_path}?keys=pk", Config(target="duckdb:///x.duckdb", load_batch_size=100_000))
         with pytest.raises(SourceError) as exc:
             list(source.read({}))
         errors.append(str(exc.value).split(" (")[0])

@@ -229,7 +229,7 @@ class ExportSource:
         location, _, query = uri[len("export://"):].partition("?")
         self.uri = f"export://{location}"  # the checkpoints' source: options do not change what is loaded
         self.config = config
-        self.batch_size = config.batch_size
+        self.batch_size = config.load_batch_size  # (Config.load_batch_size: why not batch_size)
         self.batch_bytes = config.batch_bytes
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         self._keys: dict[str, list[str]] = {}

@@ -1,5 +1,6 @@
-"""A full load's batch in flight holds none of its lines: a refused one is read again from the
-export (ExportSource.reader, pipeline._reread) and split, exactly as a file's (test_memory_release)."""
+"""A full load's batches: one DuckDB row group each by default (Config.load_batch_size), and a
+batch in flight holds none of its lines: a refused one is read again from the export
+(ExportSource.reader, pipeline._reread) and split, exactly as a file's (test_memory_release)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from dynashift import pipeline, run_once
+from dynashift import Config, pipeline, run_once
 from dynashift.sources.export import write_export
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders"
@@ -27,7 +28,7 @@ def test_a_refused_export_batch_is_read_again_and_split(tmp_path: Path, monkeypa
     qty = [("a", "1"), ("b", "2"), ("c", "3"), ("d", "1.5e400"), ("e", "5"), ("f", "6"), ("g", "7")]
     items = [{"Item": {"pk": {"S": pk}, "qty": {"N": n}}} for pk, n in qty]
     write_export(tmp_path / "e1", table_arn=ARN, export_time=AT, files=[items[:3], items[3:]])
-    counters = run_once(f"export://{tmp_path / 'e1'}?keys=pk", f"duckdb:///{db}", batch_size=2)
+    counters = run_once(f"export://{tmp_path / 'e1'}?keys=pk", f"duckdb:///{db}", load_batch_size=2)
     assert held == [None] * 4
     assert (counters.records_read, counters.changes_applied, counters.rejected) == (7, 6, 1)
     with duckdb.connect(str(db), read_only=True) as con:
@@ -37,3 +38,13 @@ def test_a_refused_export_batch_is_read_again_and_split(tmp_path: Path, monkeypa
     assert rows == [(f'{{"pk":{{"S":"{pk}"}}}}', q) for pk, q in
                     [("a", 1), ("b", 2), ("c", 3), ("e", 5), ("f", 6), ("g", 7), ("z", 0)]]
     assert '"S":"d"' in raw and done == [("done",), ("done",)]
+
+
+def test_a_full_load_batch_is_one_duckdb_row_group() -> None:
+    """DuckDB writes a transaction's rows straight to its file, compressed, once they fill a row
+    group; a smaller batch goes to its WAL and is written again at a checkpoint (half the items/s)."""
+    with duckdb.connect() as con:
+        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(300000)")
+        sizes = {int(n) for (n,) in con.execute("SELECT sum(count) FROM pragma_storage_info('t') WHERE row_group_id < 2"
+                                                " AND segment_type = 'BIGINT' GROUP BY row_group_id").fetchall()}
+    assert sizes == {Config().load_batch_size}
