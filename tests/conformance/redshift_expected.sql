@@ -124,8 +124,6 @@ DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynas
 
 INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "Name", "name__2", "s") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."n", s."Name", s."name__2", s."s" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
-SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
-
 INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners WHERE _vrow IS NULL;
 
 INSERT INTO dynashift.change_log SELECT %s, "dist_key", "_dynashift_op", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", SYSDATE FROM _dynashift_winners;
@@ -147,8 +145,6 @@ SELECT _verdict, _vrow IS NULL, count(*) FROM _dynashift_winners GROUP BY _verdi
 DELETE FROM "public"."customers" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynashift_winners WHERE "_dynashift_op" <> 'S');
 
 INSERT INTO "public"."customers" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "v") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", s."v" FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
-
-SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
 
 INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners WHERE _vrow IS NULL;
 

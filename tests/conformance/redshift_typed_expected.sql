@@ -558,8 +558,6 @@ DELETE FROM "public"."orders" WHERE "dist_key" IN (SELECT "dist_key" FROM _dynas
 
 INSERT INTO "public"."orders" ("dist_key", "_dynashift_changed_at", "_dynashift_synced_at", "_dynashift_deleted", "pk", "n", "_dynashift_item") SELECT s."dist_key", s."_dynashift_changed_at", SYSDATE, w."_dynashift_op" = 'V', s."pk", CAST(s."n" AS DECIMAL(38,2)), JSON_PARSE(s."_dynashift_item") FROM "_dynashift_stage" s JOIN _dynashift_winners w ON w."dist_key" = s."dist_key" WHERE w."_dynashift_op" IN ('U', 'V');
 
-SELECT count(*) FROM _dynashift_winners WHERE "_dynashift_op" = 'S';
-
 INSERT INTO dynashift.versions SELECT %s, "dist_key", "_dynashift_version", "_dynashift_seq", "_dynashift_event_id", "_dynashift_op" <> 'U', SYSDATE, NULL, NULL FROM _dynashift_winners WHERE _vrow IS NULL;
 
 DROP TABLE IF EXISTS _dynashift_winners;

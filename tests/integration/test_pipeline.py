@@ -189,6 +189,31 @@ def test_types_seen_are_recorded(tmp_path):
     assert sql(db, "SELECT types_seen, is_key FROM dynashift.columns WHERE attribute_name = 'pk'") == [('["S"]', True)]
 
 
+def test_types_seen_and_last_seen_are_kept_per_table(tmp_path):
+    """Several tables in one batch share one statement: an attribute of the same name in two
+    tables keeps each table's own types, and only the attributes a batch holds are seen again."""
+    db = tmp_path / "w.duckdb"
+    k, v = item("a", status={"S": "new"}, only_orders={"BOOL": True})
+    kc, vc = item("c", status={"N": "1"})
+    write(tmp_path / "1.jsonl", [rec("INSERT", k, v, 1), rec("INSERT", kc, vc, 2, table="Customers")])
+    run(tmp_path / "1.jsonl", db)
+    seen = "SELECT table_name, attribute_name, types_seen FROM dynashift.columns ORDER BY 1, 2"
+    assert sql(db, seen) == [("customers", "pk", '["S"]'), ("customers", "status", '["N"]'),
+                             ("orders", "only_orders", '["BOOL"]'), ("orders", "pk", '["S"]'),
+                             ("orders", "status", '["S"]')]
+    first = dict(((t, a), s) for t, a, s in sql(db, "SELECT table_name, attribute_name, last_seen FROM dynashift.columns"))
+    _, v2 = item("a", status={"N": "2"})
+    _, vc2 = item("c", status={"SS": ["x"]})
+    write(tmp_path / "2.jsonl", [rec("MODIFY", k, v2, 3), rec("MODIFY", kc, vc2, 4, table="Customers")])
+    run(tmp_path / "2.jsonl", db)
+    assert sql(db, seen) == [("customers", "pk", '["S"]'), ("customers", "status", '["N","SS"]'),
+                             ("orders", "only_orders", '["BOOL"]'), ("orders", "pk", '["S"]'),
+                             ("orders", "status", '["N","S"]')]
+    later = dict(((t, a), s) for t, a, s in sql(db, "SELECT table_name, attribute_name, last_seen FROM dynashift.columns"))
+    assert {key for key in later if later[key] > first[key]} == {("customers", "pk"), ("customers", "status"),
+                                                                 ("orders", "pk"), ("orders", "status")}
+
+
 def test_bad_records_are_rejected_with_reasons_and_counted(tmp_path):
     db = tmp_path / "w.duckdb"
     k, v = item("a", n={"N": "1"})

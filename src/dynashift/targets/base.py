@@ -260,7 +260,8 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
                 f" FROM {staged} s JOIN {winners} w ON w.{dk} = s.{dk}"
                 f" WHERE w.{op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
             )
-            soft_delete(self, target, winners, staged, columns, casts)
+            if soft:  # only soft-delete mode stages SOFT_DELETE winners: no statement to learn there are none
+                soft_delete(self, target, winners, staged, columns, casts)
             if fresh:
                 values = ", ".join(values_version_sql()) if soft else "NULL, NULL"
                 self.execute(
