@@ -58,8 +58,8 @@ class Config(BaseModel):
     batch_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Input bytes per batch")
     load_batch_size: int = Field(122_880, ge=1, description="Items per batch (one target transaction) of a full load "
                                  "from an export: by default one DuckDB row group, which DuckDB writes straight to its "
-                                 "file, compressed, rather than to its WAL and again at a checkpoint (twice the items/s "
-                                 "of 50,000); a smaller one needs less memory (about 3 KB an item)")
+                                 "file, compressed, rather than to its WAL and again at a checkpoint (1.4x the items per "
+                                 "CPU-second of 50,000); a smaller one needs less memory (about 3 KB an item)")
     max_wait: float = Field(5.0, ge=0, description="How long a batch may wait for more records in continuous mode (e.g. 5s)")
     interval: float | None = Field(None, gt=0, description="Scheduled mode: apply what the stream holds, sleep this long (e.g. 5m), repeat")
     include: list[str] = Field(default_factory=list, description="Replicate only these DynamoDB tables (names or glob patterns)")
