@@ -229,6 +229,66 @@ fn parallel<T: Send, F: Fn(std::ops::Range<usize>) -> T + Sync>(items: usize, pa
     })
 }
 
+/// Lines decoded together at most (about 4 MB of wide records: one block read).
+const GROUP: usize = 2048;
+/// Lines a thread claims at a time when a group is decoded on two.
+const CHUNK: usize = 32;
+
+/// One line's envelope, or None for a line the Python code decodes (not one plain record ending
+/// in a newline).
+fn decode_line<'a>(raw: &'a [u8], default_table: Option<&str>) -> Option<envelope::Envelope<'a>> {
+    let body = strip(raw);
+    if raw.last() != Some(&b'\n') || body.is_empty() {
+        return None;
+    }
+    envelope::decode(body, default_table).ok()
+}
+
+/// The envelopes of `spans` of `buf`, in order: on this thread and a helper when there are enough
+/// (each claims `CHUNK` lines at a time, so neither waits long for the other whatever the load).
+fn decode_lines<'a>(buf: &'a [u8], spans: &[(usize, usize)], default_table: Option<&str>)
+                    -> Vec<Option<envelope::Envelope<'a>>> {
+    let chunks = spans.len().div_ceil(CHUNK);
+    if chunks < 4 || decode_threads() < 2 {
+        return spans.iter().map(|&(a, b)| decode_line(&buf[a..b], default_table)).collect();
+    }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done: Vec<(usize, Vec<Option<envelope::Envelope<'a>>>)> = Vec::new();
+        loop {
+            let c = next.fetch_add(1, Ordering::Relaxed);
+            if c >= chunks {
+                return done;
+            }
+            let part = &spans[c * CHUNK..((c + 1) * CHUNK).min(spans.len())];
+            done.push((c, part.iter().map(|&(a, b)| decode_line(&buf[a..b], default_table)).collect()));
+        }
+    };
+    let (mine, theirs) = std::thread::scope(|s| {
+        let helper = s.spawn(work);
+        let mine = work();
+        (mine, helper.join().expect("a decoding thread failed"))
+    });
+    let mut slots: Vec<Option<Vec<Option<envelope::Envelope<'a>>>>> = (0..chunks).map(|_| None).collect();
+    for (c, envs) in mine.into_iter().chain(theirs) {
+        slots[c] = Some(envs);
+    }
+    slots.into_iter().flat_map(|s| s.expect("every chunk decoded")).collect()
+}
+
+/// Threads decoding a group of lines: two where the machine has two cores or more.
+fn decode_threads() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match std::env::var("DYNASHIFT_DECODE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()) {
+            Some(n) => n.clamp(1, 2),
+            None => cores.min(2),
+        }
+    })
+}
+
 /// What `take` ended on.
 const EOF: u8 = 0; // the file has ended
 const CUT: u8 = 1; // the batch is full before the line at `line_start` (not consumed)
@@ -264,54 +324,67 @@ impl LineFile {
         let (kind, line_start, line, learned) = py.allow_threads(|| -> std::io::Result<_> {
             let mut learned: Vec<(String, Vec<String>)> = Vec::new();
             let mut seq = String::with_capacity(prefix.len() + 24);
+            let mut spans: Vec<(usize, usize)> = Vec::with_capacity(GROUP);
             loop {
                 let Some((a, b)) = me.next_line()? else { return Ok((EOF, 0, None, learned)) };
-                let start = me.base + a as u64;
                 let Some(acc) = acc.as_deref_mut() else {
-                    return Ok((LINE, start, Some(me.buf[a..b].to_vec()), learned));
+                    return Ok((LINE, me.base + a as u64, Some(me.buf[a..b].to_vec()), learned));
                 };
-                let raw = &me.buf[a..b];
-                let body = strip(raw);
-                let env = if raw.last() == Some(&b'\n') && !body.is_empty() {
-                    envelope::decode(body, default_table.as_deref()).ok()
-                } else {
-                    None
-                };
-                let Some(env) = env else {
-                    return Ok((LINE, start, Some(raw.to_vec()), learned));
-                };
-                if (records >= batch_size || bytes >= batch_bytes) && start >= last_end {
-                    me.pos = a; // read again by the next batch
-                    return Ok((CUT, start, None, learned));
+                // the lines already in the buffer join this one (up to the batch's cut, which needs
+                // one line more: that line may be one for the Python code), decoded on two threads
+                spans.clear();
+                spans.push((a, b));
+                let want = batch_size.saturating_sub(records).clamp(1, GROUP - 1) + 1;
+                while spans.len() < want {
+                    match memchr::memchr(b'\n', &me.buf[me.pos..]) {
+                        Some(n) => {
+                            spans.push((me.pos, me.pos + n + 1));
+                            me.pos += n + 1;
+                        }
+                        None => break,
+                    }
                 }
-                let new_names = learn_names(names, &env);
-                if new_names {
-                    learned.push((env.table.clone(), env.names.iter().map(|n| n.to_string()).collect()));
+                let envs = decode_lines(&me.buf, &spans, default_table.as_deref());
+                for (&(a, b), env) in spans.iter().zip(envs) {
+                    let start = me.base + a as u64;
+                    let raw = &me.buf[a..b];
+                    let Some(env) = env else {
+                        me.pos = b; // consumed: the Python code decides it
+                        return Ok((LINE, start, Some(raw.to_vec()), learned));
+                    };
+                    if (records >= batch_size || bytes >= batch_bytes) && start >= last_end {
+                        me.pos = a; // read again by the next batch
+                        return Ok((CUT, start, None, learned));
+                    }
+                    let new_names = learn_names(names, &env);
+                    if new_names {
+                        learned.push((env.table.clone(), env.names.iter().map(|n| n.to_string()).collect()));
+                    }
+                    let version = env.version.unwrap_or(last_version);
+                    last_version = version;
+                    seq.clear();
+                    let _ = write!(seq, "{prefix}{start:015}\u{1f}000000");
+                    acc.add(Add {
+                        table: &env.table,
+                        op: env.op,
+                        dist_key: &env.dist_key,
+                        version,
+                        seq: &seq,
+                        event_id: &env.event_id,
+                        ttl: env.ttl,
+                        body: strip(raw),
+                        renderable: true,
+                        key_names: None,
+                        names: new_names.then(|| env.names.iter().map(|n| n.as_ref()).collect()),
+                    });
+                    let stop = start + raw.len() as u64;
+                    records += 1;
+                    if stop > last_end {
+                        bytes += (stop - last_end) as usize;
+                        last_end = stop;
+                    }
+                    end = stop;
                 }
-                let version = env.version.unwrap_or(last_version);
-                last_version = version;
-                seq.clear();
-                let _ = write!(seq, "{prefix}{start:015}\u{1f}000000");
-                acc.add(Add {
-                    table: &env.table,
-                    op: env.op,
-                    dist_key: &env.dist_key,
-                    version,
-                    seq: &seq,
-                    event_id: &env.event_id,
-                    ttl: env.ttl,
-                    body,
-                    renderable: true,
-                    key_names: None,
-                    names: new_names.then(|| env.names.iter().map(|n| n.as_ref()).collect()),
-                });
-                let stop = start + raw.len() as u64;
-                records += 1;
-                if stop > last_end {
-                    bytes += (stop - last_end) as usize;
-                    last_end = stop;
-                }
-                end = stop;
             }
         }).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let line = line.map(|l| PyBytes::new(py, &l));

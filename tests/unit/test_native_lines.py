@@ -1,0 +1,92 @@
+"""The native line reader's fast paths agree with the Python engine (the reference).
+
+`LineFile.take` decodes the lines already in its buffer together, on two threads (each claims
+32 lines at a time), then folds them into the batch in file order; the JSON reader skips
+DynamoDB's typed values (`{"S":"..."}`, `{"NULL":true}`, `{"M":...}`) by their bytes. So: files
+long enough for several groups and for both threads (groups under 128 lines, as in the other
+tests, are decoded on one), with lines the Python code must decide
+anywhere among them and batches cut anywhere; and images whose typed values are damaged just
+where the fast path looks (escaped quotes and brackets in strings, a value cut short, a missing
+brace, control characters, almost-literals).
+"""
+
+from __future__ import annotations
+
+import dynashift_native  # noqa: F401  (these tests exercise the native module itself)
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dynashift.simulate import simulate
+
+from test_engine_equivalence import SETTINGS, _source_plans, assert_same  # noqa: E402
+
+BAD_LINES = [b"not json", b'{"eventName":"INSERT"}', b"{}", b'{"Records":[]}', b'{"dynamodb":{"Keys":{"pk":{"S":"a"}}',
+             b'{"eventName":"MODIFY","tableName":"T","dynamodb":{"Keys":{"pk":{"S":"a"}},"NewImage":{"a":{"S":"\\x"}}}}']
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=SETTINGS.suppress_health_check)
+@given(bad=st.lists(st.tuples(st.integers(0, 1499), st.sampled_from(BAD_LINES)), max_size=6),
+       batch=st.sampled_from([1, 31, 32, 33, 97, 400, 1499, 5000]), end_newline=st.booleans())
+def test_long_files_with_lines_for_python_anywhere_plan_the_same(bad, batch, end_newline, tmp_path_factory,
+                                                                 monkeypatch):
+    folder = tmp_path_factory.mktemp("long")
+    simulate(folder, changes=1500, profile="wide", seed=7, expected=False)
+    (path,) = sorted(folder.glob("changes-*"))
+    lines = path.read_bytes().splitlines()
+    for at, junk in sorted(bad, reverse=True):
+        lines.insert(min(at, len(lines)), junk)
+    path.write_bytes(b"\n".join(lines) + (b"\n" if end_newline else b""))
+    py = _source_plans("python", f"file://{path}", monkeypatch, batch)
+    native = _source_plans("native", f"file://{path}", monkeypatch, batch)
+    assert native == py
+
+
+TYPED = [  # (a value as it stands in an image, written out by hand: bytes the fast path reads)
+    b'{"S":"plain"}', b'{"S":"quo\\"te}"}', b'{"S":"br}ace]\\\\"}', b'{"S":"\\u00e9\\ud83d\\ude00"}', b'{"S":""}',
+    b'{"N":"12.50"}', b'{"B":"AAEC"}', b'{"NULL":true}', b'{"BOOL":true}', b'{"BOOL":false}',
+    b'{"M":{"a":{"S":"x"},"b":{"NULL":true}}}', b'{"L":[{"S":"x"},{"N":"1"}]}', b'{"SS":["a","b"]}',
+    b'{"NS":["1","2"]}', b'{"BS":["AA=="]}', b'{"M":{}}', b'{"L":[]}',
+    # damaged: each must be decided as the Python engine decides it
+    b'{"S":"x"', b'{"S":"x"]', b'{"S":"x"}}', b'{"S":"x" }', b'{"S":"x","N":"1"}', b'{"S":"a\x01b"}',
+    b'{"S":"a\\qb"}', b'{"S":"\\ud800"}', b'{"S":x}', b'{"S":', b'{"S"', b'{"NULL":truex}', b'{"NULL":tru}',
+    b'{"NULL":true ', b'{"BOOL":fals}', b'{"BOOL":false]', b'{"M":[]}', b'{"L":{}}', b'{"SS":{}}', b'{"M":{"a"}}',
+    b'{"M":{"a":}}', b'{"L":[,]}', b'{"S":"x"}x', b'{"S":"x"}{"S":"y"}', b'{"N":1}', b'{"N":-0.5e3}', b'{"N":1e}',
+    b'{"N":12345678901234567890}', b'{"M":{"a":{"S":"x"},"a":{"S":"y"}}}',
+]
+
+
+def _record(op: str, pk: str, values: list[bytes], ts: int) -> bytes:
+    image = b"{" + b",".join(b'"a%d":' % i + v for i, v in enumerate(values)) + b"}"
+    which = b"OldImage" if op == "REMOVE" else b"NewImage"
+    old = b',"OldImage":' + image if op == "MODIFY" else b""
+    return (b'{"eventID":"e%d","eventName":"%s","tableName":"T","dynamodb":{"ApproximateCreationDateTime":%d,'
+            b'"Keys":{"pk":{"S":"%s"}},"%s":%s%s}}' % (ts, op.encode(), ts, pk.encode(), which, image, old))
+
+
+@SETTINGS
+@given(records=st.lists(st.tuples(st.sampled_from(["INSERT", "MODIFY", "REMOVE"]), st.sampled_from(["a", "b", "c"]),
+                                  st.lists(st.sampled_from(TYPED), min_size=1, max_size=5)), min_size=1, max_size=8))
+def test_typed_values_damaged_where_the_fast_path_looks_decode_the_same(records, monkeypatch):
+    lines = [_record(op, pk, values, 1_700_000_000_000 + i) for i, (op, pk, values) in enumerate(records)]
+    assert_same([lines], monkeypatch)
+
+
+@SETTINGS
+@given(records=st.lists(st.tuples(st.sampled_from(["INSERT", "MODIFY", "REMOVE"]), st.sampled_from(["a", "b", "c"]),
+                                  st.lists(st.sampled_from(TYPED), min_size=1, max_size=5)), min_size=1, max_size=8),
+       batch=st.integers(1, 5))
+def test_typed_values_damaged_where_the_fast_path_looks_read_the_same(records, batch, tmp_path_factory, monkeypatch):
+    lines = [_record(op, pk, values, 1_700_000_000_000 + i) for i, (op, pk, values) in enumerate(records)]
+    path = tmp_path_factory.mktemp("typed") / "changes.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert _source_plans("native", f"file://{path}", monkeypatch, batch) == \
+        _source_plans("python", f"file://{path}", monkeypatch, batch)
+
+
+@pytest.mark.parametrize("value", TYPED)
+def test_each_typed_value_last_in_its_record_decodes_the_same(value, monkeypatch):
+    """The value last in the record, so that the fast path's 8-byte look-ahead meets its end."""
+    line = (b'{"eventName":"INSERT","tableName":"T","dynamodb":{"Keys":{"pk":{"S":"a"}},"NewImage":{"v":' + value
+            + b"}}}")
+    assert_same([[line, line[:-1]]], monkeypatch)
