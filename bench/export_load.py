@@ -173,7 +173,7 @@ def main() -> None:
         profiler.start()
     started, cpu_started = time.perf_counter(), _cpu()
     run = replicate(config, source, target)
-    (rows,) = target.query('SELECT count(*) FROM main."orders"')[0]
+    (rows,) = target.query(f"SELECT count(*) FROM {target.table_ref('orders')}")[0]
     closing, closing_cpu = time.perf_counter(), _cpu()
     target.close()  # timed too: DuckDB writes what it still holds to the file on close
     if args.trace_sql:
