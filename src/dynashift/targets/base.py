@@ -38,6 +38,7 @@ from ..schema import (
     has_own_column,
 )
 from .column_records import add_columns, record_columns, record_types
+from .fresh_tables import insert_new_keys
 from .leasing import LeaseTables
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote, select_list
@@ -93,6 +94,8 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         # "write" (run: creates the metadata), "read" (status, report, verify: creates nothing, and
         # needs the metadata) or "probe" (doctor: connects, creates nothing, needs nothing)
         self.mode = "write"
+        # plain tables this target created: each of their rows has its versions row (fresh_tables.py)
+        self.created: set[str] = set()
 
     def prepare_metadata(self) -> None:
         """What `open` does once connected, by mode: create/migrate the metadata, or only check it."""
@@ -100,6 +103,16 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             self.ensure_metadata()
         elif self.mode == "read":
             self.require_metadata()
+
+    def made_here(self, table: str) -> bool:
+        """Whether each row of `table` surely has its versions row (fresh_tables.py): a plain table
+        this target created, on a target with one writer."""
+        return self.ONE_WRITER and table in self.created
+
+    def expire_tombstones(self, retention_seconds: float) -> int:
+        """(metadata.py) The tables this target created may then hold rows without versions rows."""
+        self.created.clear()
+        return super().expire_tombstones(retention_seconds)
 
     # ------------------------------------------------------------ names
 
@@ -173,6 +186,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
                     create_extended(self, ch)  # with the item column, the history table or view (typed_and_history.py)
                 else:
                     self.execute(self.create_table_sql(ch, "".join(f", {c}" for c in inline.get(ch.table, ()))))
+                    self.created.add(ch.table)
                 self.execute(
                     f"INSERT INTO {META}.tables (table_name, source_table, key_attributes, created_at, options, schema_name)"
                     f" VALUES ({p}, {p}, {p}, {self.NOW}, {p}, {p})",
@@ -250,7 +264,9 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             self._rewrite_versions(table, winners, soft)
         if applied < total:
             self.execute(f"DELETE FROM {winners} WHERE _verdict <> 'W'")
-        if applied:
+        if applied and applied == fresh == total and not soft and self.made_here(table):
+            insert_new_keys(self, target, staged, columns, casts)  # a full load into the table it made
+        elif applied:
             cols = "".join(f", {quote(c)}" for c in columns)
             values_sql = select_list(columns, casts)
             self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
@@ -262,6 +278,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             )
             if soft:  # only soft-delete mode stages SOFT_DELETE winners: no statement to learn there are none
                 soft_delete(self, target, winners, staged, columns, casts)
+        if applied:
             if fresh:
                 values = ", ".join(values_version_sql()) if soft else "NULL, NULL"
                 self.execute(
