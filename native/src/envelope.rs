@@ -19,6 +19,8 @@ pub struct Envelope<'a> {
     pub new_lazy: bool,
     pub old_lazy: bool,
     pub names: Vec<Cow<'a, str>>,
+    /// The span in the record of the object its row is rendered from: NewImage, or Keys for a REMOVE.
+    pub image: (usize, usize),
 }
 
 #[derive(Default)]
@@ -213,6 +215,7 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
     let mut precision = Scalar::Absent;
     let mut key_list = None;
     let (mut new_lazy, mut old_lazy, mut new_null) = (false, false, true);
+    let (mut new_span, mut keys_span) = ((0, 0), (0, 0));
     let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(64); // one allocation, not a growth per power of two
     p.object(|p, name| {
         match name.as_ref() {
@@ -231,7 +234,12 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
                             _ => return Err(Defer),
                         },
                         "ApproximateCreationDateTimePrecision" => precision = scalar(p)?,
-                        "Keys" => key_list = Some(keys(p)?),
+                        "Keys" => {
+                            p.ws();
+                            let at = p.i;
+                            key_list = Some(keys(p)?);
+                            keys_span = (at, p.i);
+                        }
                         "NewImage" => {
                             if p.null()? {
                                 return Ok(());
@@ -241,10 +249,12 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
                             }
                             new_lazy = true;
                             new_null = false;
+                            let at = p.i;
                             p.object(|p, attr| {
                                 names.push(attr.clone());
                                 p.skip().map(|_| ())
                             })?;
+                            new_span = (at, p.i);
                         }
                         "OldImage" => {
                             if p.null()? {
@@ -362,5 +372,6 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
         new_lazy: op != REMOVE && new_lazy,
         old_lazy: op == REMOVE && old_lazy,
         names: if op != REMOVE { names } else { Vec::new() },
+        image: if op != REMOVE { new_span } else { keys_span },
     })
 }

@@ -93,9 +93,11 @@ struct Winner {
     event_id: String,
     dist_key: String,
     op: u8,
-    body: Vec<u8>,                  // the record its row is rendered from
+    body: Vec<u8>,                  // the record its row is rendered from, or (not `whole`) that object itself
+    whole: bool,                    // `body` is the whole record
     renderable: bool,               // false: only the Python path can render it
-    key_names: Option<Vec<String>>, // a foreign change's Keys names (else read again from `body`)
+    key_names: Option<Vec<String>>, // its Keys names: a foreign change's, a table's first key's (else
+                                    // read again from `body`)
 }
 
 #[derive(Default)]
@@ -120,8 +122,10 @@ struct Add<'a> {
     event_id: &'a str,
     ttl: bool,
     body: &'a [u8],
+    whole: bool,
     renderable: bool,
     key_names: Option<Vec<String>>,
+    keys: &'a [(String, &'static str, String)], // a native change's Keys (its names, for a table's first key)
     names: Option<Vec<&'a str>>,
 }
 
@@ -170,8 +174,9 @@ impl LineBatch {
                     dist_key: a.dist_key.to_string(),
                     op: a.op,
                     body: a.body.to_vec(),
+                    whole: a.whole,
                     renderable: a.renderable,
-                    key_names: a.key_names,
+                    key_names: first_key_names(table.winners.len(), a.key_names, a.keys),
                 });
                 return;
             }
@@ -199,8 +204,9 @@ impl LineBatch {
             w.op = a.op;
             w.body.clear();
             w.body.extend_from_slice(a.body);
+            w.whole = a.whole;
             w.renderable = a.renderable;
-            w.key_names = a.key_names;
+            w.key_names = first_key_names(s, a.key_names, a.keys);
         }
     }
 
@@ -209,9 +215,22 @@ impl LineBatch {
         if let Some(k) = &w.key_names {
             return Some(k.clone());
         }
+        if !w.whole {
+            return None;
+        }
         let env = envelope::decode(&w.body, self.default_table.as_deref()).ok()?;
         Some(env.keys.into_iter().map(|(n, _, _)| n).collect())
     }
+}
+
+/// The Keys names a winner keeps: a foreign change's own; a native one's only in a table's first
+/// slot (planning reads a table's key names from its first winner; the others hold just their image).
+fn first_key_names(slot: usize, given: Option<Vec<String>>, keys: &[(String, &'static str, String)])
+                   -> Option<Vec<String>> {
+    if given.is_some() {
+        return given;
+    }
+    (slot == 0).then(|| keys.iter().map(|(n, _, _)| n.clone()).collect())
 }
 
 /// `items` split in `parts` contiguous shares, each handled on its own thread.
@@ -229,8 +248,9 @@ fn parallel<T: Send, F: Fn(std::ops::Range<usize>) -> T + Sync>(items: usize, pa
     })
 }
 
-/// Lines decoded together at most (about 4 MB of wide records: one block read).
-const GROUP: usize = 2048;
+/// Lines decoded together at most (about 1.2 MB of wide records, so that what is decoded and not
+/// yet folded stays in the caches).
+const GROUP: usize = 512;
 /// Lines a thread claims at a time when a group is decoded on two.
 const CHUNK: usize = 32;
 
@@ -372,9 +392,11 @@ impl LineFile {
                         seq: &seq,
                         event_id: &env.event_id,
                         ttl: env.ttl,
-                        body: strip(raw),
+                        body: &strip(raw)[env.image.0..env.image.1],
+                        whole: false,
                         renderable: true,
                         key_names: None,
+                        keys: &env.keys,
                         names: new_names.then(|| env.names.iter().map(|n| n.as_ref()).collect()),
                     });
                     let stop = start + raw.len() as u64;
@@ -417,8 +439,10 @@ impl LineBatch {
             event_id,
             ttl,
             body: raw.unwrap_or_default(),
+            whole: true,
             renderable: raw.is_some(),
             key_names: Some(key_names),
+            keys: &[],
             names: names.as_ref().map(|n| n.iter().map(String::as_str).collect()),
         });
         Ok(())
@@ -456,8 +480,9 @@ impl LineBatch {
                 let shares = parallel(n, parts, |r| {
                     let w = &t.winners[r];
                     let slices: Vec<&[u8]> = w.iter().map(|w| w.body.as_slice()).collect();
+                    let whole: Vec<bool> = w.iter().map(|w| w.whole).collect();
                     let which: Vec<u8> = w.iter().map(|w| if w.op == REMOVE { 2 } else { 0 }).collect();
-                    rendering::render_rows(&slices, &which).ok()
+                    rendering::render_images(&slices, &whole, &which).ok()
                 });
                 let shares: Vec<rendering::Rendered> = shares.into_iter().collect::<Option<_>>()?;
                 let (mut dist, mut op, mut version, mut seq, mut event) =

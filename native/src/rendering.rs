@@ -110,6 +110,62 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
     finish(lines.len(), columns)
 }
 
+/// As render_rows, where `whole[i]`; elsewhere `rows[i]` is the image object itself, cut from a
+/// record that envelope::decode accepted whole (so its record needs no second look: file lines).
+pub fn render_images(rows: &[&[u8]], whole: &[bool], which: &[u8]) -> R<Rendered> {
+    let mut columns: Vec<Column> = Vec::new();
+    let mut index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut sc = Scratch::default();
+    for (row, ((&bytes, &w), &which)) in rows.iter().zip(whole).zip(which).enumerate() {
+        let image = if w { image_of(bytes, which)? } else { bytes };
+        let mut p = P::new(image);
+        p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut index, &mut sc))?;
+        if !p.at_end() {
+            return Err(Defer);
+        }
+    }
+    finish(rows.len(), columns)
+}
+
+/// The image object render_rows renders of a whole record (0 NewImage, 1 OldImage, 2 Keys), found
+/// with render_rows' checks.
+fn image_of(line: &[u8], which: u8) -> R<&[u8]> {
+    if !crate::json::is_utf8(line) {
+        return Err(Defer);
+    }
+    let want = match which {
+        0 => "NewImage",
+        1 => "OldImage",
+        _ => "Keys",
+    };
+    let mut p = P::new(line);
+    let mut found = None;
+    let mut dynamodb = false;
+    p.object(|p, name| {
+        if name != "dynamodb" {
+            return p.skip().map(|_| ());
+        }
+        dynamodb = true;
+        if p.peek()? != b'{' {
+            return Err(Defer);
+        }
+        p.object(|p, name| {
+            if name != want {
+                return p.skip().map(|_| ());
+            }
+            if p.peek()? != b'{' {
+                return Err(Defer);
+            }
+            found = Some(p.skip()?);
+            Ok(())
+        })
+    })?;
+    match found {
+        Some((a, b)) if p.at_end() && dynamodb => Ok(&line[a..b]),
+        _ => Err(Defer),
+    }
+}
+
 /// One attribute of row `row`'s image: its text appended to its column (made when first met).
 #[inline]
 fn attribute<'a>(p: &mut P<'a>, attr: &Cow<'a, str>, row: usize, columns: &mut Vec<Column>,
