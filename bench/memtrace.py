@@ -4,9 +4,18 @@
     .venv/bin/python bench/memtrace.py --changes 200000 --shape wide
 
 Prints the peak with its labels, the highest RSS seen per (main, worker) pair, and per batch the
-RSS, Arrow's allocated bytes, glibc's heap (mallinfo2: in use / free but kept) and DuckDB's
-memory at the end of each commit. Measurement only: the labels are set by wrapping the pipeline's
-functions from here, nothing in the product changes.
+apply's seconds, RSS, Arrow's allocated bytes, glibc's heap (mallinfo2: in use / free but kept),
+DuckDB's memory and WAL size at the end of each commit; then the CPU seconds of every thread (main,
+the applying thread, DuckDB's workers; sampled, so ended threads count too), the main thread's
+seconds per state (read / wait-commit: is the apply the bottleneck?) and the target's close.
+Measurement only: the labels are set by wrapping the pipeline's functions from here, nothing in the
+product changes. Environment:
+
+    MEMTRACE_SQL="SET checkpoint_threshold='64MB'"  statements run after the target opens (;-separated)
+    MEMTRACE_STMTS=1      per batch, the seconds of each kind of statement (COMMIT includes a checkpoint)
+    MEMTRACE_AFTER=CHECKPOINT   a statement issued after each batch's commit, timed apart
+    MEMTRACE_WAIT=1       heap and in-flight Arrow when the main thread starts waiting for a commit
+    MEMTRACE_MAPS=1 / MEMTRACE_TIMELINE=1 / MEMTRACE_NOBATCH=1  (as before)
 """
 
 from __future__ import annotations
@@ -98,6 +107,27 @@ def heap() -> str:
             f"(mmapped {m.hblkhd / MiB:.0f})")
 
 
+ROLES: dict[int, str] = {threading.get_native_id(): "MAIN"}
+THREADS: dict[int, tuple[str, float]] = {}  # thread id -> (name, CPU seconds), the last seen
+
+
+def sample_threads() -> None:
+    """CPU seconds of each thread of this process (main, the applying thread, DuckDB's and the
+    native engine's workers), kept after a thread ends."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError, ValueError):
+            stat = open(f"/proc/self/task/{tid}/stat").read()
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+            THREADS[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+
+
+def threads_cpu() -> str:
+    sample_threads()
+    return " ".join(f"{ROLES.get(tid, name)}/{tid}={cpu:.1f}" for tid, (name, cpu) in sorted(THREADS.items()) if cpu >= 0.1)
+
+
 def labelled(where: str, label: str, fn):
     def wrapper(*a, **k):
         before = state[where]
@@ -149,15 +179,21 @@ def main() -> None:
         while True:
             state["main"] = "read"
             try:
-                sb = next(it)
+                box = [next(it)]
             except StopIteration:
                 return
             state["main"] = "main-other"
-            yield sb
-            del sb  # not held here while the next batch is read
+            yield box.pop()  # not held by this frame while the batch is planned and waits
     source.read = read_labelled
     orig_finish = pipeline._finish
-    pipeline._finish = labelled("main", "wait-commit", orig_finish)
+    finish_labelled = labelled("main", "wait-commit", orig_finish)
+
+    def finish(pending, *a, **k):
+        if os.environ.get("MEMTRACE_WAIT"):
+            arrow = sum(st.data.nbytes for st in pending.plan.stages)
+            print(f"  wait: rss {rss() / MiB:.0f}; {heap()}; in flight: arrow {arrow / MiB:.0f} MiB")
+        return finish_labelled(pending, *a, **k)
+    pipeline._finish = finish
     tbase.SqlTarget.merge_staged = labelled("worker", "merge", tbase.SqlTarget.merge_staged)
     orig_stage = type(target).stage_rows
     type(target).stage_rows = labelled("worker", "stage", orig_stage)
@@ -166,23 +202,52 @@ def main() -> None:
 
     def apply(self, plan, run, change_log=False):
         state["worker"] = "apply"
+        ROLES[threading.get_native_id()] = "APPLY"
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             orig_apply(self, plan, run, change_log=change_log)
         finally:
             state["worker"] = "idle"
+        after = os.environ.get("MEMTRACE_AFTER")  # e.g. CHECKPOINT: issued after each batch's commit
+        t1 = time.perf_counter()
+        if after:
+            self.con.execute(after)
+        after_s = time.perf_counter() - t1
+        took, cpu_took = time.perf_counter() - t0, time.thread_time() - c0
+        if os.environ.get("MEMTRACE_STMTS"):
+            per_batch.append("    " + ", ".join(f"{k}: {v:.2f}" for k, v in sorted(stmt_times.items(), key=lambda kv: -kv[1])
+                                                  if v >= 0.02) + (f"; after {after_s:.2f}" if after else ""))
+        stmt_times.clear()
         mem = ""
         if hasattr(self, "con"):
             with contextlib.suppress(Exception):
                 rows = self.con.execute("SELECT tag, memory_usage_bytes FROM duckdb_memory()"
                                         " WHERE memory_usage_bytes > 0").fetchall()
                 mem = " ".join(f"{t}={b / MiB:.0f}" for t, b in rows)
+                mem += " wal=" + str(self.con.execute("SELECT wal_size FROM pragma_database_size()").fetchall()[0][0])
         s = smaps()
-        per_batch.append(f"batch {len(per_batch) + 1}: rss {rss() / MiB:5.0f} anon {s.get('Anonymous', 0) / MiB:5.0f}"
+        per_batch.append(f"batch {sum(x.startswith('batch') for x in per_batch) + 1}: apply {took:5.2f}s (thread cpu {cpu_took:5.2f}s) rss {rss() / MiB:5.0f} anon {s.get('Anonymous', 0) / MiB:5.0f}"
                          f" arrow {pa.total_allocated_bytes() / MiB:5.0f} (pool max {pool.max_memory() / MiB:.0f})"
                          f" {heap()} duckdb[{mem}]")
         if os.environ.get("MEMTRACE_MAPS"):
             per_batch.append("    " + mappings())
     type(target).apply = apply
+
+    # seconds per kind of statement, per batch (the first words of the SQL)
+    stmt_times: dict[str, float] = {}
+
+    def timed(fn):
+        def wrapper(self, sql, *a, **k):
+            t = time.perf_counter()
+            try:
+                return fn(self, sql, *a, **k)
+            finally:
+                words = sql.split()
+                kind = " ".join(words[:3]) if words[0] in ("DELETE", "INSERT", "UPDATE") else " ".join(words[:4])
+                stmt_times[kind[:40]] = stmt_times.get(kind[:40], 0.0) + time.perf_counter() - t
+        return wrapper
+    type(target).execute = timed(type(target).execute)
+    type(target).query = timed(type(target).query)
 
     # transaction commit label
     orig_tx = type(target).transaction
@@ -195,6 +260,8 @@ def main() -> None:
             with cm:
                 yield
                 state["worker"] = "commit"
+                t = time.perf_counter()
+            stmt_times["COMMIT"] = stmt_times.get("COMMIT", 0.0) + time.perf_counter() - t
             state["worker"] = "apply-end"
         return wrapped()
     type(target).transaction = transaction
@@ -212,13 +279,18 @@ def main() -> None:
     def sampler():
         t0 = time.perf_counter()
         while not done.is_set():
+            if len(samples) % 10 == 0:
+                sample_threads()
             samples.append((time.perf_counter() - t0, rss(), state["main"], state["worker"], pa.total_allocated_bytes()))
             time.sleep(args.interval)
     th = threading.Thread(target=sampler, daemon=True)
     th.start()
     started, cpu0 = time.perf_counter(), time.process_time()
     run = pipeline.replicate(config, source, target)
+    t_close = time.perf_counter()
     target.close()
+    print(f"close {time.perf_counter() - t_close:.2f}s")
+    print("thread cpu (s): " + threads_cpu())
     seconds = time.perf_counter() - started
     done.set()
     th.join()
@@ -232,6 +304,10 @@ def main() -> None:
           f" arrow={peak[4] / MiB:.0f}")
     import resource
     print(f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    spent: dict[str, float] = {}
+    for i in range(1, len(samples)):
+        spent[samples[i][2]] = spent.get(samples[i][2], 0.0) + samples[i][0] - samples[i - 1][0]
+    print("main thread (s): " + " ".join(f"{k}={v:.1f}" for k, v in sorted(spent.items(), key=lambda kv: -kv[1])))
     best: dict[tuple[str, str], tuple[int, int]] = {}
     for _, r, m, w, a in samples:
         if r > best.get((m, w), (0, 0))[0]:
