@@ -266,10 +266,10 @@ fn decode_line<'a>(raw: &'a [u8], default_table: Option<&str>) -> Option<envelop
 
 /// The envelopes of `spans` of `buf`, in order: on this thread and a helper when there are enough
 /// (each claims `CHUNK` lines at a time, so neither waits long for the other whatever the load).
-fn decode_lines<'a>(buf: &'a [u8], spans: &[(usize, usize)], default_table: Option<&str>)
+fn decode_lines<'a>(buf: &'a [u8], spans: &[(usize, usize)], default_table: Option<&str>, threads: usize)
                     -> Vec<Option<envelope::Envelope<'a>>> {
     let chunks = spans.len().div_ceil(CHUNK);
-    if chunks < 4 || decode_threads() < 2 {
+    if chunks < 4 || threads < 2 {
         return spans.iter().map(|&(a, b)| decode_line(&buf[a..b], default_table)).collect();
     }
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -297,16 +297,15 @@ fn decode_lines<'a>(buf: &'a [u8], spans: &[(usize, usize)], default_table: Opti
     slots.into_iter().flat_map(|s| s.expect("every chunk decoded")).collect()
 }
 
-/// Threads decoding a group of lines: two where the machine has two cores or more.
+/// Threads decoding the lines: one unless DYNASHIFT_DECODE_THREADS=2 (and two cores). Measured on
+/// the wide 200k benchmark on a busy 2-core machine, the second thread cost CPU (4.6 CPU-s, not 4.3)
+/// and time (6.5-7.1 s, not 4.4-4.8): the previous batch's commit holds the other core, and the
+/// group waits for the helper's last chunk whenever the helper is not scheduled.
 fn decode_threads() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        match std::env::var("DYNASHIFT_DECODE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()) {
-            Some(n) => n.clamp(1, 2),
-            None => cores.min(2),
-        }
-    })
+    match std::env::var("DYNASHIFT_DECODE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()) {
+        Some(n) => n.clamp(1, 2).min(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        None => 1,
+    }
 }
 
 /// What `take` ended on.
@@ -345,16 +344,17 @@ impl LineFile {
             let mut learned: Vec<(String, Vec<String>)> = Vec::new();
             let mut seq = String::with_capacity(prefix.len() + 24);
             let mut spans: Vec<(usize, usize)> = Vec::with_capacity(GROUP);
+            let threads = decode_threads();
             loop {
                 let Some((a, b)) = me.next_line()? else { return Ok((EOF, 0, None, learned)) };
                 let Some(acc) = acc.as_deref_mut() else {
                     return Ok((LINE, me.base + a as u64, Some(me.buf[a..b].to_vec()), learned));
                 };
                 // the lines already in the buffer join this one (up to the batch's cut, which needs
-                // one line more: that line may be one for the Python code), decoded on two threads
+                // one line more: that line may be one for the Python code), decoded on two threads (or one by one)
                 spans.clear();
                 spans.push((a, b));
-                let want = batch_size.saturating_sub(records).clamp(1, GROUP - 1) + 1;
+                let want = if threads < 2 { 1 } else { batch_size.saturating_sub(records).clamp(1, GROUP - 1) + 1 };
                 while spans.len() < want {
                     match memchr::memchr(b'\n', &me.buf[me.pos..]) {
                         Some(n) => {
@@ -364,7 +364,7 @@ impl LineFile {
                         None => break,
                     }
                 }
-                let envs = decode_lines(&me.buf, &spans, default_table.as_deref());
+                let envs = decode_lines(&me.buf, &spans, default_table.as_deref(), threads);
                 for (&(a, b), env) in spans.iter().zip(envs) {
                     let start = me.base + a as u64;
                     let raw = &me.buf[a..b];

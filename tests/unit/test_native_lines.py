@@ -1,10 +1,10 @@
 """The native line reader's fast paths agree with the Python engine (the reference).
 
-`LineFile.take` decodes the lines already in its buffer together, on two threads (each claims
-32 lines at a time), then folds them into the batch in file order; the JSON reader skips
-DynamoDB's typed values (`{"S":"..."}`, `{"NULL":true}`, `{"M":...}`) by their bytes. So: files
-long enough for several groups and for both threads (groups under 128 lines, as in the other
-tests, are decoded on one), with lines the Python code must decide
+`LineFile.take` with DYNASHIFT_DECODE_THREADS=2 decodes the lines already in its buffer together,
+on two threads (each claims 32 lines at a time), then folds them into the batch in file order;
+the JSON reader skips DynamoDB's typed values (`{"S":"..."}`, `{"NULL":true}`, `{"M":...}`) by
+their bytes. So: files long enough for several groups and for both threads (groups under 128
+lines are decoded on one), on one thread and on two, with lines the Python code must decide
 anywhere among them and batches cut anywhere; and images whose typed values are damaged just
 where the fast path looks (escaped quotes and brackets in strings, a value cut short, a missing
 brace, control characters, almost-literals).
@@ -27,9 +27,11 @@ BAD_LINES = [b"not json", b'{"eventName":"INSERT"}', b"{}", b'{"Records":[]}', b
 
 @settings(max_examples=12, deadline=None, suppress_health_check=SETTINGS.suppress_health_check)
 @given(bad=st.lists(st.tuples(st.integers(0, 1499), st.sampled_from(BAD_LINES)), max_size=6),
-       batch=st.sampled_from([1, 31, 32, 33, 97, 400, 1499, 5000]), end_newline=st.booleans())
-def test_long_files_with_lines_for_python_anywhere_plan_the_same(bad, batch, end_newline, tmp_path_factory,
+       batch=st.sampled_from([1, 31, 32, 33, 97, 400, 1499, 5000]), end_newline=st.booleans(),
+       threads=st.sampled_from(["2", "1"]))
+def test_long_files_with_lines_for_python_anywhere_plan_the_same(bad, batch, end_newline, threads, tmp_path_factory,
                                                                  monkeypatch):
+    monkeypatch.setenv("DYNASHIFT_DECODE_THREADS", threads)  # read by each LineFile.take
     folder = tmp_path_factory.mktemp("long")
     simulate(folder, changes=1500, profile="wide", seed=7, expected=False)
     (path,) = sorted(folder.glob("changes-*"))
