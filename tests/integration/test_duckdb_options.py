@@ -34,3 +34,27 @@ def test_memory_limit_defaults_to_128mb_and_the_uri_can_raise_it(tmp_path: Path)
 def test_a_wrong_option_is_one_clear_line(tmp_path: Path, query: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         make_target(f"duckdb:///{tmp_path / 'c.duckdb'}?{query}")
+
+
+def test_a_file_written_to_has_small_row_groups_and_spills_beside_it(tmp_path: Path) -> None:
+    """The settings dynashift sizes for a long stream, applied: WAL checkpointed every 256MB,
+    row groups of 16,384 rows (a checkpoint rewrites a table's last, partly filled row group
+    whole), spills in PATH.tmp as with a plain connection. Read back by a plain connection."""
+    path = tmp_path / "r.duckdb"
+    target = make_target(f"duckdb:///{path}")
+    target.open()
+    try:
+        con = target.con
+        threshold = con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
+        assert threshold.replace(" ", "") == "244.1MiB"  # 256MB, in binary units
+        assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == f"{path}.tmp"
+        con.execute("CREATE TABLE main.t AS SELECT range AS x FROM range(40000)")
+        con.execute("CHECKPOINT")
+        groups = con.execute("SELECT DISTINCT row_group_id FROM pragma_storage_info('main.t') ORDER BY 1").fetchall()
+        assert groups == [(0,), (1,), (2,)]  # 16,384 + 16,384 + 7,232 rows
+    finally:
+        target.close()
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as plain:
+        assert plain.execute("SELECT count(*), sum(x) FROM t").fetchone() == (40000, sum(range(40000)))
