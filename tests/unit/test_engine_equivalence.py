@@ -420,13 +420,17 @@ def _export_plans(which: str, folder: Path, key_names: list[str], batch: int, ba
        ends=st.lists(st.sampled_from([b"\n", b"\r\n", b""]), min_size=3, max_size=3), members=st.booleans(),
        second=st.sampled_from([None, "full", "incremental"]), batch=st.integers(1, 7),
        batch_bytes=st.sampled_from([1024, 10**9]), resume=st.sampled_from([{}, {"at": "1"}, {"at": "3"}, {"at": "done"}]),
-       key_names=st.sampled_from([["pk"], ["pk", "sk"], ["sk", "pk"]]))
-def test_generated_exports_load_the_same(files, ends, members, second, batch, batch_bytes, resume, key_names,
+       key_names=st.sampled_from([["pk"], ["pk", "sk"], ["sk", "pk"]]), chunk=st.sampled_from([1, 2, 3, 16_384]))
+def test_generated_exports_load_the_same(files, ends, members, second, batch, batch_bytes, resume, key_names, chunk,
                                          tmp_path_factory, monkeypatch):
     """Through the export source (the native engine reads, keys and renders whole batches there):
     bad lines, blank lines, CRLF, a last line without its newline, gzip members, keys met again in a
     later file or a later export, an incremental export after the full one, small batches, a load
-    resumed from a checkpoint."""
+    resumed from a checkpoint; batches read and rendered `chunk` lines at a time (a batch the
+    chunks cannot give read again from its files)."""
+    from dynashift.sources import export_native
+
+    monkeypatch.setattr(export_native, "CHUNK", chunk)
     folder = tmp_path_factory.mktemp("export")
     at = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
     _raw_export(folder, at, files, ends, members)
@@ -455,6 +459,45 @@ def test_native_engine_loads_exports_as_blocks(tmp_path, monkeypatch):
     assert [type(sb) for sb in batches] == [BlockBatch, BlockBatch]
     plans = [build_plan(sb, SchemaState(), NAMING, Modes()) for sb in batches]
     assert [p.duplicates for p in plans] == [5, 0] and [p.stages[0].data.num_rows for p in plans] == [25, 15]
+
+
+def test_an_export_batch_is_read_and_rendered_in_chunks(tmp_path, monkeypatch):
+    """A batch's raw lines are never held whole: read and rendered CHUNK lines at a time, its stage
+    the same as one render of the whole batch, one array per column (DuckDB writes many small
+    chunks as partial row groups); decoded by Python (`changes`), it is read again from its files."""
+    from dynashift.planning.blocks import BlockBatch
+    from dynashift.sources import export_native
+
+    items = [{"Item": {"pk": {"S": f"k{i % 7}"}, "sk": {"N": str(i)}, f"a{i % 5}": {"M": {"b": {"N": "1"}}},
+                       "l": {"L": [{"S": "x"}, {"NULL": True}]}}} for i in range(40)]
+    write_export(tmp_path, table_arn="arn:aws:dynamodb:us-east-1:1:table/Books",
+                 export_time=datetime(2024, 5, 1, tzinfo=timezone.utc), files=[items[:25], items[25:]])
+    monkeypatch.setenv(engine.ENV, "native")
+    config = Config(target="duckdb:///x.duckdb", load_batch_size=30)
+
+    def load(chunk: int) -> tuple[list, list[int]]:
+        monkeypatch.setattr(export_native, "CHUNK", chunk)
+        held: list[int] = []
+        render = export_native.NativeLoad._render
+        monkeypatch.setattr(export_native.NativeLoad, "_render", lambda self, c: (held.append(len(c)), render(self, c)))
+        batches = list(ExportSource(f"export://{tmp_path}?keys=pk,sk", config).read({}))
+        assert [type(sb) for sb in batches] == [BlockBatch, BlockBatch]
+        plans = [build_plan(sb, SchemaState(), NAMING, Modes()) for sb in batches]
+        assert all(col.num_chunks == 1 for p in plans for s in p.stages for col in s.data.columns)
+        return [_plan_view(p) for p in plans], held
+
+    whole, held = load(16_384)
+    assert held == [25, 5, 10]
+    monkeypatch.setattr(export_native, "_again", lambda *a: pytest.fail("a chunked batch read again"))
+    chunked, held = load(4)
+    assert chunked == whole and held == [4] * 6 + [1, 4, 1, 4, 4, 2]
+    monkeypatch.undo()
+    monkeypatch.setenv(engine.ENV, "native")
+    monkeypatch.setattr(export_native, "CHUNK", 4)
+    native = [c for sb in ExportSource(f"export://{tmp_path}?keys=pk,sk", config).read({}) for c in sb.changes]
+    monkeypatch.setenv(engine.ENV, "python")
+    python = [c for sb in ExportSource(f"export://{tmp_path}?keys=pk,sk", config).read({}) for c in sb.changes]
+    assert [(c.dist_key, c.new_image) for c in native] == [(c.dist_key, c.new_image) for c in python] and len(native) == 40
 
 
 def _export_lines(raw: list[bytes], key_names: list[str], version: int = 1_700_000_000_000_000):

@@ -290,7 +290,8 @@ class ExportSource:
                 if load is not None and not export.incremental:
                     with self.store.open(f.location) as raw:
                         yield from load.full_file(raw, f.location.endswith(".gz"), f.key, done, export.table,
-                                                  self.key_names(export.table), export.version, decode)
+                                                  self.key_names(export.table), export.version, decode,
+                                                  lambda location=f.location: self.store.open(location))
                     batch = load.batch
                     continue
                 for line in self._lines(f, done):
