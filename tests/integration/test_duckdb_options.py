@@ -58,3 +58,22 @@ def test_a_file_written_to_has_small_row_groups_and_spills_beside_it(tmp_path: P
 
     with duckdb.connect(str(path), read_only=True) as plain:
         assert plain.execute("SELECT count(*), sum(x) FROM t").fetchone() == (40000, sum(range(40000)))
+
+
+def test_a_duckdb_that_refuses_the_row_group_size_opens_the_file_with_its_own(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """duckdb>=1.1 is allowed; ATTACH's ROW_GROUP_SIZE came later. Refused (here: a size DuckDB
+    rejects), the file is attached without it: default row groups, same data."""
+    from dynashift.targets.duckdb import DuckDBTarget
+
+    monkeypatch.setattr(DuckDBTarget, "ROW_GROUP_SIZE", 1000)  # not a multiple of 2048: refused
+    target = make_target(f"duckdb:///{tmp_path / 'o.duckdb'}")
+    target.open()
+    try:
+        target.con.execute("CREATE TABLE main.t AS SELECT range AS x FROM range(40000)")
+        target.con.execute("CHECKPOINT")
+        con = target.con
+        assert con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('main.t')").fetchone() == (1,)
+        assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == f"{tmp_path / 'o.duckdb'}.tmp"
+    finally:
+        target.close()

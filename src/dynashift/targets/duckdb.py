@@ -178,9 +178,15 @@ class DuckDBTarget(SqlTarget):
         path = str(Path(self.path).expanduser())
         con = duckdb.connect(config={"temp_directory": path + ".tmp"})
         literal = "'" + path.replace("'", "''") + "'"
-        option = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {int(self.ROW_GROUP_SIZE)}"
+        option = " (READ_ONLY)" if read_only else f" (ROW_GROUP_SIZE {int(self.ROW_GROUP_SIZE)})"
         try:
-            con.execute(f"ATTACH {literal} AS warehouse ({option})")
+            try:
+                con.execute(f"ATTACH {literal} AS warehouse{option}")
+            except duckdb.Error as exc:
+                if not re.search(r"row.group.size", str(exc), re.I):
+                    raise
+                # a DuckDB without the option (it came after 1.1): its row groups, only slower checkpoints
+                con.execute(f"ATTACH {literal} AS warehouse")
         except duckdb.Error:
             con.close()
             raise
