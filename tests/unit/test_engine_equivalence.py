@@ -420,7 +420,7 @@ def _export_plans(which: str, folder: Path, key_names: list[str], batch: int, ba
        ends=st.lists(st.sampled_from([b"\n", b"\r\n", b""]), min_size=3, max_size=3), members=st.booleans(),
        second=st.sampled_from([None, "full", "incremental"]), batch=st.integers(1, 7),
        batch_bytes=st.sampled_from([1024, 10**9]), resume=st.sampled_from([{}, {"at": "1"}, {"at": "3"}, {"at": "done"}]),
-       key_names=st.sampled_from([["pk"], ["pk", "sk"], ["sk", "pk"]]), chunk=st.sampled_from([1, 2, 3, 16_384]))
+       key_names=st.sampled_from([["pk"], ["pk", "sk"], ["sk", "pk"]]), chunk=st.sampled_from([1, 2, 3, None]))
 def test_generated_exports_load_the_same(files, ends, members, second, batch, batch_bytes, resume, key_names, chunk,
                                          tmp_path_factory, monkeypatch):
     """Through the export source (the native engine reads, keys and renders whole batches there):
@@ -462,9 +462,9 @@ def test_native_engine_loads_exports_as_blocks(tmp_path, monkeypatch):
 
 
 def test_an_export_batch_is_read_and_rendered_in_chunks(tmp_path, monkeypatch):
-    """A batch's raw lines are never held whole: read and rendered CHUNK lines at a time, its stage
-    the same as one render of the whole batch, one array per column (DuckDB writes many small
-    chunks as partial row groups); decoded by Python (`changes`), it is read again from its files."""
+    """A batch's raw lines are never held whole: read and rendered CHUNK records at a time (a chunk
+    may span two data files), its stage the same as one render of the whole batch; decoded by
+    Python (`changes`), it is read again from its files."""
     from dynashift.planning.blocks import BlockBatch
     from dynashift.sources import export_native
 
@@ -479,18 +479,18 @@ def test_an_export_batch_is_read_and_rendered_in_chunks(tmp_path, monkeypatch):
         monkeypatch.setattr(export_native, "CHUNK", chunk)
         held: list[int] = []
         render = export_native.NativeLoad._render
-        monkeypatch.setattr(export_native.NativeLoad, "_render", lambda self, c: (held.append(len(c)), render(self, c)))
+        monkeypatch.setattr(export_native.NativeLoad, "_render",
+                            lambda self: (self.chunk is not None and held.append(len(self.chunk)), render(self))[1])
         batches = list(ExportSource(f"export://{tmp_path}?keys=pk,sk", config).read({}))
         assert [type(sb) for sb in batches] == [BlockBatch, BlockBatch]
         plans = [build_plan(sb, SchemaState(), NAMING, Modes()) for sb in batches]
-        assert all(col.num_chunks == 1 for p in plans for s in p.stages for col in s.data.columns)
         return [_plan_view(p) for p in plans], held
 
-    whole, held = load(16_384)
-    assert held == [25, 5, 10]
+    whole, held = load(10**6)
+    assert held == [30, 10]
     monkeypatch.setattr(export_native, "_again", lambda *a: pytest.fail("a chunked batch read again"))
     chunked, held = load(4)
-    assert chunked == whole and held == [4] * 6 + [1, 4, 1, 4, 4, 2]
+    assert chunked == whole and held == [4] * 7 + [2, 4, 4, 2]
     monkeypatch.undo()
     monkeypatch.setenv(engine.ENV, "native")
     monkeypatch.setattr(export_native, "CHUNK", 4)

@@ -32,7 +32,10 @@ from ..records import LAZY, Change, Checkpoint, Rejected, SourceBatch
 
 DONE = "done"  # (export.DONE)
 THREADS = max(1, min(4, os.cpu_count() or 1))
-CHUNK = 16_384  # lines read and rendered at a time (~18 MB of raw lines): a batch's raw lines are not held whole
+# records read and rendered at a time (None: a batch's share per render thread, so that the stage's
+# columns are cut as one render of the whole batch on THREADS threads cuts them: DuckDB's insert
+# costs more CPU for other cuts, e.g. one array or many small chunks)
+CHUNK: int | None = None
 Decode = Callable[[bytes, str], "Change | Rejected"]
 
 
@@ -62,7 +65,9 @@ class NativeLoad:
 
     def __init__(self, uri: str, batch_size: int, batch_bytes: int):
         self.uri, self.batch_size, self.batch_bytes = uri, batch_size, batch_bytes
+        self.step = CHUNK or -(-batch_size // THREADS)
         self._native = native_engine()
+        self.chunk = None  # the ExportLines of the chunk being read (it may span data files)
         self._new()
 
     def _new(self) -> None:
@@ -82,18 +87,19 @@ class NativeLoad:
                 self.files.append(f)
                 sb = self.batch
                 while True:
-                    chunk = self._native.ExportLines()
-                    tag = chunk.tag(key_names, version)
+                    if self.chunk is None:
+                        self.chunk = self._native.ExportLines()
+                    tag = self.chunk.tag(key_names, version)
                     before = sb.records_read
+                    limit = min(self.batch_size, (before // self.step + 1) * self.step)
                     try:
                         sb.records_read, sb.bytes_read, done, more = reader.take(
-                            chunk, tag, before, sb.bytes_read, done, min(self.batch_size, before + CHUNK),
-                            self.batch_bytes)
+                            self.chunk, tag, before, sb.bytes_read, done, limit, self.batch_bytes)
                     except ValueError as exc:  # a truncated or corrupt gzip member, or the file unreadable
                         raise SourceError(f"{self.uri}: data file {key} is damaged ({exc})") from None
                     f.records += sb.records_read - before
-                    self._render(chunk)
-                    del chunk  # its raw lines go now
+                    if sb.records_read >= limit:
+                        self._render()  # its raw lines go now
                     full = sb.records_read >= self.batch_size or sb.bytes_read >= self.batch_bytes
                     if not more or full:
                         break
@@ -105,15 +111,16 @@ class NativeLoad:
             reader.close()
         self.batch.checkpoints.append(Checkpoint(self.uri, key, DONE, done))
 
-    def _render(self, chunk) -> None:
-        """A chunk's lines rendered (its answer kept), unless the batch must be read again whole."""
-        files = self.files
-        if not len(chunk) or self.whole:
+    def _render(self) -> None:
+        """The chunk's lines rendered (its answer kept) and let go, unless the batch must be read
+        again whole."""
+        chunk, self.chunk, files = self.chunk, None, self.files
+        if chunk is None or not len(chunk) or self.whole:
             return
         if self.batch.changes or any(f.table != files[0].table or f.key_names != files[0].key_names for f in files):
             self.whole = True
             return
-        out = chunk.scan_render(THREADS)
+        out = chunk.scan_render(1)
         if out is None:
             self.whole = True
         else:
@@ -121,6 +128,7 @@ class NativeLoad:
 
     def cut(self) -> SourceBatch:
         """The batch in hand, finished; a new one begins."""
+        self._render()
         sb, files, outs, whole = self.batch, self.files, self.outs, self.whole
         self._new()
         if not any(f.records for f in files):
@@ -143,10 +151,7 @@ class NativeLoad:
 
 def _joined(outs: list[tuple]) -> tuple | None:
     """The chunks' scan_render answers as one batch's (rows, dist_keys, versions, NativeRows), or
-    None when a key is met in two chunks (render decides which line wins). Each column is made one
-    array (a copy, column by column, each column's chunks let go as it is made): DuckDB writes a
-    stage of many small chunks as partial row groups that its checkpoint rewrites (1M items: close
-    0.1 -> 6.2 s)."""
+    None when a key is met in two chunks (render decides which line wins)."""
     count = sum(o[0] for o in outs)
     keys = pa.concat_arrays([strings_over(o[0], (o[1], o[2], None, 0)) for o in outs])
     if pc.count_distinct(keys).as_py() != count:
@@ -154,13 +159,7 @@ def _joined(outs: list[tuple]) -> tuple | None:
     versions = pa.concat_arrays([ints_over(o[0], (o[3], None, 0)) for o in outs])
     parts = [p for o in outs for p in o[4]]
     outs.clear()
-    rows = _rows(count, parts)
-    del parts
-    columns = rows.columns
-    for name in list(columns):
-        if isinstance(columns[name], pa.ChunkedArray):
-            columns[name] = pa.concat_arrays(columns[name].chunks)
-    return count, keys, versions, rows
+    return count, keys, versions, _rows(count, parts)
 
 
 def _again(native, uri: str, files: list[_File]):
