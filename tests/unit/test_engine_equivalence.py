@@ -464,7 +464,8 @@ def test_native_engine_loads_exports_as_blocks(tmp_path, monkeypatch):
 def test_an_export_batch_is_read_and_rendered_in_chunks(tmp_path, monkeypatch):
     """A batch's raw lines are never held whole: read and rendered CHUNK records at a time (a chunk
     may span two data files), its stage the same as one render of the whole batch; decoded by
-    Python (`changes`), it is read again from its files."""
+    Python (`changes`), it is read again from its files (and the load's later batches keep their
+    lines whole)."""
     from dynashift.planning.blocks import BlockBatch
     from dynashift.sources import export_native
 
@@ -494,7 +495,12 @@ def test_an_export_batch_is_read_and_rendered_in_chunks(tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setenv(engine.ENV, "native")
     monkeypatch.setattr(export_native, "CHUNK", 4)
+    again = export_native._again
+    reads: list[int] = []
+    monkeypatch.setattr(export_native, "_again", lambda *a: (reads.append(1), again(*a))[1])
+    config = Config(target="duckdb:///x.duckdb", load_batch_size=12)
     native = [c for sb in ExportSource(f"export://{tmp_path}?keys=pk,sk", config).read({}) for c in sb.changes]
+    assert reads == [1]  # the first batch is read again; the later ones, decoded by Python too, keep their lines
     monkeypatch.setenv(engine.ENV, "python")
     python = [c for sb in ExportSource(f"export://{tmp_path}?keys=pk,sk", config).read({}) for c in sb.changes]
     assert [(c.dist_key, c.new_image) for c in native] == [(c.dist_key, c.new_image) for c in python] and len(native) == 40

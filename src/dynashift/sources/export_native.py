@@ -65,6 +65,10 @@ class NativeLoad:
 
     def __init__(self, uri: str, batch_size: int, batch_bytes: int):
         self.uri, self.batch_size, self.batch_bytes = uri, batch_size, batch_bytes
+        # set once a batch was read again (decoded by Python: typed mode, routing; or a batch the
+        # chunks could not give): the later batches keep their lines whole, as such a load reads
+        # each batch again otherwise (from the start of its file: quadratic in the file's batches)
+        self.keep = False
         self.step = CHUNK or -(-batch_size // THREADS)
         self._native = native_engine()
         self.chunk = None  # the ExportLines of the chunk being read (it may span data files)
@@ -75,6 +79,7 @@ class NativeLoad:
         self.files: list[_File] = []
         self.outs: list[tuple] = []  # each chunk's scan_render answer
         self.whole = False  # the batch needs its lines whole (read again at the cut)
+        self.keeping = self.keep  # this batch keeps its lines whole (`keep` when it began)
 
     def full_file(self, fh: IO[bytes], gzip: bool, key: str, done: int, table: str, key_names: list[str],
                   version: int, decode: Decode, reopen: Callable[[], ContextManager[IO[bytes]]]
@@ -84,6 +89,8 @@ class NativeLoad:
         try:
             while True:
                 f = _File(key, table, key_names, decode, version, reopen, gzip, done)
+                if not self.files:  # the batch begins (the one before it planned, perhaps read again)
+                    self.keeping = self.keep
                 self.files.append(f)
                 sb = self.batch
                 while True:
@@ -91,7 +98,7 @@ class NativeLoad:
                         self.chunk = self._native.ExportLines()
                     tag = self.chunk.tag(key_names, version)
                     before = sb.records_read
-                    limit = min(self.batch_size, (before // self.step + 1) * self.step)
+                    limit = self.batch_size if self.keeping else min(self.batch_size, (before // self.step + 1) * self.step)
                     try:
                         sb.records_read, sb.bytes_read, done, more = reader.take(
                             self.chunk, tag, before, sb.bytes_read, done, limit, self.batch_bytes)
@@ -114,6 +121,8 @@ class NativeLoad:
     def _render(self) -> None:
         """The chunk's lines rendered (its answer kept) and let go, unless the batch must be read
         again whole."""
+        if self.keeping:
+            return  # the batch's lines stay whole: the cut takes them
         chunk, self.chunk, files = self.chunk, None, self.files
         if chunk is None or not len(chunk) or self.whole:
             return
@@ -129,24 +138,31 @@ class NativeLoad:
     def cut(self) -> SourceBatch:
         """The batch in hand, finished; a new one begins."""
         self._render()
-        sb, files, outs, whole = self.batch, self.files, self.outs, self.whole
+        sb, files, outs, whole, kept = self.batch, self.files, self.outs, self.whole, self.chunk
+        self.chunk = None
         self._new()
         if not any(f.records for f in files):
             return sb
+        if kept is None and (whole or sb.changes or len({f.table for f in files}) > 1):
+            kept = self._again(files)
         if sb.changes or len({f.table for f in files}) > 1:
-            changes, rejected = _decode(_again(self._native, self.uri, files), files)  # the Python path, whole
+            changes, rejected = _decode(kept, files)  # the Python path, whole
             sb.changes[:0] = changes
             sb.rejected[:0] = rejected
             return sb
-        joined = None if whole else _joined(outs)
-        if joined is None:  # the whole-batch path, on the batch's lines read again
-            return _block(sb, _again(self._native, self.uri, files), files)
-        native, uri = self._native, self.uri
+        joined = None if kept is not None else _joined(outs)
+        if joined is None:  # the whole-batch path
+            return _block(sb, kept if kept is not None else self._again(files), files)
         count, keys, versions, rows = joined
         block = RenderedBlock(table=files[0].table, key_names=list(files[0].key_names), rows=rows,
                               dist_keys=keys, versions=versions)
-        return BlockBatch(block, lambda: _decode(_again(native, uri, files), files)[0], sb.rejected, sb.checkpoints,
+        return BlockBatch(block, lambda: _decode(self._again(files), files)[0], sb.rejected, sb.checkpoints,
                           sb.records_read, sb.bytes_read)
+
+    def _again(self, files: list[_File]):
+        """The batch's lines read again (_again); the later batches keep theirs (`keep`)."""
+        self.keep = True
+        return _again(self._native, self.uri, files)
 
 
 def _joined(outs: list[tuple]) -> tuple | None:
