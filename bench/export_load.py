@@ -138,7 +138,7 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=None,
-                    help="items per batch (Config.load_batch_size; default: the product's, one DuckDB row group)")
+                    help="items per batch (Config.load_batch_size; default: the product's)")
     ap.add_argument("--target", default=None, help="target URI (default: a fresh DuckDB file in a temp folder)")
     ap.add_argument("--profile", action="store_true", help="profile with pyinstrument and print where time goes")
     ap.add_argument("--no-floor", action="store_true", help="skip the floor (for profiling runs)")

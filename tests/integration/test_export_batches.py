@@ -1,4 +1,4 @@
-"""A full load's batches: one DuckDB row group each by default (Config.load_batch_size), and a
+"""A full load's batches: whole row groups of a dynashift DuckDB file (Config.load_batch_size), and a
 batch in flight holds none of its lines: a refused one is read again from the export
 (ExportSource.reader, pipeline._reread) and split, exactly as a file's (test_memory_release)."""
 
@@ -40,11 +40,20 @@ def test_a_refused_export_batch_is_read_again_and_split(tmp_path: Path, monkeypa
     assert '"S":"d"' in raw and done == [("done",), ("done",)]
 
 
-def test_a_full_load_batch_is_one_duckdb_row_group() -> None:
-    """DuckDB writes a transaction's rows straight to its file, compressed, once they fill a row
-    group; a smaller batch goes to its WAL and is written again at a checkpoint (half the items/s)."""
-    with duckdb.connect() as con:
-        con.execute("CREATE TABLE t AS SELECT range AS x FROM range(300000)")
-        sizes = {int(n) for (n,) in con.execute("SELECT sum(count) FROM pragma_storage_info('t') WHERE row_group_id < 2"
-                                                " AND segment_type = 'BIGINT' GROUP BY row_group_id").fetchall()}
-    assert sizes == {Config().load_batch_size}
+def test_a_full_load_batch_is_whole_row_groups_of_a_dynashift_duckdb_file(tmp_path: Path) -> None:
+    """DuckDB writes a transaction's full row groups straight to its file, compressed; a batch that
+    ends in a partial one leaves it to the WAL and a checkpoint rewrites it. The default is a
+    whole number of the row groups dynashift attaches its files with, as the file reports them."""
+    from dynashift.targets.duckdb import DuckDBTarget
+
+    target = DuckDBTarget(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    target.open()
+    try:
+        target.execute("CREATE TABLE t AS SELECT range AS x FROM range(40000)")
+        sizes = [int(n) for (n,) in target.query("SELECT sum(count) FROM pragma_storage_info('t') WHERE segment_type"
+                                                 " = 'BIGINT' GROUP BY row_group_id ORDER BY row_group_id")]
+    finally:
+        target.close()
+    group = sizes[0]
+    assert sizes == [group, group, 40000 - 2 * group] and group == DuckDBTarget.ROW_GROUP_SIZE
+    assert Config().load_batch_size % group == 0 and Config().load_batch_size >= group

@@ -9,7 +9,7 @@ rejects it with its reason or resolves it; a batch it cannot render (an unusual 
 that mixes tables or an incremental export's changes, is decoded by the Python path whole.
 
 Memory: a batch is read and rendered CHUNK lines at a time, each chunk's raw lines let go once
-rendered, so a batch of a row group (~136 MB of lines) is never held whole next to its rendering
+rendered, so a batch (~1 KB of lines an item) is never held whole next to its rendering
 and its predecessor's commit. A batch the chunks cannot give (a line for the Python decoder, a key
 met in two chunks, two tables) and a batch decoded by Python later (`expand`) are read again from
 their data files, at the same lines (`_again`), and take the whole-batch path.
