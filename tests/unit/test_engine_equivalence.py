@@ -420,7 +420,7 @@ def _export_plans(which: str, folder: Path, key_names: list[str], batch: int, ba
        ends=st.lists(st.sampled_from([b"\n", b"\r\n", b""]), min_size=3, max_size=3), members=st.booleans(),
        second=st.sampled_from([None, "full", "incremental"]), batch=st.integers(1, 7),
        batch_bytes=st.sampled_from([1024, 10**9]), resume=st.sampled_from([{}, {"at": "1"}, {"at": "3"}, {"at": "done"}]),
-       key_names=st.sampled_from([["pk"], ["pk", "sk"], ["sk", "pk"]]), chunk=st.sampled_from([1, 2, 3, None]))
+       key_names=st.sampled_from([["pk"], ["pk", "sk"], ["sk", "pk"]]), chunk=st.sampled_from([1, 2, 3, 16_384]))
 def test_generated_exports_load_the_same(files, ends, members, second, batch, batch_bytes, resume, key_names, chunk,
                                          tmp_path_factory, monkeypatch):
     """Through the export source (the native engine reads, keys and renders whole batches there):

@@ -32,10 +32,11 @@ from ..records import LAZY, Change, Checkpoint, Rejected, SourceBatch
 
 DONE = "done"  # (export.DONE)
 THREADS = max(1, min(4, os.cpu_count() or 1))
-# records read and rendered at a time (None: a batch's share per render thread, so that the stage's
-# columns are cut as one render of the whole batch on THREADS threads cuts them: DuckDB's insert
-# costs more CPU for other cuts, e.g. one array or many small chunks)
-CHUNK: int | None = None
+# records read and rendered at a time, on one thread each: one row group of the DuckDB files dynashift
+# writes (targets/duckdb.py), so each chunk is one chunk of the stage's columns; DuckDB's insert
+# costs more CPU for other cuts (one array for the batch: a copy; chunks of odd sizes). 1M export,
+# 65,536-item batches: 522-526 MiB and 72-78k items per CPU-s; 32,768: 542-546 MiB, 72-74k
+CHUNK = 16_384
 Decode = Callable[[bytes, str], "Change | Rejected"]
 
 
@@ -69,7 +70,7 @@ class NativeLoad:
         # chunks could not give): the later batches keep their lines whole, as such a load reads
         # each batch again otherwise (from the start of its file: quadratic in the file's batches)
         self.keep = False
-        self.step = CHUNK or -(-batch_size // THREADS)
+        self.step = CHUNK
         self._native = native_engine()
         self.chunk = None  # the ExportLines of the chunk being read (it may span data files)
         self._new()
