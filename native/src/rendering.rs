@@ -72,40 +72,8 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
     let mut columns: Vec<Column> = Vec::new();
     let mut index: FxHashMap<String, usize> = FxHashMap::default();
     let mut sc = Scratch::default();
-    for (row, (line, &w)) in lines.iter().zip(which).enumerate() {
-        if !crate::json::is_utf8(line) {
-            return Err(Defer);
-        }
-        let want = match w {
-            0 => "NewImage",
-            1 => "OldImage",
-            _ => "Keys",
-        };
-        let mut p = P::new(line);
-        let mut found = false;
-        let mut dynamodb = false;
-        p.object(|p, name| {
-            if name != "dynamodb" {
-                return p.skip().map(|_| ());
-            }
-            dynamodb = true;
-            if p.peek()? != b'{' {
-                return Err(Defer);
-            }
-            p.object(|p, name| {
-                if name != want {
-                    return p.skip().map(|_| ());
-                }
-                if p.peek()? != b'{' {
-                    return Err(Defer);
-                }
-                found = true;
-                p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut index, &mut sc))
-            })
-        })?;
-        if !p.at_end() || !dynamodb || !found {
-            return Err(Defer);
-        }
+    for (row, (&line, &w)) in lines.iter().zip(which).enumerate() {
+        at_image(line, w, |p| p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut index, &mut sc)))?;
     }
     finish(lines.len(), columns)
 }
@@ -127,9 +95,20 @@ pub fn render_images(rows: &[&[u8]], whole: &[bool], which: &[u8]) -> R<Rendered
     finish(rows.len(), columns)
 }
 
-/// The image object render_rows renders of a whole record (0 NewImage, 1 OldImage, 2 Keys), found
-/// with render_rows' checks.
+/// The image object of a whole record (0 NewImage, 1 OldImage, 2 Keys), found as render_rows finds it.
 fn image_of(line: &[u8], which: u8) -> R<&[u8]> {
+    let mut span = (0, 0);
+    at_image(line, which, |p| {
+        span = p.skip()?;
+        Ok(())
+    })?;
+    Ok(&line[span.0..span.1])
+}
+
+/// Walks a whole record to its image (0 NewImage, 1 OldImage, 2 Keys) and hands it to `inside`,
+/// which reads the image object; the record must be UTF-8, hold `dynamodb` and that image as
+/// objects, and end there. Anything else defers.
+fn at_image<'a>(line: &'a [u8], which: u8, mut inside: impl FnMut(&mut P<'a>) -> R<()>) -> R<()> {
     if !crate::json::is_utf8(line) {
         return Err(Defer);
     }
@@ -139,7 +118,7 @@ fn image_of(line: &[u8], which: u8) -> R<&[u8]> {
         _ => "Keys",
     };
     let mut p = P::new(line);
-    let mut found = None;
+    let mut found = false;
     let mut dynamodb = false;
     p.object(|p, name| {
         if name != "dynamodb" {
@@ -156,14 +135,14 @@ fn image_of(line: &[u8], which: u8) -> R<&[u8]> {
             if p.peek()? != b'{' {
                 return Err(Defer);
             }
-            found = Some(p.skip()?);
-            Ok(())
+            found = true;
+            inside(p)
         })
     })?;
-    match found {
-        Some((a, b)) if p.at_end() && dynamodb => Ok(&line[a..b]),
-        _ => Err(Defer),
+    if !p.at_end() || !dynamodb || !found {
+        return Err(Defer);
     }
+    Ok(())
 }
 
 /// One attribute of row `row`'s image: its text appended to its column (made when first met).
