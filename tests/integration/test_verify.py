@@ -131,10 +131,9 @@ def test_a_change_in_flight_is_read_again_not_reported(moto_endpoint: str, tmp_p
                 real.update_item(TableName=table, Key={"pk": {"S": "item-0005"}, "sk": {"N": "2"}},
                                  UpdateExpression="SET #n = :v", ExpressionAttributeNames={"#n": "name"},
                                  ExpressionAttributeValues={":v": {"S": "renamed"}})
-                con = duckdb.connect(str(db))
-                con.execute(f'UPDATE main."{table.lower()}" SET "name" = \'renamed\', _dynashift_changed_at = now()'
-                            " WHERE pk = 'item-0005'")
-                con.close()
+                # through the open target: DuckDB refuses a second attach of its file in this process
+                target.execute(f'UPDATE main."{table.lower()}" SET "name" = \'renamed\', _dynashift_changed_at = now()'
+                               " WHERE pk = 'item-0005'")
             return page
 
     target = make_target(uri)
