@@ -1,5 +1,5 @@
 """A batch of new keys into a table this run created goes in without the merge's DELETE and join
-(targets/fresh_tables.py): the tables and versions it leaves are exactly the reference merge's,
+(SqlTarget.made_here, merge): the tables and versions it leaves are exactly the reference merge's,
 for a full load, for a stream of every kind of change on top of it, and for a stream alone."""
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ class NativeLoad:
         joined = None if kept is not None else _joined(outs)
         if joined is None:  # the whole-batch path
             return _block(sb, kept if kept is not None else self._again(files), files)
-        count, keys, versions, rows = joined
+        keys, versions, rows = joined
         block = RenderedBlock(table=files[0].table, key_names=list(files[0].key_names), rows=rows,
                               dist_keys=keys, versions=versions)
         return BlockBatch(block, lambda: _decode(self._again(files), files)[0], sb.rejected, sb.checkpoints,
@@ -167,8 +167,8 @@ class NativeLoad:
 
 
 def _joined(outs: list[tuple]) -> tuple | None:
-    """The chunks' scan_render answers as one batch's (rows, dist_keys, versions, NativeRows), or
-    None when a key is met in two chunks (render decides which line wins)."""
+    """The chunks' scan_render answers as one batch's (dist_keys, versions, NativeRows), or None
+    when a key is met in two chunks (render decides which line wins)."""
     count = sum(o[0] for o in outs)
     keys = pa.concat_arrays([strings_over(o[0], (o[1], o[2], None, 0)) for o in outs])
     if pc.count_distinct(keys).as_py() != count:
@@ -176,7 +176,7 @@ def _joined(outs: list[tuple]) -> tuple | None:
     versions = pa.concat_arrays([ints_over(o[0], (o[3], None, 0)) for o in outs])
     parts = [p for o in outs for p in o[4]]
     outs.clear()
-    return count, keys, versions, _rows(count, parts)
+    return keys, versions, _rows(count, parts)
 
 
 def _again(native, uri: str, files: list[_File]):

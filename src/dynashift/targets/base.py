@@ -38,7 +38,6 @@ from ..schema import (
     has_own_column,
 )
 from .column_records import add_columns, record_columns, record_types
-from .fresh_tables import insert_new_keys
 from .leasing import LeaseTables
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote, select_list
@@ -94,7 +93,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         # "write" (run: creates the metadata), "read" (status, report, verify: creates nothing, and
         # needs the metadata) or "probe" (doctor: connects, creates nothing, needs nothing)
         self.mode = "write"
-        # plain tables this target created: each of their rows has its versions row (fresh_tables.py)
+        # plain tables this target created: each of their rows has its versions row (made_here)
         self.created: set[str] = set()
 
     def prepare_metadata(self) -> None:
@@ -105,8 +104,11 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             self.require_metadata()
 
     def made_here(self, table: str) -> bool:
-        """Whether each row of `table` surely has its versions row (fresh_tables.py): a plain table
-        this target created, on a target with one writer."""
+        """Whether each row of `table` surely has its versions row, so that a batch of keys never
+        seen needs no DELETE there (merge): a plain table this target created, on a target that is
+        its file's one writer. Each merge writes a row and its versions row in one transaction, and
+        only expire_tombstones deletes versions rows (a soft-deleted row then stays without one),
+        after which the target forgets the tables it made; another writer could expire them unseen."""
         return self.ONE_WRITER and table in self.created
 
     def expire_tombstones(self, retention_seconds: float) -> int:
@@ -264,17 +266,19 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             self._rewrite_versions(table, winners, soft)
         if applied < total:
             self.execute(f"DELETE FROM {winners} WHERE _verdict <> 'W'")
-        if applied and applied == fresh == total and not soft and self.made_here(table):
-            insert_new_keys(self, target, staged, columns, casts)  # a full load into the table it made
-        elif applied:
+        if applied:
+            # Every staged row a winner of a key never seen, in a table this target made: none can
+            # have a row there (made_here), so no DELETE, and the rows go in from the stage alone.
+            new_keys = applied == fresh == total and not soft and self.made_here(table)
             cols = "".join(f", {quote(c)}" for c in columns)
             values_sql = select_list(columns, casts)
-            self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
+            rows, w = (f"{staged} s", "s") if new_keys else (f"{staged} s JOIN {winners} w ON w.{dk} = s.{dk}", "w")
+            if not new_keys:
+                self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
             self.execute(
                 f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, w.{op} = '{SOFT_DELETE_WITH_VALUES}'{values_sql}"
-                f" FROM {staged} s JOIN {winners} w ON w.{dk} = s.{dk}"
-                f" WHERE w.{op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
+                f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, {w}.{op} = '{SOFT_DELETE_WITH_VALUES}'{values_sql}"
+                f" FROM {rows} WHERE {w}.{op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
             )
             if soft:  # only soft-delete mode stages SOFT_DELETE winners: no statement to learn there are none
                 soft_delete(self, target, winners, staged, columns, casts)
