@@ -18,7 +18,7 @@ use std::fmt::Write;
 #[pyclass(module = "dynashift_native")]
 pub struct Decoder {
     pub(crate) default_table: Option<String>,
-    pub(crate) names: HashMap<String, FxHashSet<String>>,
+    pub(crate) names: Known,
     change: Option<PyObject>, // records.Change, for decode_lines
     lazy: Option<PyObject>,   // records.LAZY
     strings: FxHashMap<String, Py<PyString>>, // table and key names met, made once
@@ -56,20 +56,71 @@ pub(crate) fn strip(b: &[u8]) -> &[u8] {
     &b[start..end.max(start)]
 }
 
+/// Each table's attribute names met so far (they are never forgotten), and per table the name
+/// lists of a few recent records, all known: most records repeat one of their table's few
+/// recent lists of names in the same order, which a compare of short slices settles without
+/// hashing each name (hashing them was 5% of the instructions of reading a file).
+#[derive(Default)]
+pub(crate) struct Known {
+    sets: HashMap<String, FxHashSet<String>>,
+    recent: Vec<(String, [Vec<u8>; RECENT], usize)>, // (table, lists (see `listed`), the next one to replace)
+}
+
+/// Recent name lists kept per table.
+const RECENT: usize = 4;
+
+impl Known {
+    pub(crate) fn extend(&mut self, table: String, names: Vec<String>) {
+        self.sets.entry(table).or_default().extend(names);
+    }
+}
+
+/// Whether `list` (each name's length, 4 bytes, then the name) holds exactly `names`, in order.
+fn listed(list: &[u8], names: &[std::borrow::Cow<str>]) -> bool {
+    let mut at = 0;
+    for n in names {
+        let n = n.as_bytes();
+        let Some(len) = list.get(at..at + 4) else { return false };
+        if u32::from_le_bytes(len.try_into().unwrap()) as usize != n.len() || list.get(at + 4..at + 4 + n.len()) != Some(n) {
+            return false;
+        }
+        at += 4 + n.len();
+    }
+    at == list.len() && !list.is_empty()
+}
+
 /// Whether some of the record's attribute names are new to its table (learning them if so).
-pub(crate) fn learn_names(names: &mut HashMap<String, FxHashSet<String>>, env: &Envelope) -> bool {
+pub(crate) fn learn_names(names: &mut Known, env: &Envelope) -> bool {
     if !env.new_lazy {
         return false;
     }
-    let known = match names.get_mut(&env.table) {
-        Some(k) => k,
-        None => names.entry(env.table.clone()).or_default(),
+    let t = match names.recent.iter().position(|(t, _, _)| *t == env.table) {
+        Some(t) => t,
+        None => {
+            names.recent.push((env.table.clone(), Default::default(), 0));
+            names.recent.len() - 1
+        }
     };
-    if env.names.iter().all(|n| known.contains(n.as_ref())) {
-        return false;
+    if names.recent[t].1.iter().any(|l| listed(l, &env.names)) {
+        return false; // all known when they were kept
     }
-    known.extend(env.names.iter().map(|n| n.to_string()));
-    true
+    let known = match names.sets.get_mut(&env.table) {
+        Some(k) => k,
+        None => names.sets.entry(env.table.clone()).or_default(),
+    };
+    let new = !env.names.iter().all(|n| known.contains(n.as_ref()));
+    if new {
+        known.extend(env.names.iter().map(|n| n.to_string()));
+    }
+    let (_, lists, next) = &mut names.recent[t];
+    let list = &mut lists[*next];
+    *next = (*next + 1) % RECENT;
+    list.clear();
+    for n in &env.names {
+        list.extend_from_slice(&(n.len() as u32).to_le_bytes());
+        list.extend_from_slice(n.as_bytes());
+    }
+    new
 }
 
 impl Decoder {
@@ -101,7 +152,7 @@ impl Decoder {
     #[new]
     #[pyo3(signature = (default_table=None, change=None, lazy=None))]
     fn new(default_table: Option<String>, change: Option<PyObject>, lazy: Option<PyObject>) -> Self {
-        Decoder { default_table, names: HashMap::new(), change, lazy, strings: FxHashMap::default() }
+        Decoder { default_table, names: Known::default(), change, lazy, strings: FxHashMap::default() }
     }
 
     /// Lines of a file from `start`, each a whole line (ending in a newline) holding one plain
@@ -210,7 +261,7 @@ impl Decoder {
     /// The Python decoder reported these names for a table (a record it decoded): both decoders
     /// keep the same knowledge, so names are reported exactly when the Python engine alone would.
     fn learn(&mut self, table: String, names: Vec<String>) {
-        self.names.entry(table).or_default().extend(names);
+        self.names.extend(table, names);
     }
 
     /// One line holding one plain change record -> (table, op, keys, version or None, dist_key,

@@ -49,27 +49,33 @@ fn scalar<'a>(p: &mut P<'a>) -> R<Scalar<'a>> {
 const MAX_MICROS: i128 = 253_402_300_800 * 1_000_000;
 const MIN_MICROS: i128 = -62_135_596_800 * 1_000_000;
 
-/// decode.parse_time for a JSON integer (other forms defer).
+/// decode.parse_time for a JSON integer (other forms defer). `digits` is a JSON number token of
+/// at most 18 characters (P::number), so an integer one fits an i64; parsed without allocating.
 fn parse_time(digits: &[u8], precision: Option<&str>) -> R<i64> {
-    if digits.len() > 30 || digits.iter().any(|c| !(c.is_ascii_digit() || *c == b'-')) {
+    let (negative, body) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    if body.is_empty() || body.len() > 18 || !body.iter().all(u8::is_ascii_digit) {
         return Err(Defer);
     }
-    let text = std::str::from_utf8(digits).map_err(|_| Defer)?;
-    let number: i128 = text.parse().map_err(|_| Defer)?;
+    let magnitude = body.iter().fold(0i128, |n, &c| n * 10 + (c - b'0') as i128);
+    let number = if negative { -magnitude } else { magnitude };
     if !(-MAX_MICROS < number && number < MAX_MICROS) {
         return Err(Defer);
     }
-    let mut factor: Option<i128> = None;
-    if let Some(p) = precision {
-        let p = p.to_ascii_uppercase();
-        if p.starts_with("MICRO") {
-            factor = Some(1);
-        } else if p.starts_with("MILLI") {
-            factor = Some(1000);
-        } else if p.starts_with("SEC") {
-            factor = Some(1_000_000);
+    let starts = |p: &[u8], word: &[u8]| p.len() >= word.len() && p[..word.len()].eq_ignore_ascii_case(word);
+    let factor: Option<i128> = precision.map(str::as_bytes).and_then(|p| {
+        if starts(p, b"MICRO") {
+            Some(1)
+        } else if starts(p, b"MILLI") {
+            Some(1000)
+        } else if starts(p, b"SEC") {
+            Some(1_000_000)
+        } else {
+            None
         }
-    }
+    });
     let factor = factor.unwrap_or_else(|| {
         let size = number.abs();
         if size < 100_000_000_000 {

@@ -22,12 +22,13 @@ pub struct Column {
     pub validity: Vec<u8>,
     pub nulls: usize,
     rows: usize,
+    next: usize, // the column whose attribute followed this one's in the last row that had it
 }
 
 impl Column {
     fn new(name: String) -> Self {
         Column { name, tags: 0, offsets: 0i32.to_le_bytes().to_vec(), data: Vec::new(), validity: Vec::new(),
-                 nulls: 0, rows: 0 }
+                 nulls: 0, rows: 0, next: NONE }
     }
 
     /// Ends the current row, whose text (if valid) was appended to `data`.
@@ -53,6 +54,50 @@ impl Column {
     }
 }
 
+const NONE: usize = usize::MAX;
+
+/// The columns met so far, by name; rows of a table mostly list their attributes in the order
+/// of the previous row, so the column after the previous attribute's (or the first row's first)
+/// is tried before the name is hashed.
+#[derive(Default)]
+struct Columns {
+    columns: Vec<Column>,
+    index: FxHashMap<String, usize>,
+    first: Option<usize>, // the column of the last row's first attribute
+    prev: usize,          // the previous attribute's column in this row (NONE at a row's start)
+}
+
+impl Columns {
+    #[inline]
+    fn start_row(&mut self) {
+        self.prev = NONE;
+    }
+
+    /// The column of attribute `attr`, made when first met.
+    #[inline]
+    fn find(&mut self, attr: &str) -> usize {
+        let hint = if self.prev == NONE { self.first.unwrap_or(NONE) } else { self.columns[self.prev].next };
+        let at = match self.columns.get(hint) {
+            Some(c) if c.name == attr => hint,
+            _ => match self.index.get(attr) {
+                Some(&i) => i,
+                None => {
+                    self.columns.push(Column::new(attr.to_string()));
+                    self.index.insert(attr.to_string(), self.columns.len() - 1);
+                    self.columns.len() - 1
+                }
+            },
+        };
+        if self.prev == NONE {
+            self.first = Some(at);
+        } else {
+            self.columns[self.prev].next = at;
+        }
+        self.prev = at;
+        at
+    }
+}
+
 pub struct Rendered {
     pub rows: usize,
     pub columns: Vec<Column>,
@@ -69,30 +114,30 @@ struct Scratch<'a> {
 
 /// Which image of each row: 0 NewImage, 1 OldImage, 2 Keys.
 pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
-    let mut columns: Vec<Column> = Vec::new();
-    let mut index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut columns = Columns::default();
     let mut sc = Scratch::default();
     for (row, (&line, &w)) in lines.iter().zip(which).enumerate() {
-        at_image(line, w, |p| p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut index, &mut sc)))?;
+        columns.start_row();
+        at_image(line, w, |p| p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut sc)))?;
     }
-    finish(lines.len(), columns)
+    finish(lines.len(), columns.columns)
 }
 
 /// As render_rows, where `whole[i]`; elsewhere `rows[i]` is the image object itself, cut from a
 /// record that envelope::decode accepted whole (so its record needs no second look: file lines).
 pub fn render_images(rows: &[&[u8]], whole: &[bool], which: &[u8]) -> R<Rendered> {
-    let mut columns: Vec<Column> = Vec::new();
-    let mut index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut columns = Columns::default();
     let mut sc = Scratch::default();
     for (row, ((&bytes, &w), &which)) in rows.iter().zip(whole).zip(which).enumerate() {
         let image = if w { image_of(bytes, which)? } else { bytes };
         let mut p = P::new(image);
-        p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut index, &mut sc))?;
+        columns.start_row();
+        p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut sc))?;
         if !p.at_end() {
             return Err(Defer);
         }
     }
-    finish(rows.len(), columns)
+    finish(rows.len(), columns.columns)
 }
 
 /// The image object of a whole record (0 NewImage, 1 OldImage, 2 Keys), found as render_rows finds it.
@@ -147,17 +192,10 @@ fn at_image<'a>(line: &'a [u8], which: u8, mut inside: impl FnMut(&mut P<'a>) ->
 
 /// One attribute of row `row`'s image: its text appended to its column (made when first met).
 #[inline]
-fn attribute<'a>(p: &mut P<'a>, attr: &Cow<'a, str>, row: usize, columns: &mut Vec<Column>,
-                 index: &mut FxHashMap<String, usize>, sc: &mut Scratch<'a>) -> R<()> {
-    let at = match index.get(attr.as_ref()) {
-        Some(&i) => i,
-        None => {
-            columns.push(Column::new(attr.to_string()));
-            index.insert(attr.to_string(), columns.len() - 1);
-            columns.len() - 1
-        }
-    };
-    let col = &mut columns[at];
+fn attribute<'a>(p: &mut P<'a>, attr: &Cow<'a, str>, row: usize, columns: &mut Columns, sc: &mut Scratch<'a>)
+                 -> R<()> {
+    let at = columns.find(attr);
+    let col = &mut columns.columns[at];
     col.pad(row);
     // the text goes straight into the column's data
     let (tag, valid) = value(p, &mut col.data, sc, 1, true)?;
@@ -170,8 +208,7 @@ fn attribute<'a>(p: &mut P<'a>, attr: &Cow<'a, str>, row: usize, columns: &mut V
 /// in the same pass reading each line's key attributes (envelope::export_keys' rule) into its
 /// dist_key: one parse per line. Defers when any line is one export_keys or render_rows defers.
 pub fn render_items(lines: &[&[u8]], key_names: &[String]) -> R<(Rendered, Vec<String>)> {
-    let mut columns: Vec<Column> = Vec::new();
-    let mut index: FxHashMap<String, usize> = FxHashMap::default();
+    let mut columns = Columns::default();
     let mut sc = Scratch::default();
     let mut dist_keys: Vec<String> = Vec::with_capacity(lines.len());
     let mut found: Vec<Option<(&'static str, String)>> = vec![None; key_names.len()];
@@ -181,6 +218,7 @@ pub fn render_items(lines: &[&[u8]], key_names: &[String]) -> R<(Rendered, Vec<S
             return Err(Defer);
         }
         found.iter_mut().for_each(|f| *f = None);
+        columns.start_row();
         let mut p = P::new(line);
         let mut members = 0;
         p.object(|p, name| {
@@ -190,11 +228,11 @@ pub fn render_items(lines: &[&[u8]], key_names: &[String]) -> R<(Rendered, Vec<S
             }
             p.object(|p, attr| {
                 let Some(k) = key_names.iter().position(|k| k == attr.as_ref()) else {
-                    return attribute(p, attr, row, &mut columns, &mut index, &mut sc);
+                    return attribute(p, attr, row, &mut columns, &mut sc);
                 };
                 p.ws();
                 let start = p.i;
-                attribute(p, attr, row, &mut columns, &mut index, &mut sc)?;
+                attribute(p, attr, row, &mut columns, &mut sc)?;
                 found[k] = Some(crate::envelope::key_value(&mut P::new(&line[start..p.i]))?);
                 Ok(())
             })
@@ -212,7 +250,7 @@ pub fn render_items(lines: &[&[u8]], key_names: &[String]) -> R<(Rendered, Vec<S
         }
         dist_keys.push(crate::envelope::dist_key(&keys));
     }
-    Ok((finish(lines.len(), columns)?, dist_keys))
+    Ok((finish(lines.len(), columns.columns)?, dist_keys))
 }
 
 fn finish(rows: usize, mut columns: Vec<Column>) -> R<Rendered> {
