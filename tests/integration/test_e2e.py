@@ -82,3 +82,23 @@ def test_successive_once_runs_through_the_command_line_then_replay_changes_nothi
     status = subprocess.run([*cli, "status", "--json", "--target", f"duckdb:///{db}"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert status.returncode == 0 and '"tables"' in status.stdout
+
+
+@pytest.mark.parametrize("settings", [{}, {"delete_mode": "soft"}])
+def test_versions_keep_one_row_per_key_however_batched(stream, tmp_path, settings):
+    """DuckDB writes a changed row of dynashift.versions anew and deletes the old one by row id
+    (targets/duckdb.py `_rewrite_versions`): whatever the batching, one row per key, holding the
+    newest change (the same as one batch holds)."""
+    held = []
+    for size in (10 * CHANGES, 1499):
+        db = tmp_path / f"v{size}.duckdb"
+        run_once(f"file://{stream}/changes-*", f"duckdb:///{db}", batch_size=size, **settings)
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            assert con.execute("SELECT count(*), count(DISTINCT (table_name, dist_key)) FROM dynashift.versions"
+                               ).fetchone() == con.execute("SELECT count(*), count(*) FROM dynashift.versions").fetchone()
+            held.append(con.execute("SELECT table_name, dist_key, version_us, deleted FROM dynashift.versions"
+                                    " ORDER BY ALL").fetchall())
+        finally:
+            con.close()
+    assert len(held[0]) > CHANGES // 10 and held[0] == held[1]

@@ -235,7 +235,8 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         warehouse itself: the Redshift materialized-view path). `total` is its row count.
         `casts` (typed mode) maps a column to the SQL that turns its staged text into its type.
         `dynashift.versions` is read once (the verdicts, with each key's row) and written by one
-        UPDATE of the rows found and one INSERT of new keys: no DELETE leaves dead rows behind."""
+        UPDATE of the rows found and one INSERT of new keys (DuckDB rewrites the rows found instead:
+        its `_rewrite_versions`)."""
         p = self.param
         names = dict(ver=quote(STAGE_VERSION), seq=quote(STAGE_SEQ), ev=quote(STAGE_EVENT))
         beats, duplicate = _BEATS.format(**names), _DUPLICATE.format(**names)

@@ -19,9 +19,11 @@ import orjson
 import pyarrow as pa
 
 from ..errors import ConfigError, DataTargetError, TargetError, first_line
-from ..model import TableStage
-from ..schema import DIST_KEY, Naming
+from ..model import UPSERT, TableStage
+from ..schema import DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION, Naming
 from .base import META, Nesting, SqlTarget
+from .quoting import quote
+from .soft_deletes import values_version_sql
 
 
 def path_from_uri(uri: str) -> str:
@@ -38,6 +40,7 @@ def path_from_uri(uri: str) -> str:
 
 
 SEEN = "_dynashift_seen"  # the versions rows of a batch's keys (DuckDBTarget.judging)
+REPLACED = "_dynashift_replaced"  # the row ids of those rows written anew (DuckDBTarget._rewrite_versions)
 _SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 
@@ -87,6 +90,7 @@ class DuckDBTarget(SqlTarget):
         self.con: duckdb.DuckDBPyConnection | None = None
         self._tx = Nesting()
         self._seen = False  # inside `judging`, with the batch's versions read into SEEN
+        self._replaced = False  # REPLACED made: rows of versions to delete when the merges are done
 
     def open(self) -> None:
         if self.path != ":memory:":
@@ -113,8 +117,8 @@ class DuckDBTarget(SqlTarget):
         all of it (every table's keys). One join here reads the rows of the batch's keys, of
         all its tables, with their row ids; each table's merge then judges against those."""
         tables = [stage.table for stage in stages]
-        if len(tables) < 2 or len(set(tables)) < len(tables):
-            yield  # one table (or one twice): its merge's own join is the one scan
+        if not tables or len(set(tables)) < len(tables):
+            yield  # a table twice: its second merge must see what the first wrote to versions
             return
         keys = pa.table({
             "table_name": pa.chunked_array([pa.array([s.table] * s.data.num_rows, pa.string()) for s in stages]),
@@ -126,16 +130,51 @@ class DuckDBTarget(SqlTarget):
         self.execute(f"CREATE TEMP TABLE {SEEN} AS SELECT v.*, v.rowid AS _rowid FROM {META}.versions v"
                      f" JOIN {staged} k ON v.table_name = k.table_name AND v.dist_key = k.dist_key")
         self.drop_stage(staged)
-        self._seen = True
+        self._seen, self._replaced = True, False
         try:
             yield
+            if self._replaced:  # one DELETE for all tables: each is a join with all of versions' row ids
+                self.execute(f"DELETE FROM {META}.versions USING {REPLACED} r WHERE {META}.versions.rowid = r._rowid")
         finally:
             self._seen = False
-            with contextlib.suppress(TargetError):  # after a failed statement, the rollback drops it
+            with contextlib.suppress(TargetError):  # after a failed statement, the rollback drops them
                 self.execute(f"DROP TABLE IF EXISTS {SEEN}")
+                self.execute(f"DROP TABLE IF EXISTS {REPLACED}")
 
     def known_versions(self) -> str:
         return SEEN if self._seen else super().known_versions()
+
+    def _rewrite_versions(self, table: str, winners: str, soft: bool) -> None:
+        """When judging, the changed rows of dynashift.versions are written anew and the old ones
+        deleted by row id, not updated: a DuckDB UPDATE reads and rewrites every column block it
+        touches, and a batch's keys touch all of them (the table is the tables' keys, in no key
+        order), so its cost grew with the table, faster once it outgrew the buffer pool
+        (bench/versions_growth.py, 30,000 of 3M rows: 1.5 CPU-s with its commit, 0.1 this way).
+        A deletion touches no column; the next checkpoints vacuum the deleted rows. The new row
+        is the one `SqlTarget._rewrite_versions` would have made: the old one is in SEEN. The old
+        rows are deleted when the batch's merges are done (`judging`), but at once in soft-delete
+        mode, whose late values are matched with versions by key (soft_deletes.late_values)."""
+        if not self._seen:
+            super()._rewrite_versions(table, winners, soft)
+            return
+        seq, won = quote(STAGE_SEQ), "w._verdict = 'W'"
+        moved = f"({won} OR (w._verdict = 'D' AND w.{seq} > v.seq))"
+        values = values_version_sql() if soft else ("NULL", "NULL")
+        self.execute(
+            f"INSERT INTO {META}.versions SELECT v.table_name, v.dist_key, w.{quote(STAGE_VERSION)}, w.{seq},"
+            f" CASE WHEN {won} THEN w.{quote(STAGE_EVENT)} ELSE v.event_id END,"
+            f" CASE WHEN {won} THEN w.{quote(STAGE_OP)} <> '{UPSERT}' ELSE v.deleted END,"
+            f" CASE WHEN {won} THEN {self.NOW} ELSE v.written_at END,"
+            f" CASE WHEN {won} THEN {values[0]} ELSE v.values_version_us END,"
+            f" CASE WHEN {won} THEN {values[1]} ELSE v.values_seq END"
+            f" FROM {winners} w JOIN {SEEN} v ON v._rowid = w._vrow WHERE {moved}"
+        )
+        replaced = f"SELECT w._vrow AS _rowid FROM {winners} w JOIN {SEEN} v ON v._rowid = w._vrow WHERE {moved}"
+        if soft:
+            self.execute(f"DELETE FROM {META}.versions WHERE rowid IN ({replaced})")
+            return
+        self.execute(f"INSERT INTO {REPLACED} {replaced}" if self._replaced else f"CREATE TEMP TABLE {REPLACED} AS {replaced}")
+        self._replaced = True
 
     def version_row(self, table: str) -> tuple[str, str, list[Any]]:
         """A winner's row of dynashift.versions by its row id, read when judging: matching it
