@@ -2,19 +2,19 @@
 //!
 //! Mirrors dynashift's decode.decode_change on the records it accepts; anything else defers to it.
 
-use crate::json::{escape_into, Defer, P, R};
+use crate::json::{escape_into, find_special, Defer, P, R};
 use std::borrow::Cow;
 
 pub const OPS: [&str; 3] = ["INSERT", "MODIFY", "REMOVE"];
 const REMOVE: u8 = 2;
 
 pub struct Envelope<'a> {
-    pub table: String,
+    pub table: Cow<'a, str>,
     pub op: u8,
     pub keys: Vec<(String, &'static str, String)>,
     pub version: Option<i64>,
     pub dist_key: String,
-    pub event_id: String,
+    pub event_id: Cow<'a, str>,
     pub ttl: bool,
     pub new_lazy: bool,
     pub old_lazy: bool,
@@ -172,7 +172,59 @@ pub fn export_keys(line: &[u8], key_names: &[String]) -> R<(Vec<(String, &'stati
     Ok((keys, dk))
 }
 
+/// The usual Keys object, written compactly without escapes: `{"name":{"S":"text"},...}` (S, N
+/// or B, N a JSON number, names distinct): its keys and the index after it; None (nothing
+/// consumed) for anything else, which `keys` reads by the general path (that path accepts these
+/// bytes too, with the same result: this is only quicker).
+fn keys_compact(b: &[u8], at: usize) -> Option<(Vec<(String, &'static str, String)>, usize)> {
+    // a string token without escapes or control characters at `i`: its text and the index after it
+    let plain = |i: usize| -> Option<(&str, usize)> {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let end = i + 1 + find_special(b.get(i + 1..)?);
+        if b.get(end) != Some(&b'"') {
+            return None;
+        }
+        // SAFETY: the record was checked as UTF-8 whole, and the span lies between ASCII quotes
+        Some((unsafe { std::str::from_utf8_unchecked(&b[i + 1..end]) }, end + 1))
+    };
+    if b.get(at) != Some(&b'{') {
+        return None;
+    }
+    let mut out: Vec<(String, &'static str, String)> = Vec::with_capacity(2);
+    let mut i = at + 1;
+    loop {
+        let (name, next) = plain(i)?;
+        let head = b.get(next..next + 6)?;
+        let tag: &'static str = match head {
+            b":{\"S\":" => "S",
+            b":{\"N\":" => "N",
+            b":{\"B\":" => "B",
+            _ => return None,
+        };
+        let (v, next) = plain(next + 6)?;
+        if b.get(next) != Some(&b'}') || (tag == "N" && !is_json_number(v.as_bytes())) {
+            return None;
+        }
+        if out.iter().any(|(n, _, _)| n == name) {
+            return None;
+        }
+        out.push((name.to_string(), tag, v.to_string()));
+        match b.get(next + 1) {
+            Some(b',') => i = next + 2,
+            Some(b'}') => return Some((out, next + 2)),
+            _ => return None,
+        }
+    }
+}
+
 fn keys<'a>(p: &mut P<'a>) -> R<Vec<(String, &'static str, String)>> {
+    p.ws();
+    if let Some((out, end)) = keys_compact(p.b, p.i) {
+        p.i = end;
+        return Ok(out);
+    }
     let mut out = Vec::new();
     p.object(|p, name| {
         let (tag, v) = key_value(p)?;
@@ -214,7 +266,7 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
     }
     let mut p = P::new(line);
     let (mut table, mut op, mut event_id, mut arn, mut rec_precision) =
-        (Scalar::Absent, None::<u8>, String::new(), Scalar::Absent, Scalar::Absent);
+        (Scalar::Absent, None::<u8>, Cow::Borrowed(""), Scalar::Absent, Scalar::Absent);
     let mut identity: Option<(Scalar, Scalar, Scalar, Scalar)> = None;
     let mut ddb_seen = false;
     let mut time: Option<&[u8]> = None;
@@ -289,7 +341,7 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
             }
             "eventID" => {
                 if let Scalar::Str(s) = scalar(p)? {
-                    event_id = s.into_owned();
+                    event_id = s;
                 }
             }
             "eventSourceARN" => arn = scalar(p)?,
@@ -325,15 +377,15 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
     }
     let op = op.ok_or(Defer)?;
     let keys = key_list.ok_or(Defer)?;
-    let table: String = match table {
-        Scalar::Str(s) if !s.is_empty() => s.into_owned(),
+    let table: Cow<'a, str> = match table {
+        Scalar::Str(s) if !s.is_empty() => s,
         Scalar::Str(_) | Scalar::Null | Scalar::Absent => {
             let from_arn = match &arn {
                 Scalar::Str(a) => table_from_arn(a).map(str::to_string),
                 _ => None,
             };
             match from_arn.or_else(|| default_table.filter(|t| !t.is_empty()).map(str::to_string)) {
-                Some(t) => t,
+                Some(t) => Cow::Owned(t),
                 None => return Err(Defer),
             }
         }

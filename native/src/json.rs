@@ -489,7 +489,7 @@ pub fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
 /// sixteen bytes at a time with SSE2 (every x86-64 has it), eight with a has-zero-byte trick
 /// elsewhere, then byte by byte.
 #[inline]
-fn find_special(b: &[u8]) -> usize {
+pub fn find_special(b: &[u8]) -> usize {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
     {

@@ -380,10 +380,13 @@ impl LineFile {
                         None => break,
                     }
                 }
-                let envs = decode_lines(&me.buf, &spans, default_table.as_deref(), threads);
-                for (&(a, b), env) in spans.iter().zip(envs) {
+                // on one thread each line is decoded as it is folded (no vector of one envelope per line)
+                let mut envs = if threads < 2 { Vec::new() } else { decode_lines(&me.buf, &spans, default_table.as_deref(), threads) }
+                    .into_iter();
+                for &(a, b) in spans.iter() {
                     let start = me.base + a as u64;
                     let raw = &me.buf[a..b];
+                    let env = if threads < 2 { decode_line(raw, default_table.as_deref()) } else { envs.next().flatten() };
                     let Some(env) = env else {
                         me.pos = b; // consumed: the Python code decides it
                         return Ok((LINE, start, Some(raw.to_vec()), learned));
@@ -394,7 +397,7 @@ impl LineFile {
                     }
                     let new_names = learn_names(names, &env);
                     if new_names {
-                        learned.push((env.table.clone(), env.names.iter().map(|n| n.to_string()).collect()));
+                        learned.push((env.table.to_string(), env.names.iter().map(|n| n.to_string()).collect()));
                     }
                     let version = env.version.unwrap_or(last_version);
                     last_version = version;
