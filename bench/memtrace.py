@@ -16,6 +16,12 @@ product changes. Environment:
     MEMTRACE_AFTER=CHECKPOINT   a statement issued after each batch's commit, timed apart
     MEMTRACE_WAIT=1       heap and in-flight Arrow when the main thread starts waiting for a commit
     MEMTRACE_MAPS=1 / MEMTRACE_TIMELINE=1 / MEMTRACE_NOBATCH=1  (as before)
+
+The last line, `shape`, is the pipeline's serial start and tail (what does not overlap): the first
+batch's read (nothing to apply yet), and from the end of reading to the target closed (the last
+batch's apply, the run's end, DuckDB's close, i.e. its checkpoint), each in seconds and in the
+process's CPU-seconds (comparable on a loaded machine; `--batch-size` shows the balance against
+the cost of a batch).
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ from throughput import stream_file  # noqa: E402
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MiB = 1 << 20
 state = {"main": "start", "worker": "idle"}
+marks: dict[str, tuple[float, float]] = {}  # moment -> (wall, process CPU): the pipeline's shape
+
+
+def mark(what: str) -> None:
+    marks.setdefault(what, (time.perf_counter(), time.process_time()))
 
 
 class _Mallinfo2(ctypes.Structure):
@@ -128,6 +139,17 @@ def threads_cpu() -> str:
     return " ".join(f"{ROLES.get(tid, name)}/{tid}={cpu:.1f}" for tid, (name, cpu) in sorted(THREADS.items()) if cpu >= 0.1)
 
 
+def shape(started: float, cpu0: float, batches: int) -> str:
+    """The serial start and tail, in seconds and process CPU-seconds."""
+    def span(a: tuple[float, float], b: tuple[float, float]) -> str:
+        return f"{b[0] - a[0]:.2f} s ({b[1] - a[1]:.2f} CPU-s)"
+    t0 = (started, cpu0)
+    first, end = marks.get("first-read", t0), marks.get("read-end", t0)
+    close, closed = marks["close"], marks["closed"]
+    return (f"shape: {batches} batches; first batch read {span(t0, first)}; tail from the end of reading"
+            f" {span(end, closed)}: last apply and run end {span(end, close)}, close {span(close, closed)}")
+
+
 def labelled(where: str, label: str, fn):
     def wrapper(*a, **k):
         before = state[where]
@@ -181,7 +203,9 @@ def main() -> None:
             try:
                 box = [next(it)]
             except StopIteration:
+                mark("read-end")
                 return
+            mark("first-read")
             state["main"] = "main-other"
             yield box.pop()  # not held by this frame while the batch is planned and waits
     source.read = read_labelled
@@ -288,7 +312,9 @@ def main() -> None:
     started, cpu0 = time.perf_counter(), time.process_time()
     run = pipeline.replicate(config, source, target)
     t_close = time.perf_counter()
+    mark("close")
     target.close()
+    mark("closed")
     print(f"close {time.perf_counter() - t_close:.2f}s")
     print("thread cpu (s): " + threads_cpu())
     seconds = time.perf_counter() - started
@@ -314,6 +340,7 @@ def main() -> None:
             best[(m, w)] = (r, a)
     for (m, w), (r, a) in sorted(best.items(), key=lambda kv: -kv[1][0]):
         print(f"  max {r / MiB:5.0f} MiB (arrow {a / MiB:4.0f})  main={m:12s} worker={w}")
+    print(shape(started, cpu0, run.batches))
     if os.environ.get("MEMTRACE_TIMELINE"):
         step = max(1, len(samples) // 200)
         for t, r, m, w, a in samples[::step]:
