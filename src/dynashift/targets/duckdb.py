@@ -115,13 +115,15 @@ class DuckDBTarget(SqlTarget):
     def judging(self, stages: Sequence[TableStage]) -> Iterator[None]:
         """DuckDB joins never use an index: every merge's join with dynashift.versions would scan
         all of it (every table's keys). One join here reads the rows of the batch's keys, of
-        all its tables, with their row ids; each table's merge then judges against those."""
+        all its tables, with their row ids; each table's merge then judges against those, and
+        rewrites the rows it changes by row id (`_rewrite_versions`): one table's batch too."""
         tables = [stage.table for stage in stages]
         if not tables or len(set(tables)) < len(tables):
             yield  # a table twice: its second merge must see what the first wrote to versions
             return
         keys = pa.table({
-            "table_name": pa.chunked_array([pa.array([s.table] * s.data.num_rows, pa.string()) for s in stages]),
+            "table_name": pa.chunked_array([pa.repeat(pa.scalar(s.table, pa.string()), s.data.num_rows) for s in stages],
+                                           pa.string()),
             "dist_key": pa.chunked_array([c.cast(pa.string()) for s in stages for c in s.data.column(DIST_KEY).chunks],
                                          pa.string()),
         })
