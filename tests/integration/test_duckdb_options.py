@@ -39,7 +39,8 @@ def test_a_wrong_option_is_one_clear_line(tmp_path: Path, query: str, says: str)
 def test_a_file_written_to_has_small_row_groups_and_spills_beside_it(tmp_path: Path) -> None:
     """The settings dynashift sizes for a long stream, applied: WAL checkpointed every 256MB,
     row groups of 16,384 rows (a checkpoint rewrites a table's last, partly filled row group
-    whole), spills in PATH.tmp as with a plain connection. Read back by a plain connection."""
+    whole), one DuckDB thread while writing (a run keeps two of its own busy), spills in PATH.tmp
+    as with a plain connection. Read back by a plain connection."""
     path = tmp_path / "r.duckdb"
     target = make_target(f"duckdb:///{path}")
     target.open()
@@ -47,6 +48,7 @@ def test_a_file_written_to_has_small_row_groups_and_spills_beside_it(tmp_path: P
         con = target.con
         threshold = con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
         assert threshold.replace(" ", "") == "244.1MiB"  # 256MB, in binary units
+        assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
         assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == f"{path}.tmp"
         con.execute("CREATE TABLE main.t AS SELECT range AS x FROM range(40000)")
         con.execute("CHECKPOINT")

@@ -82,6 +82,13 @@ class DuckDBTarget(SqlTarget):
     # the file is attached for writing (a file keeps no row-group size: readers do not need it).
     # ref: https://duckdb.org/docs/stable/sql/statements/attach (ROW_GROUP_SIZE)
     ROW_GROUP_SIZE = 16_384
+    # DuckDB runs a statement on `threads` threads (default: one per core). A run already keeps
+    # two busy: the main thread decoding the next batch and the one applying this one; DuckDB's
+    # second thread only contended with them (wide 1M on 2 cores, 3 runs each, loaded: 88.5-90.1 s
+    # and 48-54 CPU-s with 1 thread, 87.5-114 s and 51-58 CPU-s with 2). Its own count again at
+    # close, when the closing checkpoint has the cores to itself.
+    # ref: https://duckdb.org/docs/configuration/overview (threads)
+    RUN_THREADS = 1
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
@@ -91,6 +98,7 @@ class DuckDBTarget(SqlTarget):
         self._tx = Nesting()
         self._seen = False  # inside `judging`, with the batch's versions read into SEEN
         self._replaced = False  # REPLACED made: rows of versions to delete when the merges are done
+        self._threads: int | None = None  # DuckDB's own thread count, while a run uses RUN_THREADS
 
     def open(self) -> None:
         if self.path != ":memory:":
@@ -109,6 +117,9 @@ class DuckDBTarget(SqlTarget):
         if self.path != ":memory:":  # an in-memory database holds its tables in the pool: not bounded
             self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
+            if self.mode == "write":
+                self._threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+                self.con.execute(f"SET threads = {int(self.RUN_THREADS)}")
         self.prepare_metadata()
 
     @contextlib.contextmanager
@@ -236,6 +247,10 @@ class DuckDBTarget(SqlTarget):
 
     def close(self) -> None:
         if self.con is not None:
+            if self._threads is not None:  # the closing checkpoint (the WAL folded into the file) on every core
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute(f"SET threads = {self._threads}")
+                self._threads = None
             self.con.close()
             self.con = None
             if self.path != ":memory:":
