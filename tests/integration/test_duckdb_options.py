@@ -79,3 +79,41 @@ def test_a_duckdb_that_refuses_the_row_group_size_opens_the_file_with_its_own(tm
         assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == f"{tmp_path / 'o.duckdb'}.tmp"
     finally:
         target.close()
+
+
+def test_a_runs_first_checkpoint_vacuums_then_every_fourth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint's vacuum rewrites the row groups of the tables written since the last one
+    that lost rows: done at a run's first checkpoint and then every VACUUM_EVERY-th, so deleted
+    rows are reclaimed, some later. Here each commit deletes a sixteenth of t and passes a small
+    WAL threshold: a checkpoint (seen as the WAL removed) every other commit."""
+    from dynashift.targets.duckdb import DuckDBTarget
+
+    monkeypatch.setattr(DuckDBTarget, "CHECKPOINT_THRESHOLD", "256KB")
+    path = tmp_path / "v.duckdb"
+    target = make_target(f"duckdb:///{path}")
+    target.open()
+    con = target.con
+    try:
+        assert DuckDBTarget.VACUUM_EVERY == 4
+        with target.transaction():
+            con.execute("CREATE TABLE main.t AS SELECT range AS x FROM range(16384 * 8)")
+            con.execute("CREATE TABLE main.pad (s VARCHAR)")
+        seen, checkpoints = [], []
+        for i in range(11):
+            with target.transaction():
+                con.execute(f"DELETE FROM main.t WHERE x % 16 = {i}")
+                con.execute("INSERT INTO main.pad SELECT repeat('p', 100) FROM range(5000)")  # past the threshold
+            if not Path(f"{path}.wal").exists():
+                checkpoints.append(i + 1)
+            seen.append(con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('main.t')").fetchone()[0])
+        assert checkpoints == [2, 4, 6, 8, 10]
+        # 8 row groups: the 1st checkpoint vacuums but 2/16 deleted is too few to merge; the 2nd to
+        # 4th do not vacuum; the 5th merges them into 4
+        assert seen == [8] * 9 + [4, 4]  # vacuuming at each: [8, 8, 8, 6, 6, 6, 6, 4, 4, 3, 3]
+    finally:
+        target.close()
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as plain:
+        assert plain.execute("SELECT count(*), sum(x) FROM t").fetchone() == (
+            16384 * 8 * 5 // 16, sum(x for x in range(16384 * 8) if x % 16 >= 11))
