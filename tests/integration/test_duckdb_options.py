@@ -1,5 +1,6 @@
-"""The DuckDB target's one option: `?memory_limit=` in its URI (default 128MB, so a long run's
-memory does not grow with the file; a large table's merges may want more)."""
+"""The DuckDB target's options: `?memory_limit=` in its URI (default 128MB, so a long run's
+memory does not grow with the file; a large table's merges may want more) and `?threads=`
+(default one fewer than the cores: the decode keeps a core of its own)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from dynashift.errors import ConfigError
 from dynashift.targets import make_target
+from dynashift.targets.duckdb import threads_of
 
 
 def _limit(uri: str) -> str:
@@ -30,10 +32,37 @@ def test_memory_limit_defaults_to_128mb_and_the_uri_can_raise_it(tmp_path: Path)
 
 @pytest.mark.parametrize("query, says", [("memory_limit=lots", "give a size such as 512MB"),
                                          ("memory_limit=1GB';DROP", "give a size such as 512MB"),
-                                         ("threads=4", "only memory_limit")])
+                                         ("thread=4", "only memory_limit and threads"),
+                                         ("threads=0", "a whole number of at least 1"),
+                                         ("threads=two", "a whole number of at least 1")])
 def test_a_wrong_option_is_one_clear_line(tmp_path: Path, query: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         make_target(f"duckdb:///{tmp_path / 'c.duckdb'}?{query}")
+
+
+def _threads(uri: str) -> int:
+    target = make_target(uri)
+    target.open()
+    try:
+        return int(target.con.execute("SELECT current_setting('threads')").fetchone()[0])
+    finally:
+        target.close()
+
+
+def test_duckdb_leaves_the_decode_a_core_and_the_uri_can_set_its_threads(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's default is a worker per core; the main thread decodes on one of them, so a file
+    written to gets one fewer (at least one); `?threads=N` sets it."""
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert _threads(f"duckdb:///{tmp_path / 'a.duckdb'}") == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert _threads(f"duckdb:///{tmp_path / 'a.duckdb'}") == 7
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert _threads(f"duckdb:///{tmp_path / 'a.duckdb'}") == 1
+    assert _threads(f"duckdb:///{tmp_path / 'b.duckdb'}?threads=3&memory_limit=256MB") == 3
+    assert (tmp_path / "b.duckdb").exists() and not list(tmp_path.glob("*threads*"))  # the option is not the path
 
 
 def test_a_file_written_to_has_small_row_groups_and_spills_beside_it(tmp_path: Path) -> None:
@@ -48,7 +77,7 @@ def test_a_file_written_to_has_small_row_groups_and_spills_beside_it(tmp_path: P
         con = target.con
         threshold = con.execute("SELECT current_setting('checkpoint_threshold')").fetchone()[0]
         assert threshold.replace(" ", "") == "244.1MiB"  # 256MB, in binary units
-        assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 1
+        assert con.execute("SELECT current_setting('threads')").fetchone()[0] == threads_of(f"duckdb:///{path}")
         assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == f"{path}.tmp"
         con.execute("CREATE TABLE main.t AS SELECT range AS x FROM range(40000)")
         con.execute("CHECKPOINT")

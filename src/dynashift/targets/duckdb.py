@@ -46,15 +46,29 @@ _SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 def memory_limit_of(uri: str, default: str) -> str:
     """`?memory_limit=2GB` in a DuckDB URI (a large table's merges may want more than the default);
-    no other option is known, and the size is checked here since it is written into a SET."""
+    the size is checked here since it is written into a SET."""
     options = dict(parse_qsl(uri.partition("?")[2], keep_blank_values=True))
     limit = options.pop("memory_limit", default)
+    options.pop("threads", None)
     if options:
         raise ConfigError(f"unknown option {', '.join(sorted(options))} in the DuckDB target URI: "
-                          "only memory_limit (e.g. duckdb:///r.duckdb?memory_limit=2GB) is known")
+                          "only memory_limit and threads (e.g. duckdb:///r.duckdb?memory_limit=2GB) are known")
     if not _SIZE.fullmatch(limit.strip()):
         raise ConfigError(f"memory_limit={limit!r} in the DuckDB target URI: give a size such as 512MB or 2GB")
     return limit.strip()
+
+
+def threads_of(uri: str) -> int:
+    """`?threads=N` in a DuckDB URI, else one fewer than this process's cores (at least 1): the
+    main thread decodes on a core of its own while the applying thread drives DuckDB, and DuckDB's
+    own default (all cores) has its workers compete with that decode (decisions.md)."""
+    threads = dict(parse_qsl(uri.partition("?")[2], keep_blank_values=True)).get("threads")
+    if threads is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, cores - 1)
+    if not threads.strip().isdigit() or int(threads) < 1:
+        raise ConfigError(f"threads={threads!r} in the DuckDB target URI: give a whole number of at least 1")
+    return int(threads)
 
 
 class DuckDBTarget(SqlTarget):
@@ -85,10 +99,10 @@ class DuckDBTarget(SqlTarget):
     # DuckDB runs a statement on `threads` threads (default: one per core). A run already keeps
     # two busy: the main thread decoding the next batch and the one applying this one; DuckDB's
     # second thread only contended with them (wide 1M on 2 cores, 3 runs each, loaded: 88.5-90.1 s
-    # and 48-54 CPU-s with 1 thread, 87.5-114 s and 51-58 CPU-s with 2). Its own count again at
-    # close, when the closing checkpoint has the cores to itself.
+    # and 48-54 CPU-s with 1 thread, 87.5-114 s and 51-58 CPU-s with 2). One fewer than the cores
+    # while writing (`threads_of`: 1 on 2 cores, 7 on 8; `?threads=N` in the URI sets it); its
+    # own count again at close, when the closing checkpoint has the cores to itself.
     # ref: https://duckdb.org/docs/configuration/overview (threads)
-    RUN_THREADS = 1
     # A checkpoint also vacuums: it rewrites the row groups of every table written since the last
     # checkpoint that lost rows to deletes, and a stream deletes rows (replaced rows, replaced
     # versions rows) from nearly all of them: wide 1M, the checkpoint after batch 19 is 4.55 CPU-s,
@@ -103,11 +117,12 @@ class DuckDBTarget(SqlTarget):
         super().__init__(uri, schema)
         self.path = path_from_uri(uri)
         self.memory_limit = memory_limit_of(uri, self.MEMORY_LIMIT)
+        self.threads = threads_of(uri)
         self.con: duckdb.DuckDBPyConnection | None = None
         self._tx = Nesting()
         self._seen = False  # inside `judging`, with the batch's versions read into SEEN
         self._replaced = False  # REPLACED made: rows of versions to delete when the merges are done
-        self._threads: int | None = None  # DuckDB's own thread count, while a run uses RUN_THREADS
+        self._threads: int | None = None  # DuckDB's own thread count, while a run uses self.threads
         self._unvacuumed: int | None = None  # checkpoints since the last that vacuumed; None: DuckDB's way
 
     def open(self) -> None:
@@ -129,7 +144,7 @@ class DuckDBTarget(SqlTarget):
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
             if self.mode == "write":
                 self._threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
-                self.con.execute(f"SET threads = {int(self.RUN_THREADS)}")
+                self.con.execute(f"SET threads = {int(self.threads)}")
                 if self._vacuum(self.VACUUM_TASKS):
                     self._unvacuumed = self.VACUUM_EVERY - 1
         self.prepare_metadata()
