@@ -307,12 +307,7 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
                             }
                             new_lazy = true;
                             new_null = false;
-                            let at = p.i;
-                            p.object(|p, attr| {
-                                names.push(attr.clone());
-                                p.skip().map(|_| ())
-                            })?;
-                            new_span = (at, p.i);
+                            new_span = p.skip_object_names(&mut names)?;
                         }
                         "OldImage" => {
                             if p.null()? {

@@ -132,7 +132,13 @@ pub fn render_images(rows: &[&[u8]], whole: &[bool], which: &[u8]) -> R<Rendered
         let image = if w { image_of(bytes, which)? } else { bytes };
         let mut p = P::new(image);
         columns.start_row();
-        p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut sc))?;
+        // an image cut from its record (not `w`) is a NewImage or Keys object envelope::decode
+        // read whole: its names were found distinct there
+        if w {
+            p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut sc))?;
+        } else {
+            p.object_distinct(|p, attr| attribute(p, attr, row, &mut columns, &mut sc))?;
+        }
         if !p.at_end() {
             return Err(Defer);
         }
