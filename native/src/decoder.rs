@@ -172,7 +172,7 @@ impl Decoder {
         let keys = PyDict::new(py);
         for (name, tag, v) in &env.keys {
             let inner = PyDict::new(py);
-            inner.set_item(self.string(py, tag), v)?;
+            inner.set_item(self.string(py, tag), v.as_ref())?;
             keys.set_item(self.string(py, name), inner)?;
         }
         Ok(keys)

@@ -8,10 +8,13 @@ use std::borrow::Cow;
 pub const OPS: [&str; 3] = ["INSERT", "MODIFY", "REMOVE"];
 const REMOVE: u8 = 2;
 
+/// One key attribute: name, type tag, value (borrowed from the record unless escaped).
+pub type Key<'a> = (Cow<'a, str>, &'static str, Cow<'a, str>);
+
 pub struct Envelope<'a> {
     pub table: Cow<'a, str>,
     pub op: u8,
-    pub keys: Vec<(String, &'static str, String)>,
+    pub keys: Vec<Key<'a>>,
     pub version: Option<i64>,
     pub dist_key: String,
     pub event_id: Cow<'a, str>,
@@ -176,7 +179,7 @@ pub fn export_keys(line: &[u8], key_names: &[String]) -> R<(Vec<(String, &'stati
 /// or B, N a JSON number, names distinct): its keys and the index after it; None (nothing
 /// consumed) for anything else, which `keys` reads by the general path (that path accepts these
 /// bytes too, with the same result: this is only quicker).
-fn keys_compact(b: &[u8], at: usize) -> Option<(Vec<(String, &'static str, String)>, usize)> {
+fn keys_compact(b: &[u8], at: usize) -> Option<(Vec<Key<'_>>, usize)> {
     // a string token without escapes or control characters at `i`: its text and the index after it
     let plain = |i: usize| -> Option<(&str, usize)> {
         if b.get(i) != Some(&b'"') {
@@ -192,7 +195,7 @@ fn keys_compact(b: &[u8], at: usize) -> Option<(Vec<(String, &'static str, Strin
     if b.get(at) != Some(&b'{') {
         return None;
     }
-    let mut out: Vec<(String, &'static str, String)> = Vec::with_capacity(2);
+    let mut out: Vec<Key> = Vec::with_capacity(2);
     let mut i = at + 1;
     loop {
         let (name, next) = plain(i)?;
@@ -210,7 +213,7 @@ fn keys_compact(b: &[u8], at: usize) -> Option<(Vec<(String, &'static str, Strin
         if out.iter().any(|(n, _, _)| n == name) {
             return None;
         }
-        out.push((name.to_string(), tag, v.to_string()));
+        out.push((Cow::Borrowed(name), tag, Cow::Borrowed(v)));
         match b.get(next + 1) {
             Some(b',') => i = next + 2,
             Some(b'}') => return Some((out, next + 2)),
@@ -219,7 +222,7 @@ fn keys_compact(b: &[u8], at: usize) -> Option<(Vec<(String, &'static str, Strin
     }
 }
 
-fn keys<'a>(p: &mut P<'a>) -> R<Vec<(String, &'static str, String)>> {
+fn keys<'a>(p: &mut P<'a>) -> R<Vec<Key<'a>>> {
     p.ws();
     if let Some((out, end)) = keys_compact(p.b, p.i) {
         p.i = end;
@@ -228,7 +231,7 @@ fn keys<'a>(p: &mut P<'a>) -> R<Vec<(String, &'static str, String)>> {
     let mut out = Vec::new();
     p.object(|p, name| {
         let (tag, v) = key_value(p)?;
-        out.push((name.to_string(), tag, v));
+        out.push((name.clone(), tag, Cow::Owned(v)));
         Ok(())
     })?;
     if out.is_empty() {
@@ -238,20 +241,31 @@ fn keys<'a>(p: &mut P<'a>) -> R<Vec<(String, &'static str, String)>> {
 }
 
 /// decode.dist_key: Keys as compact typed JSON with sorted names.
-pub(crate) fn dist_key(keys: &[(String, &'static str, String)]) -> String {
-    let mut order: Vec<&(String, &'static str, String)> = keys.iter().collect();
-    order.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+pub(crate) fn dist_key<N: AsRef<str>, V: AsRef<str>>(keys: &[(N, &'static str, V)]) -> String {
+    let by_name = |a: &&(N, &'static str, V), b: &&(N, &'static str, V)| a.0.as_ref().as_bytes().cmp(b.0.as_ref().as_bytes());
+    // DynamoDB keys have one or two attributes: those are ordered without a vector
+    let (pair, many): ([Option<&(N, &'static str, V)>; 2], Vec<&(N, &'static str, V)>) = match keys {
+        [a] => ([Some(a), None], Vec::new()),
+        [a, b] => {
+            if by_name(&b, &a) == std::cmp::Ordering::Less { ([Some(b), Some(a)], Vec::new()) } else { ([Some(a), Some(b)], Vec::new()) }
+        }
+        _ => {
+            let mut order: Vec<&(N, &'static str, V)> = keys.iter().collect();
+            order.sort_by(by_name);
+            ([None, None], order)
+        }
+    };
     let mut out = Vec::with_capacity(64);
     out.push(b'{');
-    for (i, (name, tag, v)) in order.into_iter().enumerate() {
+    for (i, (name, tag, v)) in pair.into_iter().flatten().chain(many).enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        escape_into(&mut out, name.as_bytes());
+        escape_into(&mut out, name.as_ref().as_bytes());
         out.extend_from_slice(b":{\"");
         out.extend_from_slice(tag.as_bytes());
         out.extend_from_slice(b"\":");
-        escape_into(&mut out, v.as_bytes());
+        escape_into(&mut out, v.as_ref().as_bytes());
         out.push(b'}');
     }
     out.push(b'}');
@@ -261,6 +275,19 @@ pub(crate) fn dist_key(keys: &[(String, &'static str, String)]) -> String {
 
 /// The envelope of one record; `Err(Defer)` for anything the Python engine must decide.
 pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>> {
+    decode_with(line, default_table, Vec::with_capacity(64)) // one allocation, not a growth per power of two
+}
+
+/// A vector of names emptied for the next record (its allocation kept: a line's envelope
+/// borrows its names from its own line, so a vector is passed on from one line to the next).
+pub fn recycle<'b>(mut names: Vec<Cow<'_, str>>) -> Vec<Cow<'b, str>> {
+    names.clear();
+    names.into_iter().map(|_| unreachable!("emptied")).collect() // in place: same layout
+}
+
+/// `decode`, the NewImage's names pushed on `names` (emptied first).
+pub fn decode_with<'a>(line: &'a [u8], default_table: Option<&str>, mut names: Vec<Cow<'a, str>>) -> R<Envelope<'a>> {
+    names.clear();
     if !crate::json::is_utf8(line) {
         return Err(Defer);
     }
@@ -274,7 +301,6 @@ pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>
     let mut key_list = None;
     let (mut new_lazy, mut old_lazy, mut new_null) = (false, false, true);
     let (mut new_span, mut keys_span) = ((0, 0), (0, 0));
-    let mut names: Vec<Cow<'a, str>> = Vec::with_capacity(64); // one allocation, not a growth per power of two
     p.object(|p, name| {
         match name.as_ref() {
             "dynamodb" => {

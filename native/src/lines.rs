@@ -124,7 +124,7 @@ struct Add<'a> {
     whole: bool,
     renderable: bool,
     key_names: Option<Vec<String>>,
-    keys: &'a [(String, &'static str, String)], // a native change's Keys (its names, for a table's first key)
+    keys: &'a [envelope::Key<'a>], // a native change's Keys (its names, for a table's first key)
     names: Option<Vec<&'a str>>,
 }
 
@@ -218,18 +218,18 @@ impl LineBatch {
             return None;
         }
         let env = envelope::decode(&w.body, self.default_table.as_deref()).ok()?;
-        Some(env.keys.into_iter().map(|(n, _, _)| n).collect())
+        Some(env.keys.into_iter().map(|(n, _, _)| n.into_owned()).collect())
     }
 }
 
 /// The Keys names a winner keeps: a foreign change's own; a native one's only in a table's first
 /// slot (planning reads a table's key names from its first winner; the others hold just their image).
-fn first_key_names(slot: usize, given: Option<Vec<String>>, keys: &[(String, &'static str, String)])
+fn first_key_names(slot: usize, given: Option<Vec<String>>, keys: &[envelope::Key])
                    -> Option<Vec<String>> {
     if given.is_some() {
         return given;
     }
-    (slot == 0).then(|| keys.iter().map(|(n, _, _)| n.clone()).collect())
+    (slot == 0).then(|| keys.iter().map(|(n, _, _)| n.to_string()).collect())
 }
 
 /// `items` split in `parts` contiguous shares, each handled on its own thread.
@@ -256,11 +256,17 @@ const CHUNK: usize = 32;
 /// One line's envelope, or None for a line the Python code decodes (not one plain record ending
 /// in a newline).
 fn decode_line<'a>(raw: &'a [u8], default_table: Option<&str>) -> Option<envelope::Envelope<'a>> {
+    decode_line_with(raw, default_table, Vec::with_capacity(64))
+}
+
+/// `decode_line` with a vector for the names (see envelope::recycle).
+fn decode_line_with<'a>(raw: &'a [u8], default_table: Option<&str>, names: Vec<std::borrow::Cow<'a, str>>)
+                        -> Option<envelope::Envelope<'a>> {
     let body = strip(raw);
     if raw.last() != Some(&b'\n') || body.is_empty() {
         return None;
     }
-    envelope::decode(body, default_table).ok()
+    envelope::decode_with(body, default_table, names).ok()
 }
 
 /// The envelopes of `spans` of `buf`, in order: on this thread and a helper when there are enough
@@ -360,6 +366,7 @@ impl LineFile {
             let mut learned: Vec<(String, Vec<String>)> = Vec::new();
             let mut seq = String::with_capacity(prefix.len() + 24);
             let mut spans: Vec<(usize, usize)> = Vec::with_capacity(GROUP);
+            let mut spare: Vec<std::borrow::Cow<'static, str>> = Vec::with_capacity(64); // a line's names
             let threads = decode_threads();
             loop {
                 let Some((a, b)) = me.next_line()? else { return Ok((EOF, 0, None, learned)) };
@@ -386,7 +393,11 @@ impl LineFile {
                 for &(a, b) in spans.iter() {
                     let start = me.base + a as u64;
                     let raw = &me.buf[a..b];
-                    let env = if threads < 2 { decode_line(raw, default_table.as_deref()) } else { envs.next().flatten() };
+                    let env = if threads < 2 {
+                        decode_line_with(raw, default_table.as_deref(), envelope::recycle(std::mem::take(&mut spare)))
+                    } else {
+                        envs.next().flatten()
+                    };
                     let Some(env) = env else {
                         me.pos = b; // consumed: the Python code decides it
                         return Ok((LINE, start, Some(raw.to_vec()), learned));
@@ -417,6 +428,7 @@ impl LineFile {
                         keys: &env.keys,
                         names: new_names.then(|| env.names.iter().map(|n| n.as_ref()).collect()),
                     });
+                    spare = envelope::recycle(env.names);
                     let stop = start + raw.len() as u64;
                     records += 1;
                     if stop > last_end {
