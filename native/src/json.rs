@@ -299,13 +299,8 @@ impl<'a> P<'a> {
                 }
                 other => slow.push(other.into_owned()),
             }
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(Defer),
+            if self.member_end()? {
+                return Ok(());
             }
         }
     }
@@ -325,14 +320,25 @@ impl<'a> P<'a> {
             let name = self.string()?;
             self.expect(b':')?;
             f(self, &name)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(Defer),
+            if self.member_end()? {
+                return Ok(());
             }
+        }
+    }
+
+    /// After a member's value: `,` (another member follows: false) or `}` (the object ended:
+    /// true), consumed; anything else defers.
+    fn member_end(&mut self) -> R<bool> {
+        match self.peek()? {
+            b',' => {
+                self.i += 1;
+                Ok(false)
+            }
+            b'}' => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => Err(Defer),
         }
     }
 
