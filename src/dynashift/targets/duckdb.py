@@ -44,15 +44,23 @@ REPLACED = "_dynashift_replaced"  # the row ids of those rows written anew (Duck
 _SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 
+_OPTIONS = ("memory_limit", "threads")
+
+
+def uri_options(uri: str) -> dict[str, str]:
+    """The options after `?` in a DuckDB URI; an unknown one is refused by name."""
+    options = dict(parse_qsl(uri.partition("?")[2], keep_blank_values=True))
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise ConfigError(f"unknown option {', '.join(unknown)} in the DuckDB target URI: "
+                          "only memory_limit and threads (e.g. duckdb:///r.duckdb?memory_limit=2GB) are known")
+    return options
+
+
 def memory_limit_of(uri: str, default: str) -> str:
     """`?memory_limit=2GB` in a DuckDB URI (a large table's merges may want more than the default);
     the size is checked here since it is written into a SET."""
-    options = dict(parse_qsl(uri.partition("?")[2], keep_blank_values=True))
-    limit = options.pop("memory_limit", default)
-    options.pop("threads", None)
-    if options:
-        raise ConfigError(f"unknown option {', '.join(sorted(options))} in the DuckDB target URI: "
-                          "only memory_limit and threads (e.g. duckdb:///r.duckdb?memory_limit=2GB) are known")
+    limit = uri_options(uri).get("memory_limit", default)
     if not _SIZE.fullmatch(limit.strip()):
         raise ConfigError(f"memory_limit={limit!r} in the DuckDB target URI: give a size such as 512MB or 2GB")
     return limit.strip()
@@ -62,7 +70,7 @@ def threads_of(uri: str) -> int:
     """`?threads=N` in a DuckDB URI, else one fewer than this process's cores (at least 1): the
     main thread decodes on a core of its own while the applying thread drives DuckDB, and DuckDB's
     own default (all cores) has its workers compete with that decode (decisions.md)."""
-    threads = dict(parse_qsl(uri.partition("?")[2], keep_blank_values=True)).get("threads")
+    threads = uri_options(uri).get("threads")
     if threads is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         return max(1, cores - 1)
