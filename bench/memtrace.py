@@ -74,6 +74,18 @@ def rss() -> int:
         return int(fh.read().split()[1]) * PAGE
 
 
+def rss_parts() -> tuple[int, int]:
+    """(resident, of which file-backed: the libraries' pages, python's, DuckDB's, Arrow's)."""
+    with open("/proc/self/statm", "rb") as fh:
+        f = fh.read().split()
+    return int(f[1]) * PAGE, int(f[2]) * PAGE
+
+
+def glibc_in_use() -> int:
+    m = _libc.mallinfo2()
+    return m.uordblks + m.hblkhd
+
+
 def smaps() -> dict[str, int]:
     out = {}
     with open("/proc/self/smaps_rollup") as fh:
@@ -298,14 +310,19 @@ def main() -> None:
             return start(self, *a, **k)
         pipeline._Pending.start = start_without_batch
     samples: list[tuple[float, int, str, str, int]] = []
+    parts: list[tuple[int, int]] = []  # (file-backed, glibc in use) per sample, the latter every 10th
     done = threading.Event()
 
     def sampler():
         t0 = time.perf_counter()
+        in_use = glibc_in_use()
         while not done.is_set():
             if len(samples) % 10 == 0:
                 sample_threads()
-            samples.append((time.perf_counter() - t0, rss(), state["main"], state["worker"], pa.total_allocated_bytes()))
+                in_use = glibc_in_use()
+            resident, shared = rss_parts()
+            parts.append((shared, in_use))
+            samples.append((time.perf_counter() - t0, resident, state["main"], state["worker"], pa.total_allocated_bytes()))
             time.sleep(args.interval)
     th = threading.Thread(target=sampler, daemon=True)
     th.start()
@@ -322,12 +339,15 @@ def main() -> None:
     th.join()
     for line in per_batch:
         print(line)
-    peak = max(samples, key=lambda s: s[1])
+    at = max(range(len(samples)), key=lambda i: samples[i][1])
+    peak = samples[at]
     cpu = time.process_time() - cpu0
     print(f"records {run.records_read:,} in {seconds:.1f}s, cpu {cpu:.1f}s ({run.records_read / cpu:,.0f} events per"
           f" CPU-second); load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"peak sampled {peak[1] / MiB:.0f} MiB at t={peak[0]:.2f}s main={peak[2]} worker={peak[3]}"
-          f" arrow={peak[4] / MiB:.0f}")
+          f" arrow={peak[4] / MiB:.0f}; of it file-backed {parts[at][0] / MiB:.0f}, anonymous"
+          f" {(peak[1] - parts[at][0]) / MiB:.0f} of which glibc in use {parts[at][1] / MiB:.0f} (all but the"
+          f" file-backed pages: glibc's heap, DuckDB's included, Python's arenas, Rust's buffers)")
     import resource
     print(f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     spent: dict[str, float] = {}
@@ -343,8 +363,10 @@ def main() -> None:
     print(shape(started, cpu0, run.batches))
     if os.environ.get("MEMTRACE_TIMELINE"):
         step = max(1, len(samples) // 200)
-        for t, r, m, w, a in samples[::step]:
-            print(f"  t={t:6.2f} rss {r / MiB:5.0f} arrow {a / MiB:5.0f} {m:12s} {w}")
+        for i in range(0, len(samples), step):
+            t, r, m, w, a = samples[i]
+            print(f"  t={t:6.2f} rss {r / MiB:5.0f} anon {(r - parts[i][0]) / MiB:5.0f} glibc {parts[i][1] / MiB:5.0f}"
+                  f" arrow {a / MiB:5.0f} {m:12s} {w}")
 
 
 if __name__ == "__main__":

@@ -178,6 +178,8 @@ class NativeLines:
             return sb
         expand = self._expander(list(self.segments), self.snapshot)
         tables = acc.render((UPSERT, HARD_DELETE), THREADS, SHARE)
+        ttl_ignored, self.acc = acc.ttl_ignored, None
+        del acc  # its winners' records (~a batch's input) are not held while the batch waits and applies
         if tables is None:
             log_fallback_once("(file batch)", "a record or value the native engine leaves to the Python code")
             sb.changes = expand()
@@ -189,7 +191,7 @@ class NativeLines:
             blocks.append(RenderedBlock(table, key_names, rows, rows.meta[DIST_KEY], rows.meta[STAGE_VERSION], "",
                                         dict.fromkeys(names), duplicates, stale, superseded))
         out = BlockBatch(blocks, expand, sb.rejected, sb.checkpoints, sb.records_read, sb.bytes_read)
-        out.ttl_ignored, out.ttl_ignore = acc.ttl_ignored, self.ttl_ignore
+        out.ttl_ignored, out.ttl_ignore = ttl_ignored, self.ttl_ignore
         return out
 
     def _expander(self, segments: list[Segment], snapshot: tuple | None):
