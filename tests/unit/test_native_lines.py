@@ -92,3 +92,23 @@ def test_each_typed_value_last_in_its_record_decodes_the_same(value, monkeypatch
     line = (b'{"eventName":"INSERT","tableName":"T","dynamodb":{"Keys":{"pk":{"S":"a"}},"NewImage":{"v":' + value
             + b"}}}")
     assert_same([[line, line[:-1]]], monkeypatch)
+
+
+@SETTINGS
+@given(changes=st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 3), st.integers(0, 300),
+                                  st.sampled_from(["e1", "e2", ""])), min_size=1, max_size=14),
+       batch=st.integers(1, 6))
+def test_winners_replaced_by_longer_and_shorter_changes_read_the_same(changes, batch, tmp_path_factory, monkeypatch):
+    """A key's winner is written over in place when the newer change's bytes fit, else moved to
+    the batch's arena end; the next batch writes into the spent one's memory: same plans either
+    way, with equal versions (duplicates by event id, stale changes) among them."""
+    lines = []
+    for pk, version, size, event in changes:
+        image = b'{"pk":{"S":"%s"},"v":{"S":"%s"}}' % (pk.encode(), b"x" * size)
+        lines.append(b'{"eventID":"%s","eventName":"MODIFY","tableName":"T","dynamodb":{"ApproximateCreationDateTime":'
+                     b'%d,"Keys":{"pk":{"S":"%s"}},"NewImage":%s}}' % (event.encode(), 1_700_000_000_000 + version,
+                                                                       pk.encode(), image))
+    path = tmp_path_factory.mktemp("arena") / "changes.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert _source_plans("native", f"file://{path}", monkeypatch, batch) == \
+        _source_plans("python", f"file://{path}", monkeypatch, batch)
