@@ -3,7 +3,8 @@ the N-th time it reaches POINT (counted from 1 in this process). For the crash t
 (tests/integration/test_crash.py, docs/testing.md).
 
     mid_merge      inside a batch transaction, right after the first table of the batch was merged
-                   (batches with nothing to merge do not count)
+                   (batches with nothing to merge do not count; DuckDB: after the first table's rows
+                   were written, its batch's versions already written, duckdb_merge.py)
     before_commit  inside it, data, versions and checkpoints written, the transaction not committed
     after_commit   the batch committed, before anything after it (schema state, the lag gauge,
                    the next read from the source)
@@ -84,7 +85,9 @@ def arm(target: Any, spec: str | None = None) -> None:
             at("mid_merge")
 
     _wrap(target, "apply", before=lambda: merges.__setitem__(0, 0), after=lambda: at("after_commit"))
-    _wrap(target, "merge", after=first_merge)
+    for name in ("merge", "_merge_winners"):  # per table: base.py's merge, or DuckDB's batch merge's writes
+        if hasattr(target, name):
+            _wrap(target, name, after=first_merge)
     _wrap(target, "write_checkpoints", after=lambda: at("before_commit"))
 
 

@@ -54,6 +54,13 @@ _BEATS = (
 _DUPLICATE = "(s.{ver} = v.version_us AND (s.{seq} = v.seq OR (s.{ev} <> '' AND s.{ev} = v.event_id)))"
 
 
+def verdict_sql() -> str:
+    """Each staged row `s` judged against its key's versions row `v` (NULL: never seen): 'W' it
+    wins, 'D' it is a duplicate of what was applied, 'S' it is stale."""
+    names = dict(ver=quote(STAGE_VERSION), seq=quote(STAGE_SEQ), ev=quote(STAGE_EVENT))
+    return f"CASE WHEN v.dist_key IS NULL OR {_BEATS.format(**names)} THEN 'W' WHEN {_DUPLICATE.format(**names)} THEN 'D' ELSE 'S' END"
+
+
 class SqlTarget(MetadataTables, LeaseTables, ABC):
     """What DuckDB, PostgreSQL and Redshift share. Subclasses set the class constants and
     implement the connection primitives at the bottom."""
@@ -131,15 +138,11 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         started = run.batch_started or time.monotonic()
         with self.transaction():
             self.apply_schema(self.unapplied(plan.schema_changes))
-            with self.judging(plan.stages):
-                for stage in plan.stages:
-                    applied, dups, stale = self.merge(stage, change_log)
-                    if not self.REAPPLIES_PLANS:
-                        stage.data = stage.data.schema.empty_table()
-                    counts["applied"] += applied
-                    counts["duplicates"] += dups
-                    counts["stale"] += stale
-                    per_table[stage.table] = per_table.get(stage.table, 0) + applied
+            for table, applied, dups, stale in self.merge_stages(plan.stages, change_log):
+                counts["applied"] += applied
+                counts["duplicates"] += dups
+                counts["stale"] += stale
+                per_table[table] = per_table.get(table, 0) + applied
             if plan.history:
                 from .history import merge_history
 
@@ -212,12 +215,23 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             f"{columns_sql})"
         )
 
+    def merge_stages(self, stages: Sequence[TableStage], change_log: bool) -> list[tuple[str, int, int, int]]:
+        """A batch's stages merged one after the other (`merge`), inside `judging`. Returns
+        (table, applied, duplicates, stale) per stage. DuckDB judges a whole batch at once instead
+        (duckdb_merge.py)."""
+        results = []
+        with self.judging(stages):
+            for stage in stages:
+                results.append((stage.table, *self.merge(stage, change_log)))
+                if not self.REAPPLIES_PLANS:
+                    stage.data = stage.data.schema.empty_table()
+        return results
+
     def merge(self, stage: TableStage, change_log: bool) -> tuple[int, int, int]:
         """Stage one table's rows, keep those newer than what the target holds, then one DELETE
         and one INSERT (plus an UPDATE for soft deletes). Returns (applied, duplicates, stale)."""
         staged = self.stage(stage)
-        types = stage.types if isinstance(stage, TypedStage) else None  # typed mode
-        casts = {c: self.cast_sql(f"s.{quote(c)}", t) for c, t in types.items()} if types else None
+        casts = self.casts(stage)
         try:
             result = self.merge_staged(stage.table, stage.columns, staged, stage.data.num_rows, change_log,
                                        soft=stage.soft, casts=casts)
@@ -229,6 +243,22 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         self.drop_stage(staged)
         return result
 
+    def casts(self, stage: TableStage) -> dict[str, str] | None:
+        """Typed mode: each typed column's SQL from its staged text (`s`), for the INSERT."""
+        types = stage.types if isinstance(stage, TypedStage) else None
+        return {c: self.cast_sql(f"s.{quote(c)}", t) for c, t in types.items()} if types else None
+
+    def insert_rows_sql(self, table: str, columns: Sequence[str], rows: str, w: str, casts: dict[str, str] | None) -> str:
+        """The INSERT of a merge's rows into `table`: `rows` is the FROM clause, with the staged
+        rows as `s` and the row's op in `w` (the stage itself, or the winners joined to it)."""
+        dk, op = quote(DIST_KEY), quote(STAGE_OP)
+        cols = "".join(f", {quote(c)}" for c in columns)
+        return (
+            f"INSERT INTO {self.table_ref(table)} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
+            f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, {w}.{op} = '{SOFT_DELETE_WITH_VALUES}'"
+            f"{select_list(columns, casts)} FROM {rows} WHERE {w}.{op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
+        )
+
     def merge_staged(self, table: str, columns: Sequence[str], staged: str, total: int,
                      change_log: bool, soft: bool = False, casts: dict[str, str] | None = None) -> tuple[int, int, int]:
         """The merge of a relation already staged in the target (by `stage`, or by SQL in the
@@ -239,7 +269,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         its `_rewrite_versions`)."""
         p = self.param
         names = dict(ver=quote(STAGE_VERSION), seq=quote(STAGE_SEQ), ev=quote(STAGE_EVENT))
-        beats, duplicate = _BEATS.format(**names), _DUPLICATE.format(**names)
+        beats = _BEATS.format(**names)
         target, dk, op = self.table_ref(table), quote(DIST_KEY), quote(STAGE_OP)
         winners = "_dynashift_winners"
         self.execute(f"DROP TABLE IF EXISTS {winners}")
@@ -249,7 +279,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         carried += [STAGE_VALUES_VERSION, STAGE_VALUES_SEQ] if soft else []
         previous = (", v.version_us AS _old_version, v.seq AS _old_seq, v.deleted AS _old_deleted,"
                     " v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq") if soft else ""
-        verdict = f"CASE WHEN v.dist_key IS NULL OR {beats} THEN 'W' WHEN {duplicate} THEN 'D' ELSE 'S' END"
+        verdict = verdict_sql()
         row, _, _ = self.version_row(table)
         self.execute(
             f"CREATE TEMP TABLE {winners} AS SELECT {', '.join(f's.{quote(c)}' for c in carried)}{previous},"
@@ -271,16 +301,10 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
             # Every staged row a winner of a key never seen, in a table this target made: none can
             # have a row there (made_here), so no DELETE, and the rows go in from the stage alone.
             new_keys = applied == fresh == total and not soft and self.made_here(table)
-            cols = "".join(f", {quote(c)}" for c in columns)
-            values_sql = select_list(columns, casts)
             rows, w = (f"{staged} s", "s") if new_keys else (f"{staged} s JOIN {winners} w ON w.{dk} = s.{dk}", "w")
             if not new_keys:
                 self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {winners} WHERE {op} <> '{SOFT_DELETE}')")
-            self.execute(
-                f"INSERT INTO {target} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-                f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {self.NOW}, {w}.{op} = '{SOFT_DELETE_WITH_VALUES}'{values_sql}"
-                f" FROM {rows} WHERE {w}.{op} IN ('{UPSERT}', '{SOFT_DELETE_WITH_VALUES}')"
-            )
+            self.execute(self.insert_rows_sql(table, columns, rows, w, casts))
             if soft:  # only soft-delete mode stages SOFT_DELETE winners: no statement to learn there are none
                 soft_delete(self, target, winners, staged, columns, casts)
         if applied:

@@ -11,7 +11,7 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 from urllib.parse import parse_qsl
 
 import duckdb
@@ -19,11 +19,9 @@ import orjson
 import pyarrow as pa
 
 from ..errors import ConfigError, DataTargetError, TargetError, first_line
-from ..model import UPSERT, TableStage
-from ..schema import DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION, Naming
-from .base import META, Nesting, SqlTarget
-from .quoting import quote
-from .soft_deletes import values_version_sql
+from ..schema import Naming
+from .base import Nesting, SqlTarget
+from .duckdb_merge import DuckDBMerge
 
 
 def path_from_uri(uri: str) -> str:
@@ -39,8 +37,6 @@ def path_from_uri(uri: str) -> str:
     return rest
 
 
-SEEN = "_dynashift_seen"  # the versions rows of a batch's keys (DuckDBTarget.judging)
-REPLACED = "_dynashift_replaced"  # the row ids of those rows written anew (DuckDBTarget._rewrite_versions)
 _SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
 
 
@@ -79,7 +75,7 @@ def threads_of(uri: str) -> int:
     return int(threads)
 
 
-class DuckDBTarget(SqlTarget):
+class DuckDBTarget(DuckDBMerge, SqlTarget):
     # DuckDB compares identifiers case-insensitively and has no length limit; 255 bytes keeps
     # names readable and portable.
     naming = Naming(max_bytes=255, case_insensitive=True)
@@ -128,8 +124,6 @@ class DuckDBTarget(SqlTarget):
         self.threads = threads_of(uri)
         self.con: duckdb.DuckDBPyConnection | None = None
         self._tx = Nesting()
-        self._seen = False  # inside `judging`, with the batch's versions read into SEEN
-        self._replaced = False  # REPLACED made: rows of versions to delete when the merges are done
         self._threads: int | None = None  # DuckDB's own thread count, while a run uses self.threads
         self._unvacuumed: int | None = None  # checkpoints since the last that vacuumed; None: DuckDB's way
 
@@ -187,79 +181,6 @@ class DuckDBTarget(SqlTarget):
         next_vacuums = self._unvacuumed >= self.VACUUM_EVERY - 1
         if next_vacuums != vacuumed:
             self._vacuum(self.VACUUM_TASKS if next_vacuums else 0)
-
-    @contextlib.contextmanager
-    def judging(self, stages: Sequence[TableStage]) -> Iterator[None]:
-        """DuckDB joins never use an index: every merge's join with dynashift.versions would scan
-        all of it (every table's keys). One join here reads the rows of the batch's keys, of
-        all its tables, with their row ids; each table's merge then judges against those, and
-        rewrites the rows it changes by row id (`_rewrite_versions`): one table's batch too."""
-        tables = [stage.table for stage in stages]
-        if not tables or len(set(tables)) < len(tables):
-            yield  # a table twice: its second merge must see what the first wrote to versions
-            return
-        keys = pa.table({
-            "table_name": pa.chunked_array([pa.repeat(pa.scalar(s.table, pa.string()), s.data.num_rows) for s in stages],
-                                           pa.string()),
-            "dist_key": pa.chunked_array([c.cast(pa.string()) for s in stages for c in s.data.column(DIST_KEY).chunks],
-                                         pa.string()),
-        })
-        staged = self.stage_rows("_dynashift_batch_keys", keys)
-        self.execute(f"DROP TABLE IF EXISTS {SEEN}")
-        self.execute(f"CREATE TEMP TABLE {SEEN} AS SELECT v.*, v.rowid AS _rowid FROM {META}.versions v"
-                     f" JOIN {staged} k ON v.table_name = k.table_name AND v.dist_key = k.dist_key")
-        self.drop_stage(staged)
-        self._seen, self._replaced = True, False
-        try:
-            yield
-            if self._replaced:  # one DELETE for all tables: each is a join with all of versions' row ids
-                self.execute(f"DELETE FROM {META}.versions USING {REPLACED} r WHERE {META}.versions.rowid = r._rowid")
-        finally:
-            self._seen = False
-            with contextlib.suppress(TargetError):  # after a failed statement, the rollback drops them
-                self.execute(f"DROP TABLE IF EXISTS {SEEN}")
-                self.execute(f"DROP TABLE IF EXISTS {REPLACED}")
-
-    def known_versions(self) -> str:
-        return SEEN if self._seen else super().known_versions()
-
-    def _rewrite_versions(self, table: str, winners: str, soft: bool) -> None:
-        """When judging, the changed rows of dynashift.versions are written anew and the old ones
-        deleted by row id, not updated: a DuckDB UPDATE reads and rewrites every column block it
-        touches, and a batch's keys touch all of them (the table is the tables' keys, in no key
-        order), so its cost grew with the table, faster once it outgrew the buffer pool
-        (bench/versions_growth.py, 30,000 of 3M rows: 1.5 CPU-s with its commit, 0.1 this way).
-        A deletion touches no column; the next checkpoints vacuum the deleted rows. The new row
-        is the one `SqlTarget._rewrite_versions` would have made: the old one is in SEEN. The old
-        rows are deleted when the batch's merges are done (`judging`), but at once in soft-delete
-        mode, whose late values are matched with versions by key (soft_deletes.late_values)."""
-        if not self._seen:
-            super()._rewrite_versions(table, winners, soft)
-            return
-        seq, won = quote(STAGE_SEQ), "w._verdict = 'W'"
-        moved = f"({won} OR (w._verdict = 'D' AND w.{seq} > v.seq))"
-        values = values_version_sql() if soft else ("NULL", "NULL")
-        self.execute(
-            f"INSERT INTO {META}.versions SELECT v.table_name, v.dist_key, w.{quote(STAGE_VERSION)}, w.{seq},"
-            f" CASE WHEN {won} THEN w.{quote(STAGE_EVENT)} ELSE v.event_id END,"
-            f" CASE WHEN {won} THEN w.{quote(STAGE_OP)} <> '{UPSERT}' ELSE v.deleted END,"
-            f" CASE WHEN {won} THEN {self.NOW} ELSE v.written_at END,"
-            f" CASE WHEN {won} THEN {values[0]} ELSE v.values_version_us END,"
-            f" CASE WHEN {won} THEN {values[1]} ELSE v.values_seq END"
-            f" FROM {winners} w JOIN {SEEN} v ON v._rowid = w._vrow WHERE {moved}"
-        )
-        replaced = f"SELECT w._vrow AS _rowid FROM {winners} w JOIN {SEEN} v ON v._rowid = w._vrow WHERE {moved}"
-        if soft:
-            self.execute(f"DELETE FROM {META}.versions WHERE rowid IN ({replaced})")
-            return
-        self.execute(f"INSERT INTO {REPLACED} {replaced}" if self._replaced else f"CREATE TEMP TABLE {REPLACED} AS {replaced}")
-        self._replaced = True
-
-    def version_row(self, table: str) -> tuple[str, str, list[Any]]:
-        """A winner's row of dynashift.versions by its row id, read when judging: matching it
-        again by key would scan the whole table, and within the batch's transaction the id
-        stays the row's (no checkpoint runs in between)."""
-        return ("v._rowid" if self._seen else "v.rowid"), f"{META}.versions.rowid = w._vrow", []
 
     def _owner_file(self) -> Path:
         return Path(self.path + ".owner")

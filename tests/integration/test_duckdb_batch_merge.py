@@ -1,0 +1,91 @@
+"""DuckDB merges a batch's tables together (targets/duckdb_merge.py `merge_stages`): one join of
+all staged keys with dynashift.versions, one DELETE and one INSERT of versions rows, then a DELETE
+and an INSERT per table. Its tables, versions and change log must be exactly the per-table
+merge's (base.py `merge`, the reference shared with PostgreSQL and Redshift), for every kind of
+change and batching, and the statements per batch must stay few."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dynashift import run_once
+from dynashift.simulate import simulate
+from dynashift.targets.base import SqlTarget
+from dynashift.targets.duckdb import DuckDBTarget
+from dynashift.targets.duckdb_merge import DuckDBMerge
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("batch-merge") / "stream"
+    summary = simulate(out, changes=4000, tables=4, seed=11)
+    assert summary.stats["duplicates"] > 0 and summary.stats["ttl_removes"] > 0
+    return out
+
+
+def _snapshot(db: Path) -> dict[str, list[tuple]]:
+    """Every table whole, dynashift.versions and the change log, without the apply-time clocks."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [n for (n,) in con.execute("SELECT table_name FROM dynashift.tables ORDER BY 1").fetchall()]
+        snap = {n: con.execute(f'SELECT * EXCLUDE (_dynashift_synced_at) FROM main."{n}" ORDER BY ALL').fetchall()
+                for n in names}
+        snap["versions"] = con.execute("SELECT * EXCLUDE (written_at) FROM dynashift.versions ORDER BY ALL").fetchall()
+        snap["change_log"] = con.execute("SELECT * EXCLUDE (applied_at) FROM dynashift.change_log ORDER BY ALL").fetchall()
+        snap["runs"] = con.execute("SELECT changes_applied, duplicates_skipped, stale_skipped, superseded"
+                                   " FROM dynashift.runs ORDER BY run_id").fetchall()
+    return snap
+
+
+def _run(db: Path, stream: Path, **settings) -> None:
+    files = sorted(stream.glob("changes-*"))
+    half = len(files) // 2 or 1
+    for part in (files[:half], files[half:]):  # two runs: the second's tables were made by another
+        for f in part:
+            run_once(f"file://{f}", f"duckdb:///{db}", change_log=True, **settings)
+
+
+@pytest.mark.parametrize("settings", [{"batch_size": 10_000}, {"batch_size": 333}, {"batch_size": 97, "column_types": "typed"}])
+def test_the_same_tables_as_the_per_table_merge(stream, tmp_path: Path, monkeypatch, settings) -> None:
+    batched: list[int] = []
+    merge_stages = DuckDBMerge.merge_stages
+    monkeypatch.setattr(DuckDBMerge, "merge_stages", lambda self, stages, log: (batched.append(len(stages)),
+                                                                                   merge_stages(self, stages, log))[1])
+    _run(tmp_path / "batch.duckdb", stream, **settings)
+    assert max(batched) > 1  # batches of several tables were merged together
+    monkeypatch.setattr(DuckDBMerge, "merge_stages", SqlTarget.merge_stages)
+    _run(tmp_path / "reference.duckdb", stream, **settings)
+    assert _snapshot(tmp_path / "batch.duckdb") == _snapshot(tmp_path / "reference.duckdb")
+
+
+def test_a_batch_of_several_tables_takes_few_statements(stream, tmp_path: Path, monkeypatch) -> None:
+    """Five statements for the batch, two per table (a table made here whose winners are all
+    new keys: one), whatever the number of tables: was about ten per table."""
+    per_batch: list[tuple[int, int]] = []
+    execute, merge_stages = DuckDBTarget.execute, DuckDBMerge.merge_stages
+    count = [0]
+    monkeypatch.setattr(DuckDBTarget, "execute", lambda self, sql, params=(): (count.__setitem__(0, count[0] + 1),
+                                                                               execute(self, sql, params))[1])
+
+    def counted(self, stages, log):
+        count[0] = 0
+        try:
+            return merge_stages(self, stages, log)
+        finally:
+            per_batch.append((len(stages), count[0]))
+    monkeypatch.setattr(DuckDBMerge, "merge_stages", counted)
+    _run(tmp_path / "r.duckdb", stream, batch_size=500)
+    assert max(n for n, _ in per_batch) >= 4
+    assert all(statements <= 5 + 2 * tables for tables, statements in per_batch), per_batch
+
+
+def test_soft_delete_mode_keeps_the_per_table_merge(stream, tmp_path: Path, monkeypatch) -> None:
+    """Soft-delete mode judges values against versions by key as it goes (soft_deletes.py): its
+    stages go through base.py `merge`, with the batch's versions read once (`judging`)."""
+    merged: list[str] = []
+    merge = SqlTarget.merge
+    monkeypatch.setattr(SqlTarget, "merge", lambda self, stage, log: (merged.append(stage.table), merge(self, stage, log))[1])
+    _run(tmp_path / "soft.duckdb", stream, batch_size=500, delete_mode="soft")
+    assert merged
