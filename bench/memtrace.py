@@ -15,6 +15,8 @@ product changes. Environment:
     MEMTRACE_STMTS=1      per batch, the seconds of each kind of statement (COMMIT includes a checkpoint)
     MEMTRACE_AFTER=CHECKPOINT   a statement issued after each batch's commit, timed apart
     MEMTRACE_WAIT=1       heap and in-flight Arrow when the main thread starts waiting for a commit
+    MEMTRACE_ARENAS=1     with it, each glibc arena's bytes in use then (which thread's allocations)
+    MEMTRACE_PY=1         with it, Python's largest allocations then (tracemalloc: slow)
     MEMTRACE_MAPS=1 / MEMTRACE_TIMELINE=1 / MEMTRACE_NOBATCH=1  (as before)
 
 The last line, `shape`, is the pipeline's serial start and tail (what does not overlap): the first
@@ -124,6 +126,27 @@ def mappings() -> str:
     return ", ".join(f"{k}: {v / MiB:.0f}" for k, v in sorted(groups.items(), key=lambda kv: -kv[1]) if v > MiB)
 
 
+def arenas() -> str:
+    """Each glibc arena's bytes in use (its system bytes less its free chunks), from malloc_info:
+    which thread's allocations hold the heap (arena 0 is the main thread's first)."""
+    import re
+    path = tempfile.mktemp(prefix="memtrace-arenas-")
+    _libc.fopen.restype = ctypes.c_void_p
+    fp = _libc.fopen(path.encode(), b"w")
+    _libc.malloc_info(0, ctypes.c_void_p(fp))
+    _libc.fclose(ctypes.c_void_p(fp))
+    xml = Path(path).read_text()
+    os.unlink(path)
+    out = []
+    for nr, body in re.findall(r'<heap nr="(\d+)">(.*?)</heap>', xml, re.S):
+        current = sum(int(x) for x in re.findall(r'<system type="current" size="(\d+)"', body))
+        free = sum(int(x) for x in re.findall(r'<total type="(?:fast|rest)" count="\d+" size="(\d+)"', body))
+        if current - free > MiB:
+            out.append(f"{nr}:{(current - free) / MiB:.0f}")
+    mmapped = re.findall(r'<total type="mmap" count="\d+" size="(\d+)"', xml)
+    return "arenas in use (MiB) " + " ".join(out) + (f" mmapped {int(mmapped[-1]) / MiB:.0f}" if mmapped else "")
+
+
 def heap() -> str:
     m = _libc.mallinfo2()
     return (f"glibc in use {(m.uordblks + m.hblkhd) / MiB:6.0f} free-kept {m.fordblks / MiB:6.0f} "
@@ -190,6 +213,9 @@ def main() -> None:
     source = make_source(config.source, config)
     for sql in filter(None, os.environ.get("MEMTRACE_SQL", "").split(";")):
         target.con.execute(sql)
+    if os.environ.get("MEMTRACE_PY"):
+        import tracemalloc
+        tracemalloc.start()
     pool = pa.default_memory_pool()
     print(f"arrow pool {pool.backend_name}; MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX')}")
     print(f"after open: rss {rss() / MiB:.0f} MiB, {heap()}")
@@ -201,6 +227,8 @@ def main() -> None:
         r0 = rss()
         plan = plan_fn(sb, *a, **k)
         arrow = sum(st.data.nbytes for st in plan.stages)  # (not sb.changes: that decodes a native batch)
+        if os.environ.get("MEMTRACE_ARENAS"):
+            print(f"  planned: {arenas()}; main thread arena holds the batch just rendered")
         print(f"  plan: {sb.records_read} records; stages {len(plan.stages)} arrow"
               f" {arrow / MiB:.0f} MiB rows {sum(st.data.num_rows for st in plan.stages)}; rss {r0 / MiB:.0f} ->"
               f" {rss() / MiB:.0f}; {heap()}")
@@ -227,10 +255,18 @@ def main() -> None:
     def finish(pending, *a, **k):
         if os.environ.get("MEMTRACE_WAIT"):
             arrow = sum(st.data.nbytes for st in pending.plan.stages)
-            print(f"  wait: rss {rss() / MiB:.0f}; {heap()}; in flight: arrow {arrow / MiB:.0f} MiB")
+            print(f"  wait: rss {rss() / MiB:.0f}; {heap()}; in flight: arrow {arrow / MiB:.0f} MiB"
+                  + (f"; {arenas()}" if os.environ.get("MEMTRACE_ARENAS") else ""))
+            if os.environ.get("MEMTRACE_PY"):  # Python's own allocations then, by where they were made
+                import tracemalloc
+                top = tracemalloc.take_snapshot().statistics("lineno")[:6]
+                print("    python: " + "; ".join(f"{st.size / MiB:.1f} MiB {st.traceback[0].filename.split('/')[-1]}:"
+                                                 f"{st.traceback[0].lineno}" for st in top))
         return finish_labelled(pending, *a, **k)
     pipeline._finish = finish
     tbase.SqlTarget.merge_staged = labelled("worker", "merge", tbase.SqlTarget.merge_staged)
+    if hasattr(type(target), "merge_stages"):  # DuckDB: a batch's tables merged together (targets/duckdb_merge.py)
+        type(target).merge_stages = labelled("worker", "merge", type(target).merge_stages)
     orig_stage = type(target).stage_rows
     type(target).stage_rows = labelled("worker", "stage", orig_stage)
     orig_apply = type(target).apply
