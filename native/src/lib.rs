@@ -103,7 +103,7 @@ fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     // The interface planning/engine.py speaks (its NATIVE_API): raise both when it changes, so a
     // build left from another version of dynashift is not used.
-    m.add("API", 4)?;
+    m.add("API", 5)?;
     m.add_class::<Buf>()?;
     m.add_class::<decoder::Decoder>()?;
     m.add_function(wrap_pyfunction!(render, m)?)?;

@@ -25,6 +25,7 @@ const REMOVE: u8 = 2;
 /// A plain file read from an offset, line by line, in large blocks.
 #[pyclass(module = "dynashift_native")]
 pub struct LineFile {
+    id: u64, // which file a batch's winners are read back from (LineBatch::files)
     file: std::fs::File,
     buf: Vec<u8>,
     pos: usize, // the next line's start in buf
@@ -88,23 +89,35 @@ fn is_duplicate(new: &Cand, version: i64, seq: &[u8], event_id: &[u8]) -> bool {
 
 const NO_SLOT: usize = usize::MAX;
 
-/// A key's newest change. Its bytes (dist_key; seq, event_id and body, one after the other) lie
-/// in its batch's arena, not in four allocations of their own: a batch of 50k narrow lines made
-/// ~200k allocations and freed them at its end, ~25% of the main thread's samples (py-spy, narrow 1M).
+/// A key's newest change. Its strings (dist_key; seq and event_id, one after the other) lie in its
+/// batch's arena, not in allocations of their own (a batch of 50k narrow lines made ~200k and freed
+/// them at its end, ~25% of the main thread's samples). Its image is not copied: a native line's
+/// lies in its file (read back by `render`: a batch's copies were its largest part of a run's
+/// peak RSS, ~190 MiB at 100k wide events); a foreign change's record is kept in the arena.
 struct Winner {
     version: i64,
     op: u8,
     whole: bool,                    // the body is the whole record
     renderable: bool,               // false: only the Python path can render it
     dist: (usize, usize),           // its dist_key's span in the arena (the same for every change of its key)
-    at: usize,                      // where seq, event_id and body lie in the arena, in that order
+    at: usize,                      // where seq, event_id and (kept) body lie in the arena, in that order
     seq_len: usize,
     event_len: usize,
     body_len: usize,
     cap: usize,                     // the bytes reserved at `at`: a later change of the key that fits reuses them
+    file: u32,                      // the body lies in LineBatch::files[file] at `body_at` (NO_FILE: in the arena)
+    body_at: u64,
     next: usize,                    // the next slot of its table whose dist_key hashes alike (NO_SLOT: none)
     key_names: Option<Vec<String>>, // its Keys names: a foreign change's, a table's first key's (else
                                     // read again from the body)
+}
+
+const NO_FILE: u32 = u32::MAX;
+
+/// Where a change's body is: its bytes, or (file, offset, length) in a file of the batch.
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    File(u32, u64, usize),
 }
 
 impl Winner {
@@ -124,30 +137,40 @@ impl Winner {
         &arena[at..at + self.event_len]
     }
 
-    /// The record its row is rendered from, or (not `whole`) that object itself.
+    /// The body kept in the arena (`file` is NO_FILE): the record its row is rendered from, or
+    /// (not `whole`) that object itself.
     #[inline]
-    fn body<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
+    fn kept_body<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
         let at = self.at + self.seq_len + self.event_len;
         &arena[at..at + self.body_len]
     }
 
-    /// Seq, event_id and body written at `at` (reused when they fit, else appended to the arena).
-    fn write(&mut self, arena: &mut Vec<u8>, seq: &[u8], event_id: &[u8], body: &[u8]) {
-        let need = seq.len() + event_id.len() + body.len();
+    /// Seq, event_id and a body to keep written at `at` (reused when they fit, else appended to
+    /// the arena); a body in a file noted where it lies.
+    fn write(&mut self, arena: &mut Vec<u8>, seq: &[u8], event_id: &[u8], body: &Body) {
+        let kept: &[u8] = match *body {
+            Body::Bytes(b) => b,
+            Body::File(..) => &[],
+        };
+        let need = seq.len() + event_id.len() + kept.len();
         if need > self.cap {
             self.at = arena.len();
             self.cap = need;
             arena.extend_from_slice(seq);
             arena.extend_from_slice(event_id);
-            arena.extend_from_slice(body);
+            arena.extend_from_slice(kept);
         } else {
             let mut at = self.at;
-            for part in [seq, event_id, body] {
+            for part in [seq, event_id, kept] {
                 arena[at..at + part.len()].copy_from_slice(part);
                 at += part.len();
             }
         }
-        (self.seq_len, self.event_len, self.body_len) = (seq.len(), event_id.len(), body.len());
+        (self.seq_len, self.event_len) = (seq.len(), event_id.len());
+        (self.file, self.body_at, self.body_len) = match *body {
+            Body::Bytes(b) => (NO_FILE, 0, b.len()),
+            Body::File(file, at, len) => (file, at, len),
+        };
     }
 }
 
@@ -172,7 +195,7 @@ struct Add<'a> {
     seq: &'a str,
     event_id: &'a str,
     ttl: bool,
-    body: &'a [u8],
+    body: Body<'a>,
     whole: bool,
     renderable: bool,
     key_names: Option<Vec<String>>,
@@ -186,6 +209,7 @@ pub struct LineBatch {
     tables: Vec<Table>,
     index: FxHashMap<String, usize>,
     arena: Vec<u8>, // the winners' bytes (see Winner)
+    files: Vec<(u64, std::fs::File)>, // the files native winners' bodies lie in (LineFile's id, a handle)
     ttl_ignore: bool,
     ttl_ignored: usize,
     default_table: Option<String>,
@@ -244,10 +268,12 @@ impl LineBatch {
                 event_len: 0,
                 body_len: 0,
                 cap: 0,
+                file: NO_FILE,
+                body_at: 0,
                 next: NO_SLOT,
                 key_names: first_key_names(slot, a.key_names, a.keys),
             };
-            w.write(arena, seq, event_id, a.body);
+            w.write(arena, seq, event_id, &a.body);
             table.winners.push(w);
             return;
         }
@@ -269,7 +295,7 @@ impl LineBatch {
             w.op = a.op;
             w.whole = a.whole;
             w.renderable = a.renderable;
-            w.write(arena, seq, event_id, a.body);
+            w.write(arena, seq, event_id, &a.body);
             w.key_names = first_key_names(s, a.key_names, a.keys);
         }
     }
@@ -282,8 +308,58 @@ impl LineBatch {
         if !w.whole {
             return None;
         }
-        let env = envelope::decode(w.body(&self.arena), self.default_table.as_deref()).ok()?;
+        let env = envelope::decode(w.kept_body(&self.arena), self.default_table.as_deref()).ok()?;
         Some(env.keys.into_iter().map(|(n, _, _)| n.into_owned()).collect())
+    }
+}
+
+impl LineBatch {
+    /// The index in `files` of LineFile `id`'s file (a handle of its own, taken when first met).
+    fn file_index(&mut self, id: u64, file: &std::fs::File) -> std::io::Result<u32> {
+        if let Some(i) = self.files.iter().position(|(f, _)| *f == id) {
+            return Ok(i as u32);
+        }
+        self.files.push((id, file.try_clone()?));
+        Ok((self.files.len() - 1) as u32)
+    }
+
+    /// The bodies of `ws` (one chunk of a table's winners): kept ones from the arena, the others
+    /// read back from their files into `scratch`, by offset, nearby ones in one read. None when
+    /// a file cannot be read back as it was (the Python path then reads the batch again).
+    fn bodies<'s>(&'s self, ws: &[Winner], scratch: &'s mut Vec<u8>) -> Option<Vec<&'s [u8]>> {
+        const GAP: u64 = 2 << 10; // bytes between two bodies read rather than a read more (measured: 0 and 2 KiB
+                                  // alike, 16 KiB +0.2 CPU-s and 64 KiB +0.8 per narrow 1M run: the copy costs)
+        const MOST: u64 = 1 << 20; // bytes one read covers at most (unless one body is larger)
+        let mut order: Vec<usize> = (0..ws.len()).filter(|&i| ws[i].file != NO_FILE).collect();
+        order.sort_unstable_by_key(|&i| (ws[i].file, ws[i].body_at));
+        let mut place = vec![0usize; ws.len()];
+        scratch.clear();
+        let mut k = 0;
+        while k < order.len() {
+            let first = &ws[order[k]];
+            let (file, start) = (first.file, first.body_at);
+            let mut end = start + first.body_len as u64;
+            let mut j = k + 1;
+            while let Some(&i) = order.get(j) {
+                let (at, stop) = (ws[i].body_at, ws[i].body_at + ws[i].body_len as u64);
+                if ws[i].file != file || at > end + GAP || stop.max(end) - start > MOST {
+                    break;
+                }
+                end = end.max(stop);
+                j += 1;
+            }
+            let from = scratch.len();
+            scratch.resize(from + (end - start) as usize, 0);
+            std::os::unix::fs::FileExt::read_exact_at(&self.files[file as usize].1, &mut scratch[from..], start).ok()?;
+            for &i in &order[k..j] {
+                place[i] = from + (ws[i].body_at - start) as usize;
+            }
+            k = j;
+        }
+        let scratch: &'s [u8] = scratch;
+        Some(ws.iter().zip(place).map(|(w, at)| {
+            if w.file == NO_FILE { w.kept_body(&self.arena) } else { &scratch[at..at + w.body_len] }
+        }).collect())
     }
 }
 
@@ -311,6 +387,9 @@ fn parallel<T: Send, F: Fn(std::ops::Range<usize>) -> T + Sync>(items: usize, pa
         handles.into_iter().map(|h| h.join().expect("a worker thread failed")).collect()
     })
 }
+
+/// Winners whose bodies are read back and rendered together (~0.3-0.6 MB of images).
+const READ_ROWS: usize = 256;
 
 /// Lines decoded together at most (about 1.2 MB of wide records, so that what is decoded and not
 /// yet folded stays in the caches).
@@ -407,7 +486,9 @@ impl LineFile {
         use std::io::{Seek, SeekFrom};
         let mut file = std::fs::File::open(&path).map_err(|e| PyValueError::new_err(e.to_string()))?;
         file.seek(SeekFrom::Start(offset)).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        Ok(LineFile { file, buf: Vec::with_capacity(BLOCK as usize + (64 << 10)), pos: 0, base: offset, eof: false })
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(LineFile { id, file, buf: Vec::with_capacity(BLOCK as usize + (64 << 10)), pos: 0, base: offset, eof: false })
     }
 
     /// Consume lines into `batch` (None: every line goes to the Python code) from the reader's
@@ -433,6 +514,10 @@ impl LineFile {
             let mut spans: Vec<(usize, usize)> = Vec::with_capacity(GROUP);
             let mut spare: Vec<std::borrow::Cow<'static, str>> = Vec::with_capacity(64); // a line's names
             let threads = decode_threads();
+            let file_ix = match acc.as_deref_mut() {
+                Some(a) => a.file_index(me.id, &me.file)?,
+                None => NO_FILE,
+            };
             loop {
                 let Some((a, b)) = me.next_line()? else { return Ok((EOF, 0, None, learned)) };
                 let Some(acc) = acc.as_deref_mut() else {
@@ -478,6 +563,8 @@ impl LineFile {
                     let version = env.version.unwrap_or(last_version);
                     last_version = version;
                     seq_into(&mut seq, prefix, start);
+                    let body = &strip(raw)[env.image.0..env.image.1];
+                    let body_at = start + (body.as_ptr() as usize - raw.as_ptr() as usize) as u64;
                     acc.add(Add {
                         table: &env.table,
                         op: env.op,
@@ -486,7 +573,7 @@ impl LineFile {
                         seq: &seq,
                         event_id: &env.event_id,
                         ttl: env.ttl,
-                        body: &strip(raw)[env.image.0..env.image.1],
+                        body: Body::File(file_ix, body_at, body.len()),
                         whole: false,
                         renderable: true,
                         key_names: None,
@@ -511,15 +598,11 @@ impl LineFile {
 
 #[pymethods]
 impl LineBatch {
-    /// `spent`: the previous batch, done with: its arena's memory is taken over (emptied), so
-    /// that this batch writes into pages already resident instead of faulting in fresh ones
-    /// (measured: +0.4 sys-s per narrow 1M run without it).
     #[new]
-    #[pyo3(signature = (ttl_ignore, default_table=None, spent=None))]
-    fn new(ttl_ignore: bool, default_table: Option<String>, spent: Option<PyRefMut<'_, LineBatch>>) -> Self {
-        let mut arena = spent.map(|mut s| std::mem::take(&mut s.arena)).unwrap_or_default();
-        arena.clear();
-        LineBatch { tables: Vec::new(), index: FxHashMap::default(), arena, ttl_ignore, ttl_ignored: 0, default_table }
+    #[pyo3(signature = (ttl_ignore, default_table=None))]
+    fn new(ttl_ignore: bool, default_table: Option<String>) -> Self {
+        LineBatch { tables: Vec::new(), index: FxHashMap::default(), arena: Vec::new(), files: Vec::new(), ttl_ignore,
+                    ttl_ignored: 0, default_table }
     }
 
     /// A change the Python decoder made (a line the native one left to it). `raw`: the record
@@ -538,7 +621,7 @@ impl LineBatch {
             seq,
             event_id,
             ttl,
-            body: raw.unwrap_or_default(),
+            body: Body::Bytes(raw.unwrap_or_default()),
             whole: true,
             renderable: raw.is_some(),
             key_names: Some(key_names),
@@ -578,11 +661,16 @@ impl LineBatch {
                 let n = t.winners.len();
                 let parts = threads.min(n / share.max(1)).max(1);
                 let shares = parallel(n, parts, |r| {
-                    let w = &t.winners[r];
-                    let slices: Vec<&[u8]> = w.iter().map(|w| w.body(&me.arena)).collect();
-                    let whole: Vec<bool> = w.iter().map(|w| w.whole).collect();
-                    let which: Vec<u8> = w.iter().map(|w| if w.op == REMOVE { 2 } else { 0 }).collect();
-                    rendering::render_images(&slices, &whole, &which).ok()
+                    // a chunk of winners at a time: their bodies are read back, rendered, let go
+                    let mut out = rendering::Renderer::default();
+                    let mut scratch = Vec::new();
+                    for ws in t.winners[r].chunks(READ_ROWS) {
+                        let slices = me.bodies(ws, &mut scratch)?;
+                        let whole: Vec<bool> = ws.iter().map(|w| w.whole).collect();
+                        let which: Vec<u8> = ws.iter().map(|w| if w.op == REMOVE { 2 } else { 0 }).collect();
+                        out.add(&slices, &whole, &which).ok()?;
+                    }
+                    out.finish().ok()
                 });
                 let shares: Vec<rendering::Rendered> = shares.into_iter().collect::<Option<_>>()?;
                 let (mut dist, mut op, mut version, mut seq, mut event) =

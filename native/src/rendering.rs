@@ -123,27 +123,44 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
     finish(lines.len(), columns.columns)
 }
 
-/// As render_rows, where `whole[i]`; elsewhere `rows[i]` is the image object itself, cut from a
-/// record that envelope::decode accepted whole (so its record needs no second look: file lines).
-pub fn render_images(rows: &[&[u8]], whole: &[bool], which: &[u8]) -> R<Rendered> {
-    let mut columns = Columns::default();
-    let mut sc = Scratch::default();
-    for (row, ((&bytes, &w), &which)) in rows.iter().zip(whole).zip(which).enumerate() {
-        let image = if w { image_of(bytes, which)? } else { bytes };
-        let mut p = P::new(image);
-        columns.start_row();
-        // an image cut from its record (not `w`) is a NewImage or Keys object envelope::decode
-        // read whole: its names were found distinct there
-        if w {
-            p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut sc))?;
-        } else {
-            p.object_distinct(|p, attr| attribute(p, attr, row, &mut columns, &mut sc))?;
+/// Images rendered as render_rows renders them, a few rows at a time (their bytes need to live
+/// only through `add`: a batch's winners are read back from their files a chunk at a time).
+#[derive(Default)]
+pub struct Renderer {
+    columns: Columns,
+    rows: usize,
+}
+
+impl Renderer {
+    /// The next rows: where `whole[i]`, `rows[i]` is a whole record (its image `which[i]`: 0
+    /// NewImage, 1 OldImage, 2 Keys); elsewhere the image object itself, cut from a record that
+    /// envelope::decode accepted whole (so its record needs no second look: file lines).
+    pub fn add(&mut self, rows: &[&[u8]], whole: &[bool], which: &[u8]) -> R<()> {
+        let columns = &mut self.columns;
+        let mut sc = Scratch::default();
+        for ((&bytes, &w), &which) in rows.iter().zip(whole).zip(which) {
+            let row = self.rows;
+            let image = if w { image_of(bytes, which)? } else { bytes };
+            let mut p = P::new(image);
+            columns.start_row();
+            // an image cut from its record (not `w`) is a NewImage or Keys object envelope::decode
+            // read whole: its names were found distinct there
+            if w {
+                p.object(|p, attr| attribute(p, attr, row, columns, &mut sc))?;
+            } else {
+                p.object_distinct(|p, attr| attribute(p, attr, row, columns, &mut sc))?;
+            }
+            if !p.at_end() {
+                return Err(Defer);
+            }
+            self.rows += 1;
         }
-        if !p.at_end() {
-            return Err(Defer);
-        }
+        Ok(())
     }
-    finish(rows.len(), columns.columns)
+
+    pub fn finish(self) -> R<Rendered> {
+        finish(self.rows, self.columns.columns)
+    }
 }
 
 /// The image object of a whole record (0 NewImage, 1 OldImage, 2 Keys), found as render_rows finds it.

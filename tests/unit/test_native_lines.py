@@ -17,7 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dynashift.planning.blocks import BlockBatch
 from dynashift.simulate import simulate
+from dynashift.sources.files import FileSource
 
 from test_engine_equivalence import SETTINGS, _source_plans, assert_same  # noqa: E402
 
@@ -112,3 +114,34 @@ def test_winners_replaced_by_longer_and_shorter_changes_read_the_same(changes, b
     path.write_bytes(b"\n".join(lines) + b"\n")
     assert _source_plans("native", f"file://{path}", monkeypatch, batch) == \
         _source_plans("python", f"file://{path}", monkeypatch, batch)
+
+
+@pytest.mark.parametrize("batch", [7, 200, 5000])
+def test_batches_spanning_files_read_their_winners_back_from_each(batch, tmp_path, monkeypatch):
+    """A native winner's image is read back from its file when the batch is rendered: a batch
+    holding lines of two files reads each winner from its own."""
+    simulate(tmp_path, changes=600, profile="bench", seed=5, expected=False)
+    (path,) = sorted(tmp_path.glob("changes-*"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.unlink()
+    (tmp_path / "changes-0001.jsonl").write_bytes(b"".join(lines[:250]))
+    (tmp_path / "changes-0002.jsonl").write_bytes(b"".join(lines[250:]))
+    uri = f"file://{tmp_path}/changes-*"
+    assert _source_plans("native", uri, monkeypatch, batch) == _source_plans("python", uri, monkeypatch, batch)
+    monkeypatch.setenv("DYNASHIFT_ENGINE", "native")
+    read = list(FileSource(uri, batch_size=batch).read({}))
+    assert read and all(isinstance(b, BlockBatch) for b in read)  # rendered natively, not handed to Python
+
+
+def test_a_batch_whose_file_changed_before_rendering_goes_to_the_python_path(tmp_path):
+    """Winners' images are read back from the file at render: a file cut short meanwhile cannot
+    give them, and the batch takes the Python path (render answers None) rather than wrong bytes."""
+    simulate(tmp_path, changes=50, profile="bench", seed=5, expected=False)
+    (path,) = sorted(tmp_path.glob("changes-*"))
+    reader, batch = dynashift_native.LineFile(str(path), 0), dynashift_native.LineBatch(False, None)
+    decoder = dynashift_native.Decoder(None, None, None)
+    kind, records, *_ = reader.take(batch, decoder, 0, 0, 0, 0, 0, 10_000, 1 << 40, "f\x1f")
+    assert (kind, records) == (0, 50)
+    assert batch.render(("upsert", "delete"), 1, 4096) is not None
+    path.write_bytes(path.read_bytes()[:1000])
+    assert batch.render(("upsert", "delete"), 1, 4096) is None

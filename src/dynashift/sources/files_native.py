@@ -53,14 +53,13 @@ class NativeLines:
         """A new batch: planned from a LineBatch, or (`plain`) from changes as today's reader makes them."""
         self.batch = SourceBatch()
         self.segments: list[Segment] = []
-        self.spent, self.acc = getattr(self, "acc", None), None  # the next LineBatch reuses its memory
+        self.acc = None
         self.plain = plain
         self.snapshot = snapshot  # (names met, last version) when the batch began: to read it again
 
     def _begin(self) -> None:
         if not self.plain and self.acc is None:
-            self.acc = self.native.LineBatch(self.ttl_ignore, self.source.default_table, self.spent)
-            self.spent = None
+            self.acc = self.native.LineBatch(self.ttl_ignore, self.source.default_table)
             if self.snapshot is None:
                 self.snapshot = self._state()
 
