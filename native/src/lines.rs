@@ -314,13 +314,24 @@ impl LineBatch {
 }
 
 impl LineBatch {
-    /// The index in `files` of LineFile `id`'s file (a handle of its own, taken when first met).
-    fn file_index(&mut self, id: u64, file: &std::fs::File) -> std::io::Result<u32> {
+    /// The index in `files` of LineFile `id`'s file (a handle of its own, taken when first met),
+    /// or NO_FILE when its winners keep copies of their images instead: a batch spanning many
+    /// small files holds at most MAX_FILES handles (the process's limit on open files is shared).
+    fn file_index(&mut self, id: u64, file: &std::fs::File) -> u32 {
+        const MAX_FILES: usize = 64;
         if let Some(i) = self.files.iter().position(|(f, _)| *f == id) {
-            return Ok(i as u32);
+            return i as u32;
         }
-        self.files.push((id, file.try_clone()?));
-        Ok((self.files.len() - 1) as u32)
+        if self.files.len() >= MAX_FILES {
+            return NO_FILE;
+        }
+        match file.try_clone() {
+            Ok(handle) => {
+                self.files.push((id, handle));
+                (self.files.len() - 1) as u32
+            }
+            Err(_) => NO_FILE,
+        }
     }
 
     /// The bodies of `ws` (one chunk of a table's winners): kept ones from the arena, the others
@@ -515,7 +526,7 @@ impl LineFile {
             let mut spare: Vec<std::borrow::Cow<'static, str>> = Vec::with_capacity(64); // a line's names
             let threads = decode_threads();
             let file_ix = match acc.as_deref_mut() {
-                Some(a) => a.file_index(me.id, &me.file)?,
+                Some(a) => a.file_index(me.id, &me.file),
                 None => NO_FILE,
             };
             loop {
@@ -573,7 +584,7 @@ impl LineFile {
                         seq: &seq,
                         event_id: &env.event_id,
                         ttl: env.ttl,
-                        body: Body::File(file_ix, body_at, body.len()),
+                        body: if file_ix == NO_FILE { Body::Bytes(body) } else { Body::File(file_ix, body_at, body.len()) },
                         whole: false,
                         renderable: true,
                         key_names: None,

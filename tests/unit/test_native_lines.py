@@ -145,3 +145,19 @@ def test_a_batch_whose_file_changed_before_rendering_goes_to_the_python_path(tmp
     assert batch.render(("upsert", "delete"), 1, 4096) is not None
     path.write_bytes(path.read_bytes()[:1000])
     assert batch.render(("upsert", "delete"), 1, 4096) is None
+
+
+def test_a_batch_spanning_more_files_than_it_keeps_open_reads_the_same(tmp_path, monkeypatch):
+    """A batch holds at most 64 files open to read its winners back; the winners of files beyond
+    those keep copies of their images: same plans, still rendered natively."""
+    simulate(tmp_path, changes=400, profile="bench", seed=9, expected=False)
+    (path,) = sorted(tmp_path.glob("changes-*"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.unlink()
+    for i in range(0, len(lines), 5):  # 80 files
+        (tmp_path / f"changes-{i:05d}.jsonl").write_bytes(b"".join(lines[i:i + 5]))
+    uri = f"file://{tmp_path}/changes-*"
+    assert _source_plans("native", uri, monkeypatch, 1000) == _source_plans("python", uri, monkeypatch, 1000)
+    monkeypatch.setenv("DYNASHIFT_ENGINE", "native")
+    read = list(FileSource(uri, batch_size=1000).read({}))
+    assert len(read) == 1 and isinstance(read[0], BlockBatch)
