@@ -76,7 +76,8 @@ class InTargetSource(Protocol):
 def _file(uri: str, config: Config, **options: Any) -> Source:
     from .files import FileSource
 
-    return FileSource(uri, default_table=config.table, batch_size=config.batch_size, batch_bytes=config.batch_bytes,
+    size = config.batch_size if "batch_size" in config.model_fields_set else None  # None: FileSource's default
+    return FileSource(uri, default_table=config.table, batch_size=size, batch_bytes=config.batch_bytes,
                       ttl_ignore=config.ttl_mode() == "ignore", soft="soft" in (config.delete_mode, config.ttl_mode()))
 
 

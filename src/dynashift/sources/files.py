@@ -47,17 +47,28 @@ def path_from_uri(uri: str) -> str:
     return rest
 
 
+# Records per batch when the configuration sets none (docs/decisions.md, "Stream batch sizes"):
+# plain JSON Lines the native engine reads hold a batch as Arrow columns (its records stay in the
+# file), not Python objects, so a larger batch (fewer statements and commits per record) fits
+# under the same peak RSS; a gzip file or a JSON document is decoded into Python objects, as by
+# the Python engine, whose batches hold several times more per record.
+NATIVE_BATCH_SIZE = 75_000
+BATCH_SIZE = 50_000  # Config.batch_size's default
+
+
 class FileSource:
     progress_unit = "bytes"  # what `pending` counts (sources.ProgressSource)
 
-    def __init__(self, uri: str, *, default_table: str | None = None, batch_size: int = 50_000,
+    def __init__(self, uri: str, *, default_table: str | None = None, batch_size: int | None = None,
                  batch_bytes: int = 256 << 20, ttl_ignore: bool = False, soft: bool = False):
         """`ttl_ignore` and `soft` say how the batches will be planned (TTL expiries ignored; soft
-        deletes): the native engine keeps each key's newest change while reading, for that plan."""
+        deletes): the native engine keeps each key's newest change while reading, for that plan.
+        `batch_size` None: chosen when a pass begins (`_batch_size_for`)."""
         self.uri = uri
         self.path = path_from_uri(uri)
         self.default_table = default_table
-        self.batch_size = batch_size
+        self._batch_size = batch_size
+        self.batch_size = batch_size or BATCH_SIZE
         self.batch_bytes = batch_bytes
         self._decoder = line_decoder(default_table)
         self._ttl_ignore, self._soft = ttl_ignore, soft
@@ -100,7 +111,9 @@ class FileSource:
     def read(self, checkpoints: dict[str, Checkpoint]) -> Iterator[SourceBatch]:
         """Batches of at most `batch_size` records / `batch_bytes` bytes, cut only between lines,
         each carrying the checkpoint of the files it read."""
-        if native_engine() is not None and isinstance(self._decoder, NativeLineDecoder) and not self._soft:
+        native = native_engine() is not None and isinstance(self._decoder, NativeLineDecoder) and not self._soft
+        self.batch_size = self._batch_size or self._batch_size_for(native, checkpoints)
+        if native:
             from .files_native import NativeLines  # the same batches, kept and rendered natively
 
             yield from NativeLines(self, self._ttl_ignore).read(checkpoints)
@@ -129,6 +142,18 @@ class FileSource:
         if batch.records_read or batch.checkpoints:
             yield batch
 
+    def _batch_size_for(self, native: bool, checkpoints: dict[str, Checkpoint]) -> int:
+        """The default batch size of this pass: the larger one when the native engine reads every
+        file still to read as plain lines (a pass cuts the same batches whenever it is made again,
+        `reader`, as long as the files are the same)."""
+        if not native:
+            return BATCH_SIZE
+        for f in self.files():
+            start = self._resume_offset(f, checkpoints.get(f.name))
+            if start is not None and not self.plain_lines(f, start):
+                return BATCH_SIZE
+        return NATIVE_BATCH_SIZE
+
     def plain_lines(self, f: _File, start: int) -> bool:
         """Whether the native reader may read this file from `start`: plain JSON Lines (not gzip,
         not a document, no byte order mark)."""
@@ -144,7 +169,7 @@ class FileSource:
         """A new reader of the same files, sharing nothing with this one's reads (its end offset,
         its decoder's last version and attribute names met): what reads a refused batch again
         while this one is suspended mid-file, exactly as a new run would read it."""
-        return FileSource(self.uri, default_table=self.default_table, batch_size=self.batch_size,
+        return FileSource(self.uri, default_table=self.default_table, batch_size=self.batch_size,  # as this pass cut
                           batch_bytes=self.batch_bytes, ttl_ignore=self._ttl_ignore, soft=self._soft)
 
     def _resume_offset(self, f: _File, cp: Checkpoint | None) -> int | None:
