@@ -200,14 +200,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--changes", type=int, default=200_000)
     ap.add_argument("--shape", default="wide")
-    ap.add_argument("--batch-size", type=int, default=50_000)
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="records per batch (default: dynashift's own, as a run without --batch-size)")
     ap.add_argument("--interval", type=float, default=0.003)
     ap.add_argument("--target", default=None)
     args = ap.parse_args()
     folder = stream_file(args.changes, 1, args.shape)
     tmp = Path(tempfile.mkdtemp(prefix="dynashift-mem-"))
     uri = args.target or f"duckdb:///{tmp / 'bench.duckdb'}"
-    config = Config(source=f"file://{folder}/changes-*", target=uri, batch_size=args.batch_size)
+    sized = {"batch_size": args.batch_size} if args.batch_size else {}
+    config = Config(source=f"file://{folder}/changes-*", target=uri, **sized)
     target = make_target(config.target)
     target.open()
     source = make_source(config.source, config)

@@ -58,7 +58,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--changes", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--batch-size", type=int, default=50_000)
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="records per batch (default: dynashift's own, as a run without --batch-size)")
     ap.add_argument("--target", default=None, help="target URI (default: a fresh DuckDB file in a temp folder)")
     ap.add_argument("--shape", choices=("bench", "wide"), default="bench", help="simulator profile of the input")
     ap.add_argument("--no-floor", action="store_true", help="skip the floor (for profiling runs)")
@@ -69,7 +70,8 @@ def main() -> None:
     size = sum(p.stat().st_size for p in folder.glob("changes-*"))
     tmp = Path(tempfile.mkdtemp(prefix="dynashift-bench-"))
     target_uri = args.target or f"duckdb:///{tmp / 'bench.duckdb'}"
-    config = Config(source=f"file://{folder}/changes-*", target=target_uri, batch_size=args.batch_size)
+    sized = {"batch_size": args.batch_size} if args.batch_size else {}
+    config = Config(source=f"file://{folder}/changes-*", target=target_uri, **sized)
     target = make_target(config.target)
     target.open()
     if target_uri.startswith(("postgresql://", "postgres://")):
