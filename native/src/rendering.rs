@@ -331,6 +331,22 @@ fn compact_tag(p: &mut P) -> Option<usize> {
     Some(t)
 }
 
+/// A string decoded from the record written as a JSON string, as orjson writes it: one borrowed
+/// from the record (its token held no escape) has no quote, backslash or control character (the
+/// reader refuses raw ones), so it is written as it is, without the scan for bytes to escape.
+#[inline]
+fn quote_into(out: &mut Vec<u8>, s: &Cow<str>) {
+    match s {
+        Cow::Borrowed(b) => {
+            out.reserve(b.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(b.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(o) => escape_into(out, o.as_bytes()),
+    }
+}
+
 /// One attribute value `{"TAG": v}`: its tag index and whether it is non-NULL; its text (column
 /// text when `top`, else its JSON) appended to `out`.
 fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usize, top: bool) -> R<(usize, bool)> {
@@ -357,7 +373,7 @@ fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usiz
             if top {
                 out.extend_from_slice(s.as_bytes());
             } else {
-                escape_into(out, s.as_bytes());
+                quote_into(out, &s);
             }
         }
         1 => {
@@ -405,7 +421,7 @@ fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usiz
                 if i > 0 {
                     out.push(b',');
                 }
-                escape_into(out, name.as_bytes());
+                quote_into(out, name);
                 out.push(b':');
                 out.extend_from_slice(&sc.tmp[start - base..end - base]);
             }
@@ -444,7 +460,7 @@ fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usiz
                 if i > 0 {
                     out.push(b',');
                 }
-                escape_into(out, s.as_bytes());
+                quote_into(out, &s);
             }
             out.push(b']');
         }
