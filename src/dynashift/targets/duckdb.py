@@ -38,6 +38,13 @@ def path_from_uri(uri: str) -> str:
 
 
 _SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I)
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def size_bytes(size: str) -> float:
+    """A DuckDB size setting (`256MB`: decimal units, as DuckDB reads them; `1GiB`) in bytes."""
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-z]+)", size.strip(), re.I).groups()
+    return float(number) * _UNITS[unit.upper()]
 
 
 _OPTIONS = ("memory_limit", "threads")
@@ -93,6 +100,16 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # WAL is synced), only the WAL replayed after a crash is longer.
     # ref: https://duckdb.org/docs/configuration/overview (checkpoint_threshold)
     CHECKPOINT_THRESHOLD = "256MB"
+    # A commit through the WAL writes every row twice: to the WAL, then compressed into the file by
+    # the next checkpoint (and spilled to PATH.tmp meanwhile once the pool is full). A commit that
+    # checkpoints skips the WAL (DuckDB: auto_checkpoint_skip_wal_threshold), so a transaction that
+    # staged at least this many bytes checkpoints at its COMMIT: its rows are compressed into the
+    # file once, and the close has little left to do. Such a checkpoint counts towards VACUUM_EVERY
+    # as its share of CHECKPOINT_THRESHOLD (vacuuming at each made it dearer than the WAL). A
+    # smaller transaction (a live stream's few records) goes to the WAL: after a checkpoint the
+    # next append starts a new row group, and a few rows per commit would make many small ones.
+    # ref: https://duckdb.org/docs/stable/configuration/overview (auto_checkpoint_skip_wal_threshold)
+    CHECKPOINT_AT_COMMIT_BYTES = 8 * 2**20
     # A checkpoint rewrites each table's last, partly filled row group whole (DuckDB's default:
     # 122,880 rows): a stream's batch adds a few thousand rows per table, so each checkpoint
     # rewrote up to all of a table below a million rows, more as the tables grew (wide 1M: 3.7,
@@ -112,7 +129,8 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # versions rows) from nearly all of them: wide 1M, the checkpoint after batch 19 is 4.55 CPU-s,
     # 1.40 without the vacuum (bench/checkpoint_cost.py). A run's first checkpoint (a short run's
     # close) vacuums, then every VACUUM_EVERY-th: a table written again has its deleted rows
-    # reclaimed within VACUUM_EVERY checkpoints or at the next run's first.
+    # reclaimed within VACUUM_EVERY checkpoints (VACUUM_EVERY x CHECKPOINT_THRESHOLD of data) or at
+    # the next run's first.
     # ref: https://duckdb.org/docs/configuration/overview (max_vacuum_tasks)
     VACUUM_EVERY = 4
     VACUUM_TASKS = 100  # DuckDB's default max_vacuum_tasks
@@ -125,7 +143,11 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         self.con: duckdb.DuckDBPyConnection | None = None
         self._tx = Nesting()
         self._threads: int | None = None  # DuckDB's own thread count, while a run uses self.threads
-        self._unvacuumed: int | None = None  # checkpoints since the last that vacuumed; None: DuckDB's way
+        # checkpoints' worth of data (CHECKPOINT_THRESHOLD each) since the last checkpoint that
+        # vacuumed; None: DuckDB's way. _vacuuming: whether the next checkpoint will.
+        self._unvacuumed: float | None = None
+        self._vacuuming = True
+        self._staged_bytes = 0  # Arrow bytes staged in the open transaction (CHECKPOINT_AT_COMMIT_BYTES)
 
     def open(self) -> None:
         if self.path != ":memory:":
@@ -148,7 +170,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
                 self._threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
                 self.con.execute(f"SET threads = {int(self.threads)}")
                 if self._vacuum(self.VACUUM_TASKS):
-                    self._unvacuumed = self.VACUUM_EVERY - 1
+                    self._unvacuumed, self._vacuuming = float(self.VACUUM_EVERY), True  # the first vacuums
         self.prepare_metadata()
 
     def _vacuum(self, tasks: int) -> bool:
@@ -160,27 +182,48 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             return False
         return True
 
+    def _vacuum_next(self, vacuums: bool) -> None:
+        if vacuums != self._vacuuming:
+            self._vacuum(self.VACUUM_TASKS if vacuums else 0)
+            self._vacuuming = vacuums
+
     def _wal_bytes(self) -> int:
         try:
             return os.stat(self.path + ".wal").st_size
         except OSError:
             return 0
 
+    def _begin(self) -> None:
+        self._staged_bytes = 0
+        self.con.execute("BEGIN TRANSACTION")
+
     def _commit(self) -> None:
         """COMMIT, which checkpoints once the WAL has passed the threshold (the WAL is then folded
-        into the file and removed): counted, so that every VACUUM_EVERY-th checkpoint vacuums."""
-        if self._unvacuumed is None:
-            self.con.execute("COMMIT")
-            return
+        into the file and removed), or at once, without writing the WAL, for a transaction that
+        staged CHECKPOINT_AT_COMMIT_BYTES: counted, so that a checkpoint vacuums once VACUUM_EVERY
+        thresholds' worth of data were checkpointed since the last that did."""
+        large = self._staged_bytes >= self.CHECKPOINT_AT_COMMIT_BYTES and self.path != ":memory:"
+        share = self._staged_bytes / size_bytes(self.CHECKPOINT_THRESHOLD) if large else 1.0
+        self._staged_bytes = 0
+        if large and self._unvacuumed is not None:
+            self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY)
         before = self._wal_bytes()
-        self.con.execute("COMMIT")
-        if self._wal_bytes() >= before:
+        if large:
+            with contextlib.suppress(duckdb.Error):  # refused in an aborted transaction: COMMIT ends it as before
+                self.con.execute("SET checkpoint_threshold = '0B'")
+            try:
+                self.con.execute("COMMIT")
+            finally:
+                self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
+        else:
+            self.con.execute("COMMIT")
+        if self._unvacuumed is None:
             return
-        vacuumed = self._unvacuumed >= self.VACUUM_EVERY - 1  # the checkpoint just made
-        self._unvacuumed = 0 if vacuumed else self._unvacuumed + 1
-        next_vacuums = self._unvacuumed >= self.VACUUM_EVERY - 1
-        if next_vacuums != vacuumed:
-            self._vacuum(self.VACUUM_TASKS if next_vacuums else 0)
+        after = self._wal_bytes()
+        if not (after < before or (large and after == 0)):  # refused (another transaction open): in the WAL
+            return
+        self._unvacuumed = 0.0 if self._vacuuming else self._unvacuumed + share
+        self._vacuum_next(self._unvacuumed + 1 >= self.VACUUM_EVERY)  # the next, if the WAL's threshold makes it
 
     def _owner_file(self) -> Path:
         return Path(self.path + ".owner")
@@ -238,6 +281,10 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
                 with contextlib.suppress(duckdb.Error):
                     self.con.execute(f"SET threads = {self._threads}")
                 self._threads = None
+            if self._unvacuumed is not None:  # the closing checkpoint folds what the WAL holds: its share
+                with contextlib.suppress(duckdb.Error):
+                    share = self._wal_bytes() / size_bytes(self.CHECKPOINT_THRESHOLD)
+                    self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY)
             self.con.close()
             self.con = None
             if self.path != ":memory:":
@@ -260,7 +307,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self._tx.enter(
-            lambda: self.con.execute("BEGIN TRANSACTION"),
+            self._begin,
             self._commit,
             self._rollback,
         )
@@ -270,6 +317,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             self.con.execute("ROLLBACK")
 
     def stage_rows(self, name: str, data: pa.Table) -> str:
+        self._staged_bytes += data.nbytes
         self.con.register(name, data)
         return name
 

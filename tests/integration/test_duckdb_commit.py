@@ -1,0 +1,117 @@
+"""A large batch's COMMIT checkpoints instead of writing the WAL (its rows are compressed into the
+file once, not written to the WAL and again by a later checkpoint); a small one goes to the WAL.
+Either way the replica equals the stream's ground truth, and every VACUUM_EVERY-th checkpoint
+vacuums."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from dynashift import run_once
+from dynashift.targets import make_target
+from dynashift.targets.duckdb import DuckDBTarget
+from support.oracle import diff_duckdb
+from support.simulated import simulate
+
+
+def _wal(path: Path) -> int:
+    wal = Path(f"{path}.wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def _commits(path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[bool, int, int]]:
+    """Each COMMIT: (large, WAL bytes before, WAL bytes after)."""
+    seen: list[tuple[bool, int, int]] = []
+    commit = DuckDBTarget._commit
+
+    def watched(self: DuckDBTarget) -> None:
+        large, before = self._staged_bytes >= self.CHECKPOINT_AT_COMMIT_BYTES, _wal(path)
+        commit(self)
+        seen.append((large, before, _wal(path)))
+    monkeypatch.setattr(DuckDBTarget, "_commit", watched)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("stream")
+    simulate(out / "s", changes=6_000, tables=4, files=2, seed=5)
+    return out / "s"
+
+
+@pytest.mark.parametrize("threshold", [1, 1 << 62])
+def test_batches_commit_through_a_checkpoint_or_the_wal_and_equal_the_stream(stream: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          threshold: int) -> None:
+    """threshold 1: every batch is large and its commit leaves no WAL (a checkpoint, the WAL
+    skipped); 1 << 62: every batch goes to the WAL, folded at close. Same tables."""
+    monkeypatch.setattr(DuckDBTarget, "CHECKPOINT_AT_COMMIT_BYTES", threshold)
+    db = tmp_path / "r.duckdb"
+    commits = _commits(db, monkeypatch)
+    run = run_once(f"file://{stream}/changes-*", f"duckdb:///{db}", batch_size=700)
+    assert run.batches > 5
+    batches = [c for c in commits if c[0]]
+    if threshold == 1:
+        assert len(batches) >= run.batches and all(after == 0 for _, _, after in batches)
+    else:
+        assert not batches and max(after for _, _, after in commits) > 0
+    assert diff_duckdb(db, stream / "expected.json") == []
+    assert not Path(f"{db}.wal").exists()  # the close folded what the WAL held
+
+
+@pytest.mark.parametrize("per_threshold, vacuums", [(1, [0, 0, 0, 100, 0, 0, 0, 100, 0]), (4, [0] * 9)])
+def test_large_commits_count_as_their_share_of_a_checkpoint_for_the_vacuum(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_threshold: int, vacuums: list[int]) -> None:
+    """A large commit checkpoints though the WAL it found was empty (the previous one checkpointed
+    too), and counts as the share of CHECKPOINT_THRESHOLD it staged: the run's first checkpoint
+    vacuums, then the one that brings VACUUM_EVERY thresholds' worth of data since (here each
+    commit stages one threshold's worth, or a quarter). max_vacuum_tasks is DuckDB's default
+    before a checkpoint that vacuums, 0 otherwise. A small commit writes the WAL."""
+    big = pa.table({"k": pa.array(range(10_000), pa.int64()), "v": pa.array(["x" * 20] * 10_000)})
+    monkeypatch.setattr(DuckDBTarget, "CHECKPOINT_AT_COMMIT_BYTES", 64 * 1024)
+    monkeypatch.setattr(DuckDBTarget, "CHECKPOINT_THRESHOLD", f"{big.nbytes * per_threshold}B")
+    path = tmp_path / "c.duckdb"
+    target = make_target(f"duckdb:///{path}")
+    target.open()
+    try:
+        assert DuckDBTarget.VACUUM_EVERY == 4
+        with target.transaction():
+            target.execute("CREATE TABLE main.t (k BIGINT, v VARCHAR)")
+        tasks, wal = [], []
+        for i in range(9):
+            with target.transaction():
+                target.execute(f"DELETE FROM main.t WHERE k % 10 = {i}")
+                staged = target.stage_rows("_big", big)
+                target.execute(f"INSERT INTO main.t SELECT k, v FROM {staged}")
+                target.drop_stage(staged)
+            wal.append(_wal(path))
+            tasks.append(target.query("SELECT current_setting('max_vacuum_tasks')")[0][0])
+        assert wal == [0] * 9
+        assert tasks == vacuums
+        with target.transaction():
+            target.execute("INSERT INTO main.t VALUES (1, 'small')")
+        assert _wal(path) > 0
+        assert target.query("SELECT current_setting('checkpoint_threshold')")[0][0] != "0 bytes"  # set back
+    finally:
+        target.close()
+    assert target._vacuuming is False  # the close folded a WAL of one small commit: no vacuum for that
+    with duckdb.connect(str(path), read_only=True) as plain:
+        # each commit deleted a tenth (k % 10 = i) of every earlier commit's rows
+        assert plain.execute("SELECT count(*) FROM t").fetchone() == (sum(10_000 - 1_000 * (8 - j) for j in range(9)) + 1,)
+
+
+def test_a_short_runs_close_is_its_first_checkpoint_and_vacuums(tmp_path: Path) -> None:
+    """No large commit, no WAL threshold reached: the close's checkpoint is the run's first and
+    vacuums, as before."""
+    target = make_target(f"duckdb:///{tmp_path / 's.duckdb'}")
+    target.open()
+    with target.transaction():
+        target.execute("CREATE TABLE main.t AS SELECT range AS k FROM range(1000)")
+    with target.transaction():
+        target.execute("DELETE FROM main.t WHERE k % 2 = 0")
+    target.close()
+    assert target._vacuuming is True
