@@ -50,6 +50,17 @@ def _cpu() -> float:
     return use.ru_utime + use.ru_stime
 
 
+def _server_cpu(pid: int | None) -> float:
+    """CPU-s of the PostgreSQL backend serving `pid`'s connection (utime + stime from /proc), NaN
+    when it is not a process of this machine: a PostgreSQL run's COPY, joins and index updates
+    are done there, not in this process, so its CPU-s alone would flatter PostgreSQL."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, TypeError):
+        return float("nan")
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -74,8 +85,10 @@ def main() -> None:
     config = Config(source=f"file://{folder}/changes-*", target=target_uri, **sized)
     target = make_target(config.target)
     target.open()
+    backend = None
     if target_uri.startswith(("postgresql://", "postgres://")):
         _reset_postgres(target)
+        backend = target.query("SELECT pg_backend_pid()")[0][0]
     source = make_source(config.source, config)
 
     profiler = None
@@ -84,8 +97,9 @@ def main() -> None:
 
         profiler = Profiler()
         profiler.start()
-    started, cpu_started = time.perf_counter(), _cpu()
+    started, cpu_started, server_started = time.perf_counter(), _cpu(), _server_cpu(backend)
     run = replicate(config, source, target)
+    server = _server_cpu(backend) - server_started
     target.close()  # timed too: DuckDB writes what it still holds to the file on close (the floor's close is timed)
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu_started
     if profiler is not None:
@@ -104,6 +118,9 @@ def main() -> None:
     print(f"time            {seconds:,.1f} s")
     print(f"events/s        {run.records_read / seconds:,.0f}")
     print(f"cpu time        {cpu:,.1f} s, all threads ({run.records_read / cpu:,.0f} events per CPU-second)")
+    if backend is not None:  # the server's share of the work, where it runs on this machine
+        print(f"server cpu      {server:,.1f} s, the PostgreSQL backend ({run.records_read / (cpu + server):,.0f} events "
+              f"per CPU-second, both)" if server == server else "server cpu      n/a (the server is not on this machine)")
     print(f"input MB/s      {size / 1e6 / seconds:,.1f}")
     print(f"peak RSS        {peak_rss_mib():,.0f} MiB")
     if not args.no_floor:
