@@ -38,6 +38,7 @@ from ..schema import (
     has_own_column,
 )
 from .column_records import add_columns, record_columns, record_types
+from .full_load import appended_or_merged
 from .leasing import LeaseTables
 from .metadata import META, MetadataTables, RunCounters
 from .quoting import quote, select_list
@@ -138,7 +139,7 @@ class SqlTarget(MetadataTables, LeaseTables, ABC):
         started = run.batch_started or time.monotonic()
         with self.transaction():
             self.apply_schema(self.unapplied(plan.schema_changes))
-            for table, applied, dups, stale in self.merge_stages(plan.stages, change_log):
+            for table, applied, dups, stale in appended_or_merged(self, plan, change_log):  # (full_load.py)
                 counts["applied"] += applied
                 counts["duplicates"] += dups
                 counts["stale"] += stale

@@ -89,6 +89,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     default_schema = "main"
     STAGE_METADATA_ROWS = True
     ONE_WRITER = True
+    APPENDS_FULL_LOADS = True  # (full_load.py)
     # DuckDB's buffer pool may grow to 80% of the machine's memory by default, caching every block
     # of a table it has written: a long run's memory would grow with the data. Bounded, blocks are
     # evicted (they are in the file; a query that needs more spills to PATH.tmp).

@@ -1,0 +1,159 @@
+"""A full load's batch appended to a fresh table, without judging it against dynashift.versions.
+
+Why: a full load into a table this target has just created is all new keys, yet the merge
+(base.SqlTarget.merge_staged, DuckDB's `judging`) reads the versions rows of every batch's keys,
+builds the winners and counts them, to learn each time that nothing is there: on the 1M export
+that was 0.7-0.8 CPU-s of the applying thread, the load's critical path (SEEN 0.50, winners 0.14,
+counts and drops), growing with dynashift.versions.
+
+When: every stage of the batch is a plain stage (no typed columns, soft deletes, history or
+change log) of full-load items (all upserts, seq "" and no event id: export.FULL_SEQ) into a table
+this target created (`made_here`), which held no versions rows when it was first appended to, and
+none of whose keys was appended before. The keys appended are remembered in a temporary table
+(a 64-bit hash of table and key), written in the batch's transaction, so a rolled-back batch
+leaves nothing there. A key met again (a second export of the table, a replayed batch, or a hash
+shared by two keys) sends the batch to the merge; so does anything else. Once a table was merged
+it is never appended to again in this connection: the merge may write versions rows this path
+does not know of.
+
+What: the rows the merge's new-keys path would write (the user table from the stage, the versions
+rows of new keys), the same values; the applied count is the batch's rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+from weakref import WeakKeyDictionary
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..model import UPSERT, BatchPlan, TableStage
+from ..schema import CHANGED_AT, DELETED, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION, SYNCED_AT
+from .metadata import META
+from .quoting import quote, select_list
+
+if TYPE_CHECKING:
+    from .base import SqlTarget
+
+LOADED = "_dynashift_appended_keys"  # temp table: hash(table_name, dist_key) of every key appended
+_STAGE = "_dynashift_stage"
+
+
+class _Tables:
+    """Per connection: table -> whether appends may go on (False once the table was merged)."""
+
+    def __init__(self, con: object):
+        self.con = con
+        self.appending: dict[str, bool] = {}
+
+
+_STATE: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _tables(target: SqlTarget) -> _Tables:
+    """The connection's state; a new connection (reopened target) starts anew, as its temp table does."""
+    con = getattr(target, "con", None)
+    state = _STATE.get(target)
+    if state is None or state.con is not con:
+        state = _STATE[target] = _Tables(con)
+    return state
+
+
+def _full_load_items(data: pa.Table) -> bool:
+    """Every row an upsert of a full load: seq "" and no event id (export.FULL_SEQ)."""
+    for name, value in ((STAGE_OP, UPSERT), (STAGE_SEQ, ""), (STAGE_EVENT, "")):
+        column = data.column(name)
+        if column.null_count or not pc.all(pc.equal(column, value)).as_py():
+            return False
+    return True
+
+
+def appended_or_merged(target: SqlTarget, plan: BatchPlan, change_log: bool) -> list[tuple[str, int, int, int]]:
+    """The batch's stages appended (a full load into tables just made) or merged (`merge_stages`):
+    (table, applied, duplicates, stale) per stage. Inside the batch's transaction, after its
+    schema changes (a table it creates is then made here)."""
+    if appends(target, plan, change_log):
+        return append_stages(target, plan.stages)
+    return target.merge_stages(plan.stages, change_log)
+
+
+def appends(target: SqlTarget, plan: BatchPlan, change_log: bool) -> bool:
+    """Whether the batch is appended (`append` per stage, no `judging`) rather than merged. Called
+    inside the batch's transaction, after its schema changes. A batch merged ends the appends of
+    its tables."""
+    if not getattr(target, "APPENDS_FULL_LOADS", False):  # a target whose SQL this is (DuckDB) sets it
+        return False
+    state = _tables(target)
+    stages = plan.stages
+    tables = [s.table for s in stages]
+    eligible = (
+        bool(stages) and not change_log and not plan.history and len(set(tables)) == len(tables)
+        and all(type(s) is TableStage and not s.soft and target.made_here(s.table)
+                and state.appending.get(s.table, True) and _full_load_items(s.data) for s in stages)
+        and _fresh(target, state, stages)
+    )
+    if not eligible:
+        for table in tables:
+            state.appending[table] = False
+    return eligible
+
+
+def _fresh(target: SqlTarget, state: _Tables, stages: Sequence[TableStage]) -> bool:
+    """No key of the batch is in dynashift.versions: a table met for the first time has no
+    versions rows at all, and no key of the batch was appended before."""
+    target.execute(f"CREATE TEMP TABLE IF NOT EXISTS {LOADED} (h UBIGINT)")
+    for stage in stages:
+        if stage.table not in state.appending:
+            (n,) = target.query(f"SELECT count(*) FROM {META}.versions WHERE table_name = ?", [stage.table])[0]
+            if n:
+                return False
+    keys = pa.table({
+        "table_name": pa.chunked_array([pa.repeat(pa.scalar(s.table, pa.string()), s.data.num_rows) for s in stages],
+                                       pa.string()),
+        "dist_key": pa.chunked_array([c.cast(pa.string()) for s in stages for c in s.data.column(DIST_KEY).chunks],
+                                     pa.string()),
+    })
+    staged = target.stage_rows("_dynashift_batch_keys", keys)
+    try:
+        (met,) = target.query(f"SELECT count(*) FROM {LOADED} WHERE h IN (SELECT hash(table_name, dist_key) FROM {staged})")[0]
+        if met:
+            return False
+        target.execute(f"INSERT INTO {LOADED} SELECT hash(table_name, dist_key) FROM {staged}")
+    finally:
+        target.drop_stage(staged)
+    for stage in stages:
+        state.appending[stage.table] = True
+    return True
+
+
+def append_stages(target: SqlTarget, stages: Sequence[TableStage]) -> list[tuple[str, int, int, int]]:
+    """Each stage appended (`append`), its rows let go once written unless the target may apply
+    the plan again. Returns (table, applied, duplicates, stale) per stage, as merge_stages does."""
+    results = []
+    for stage in stages:
+        results.append((stage.table, *append(target, stage)))
+        if not target.REAPPLIES_PLANS:
+            stage.data = stage.data.schema.empty_table()
+    return results
+
+
+def append(target: SqlTarget, stage: TableStage) -> tuple[int, int, int]:
+    """The stage's rows into its table and their versions rows, as the merge writes new keys.
+    Returns (applied, duplicates, stale)."""
+    p, dk = target.param, quote(DIST_KEY)
+    staged = target.stage_rows(_STAGE, stage.data)
+    try:
+        cols = "".join(f", {quote(c)}" for c in stage.columns)
+        target.execute(
+            f"INSERT INTO {target.table_ref(stage.table)} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
+            f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {target.NOW}, false{select_list(stage.columns, None)} FROM {staged} s"
+        )
+        target.execute(
+            f"INSERT INTO {META}.versions SELECT {p}, {dk}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
+            f" {quote(STAGE_EVENT)}, false, {target.NOW}, NULL, NULL FROM {staged}",
+            [stage.table],
+        )
+    finally:
+        target.drop_stage(staged)
+    return stage.data.num_rows, 0, 0
