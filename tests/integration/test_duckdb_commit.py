@@ -115,3 +115,40 @@ def test_a_short_runs_close_is_its_first_checkpoint_and_vacuums(tmp_path: Path) 
         target.execute("DELETE FROM main.t WHERE k % 2 = 0")
     target.close()
     assert target._vacuuming is True
+
+
+def test_large_commits_of_many_tables_vacuum_before_their_row_groups_pile_up(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkpoint at commit leaves each table it wrote a new row group, and DuckDB pins a block
+    per row group with deletes until a vacuum merges them: commits that wrote many tables count
+    as their tables' share of NEW_ROW_GROUPS_PER_VACUUM, whatever their bytes (a run of 40 tables
+    ran DuckDB's pool out of memory without it). Here 8 tables a commit, 32 row groups a vacuum:
+    every VACUUM_EVERY x 8 / 32 = each commit counts 1, so every 4th checkpoint vacuums (by bytes,
+    a sixteenth each, none would)."""
+    monkeypatch.setattr(DuckDBTarget, "CHECKPOINT_AT_COMMIT_BYTES", 1024)
+    monkeypatch.setattr(DuckDBTarget, "NEW_ROW_GROUPS_PER_VACUUM", 32)
+    part = pa.table({"k": pa.array(range(1_000), pa.int64()), "v": pa.array(["x" * 20] * 1_000)})
+    monkeypatch.setattr(DuckDBTarget, "CHECKPOINT_THRESHOLD", f"{part.nbytes * 8 * 16}B")
+    path = tmp_path / "m.duckdb"
+    target = make_target(f"duckdb:///{path}")
+    target.open()
+    try:
+        with target.transaction():
+            for t in range(8):
+                target.execute(f"CREATE TABLE main.t{t} (k BIGINT, v VARCHAR)")
+        tasks = []
+        for i in range(9):
+            with target.transaction():
+                for t in range(8):
+                    target.execute(f"DELETE FROM main.t{t} WHERE k % 10 = {i}")
+                    staged = target.stage_rows(f"_part{t}", part)
+                    target.execute(f"INSERT INTO main.t{t} SELECT k, v FROM {staged}")
+                    target.drop_stage(staged)
+            assert _wal(path) == 0  # checkpointed at commit
+            tasks.append(target.query("SELECT current_setting('max_vacuum_tasks')")[0][0])
+        assert tasks == [0, 0, 0, 100, 0, 0, 0, 100, 0]
+    finally:
+        target.close()
+    with duckdb.connect(str(path), read_only=True) as plain:
+        counts = {plain.execute(f"SELECT count(*) FROM t{t}").fetchone()[0] for t in range(8)}
+        assert counts == {sum(1_000 - 100 * (8 - j) for j in range(9))}

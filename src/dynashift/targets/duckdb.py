@@ -135,6 +135,13 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # ref: https://duckdb.org/docs/configuration/overview (max_vacuum_tasks)
     VACUUM_EVERY = 4
     VACUUM_TASKS = 100  # DuckDB's default max_vacuum_tasks
+    # A checkpoint at commit leaves each table the batch wrote a new row group, and DuckDB pins a
+    # 256 kB block per row group that has deletes (its row versions), outside what it can evict:
+    # with many tables those piled up until the next vacuum merged them, and ran the 128MB pool
+    # out (40 tables, 2M narrow records: out of memory; vacuuming at each checkpoint: none). So a
+    # checkpoint at commit counts at least as its tables' share of NEW_ROW_GROUPS_PER_VACUUM
+    # (6 wide tables: about what their bytes count; 40 tables: a vacuum every third batch).
+    NEW_ROW_GROUPS_PER_VACUUM = 128
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
@@ -149,6 +156,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         self._unvacuumed: float | None = None
         self._vacuuming = True
         self._staged_bytes = 0  # Arrow bytes staged in the open transaction (CHECKPOINT_AT_COMMIT_BYTES)
+        self._staged_relations = 0  # relations staged in it: at least the tables it writes
 
     def open(self) -> None:
         if self.path != ":memory:":
@@ -195,7 +203,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             return 0
 
     def _begin(self) -> None:
-        self._staged_bytes = 0
+        self._staged_bytes = self._staged_relations = 0
         self.con.execute("BEGIN TRANSACTION")
 
     def _commit(self) -> None:
@@ -204,8 +212,9 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         staged CHECKPOINT_AT_COMMIT_BYTES: counted, so that a checkpoint vacuums once VACUUM_EVERY
         thresholds' worth of data were checkpointed since the last that did."""
         large = self._staged_bytes >= self.CHECKPOINT_AT_COMMIT_BYTES and self.path != ":memory:"
-        share = self._staged_bytes / size_bytes(self.CHECKPOINT_THRESHOLD) if large else 1.0
-        self._staged_bytes = 0
+        share = max(self._staged_bytes / size_bytes(self.CHECKPOINT_THRESHOLD),
+                    self._staged_relations * self.VACUUM_EVERY / self.NEW_ROW_GROUPS_PER_VACUUM) if large else 1.0
+        self._staged_bytes = self._staged_relations = 0
         if large and self._unvacuumed is not None:
             self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY)
         before = self._wal_bytes()
@@ -319,6 +328,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
 
     def stage_rows(self, name: str, data: pa.Table) -> str:
         self._staged_bytes += data.nbytes
+        self._staged_relations += 1
         self.con.register(name, data)
         return name
 
