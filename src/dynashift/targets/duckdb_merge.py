@@ -20,6 +20,7 @@ import pyarrow as pa
 from ..errors import TargetError
 from ..model import SOFT_DELETE, UPSERT, TableStage
 from ..schema import DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION
+from .batch_keys import batch_keys, table_names
 from .metadata import META
 from .quoting import quote
 from .soft_deletes import values_version_sql
@@ -81,8 +82,7 @@ class DuckDBMerge:
         columns of its key's versions row that a rewrite keeps (a redelivery moves only the seq)."""
         from .base import verdict_sql
 
-        columns: dict[str, Any] = {TABLE: pa.chunked_array(
-            [pa.repeat(pa.scalar(s.table, pa.string()), s.data.num_rows) for s in stages], pa.string())}
+        columns: dict[str, Any] = {TABLE: table_names(stages)}
         for name, kind in _JUDGED:
             columns[name] = pa.chunked_array([c.cast(kind) for s in stages for c in s.data.column(name).chunks], kind)
         staged = self.stage_rows(BATCH, pa.table(columns))
@@ -154,13 +154,7 @@ class DuckDBMerge:
         if not tables or len(set(tables)) < len(tables):
             yield  # a table twice: its second merge must see what the first wrote to versions
             return
-        keys = pa.table({
-            "table_name": pa.chunked_array([pa.repeat(pa.scalar(s.table, pa.string()), s.data.num_rows) for s in stages],
-                                           pa.string()),
-            "dist_key": pa.chunked_array([c.cast(pa.string()) for s in stages for c in s.data.column(DIST_KEY).chunks],
-                                         pa.string()),
-        })
-        staged = self.stage_rows("_dynashift_batch_keys", keys)
+        staged = self.stage_rows("_dynashift_batch_keys", batch_keys(stages))
         self.execute(f"DROP TABLE IF EXISTS {SEEN}")
         self.execute(f"CREATE TEMP TABLE {SEEN} AS SELECT v.*, v.rowid AS _rowid FROM {META}.versions v"
                      f" JOIN {staged} k ON v.table_name = k.table_name AND v.dist_key = k.dist_key")

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from ..model import UPSERT, BatchPlan, TableStage
 from ..schema import CHANGED_AT, DELETED, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION, SYNCED_AT
+from .batch_keys import batch_keys
 from .metadata import META
 from .quoting import quote, select_list
 
@@ -108,13 +109,7 @@ def _fresh(target: SqlTarget, state: _Tables, stages: Sequence[TableStage]) -> b
             (n,) = target.query(f"SELECT count(*) FROM {META}.versions WHERE table_name = ?", [stage.table])[0]
             if n:
                 return False
-    keys = pa.table({
-        "table_name": pa.chunked_array([pa.repeat(pa.scalar(s.table, pa.string()), s.data.num_rows) for s in stages],
-                                       pa.string()),
-        "dist_key": pa.chunked_array([c.cast(pa.string()) for s in stages for c in s.data.column(DIST_KEY).chunks],
-                                     pa.string()),
-    })
-    staged = target.stage_rows("_dynashift_batch_keys", keys)
+    staged = target.stage_rows("_dynashift_batch_keys", batch_keys(stages))
     try:
         (met,) = target.query(f"SELECT count(*) FROM {LOADED} WHERE h IN (SELECT hash(table_name, dist_key) FROM {staged})")[0]
         if met:
