@@ -29,10 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..model import UPSERT, BatchPlan, TableStage
-from ..schema import CHANGED_AT, DELETED, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION, SYNCED_AT
+from ..schema import DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION
 from .batch_keys import batch_keys
 from .metadata import META
-from .quoting import quote, select_list
+from .quoting import quote
 
 if TYPE_CHECKING:
     from .base import SqlTarget
@@ -139,11 +139,7 @@ def append(target: SqlTarget, stage: TableStage) -> tuple[int, int, int]:
     p, dk = target.param, quote(DIST_KEY)
     staged = target.stage_rows(_STAGE, stage.data)
     try:
-        cols = "".join(f", {quote(c)}" for c in stage.columns)
-        target.execute(
-            f"INSERT INTO {target.table_ref(stage.table)} ({dk}, {quote(CHANGED_AT)}, {quote(SYNCED_AT)}, {quote(DELETED)}{cols})"
-            f" SELECT s.{dk}, s.{quote(CHANGED_AT)}, {target.NOW}, false{select_list(stage.columns, None)} FROM {staged} s"
-        )
+        target.execute(target.insert_rows_sql(stage.table, stage.columns, f"{staged} s", "s", None))
         target.execute(
             f"INSERT INTO {META}.versions SELECT {p}, {dk}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)},"
             f" {quote(STAGE_EVENT)}, false, {target.NOW}, NULL, NULL FROM {staged}",
