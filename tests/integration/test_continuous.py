@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -155,18 +157,54 @@ def test_sigint_is_a_clean_stop_too(moto_endpoint: str, tmp_path: Path) -> None:
     assert diff_duckdb(db, expected) == []
 
 
+class Wakes:
+    """The records each finished wake of a scheduled run read, from its "applied N changes from M
+    records; next in ..." lines on stderr (read as they come, so a test can wait for a wake to end)."""
+
+    LINE = re.compile(r"applied [\d,]+ changes from ([\d,]+) records; next in")
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc, self.records, self.lines = proc, [], []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if m := self.LINE.search(line):
+                self.records.append(int(m.group(1).replace(",", "")))
+
+    def wait(self, records: int, timeout: float = 120) -> None:
+        """Until the wakes that ended have read `records` records in all."""
+        deadline = time.monotonic() + timeout
+        while sum(self.records) < records:
+            assert self.proc.poll() is None and time.monotonic() < deadline, "".join(self.lines)
+            time.sleep(0.05)
+
+    def finish(self) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+        self._reader.join(10)
+        return self.proc.returncode, "".join(self.lines)
+
+
 def test_scheduled_mode_wakes_applies_and_sleeps(moto_endpoint: str, tmp_path: Path) -> None:
     client, stream = new_stream(moto_endpoint, 2)
     lines, expected = stream_lines(tmp_path, 1000, seed=14)
     db = tmp_path / "r.duckdb"
     put_records(client, stream, lines[:500])
     proc = start(moto_endpoint, stream, db, "--interval", "1s")
-    settle(stream, proc, quiet=1.5)
+    wakes = Wakes(proc)
+    # Each half is put once the wakes before it have ended, not after a fixed pause: on a loaded
+    # machine the first wake was still reading when the second half came, read it too, and the
+    # SIGTERM came before a second wake (one run, not two).
+    wakes.wait(500)
     put_records(client, stream, lines[500:])
-    settle(stream, proc, quiet=1.5)
-    code, err = finish(proc)
+    wakes.wait(len(lines))
+    code, err = wakes.finish()
     assert code == 0, err
     history = runs(db)
     assert len(history) >= 2 and all(s == "ok" for s, _ in history)  # one run per wake
+    assert len([n for _, n in history if n]) >= 2, history  # the second half came after a wake had ended
     assert sum(n for _, n in history) == len(lines)
     assert diff_duckdb(db, expected) == []
