@@ -3,6 +3,7 @@
 //! sure about it defers to it (a record, or a table of a batch), so the two agree by construction
 //! on every record this one accepts, and tests check it on generated and real records.
 
+mod copy_binary;
 mod decoder;
 mod envelope;
 mod export;
@@ -103,12 +104,13 @@ fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     // The interface planning/engine.py speaks (its NATIVE_API): raise both when it changes, so a
     // build left from another version of dynashift is not used.
-    m.add("API", 5)?;
+    m.add("API", 6)?;
     m.add_class::<Buf>()?;
     m.add_class::<decoder::Decoder>()?;
     m.add_function(wrap_pyfunction!(render, m)?)?;
     m.add_function(wrap_pyfunction!(winners::render_winners, m)?)?;
     m.add_function(wrap_pyfunction!(export_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_binary::copy_rows, m)?)?;
     m.add_class::<export::ExportReader>()?;
     m.add_class::<export::ExportLines>()?;
     m.add_class::<lines::LineFile>()?;

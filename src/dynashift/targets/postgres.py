@@ -1,8 +1,8 @@
 """PostgreSQL: `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?libpq options]` (psycopg 3).
 
-A batch is staged with COPY (Arrow writes the CSV, in C++) into a temporary table, then merged
-with the shared set-based SQL in one transaction with its checkpoint. Identifiers hold up to 63
-bytes and are case-sensitive: `Name` and `name` are two columns.
+A batch is staged with COPY (binary, written by the native engine; else CSV: pg_copy.py) into a
+temporary table, then merged with the shared set-based SQL in one transaction with its checkpoint.
+Identifiers hold up to 63 bytes and are case-sensitive: `Name` and `name` are two columns.
 ref: https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS
 """
 
@@ -20,7 +20,6 @@ import orjson
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from ..errors import DataTargetError, RetryableTargetError, TargetError, first_line
 from ..model import BatchPlan, HistoryStage, TypedStage, WarehouseStage
@@ -28,6 +27,7 @@ from ..records import Rejected
 from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
 from ..typing_mode import JSON
 from .base import Nesting, RunCounters, SqlTarget, quote
+from .pg_copy import copy_table
 
 log = logging.getLogger("dynashift")
 DDL_LOCK_KEY = 0x64796E61  # "dyna": the advisory lock every dynashift worker takes for schema changes
@@ -178,14 +178,9 @@ class PostgresTarget(SqlTarget):
         return ref
 
     def load_stage(self, ref: str, data: pa.Table) -> None:
-        """COPY in CSV written by Arrow: strings are always quoted and NULL is an empty field,
-        which is exactly how PostgreSQL's CSV format tells '' from NULL."""
-        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        with self.errors(), self.con.cursor().copy(f"COPY {ref} FROM STDIN (FORMAT csv)") as copy:
-            for batch in data.to_batches(max_chunksize=16384):
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(pa.Table.from_batches([batch]), sink, options)
-                copy.write(sink.getvalue().to_pybytes())
+        """COPY, binary when the native engine writes it, else CSV (pg_copy.py)."""
+        with self.errors():
+            copy_table(self.con, ref, data)
         if DIST_KEY in data.column_names:
             # Temp tables get no statistics otherwise; the joins with `versions` need the key's.
             # (All columns: 20% of the merge time, for nothing the planner uses.)
