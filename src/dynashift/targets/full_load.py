@@ -22,7 +22,7 @@ rows of new keys), the same values; the applied count is the batch's rows.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 from weakref import WeakKeyDictionary
 
 import pyarrow as pa
@@ -41,6 +41,15 @@ LOADED = "_dynashift_appended_keys"  # temp table: hash(table_name, dist_key) of
 _STAGE = "_dynashift_stage"
 
 
+@runtime_checkable
+class Appender(Protocol):
+    """A target this module's SQL is written for (DuckDB's: hash(), UBIGINT, a temp table that
+    lives as long as its connection `con`). `APPENDS_FULL_LOADS` False turns the appends off."""
+
+    APPENDS_FULL_LOADS: bool
+    con: object
+
+
 class _Tables:
     """Per connection: table -> whether appends may go on (False once the table was merged)."""
 
@@ -52,9 +61,9 @@ class _Tables:
 _STATE: WeakKeyDictionary = WeakKeyDictionary()
 
 
-def _tables(target: SqlTarget) -> _Tables:
+def _tables(target: Appender) -> _Tables:
     """The connection's state; a new connection (reopened target) starts anew, as its temp table does."""
-    con = getattr(target, "con", None)
+    con = target.con
     state = _STATE.get(target)
     if state is None or state.con is not con:
         state = _STATE[target] = _Tables(con)
@@ -83,7 +92,7 @@ def appends(target: SqlTarget, plan: BatchPlan, change_log: bool) -> bool:
     """Whether the batch is appended (`append` per stage, no `judging`) rather than merged. Called
     inside the batch's transaction, after its schema changes. A batch merged ends the appends of
     its tables."""
-    if not getattr(target, "APPENDS_FULL_LOADS", False):  # a target whose SQL this is (DuckDB) sets it
+    if not (isinstance(target, Appender) and target.APPENDS_FULL_LOADS):
         return False
     state = _tables(target)
     stages = plan.stages
