@@ -209,17 +209,17 @@ def test_a_killed_backend_fails_the_batch_cleanly_and_a_restart_completes(tmp_pa
     target = make_target(config.target)
     target.open()
     pid = target.query("SELECT pg_backend_pid()")[0][0]
-    real, merges = target.merge, []
+    real, merges = target._merge_winners, []  # a table's winners written (the batch merge, postgres_merge.py)
 
-    def kill_during_second_batch(stage, change_log):
+    def kill_during_second_batch(stage, *args):
         merges.append(stage.table)
         if len(merges) == 2:
             killer = threading.Thread(target=lambda: pg_rows(pg_url, "SELECT pg_terminate_backend(%s)", (pid,)))
             killer.start()
             killer.join()
-        return real(stage, change_log)
+        return real(stage, *args)
 
-    monkeypatch.setattr(target, "merge", kill_during_second_batch)
+    monkeypatch.setattr(target, "_merge_winners", kill_during_second_batch)
     with pytest.raises(RetryableTargetError, match="PostgreSQL connection failed"):
         replicate(config, make_source(config.source, config), target)
     target.close()

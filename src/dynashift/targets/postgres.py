@@ -28,6 +28,7 @@ from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
 from ..typing_mode import JSON
 from .base import Nesting, RunCounters, SqlTarget, quote
 from .pg_copy import copy_table
+from .postgres_merge import PostgresMerge
 
 log = logging.getLogger("dynashift")
 DDL_LOCK_KEY = 0x64796E61  # "dyna": the advisory lock every dynashift worker takes for schema changes
@@ -37,7 +38,7 @@ CONFLICT_RETRIES = 5  # a batch rolled back by a deadlock or serialization failu
 _QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'')
 
 
-class PostgresTarget(SqlTarget):
+class PostgresTarget(PostgresMerge, SqlTarget):
     # ref: NAMEDATALEN - 1 = 63 bytes; longer names are cut and hashed (schema.fit), never truncated by the server
     # ref: https://www.postgresql.org/docs/current/limits.html (1,600 columns per table)
     # ref: https://www.postgresql.org/docs/current/datatype-numeric.html (NUMERIC without precision: any number exactly)
@@ -185,6 +186,12 @@ class PostgresTarget(SqlTarget):
             # Temp tables get no statistics otherwise; the joins with `versions` need the key's.
             # (All columns: 20% of the merge time, for nothing the planner uses.)
             self.execute(f"ANALYZE {ref} ({quote(DIST_KEY)})")
+
+    def copy_rows(self, relation: str, data: pa.Table) -> None:
+        """`data` COPYed into `relation` (its columns named as `data`'s), no ANALYZE: the batch
+        merge's winners straight into their table (postgres_merge.py)."""
+        with self.errors():
+            copy_table(self.con, relation, data)
 
     def drop_stage(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {name}")

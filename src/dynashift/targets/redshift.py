@@ -117,6 +117,7 @@ class RedshiftTarget(PostgresTarget):
     # changes, as in PostgreSQL (Redshift's widening drops a column).
     VIEW_OPTIONS = " WITH NO SCHEMA BINDING"
     MULTI_ADD_COLUMN = False  # ref: r_ALTER_TABLE.html: ADD COLUMN adds one column per statement
+    COPIES_WINNERS = False  # no COPY from the client: the per-table merge, from a stage (postgres_merge.py)
     engine = "Redshift"
 
     def __init__(self, uri: str, schema: str | None = None, connection: RedshiftConnection | None = None):

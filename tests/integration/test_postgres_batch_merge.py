@@ -1,0 +1,143 @@
+"""PostgreSQL merges a batch's tables together (targets/postgres_merge.py `merge_stages`): one narrow
+stage of all staged keys judged by one join with dynashift.versions, versions written once, then per
+table a DELETE and a COPY of the winners' values straight into the table. Its tables, versions,
+change log and counters must be exactly the per-table merge's (base.py `merge`, the reference
+Redshift keeps), for every kind of change, batching and awkward value, and the statements per
+batch must stay few."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+import pytest
+
+from dynashift import run_once
+from dynashift.simulate import simulate
+from dynashift.targets.postgres import PostgresTarget
+from dynashift.targets.postgres_merge import PostgresMerge
+from support.builders import item, rec, write
+from support.pg import admin, with_database, ADMIN_URL
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pg-batch-merge") / "stream"
+    summary = simulate(out, changes=3000, tables=4, seed=12)
+    assert summary.stats["duplicates"] > 0 and summary.stats["ttl_removes"] > 0
+    return out
+
+
+@pytest.fixture
+def two_databases() -> Iterator[tuple[str, str]]:
+    """The batch merge's database and the reference's, dropped after."""
+    names = [f"dynashift_test_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    with admin() as con:
+        for name in names:
+            con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(ADMIN_URL, names[0]), with_database(ADMIN_URL, names[1])
+    finally:
+        with admin() as con:
+            for name in names:
+                con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _snapshot(url: str) -> dict[str, list[tuple]]:
+    """Every table whole, dynashift.versions and the change log, without the apply-time clocks."""
+    with psycopg.connect(url) as con:
+        snap: dict[str, list[tuple]] = {}
+        for name, schema in con.execute("SELECT table_name, schema_name FROM dynashift.tables ORDER BY 1").fetchall():
+            cur = con.execute(f'SELECT * FROM "{schema}"."{name}" ORDER BY dist_key')
+            names = [d.name for d in cur.description]
+            snap[name] = [tuple(v for n, v in zip(names, row) if n != "_dynashift_synced_at") for row in cur.fetchall()]
+        snap["versions"] = con.execute("SELECT table_name, dist_key, version_us, seq, event_id, deleted, values_version_us,"
+                                       " values_seq FROM dynashift.versions ORDER BY 1, 2").fetchall()
+        snap["change_log"] = con.execute("SELECT table_name, dist_key, op, version_us, seq, event_id"
+                                         " FROM dynashift.change_log ORDER BY 1, 2, 4, 5").fetchall()
+        snap["runs"] = con.execute("SELECT changes_applied, duplicates_skipped, stale_skipped, superseded"
+                                   " FROM dynashift.runs ORDER BY run_id").fetchall()
+    return snap
+
+
+def _run(url: str, stream: Path, **settings) -> None:
+    files = sorted(stream.glob("changes-*"))
+    half = len(files) // 2 or 1
+    for part in (files[:half], files[half:]):  # two runs: the second's tables were made by another
+        for f in part:
+            run_once(f"file://{f}", url, change_log=True, **settings)
+
+
+def _batched(monkeypatch) -> list[int]:
+    """The number of stages of each batch the batch merge took."""
+    taken: list[int] = []
+    batch = PostgresMerge._judge_batch
+    monkeypatch.setattr(PostgresMerge, "_judge_batch", lambda self, stages: (taken.append(len(stages)),
+                                                                             batch(self, stages))[1])
+    return taken
+
+
+@pytest.mark.parametrize("settings", [{"batch_size": 10_000}, {"batch_size": 333}, {"batch_size": 97, "column_types": "typed"}])
+def test_the_same_tables_as_the_per_table_merge(stream, two_databases, monkeypatch, settings) -> None:
+    batch_url, reference_url = two_databases
+    taken = _batched(monkeypatch)
+    _run(batch_url, stream, **settings)
+    if "column_types" not in settings:  # typed columns are cast in SQL: the per-table merge
+        assert max(taken) > 1  # batches of several tables were merged together
+    monkeypatch.setattr(PostgresMerge, "COPIES_WINNERS", False)
+    _run(reference_url, stream, **settings)
+    assert _snapshot(batch_url) == _snapshot(reference_url)
+
+
+def test_awkward_values_arrive_as_they_are(tmp_path, two_databases, monkeypatch) -> None:
+    """What the COPY into the table must carry exactly: '' apart from NULL (a missing attribute),
+    quotes, commas, newlines, backslashes, unicode, a long value; a REMOVE, a redelivery and a
+    stale change in the same batch as winners."""
+    odd = ['', 'a "quoted", value', "line\nbreak\r\n", "back\\slash \\N", "ünïcødé ✓ 🙂", "x" * 5000, "NULL", ","]
+    records = [rec("INSERT", *item(f"k{i}", v={"S": value}), 10 + i, eid=f"e{i}") for i, value in enumerate(odd)]
+    records += [rec("INSERT", *item("gone", v={"S": "soon"}), 5), rec("REMOVE", item("gone")[0], None, 6)]
+    records += [rec("INSERT", *item("n", w={"N": "1"}), 1)]  # no `v`: NULL there
+    write(tmp_path / "1.jsonl", records)
+    k0, v_new = item("k0", v={"S": "newer"})
+    write(tmp_path / "2.jsonl", [rec("MODIFY", k0, v_new, 50), records[1], rec("MODIFY", *item("k2", v={"S": "old"}), 1)])
+    batch_url, reference_url = two_databases
+    taken = _batched(monkeypatch)
+    for url in (batch_url, reference_url):
+        for name in ("1.jsonl", "2.jsonl"):
+            run_once(f"file://{tmp_path / name}", url, change_log=True)
+        monkeypatch.setattr(PostgresMerge, "COPIES_WINNERS", False)
+    assert len(taken) == 2
+    snap = _snapshot(batch_url)
+    assert snap == _snapshot(reference_url)
+    with psycopg.connect(batch_url) as con:
+        shown = dict(con.execute('SELECT pk, v FROM public.orders').fetchall())
+    assert shown == {**{f"k{i}": value for i, value in enumerate(odd)}, "k0": "newer", "n": None}
+    assert snap["runs"][-1] == (1, 1, 1, 0)
+
+
+def test_a_batch_of_several_tables_takes_few_statements(stream, two_databases, monkeypatch) -> None:
+    """At most ten statements for the batch (stage, COPY, ANALYZE, judge, count, versions UPDATE
+    and INSERT, change log, now(), drop) and two per table (a DELETE and the COPY), whatever the
+    number of tables: the per-table merge takes about a dozen per table."""
+    per_batch: list[tuple[int, int]] = []
+    run_sql, copy_rows, merge_stages = PostgresTarget.run_sql, PostgresTarget.copy_rows, PostgresMerge.merge_stages
+    count = [0]
+    monkeypatch.setattr(PostgresTarget, "run_sql", lambda self, sql, params, fetch: (
+        count.__setitem__(0, count[0] + 1), run_sql(self, sql, params, fetch))[1])
+    monkeypatch.setattr(PostgresTarget, "copy_rows", lambda self, ref, data: (
+        count.__setitem__(0, count[0] + 1), copy_rows(self, ref, data))[1])
+
+    def counted(self, stages, log):
+        count[0] = 0
+        try:
+            return merge_stages(self, stages, log)
+        finally:
+            per_batch.append((len(stages), count[0]))
+    monkeypatch.setattr(PostgresMerge, "merge_stages", counted)
+    _run(two_databases[0], stream, batch_size=500)
+    assert max(n for n, _ in per_batch) >= 4
+    assert all(statements <= 10 + 2 * tables for tables, statements in per_batch), per_batch
