@@ -37,6 +37,12 @@ _SEP = "\x1f"
 EOF, CUT, LINE = 0, 1, 2  # what LineFile.take ended on
 THREADS = 2  # a table's winners rendered in up to this many shares at once (the commit has a core too)
 SHARE = 4096  # winners per share at least
+# The first batch of a pass is read while nothing is applied yet (the applying thread waits for
+# it, so the second core is idle): its tables are rendered in shares this many times smaller, so
+# that tables of a few thousand winners are rendered on both cores too (wide 200k: 4-7k winners
+# per table per 75,000-record batch, one share at SHARE). Later batches keep SHARE: the core is
+# the commit's then.
+FIRST_SPLIT = 4
 Segment = list  # [file, first byte, byte after the last line] of a batch's lines in one file
 
 
@@ -47,6 +53,7 @@ class NativeLines:
         self.source, self.ttl_ignore = source, ttl_ignore
         self.native = native_engine()
         self.decoder = source._decoder  # a NativeLineDecoder: its Decoder holds the names met
+        self.rendered = 0  # batches rendered in this pass
         self._new(plain=False)
 
     def _new(self, plain: bool, snapshot: tuple | None = None) -> None:
@@ -177,7 +184,7 @@ class NativeLines:
         if acc is None:
             return sb
         expand = self._expander(list(self.segments), self.snapshot)
-        tables = acc.render((UPSERT, HARD_DELETE), THREADS, SHARE)
+        tables = acc.render((UPSERT, HARD_DELETE), THREADS, self._share())
         ttl_ignored, self.acc = acc.ttl_ignored, None
         del acc  # its winners' records (~a batch's input) are not held while the batch waits and applies
         if tables is None:
@@ -193,6 +200,11 @@ class NativeLines:
         out = BlockBatch(blocks, expand, sb.rejected, sb.checkpoints, sb.records_read, sb.bytes_read)
         out.ttl_ignored, out.ttl_ignore = ttl_ignored, self.ttl_ignore
         return out
+
+    def _share(self) -> int:
+        """Winners per rendering share for the batch being finished (FIRST_SPLIT)."""
+        self.rendered += 1
+        return max(1, SHARE // FIRST_SPLIT) if self.rendered == 1 else SHARE
 
     def _expander(self, segments: list[Segment], snapshot: tuple | None):
         """The batch's changes, read again from its files by the Python decoder as it stood when

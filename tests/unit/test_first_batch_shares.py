@@ -1,0 +1,47 @@
+"""The first batch of a file pass is rendered on both cores (sources/files_native.py FIRST_SPLIT):
+nothing is applied while it is read, so its tables are rendered in smaller shares than later
+batches'; the plans are those of the Python engine either way."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from dynashift.planning import Modes, build_plan, engine
+from dynashift.schema import SchemaState
+from dynashift.simulate import simulate
+from dynashift.sources import files_native
+from dynashift.sources.files import FileSource
+
+from test_engine_equivalence import NAMING, _plan_view  # noqa: E402
+
+if not engine.native_available():
+    pytest.skip("the native engine is not installed: pip install ./native (needs Rust)", allow_module_level=True)
+
+
+def _shares(sb) -> dict[str, int]:
+    """Each table's number of rendering shares (its text columns' chunks)."""
+    out = {}
+    for block in sb.blocks:
+        cols = list(block.rows.columns.values())
+        out[block.table] = cols[0].num_chunks if isinstance(cols[0], pa.ChunkedArray) else 1
+    return out
+
+
+def test_first_batch_rendered_in_smaller_shares(tmp_path, monkeypatch):
+    simulate(tmp_path, changes=900, profile="wide", seed=3, expected=False)
+    uri = f"file://{tmp_path}/changes-*"
+    monkeypatch.setattr(files_native, "SHARE", 40)  # the first batch's shares: 10 winners at least
+    monkeypatch.setenv(engine.ENV, "native")
+    batches = list(FileSource(uri, batch_size=300).read({}))
+    counts = [{b.table: b.rows.count for b in sb.blocks} for sb in batches]
+    shares = [_shares(sb) for sb in batches]
+    assert shares[0] == {t: 2 if n >= 20 else 1 for t, n in counts[0].items()}
+    assert 2 in shares[0].values()
+    for later, n in zip(shares[1:], counts[1:]):
+        assert later == {t: 2 if c >= 80 else 1 for t, c in n.items()}
+    assert any(1 < c < 80 and c >= 20 for n in counts[1:] for c in n.values())  # split only when first
+    plans = [_plan_view(build_plan(sb, SchemaState(), NAMING, Modes())) for sb in batches]
+    monkeypatch.setenv(engine.ENV, "python")
+    expected = [_plan_view(build_plan(sb, SchemaState(), NAMING, Modes())) for sb in FileSource(uri, batch_size=300).read({})]
+    assert plans == expected
