@@ -33,7 +33,20 @@ from dynashift.sources.files import NATIVE_BATCH_SIZE  # noqa: E402
 from throughput import stream_file  # noqa: E402
 
 steps: list[tuple[str, str, float, float, float]] = []  # (thread, step, start, end, thread CPU-s)
+helpers: list[float] = []  # per read: CPU-s of the native engine's helper threads (render shares)
 T0 = [0.0]
+APPLYING: list[int] = []  # the applying thread's native id, once it has run
+
+
+def _thread_cpu(tid: int) -> float:
+    fields = open(f"/proc/self/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _others() -> float:
+    """CPU-s of this process but the main and applying threads (so far)."""
+    applying = _thread_cpu(APPLYING[0]) if APPLYING else 0.0
+    return time.process_time() - time.thread_time() - applying
 
 
 def timed(thread: str, step: str, fn):
@@ -71,7 +84,7 @@ def main() -> None:
     def read_timed(checkpoints):
         it = read(checkpoints)
         while True:
-            t, c = time.perf_counter(), time.thread_time()
+            t, c, o = time.perf_counter(), time.thread_time(), _others()
             try:
                 sb = next(it)
             except StopIteration:
@@ -79,13 +92,20 @@ def main() -> None:
                 return
             steps.append(("main", f"read {sb.records_read}", t - T0[0], time.perf_counter() - T0[0],
                           time.thread_time() - c))
+            helpers.append(max(0.0, _others() - o))
             if args.first:
                 source.batch_size = then  # FileSource reads it at each take: later batches are full
             yield sb
     source.read = read_timed
     pipeline.build_plan = timed("main", "plan", pipeline.build_plan)
     pipeline._finish = timed("main", "wait", pipeline._finish)
-    type(target).apply = timed("apply", "apply", type(target).apply)
+    apply = type(target).apply
+
+    def apply_noted(*a, **k):
+        if not APPLYING:
+            APPLYING.append(threading.get_native_id())
+        return apply(*a, **k)
+    type(target).apply = timed("apply", "apply", apply_noted)
 
     T0[0] = started = time.perf_counter()
     cpu0 = time.process_time()
@@ -95,9 +115,11 @@ def main() -> None:
     steps.append(("main", "close", t - started, time.perf_counter() - started, 0.0))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
     shutil.rmtree(tmp, ignore_errors=True)
+    reads = iter(helpers)
     for thread, step, a, b, c in steps:
         indent = "" if thread == "main" else " " * 40
-        print(f"{indent}{thread:5s} {step:14s} {a:6.2f} -> {b:6.2f} ({b - a:5.2f} s, {c:5.2f} CPU-s)")
+        extra = f" + helpers {next(reads):.2f}" if step.startswith("read ") else ""
+        print(f"{indent}{thread:5s} {step:14s} {a:6.2f} -> {b:6.2f} ({b - a:5.2f} s, {c:5.2f} CPU-s{extra})")
     reads = [s for s in steps if s[1].startswith("read ")]
     applies = [s for s in steps if s[1] == "apply"]
     first_apply = applies[0][2] if applies else seconds
@@ -115,11 +137,13 @@ def main() -> None:
 
 def critical_path(steps) -> float:
     """A run's seconds were each step as long as its thread's CPU-s (two idle cores): batch i+1's
-    read and plan overlap batch i's apply; the close follows the last apply."""
+    read and plan overlap batch i's apply; the close follows the last apply. A read lasts its
+    main thread's CPU-s and half its helpers' (a table rendered in two shares at once)."""
     main = [0.0]  # per batch: read + plan CPU-s
+    reads = iter(helpers)
     for thread, step, _, _, cpu in steps:
         if step.startswith("read ") and thread == "main":
-            main.append(cpu)
+            main.append(cpu + next(reads) / 2)
         elif step == "plan":
             main[-1] += cpu
     main = main[1:]
