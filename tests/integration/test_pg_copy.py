@@ -100,3 +100,25 @@ def test_a_nul_character_is_a_data_error_in_either_format(pg_url: str, monkeypat
             target.stage_rows("_nul", pa.table({"s": ["fine", "a\x00b"]}))
     finally:
         target.close()
+
+
+@pytest.mark.parametrize("engine, column, form", [
+    ("native", pa.array(["a"]), "binary"),
+    ("native", pa.array([1], pa.uint32()), "binary"),
+    ("native", pa.array([1.5]), "csv"),  # a float staged as text: Arrow's CSV spells it
+    ("native", pa.array(["a"]).dictionary_encode(), "csv"),
+    ("native", pa.array([0], pa.timestamp("ms", tz="UTC")), "csv"),
+    ("native", pa.array([1], pa.uint64()), "csv"),
+    ("python", pa.array(["a"]), "csv"),  # the Python engine stays on Arrow's CSV
+])
+def test_binary_only_with_the_native_engine_and_types_it_writes(monkeypatch: pytest.MonkeyPatch, engine: str,
+                                                                column: pa.Array, form: str) -> None:
+    monkeypatch.setattr(pg_copy, "native_engine", lambda: native if engine == "native" else None)
+    assert pg_copy.copy_format(pa.table({"c": column}).schema) == form
+
+
+def test_a_column_binary_does_not_write_goes_as_csv_into_text(con: psycopg.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_copy, "native_engine", lambda: native)
+    con.execute('CREATE TEMP TABLE f ("s" TEXT, "x" TEXT)')
+    pg_copy.copy_table(con, "pg_temp.f", pa.table({"s": ["a", None], "x": [1.5, None]}))
+    assert con.execute('SELECT "s", "x" FROM pg_temp.f ORDER BY "s"').fetchall() == [("a", "1.5"), (None, None)]

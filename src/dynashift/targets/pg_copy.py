@@ -30,15 +30,20 @@ _NULL, _UTF8, _LARGE_UTF8, _INT64, _MICROS, _BOOL = range(6)
 
 def copy_table(con: Any, relation: str, data: pa.Table) -> None:
     """COPY `data`'s rows into `relation` (quoted; its columns named as `data`'s) on the psycopg
-    connection `con`, inside the caller's transaction and error mapping."""
-    native = native_engine()
-    binary = native is not None and all(_kind(f.type) is not None for f in data.schema)
+    connection `con`, inside the caller's transaction and error mapping. In binary format each
+    value must match its column's type exactly as PostgresTarget.column_type maps the Arrow type
+    (text, bigint, timestamptz, boolean): the server reads binary values, it does not convert them."""
+    form = copy_format(data.schema)
     columns = ", ".join(quote(n) for n in data.column_names)
-    form = "binary" if binary else "csv"
     with con.cursor().copy(f"COPY {relation} ({columns}) FROM STDIN (FORMAT {form})") as copy:
-        chunks = _binary_chunks(native, data) if binary else _csv_chunks(data)
-        for chunk in chunks:
+        for chunk in _binary_chunks(native_engine(), data) if form == "binary" else _csv_chunks(data):
             copy.write(chunk)
+
+
+def copy_format(schema: pa.Schema) -> str:
+    """"binary" when the native engine runs and writes every column's type, else "csv"."""
+    known = all(_kind(f.type) is not None for f in schema)
+    return "binary" if known and native_engine() is not None else "csv"
 
 
 def _binary_chunks(native: Any, data: pa.Table) -> Iterator[Any]:
