@@ -102,7 +102,7 @@ fn columns_to_py(py: Python<'_>, columns: Vec<rendering::Column>) -> PyResult<Bo
 #[pymodule]
 fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
-    // The interface planning/engine.py speaks (its NATIVE_API): raise both when it changes, so a
+    // The interface engine_choice.py speaks (its NATIVE_API): raise both when it changes, so a
     // build left from another version of dynashift is not used.
     m.add("API", 6)?;
     m.add_class::<Buf>()?;

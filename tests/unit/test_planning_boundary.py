@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "dynashift"
-ALLOWED = {"model", "schema", "records", "decode", "errors", "batching", "typing_mode", "overflow", "planning"}
+ALLOWED = {"model", "schema", "records", "decode", "errors", "batching", "typing_mode", "overflow", "planning", "engine_choice"}
 
 
 def _imports(path: Path, package: list[str]) -> set[str]:

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ..planning.engine import native_engine
+from ..engine_choice import native_engine
 from .quoting import quote
 
 # ref: the binary format's 11-byte signature, then 32-bit flags (no OIDs) and a 32-bit header
