@@ -272,3 +272,27 @@ def test_the_lease_keeper_connection_names_itself_apart_from_the_batch_connectio
     finally:
         keeper.close()
         target.close()
+
+
+def test_versions_pages_keep_room_for_hot_updates_and_a_users_fillfactor_stays(tmp_path, pg_url):
+    """dynashift.versions gets fillfactor 70 (postgres.py index_ddl), on a new database and on one
+    made before; rewriting a key's versions row is then a HOT update; a fillfactor the user set
+    is left alone."""
+    options = "SELECT reloptions FROM pg_class WHERE oid = 'dynashift.versions'::regclass"
+    write(tmp_path / "1.jsonl", [rec("INSERT", *item(f"k{i}", n={"N": "1"}), 1) for i in range(50)])
+    run_once(f"file://{tmp_path / '1.jsonl'}", pg_url)
+    assert pg_rows(pg_url, options) == [(["fillfactor=70"],)]
+    write(tmp_path / "2.jsonl", [rec("MODIFY", *item(f"k{i}", n={"N": "2"}), 2) for i in range(50)])
+    run_once(f"file://{tmp_path / '2.jsonl'}", pg_url)
+    (updated, hot), = pg_rows(pg_url, "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                                      " WHERE relid = 'dynashift.versions'::regclass")
+    assert updated == 50 and hot >= 15  # at fillfactor 100 the first page is full: a handful
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("ALTER TABLE dynashift.versions RESET (fillfactor)")  # a database made before
+    run_once(f"file://{tmp_path / '1.jsonl'}", pg_url)
+    assert pg_rows(pg_url, options) == [(["fillfactor=70"],)]
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("ALTER TABLE dynashift.versions SET (fillfactor = 90)")
+    run_once(f"file://{tmp_path / '1.jsonl'}", pg_url)
+    assert pg_rows(pg_url, options) == [(["fillfactor=90"],)]
+    assert len(values(pg_url)) == 50
