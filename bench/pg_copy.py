@@ -1,10 +1,10 @@
 """PostgreSQL's COPY alone, CSV (Arrow) vs binary (native): the tables a run stages, COPYed again.
 
-A run of bench/throughput.py's input into PostgreSQL records each batch's staged tables; then, in
-interleaved rounds (csv, binary, csv, binary, ...), each is COPYed into a fresh temporary table as
-the target does (CREATE TEMP TABLE, COPY, ANALYZE of the key). Prints, per format and round, the
-client's CPU-s (this process) and the server backend's CPU-s (from /proc: a local server only),
-and wall time: the COPY's own cost, without the merge around it or the other thread's work.
+A run of bench/throughput.py's input into PostgreSQL records every table the target COPYs (the
+batch's judged stage, each table's winners); then, in interleaved rounds (csv, binary, csv, ...),
+each is COPYed again into a fresh temporary table of the same columns. Prints, per format and
+round, the client's CPU-s (this process) and the server backend's CPU-s (from /proc: a local
+server only), and wall time of the COPYs alone, without the merge around them.
 
     .venv/bin/python bench/pg_copy.py --target postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/pg_copy.py --target ... --changes 200000 --shape wide --rounds 4
@@ -13,11 +13,13 @@ and wall time: the COPY's own cost, without the merge around it or the other thr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 
@@ -33,39 +35,58 @@ from dynashift.schema import DIST_KEY  # noqa: E402
 from dynashift.sources import make_source  # noqa: E402
 from dynashift.targets import make_target, pg_copy  # noqa: E402
 from dynashift.targets.postgres import PostgresTarget  # noqa: E402
+from dynashift.targets.quoting import quote  # noqa: E402
 
 
 def recorded_stages(config: Config) -> list[pa.Table]:
-    """The user tables' stages of a whole run (replicated for real: later batches judge against
-    the earlier ones' versions, as in a run)."""
+    """Every table a whole run COPYs, of at least `DIST_KEY` (replicated for real: later batches
+    judge against the earlier ones' versions, as in a run)."""
     stages: list[pa.Table] = []
-    load = PostgresTarget.load_stage
+    copy = pg_copy.copy_table
 
-    def record(self: PostgresTarget, ref: str, data: pa.Table) -> None:
+    def record(con: object, relation: str, data: pa.Table) -> None:
         if DIST_KEY in data.column_names:
             stages.append(data)
-        load(self, ref, data)
+        copy(con, relation, data)
 
-    PostgresTarget.load_stage = record  # type: ignore[method-assign]
-    target = make_target(config.target)
-    target.open()
-    try:
-        _reset_postgres(target)
-        replicate(config, make_source(config.source, config), target)
-    finally:
-        PostgresTarget.load_stage = load  # type: ignore[method-assign]
-        target.close()
+    with patched(record):
+        target = make_target(config.target)
+        target.open()
+        try:
+            _reset_postgres(target)
+            replicate(config, make_source(config.source, config), target)
+        finally:
+            target.close()
     return stages
 
 
+@contextlib.contextmanager
+def patched(copy: Callable[[Any, str, pa.Table], None]) -> Iterator[None]:
+    """`copy` as copy_table wherever the target's modules imported it."""
+    owners = [m for m in (pg_copy, *(sys.modules[n] for n in list(sys.modules) if n.startswith("dynashift.targets.")))
+              if getattr(m, "copy_table", None) is pg_copy.copy_table]
+    real = pg_copy.copy_table
+    for m in owners:
+        m.copy_table = copy  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for m in owners:
+            m.copy_table = real  # type: ignore[attr-defined]
+
+
 def copy_round(target: PostgresTarget, backend: int, stages: list[pa.Table], binary: bool) -> tuple[float, float, float]:
-    """(client CPU-s, server CPU-s, wall s) of COPYing every stage once, in `binary` or CSV."""
+    """(client CPU-s, server CPU-s, wall s) of COPYing every table once, in `binary` or CSV."""
     native = native_engine()
     pg_copy.native_engine = (lambda: native) if binary else (lambda: None)  # type: ignore[assignment]
     wall, cpu, server = time.perf_counter(), _cpu(), _server_cpu(backend)
     for data in stages:
         with target.transaction():
-            target.drop_stage(target.stage_rows("_dynashift_stage", data))
+            columns = ", ".join(f"{quote(f.name)} {target.column_type(f)}" for f in data.schema)
+            target.execute(f"CREATE TEMP TABLE _dynashift_copied ({columns})")
+            with target.errors():
+                pg_copy.copy_table(target.con, "_dynashift_copied", data)
+            target.drop_stage("_dynashift_copied")
     return _cpu() - cpu, _server_cpu(backend) - server, time.perf_counter() - wall
 
 
