@@ -9,6 +9,7 @@ ref: https://www.postgresql.org/docs/current/sql-copy.html (Binary Format, CSV F
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterator
 
 import pyarrow as pa
@@ -88,3 +89,19 @@ def _column(array: pa.Array) -> tuple[int, int, Any, Any, Any]:
         array = array.cast(pa.int64())
     buffers = array.buffers() + [None, None]
     return kind, array.offset, buffers[0], buffers[1], buffers[2]
+
+
+def may_contain(values: pa.ChunkedArray, pattern: bytes) -> bool:
+    """False only when no value of `values` holds `pattern` (bytes), from one scan of each string
+    chunk's data buffer (no copy): several times cheaper than matching value by value, which a
+    True (the pattern somewhere in the buffer, maybe outside a sliced chunk's rows) leaves to do.
+    Screening asks it of every staged column for what neither COPY format can carry (NUL)."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return True
+    search = re.compile(re.escape(pattern)).search
+    for chunk in values.chunks:
+        data = chunk.buffers()[2]
+        if data is not None and search(memoryview(data)):
+            return True
+    return False
+

@@ -27,7 +27,7 @@ from ..records import Rejected
 from ..schema import DIST_KEY, STAGE_SEQ, STAGE_VERSION, AddTable, Naming
 from ..typing_mode import JSON
 from .base import Nesting, RunCounters, SqlTarget, quote
-from .pg_copy import copy_table
+from .pg_copy import copy_table, may_contain
 from .postgres_merge import PostgresMerge
 
 log = logging.getLogger("dynashift")
@@ -234,6 +234,8 @@ class PostgresTarget(PostgresMerge, SqlTarget):
     def unstorable(self, values: pa.ChunkedArray) -> list[tuple[pa.ChunkedArray, str]]:
         """Masks of the rows whose value this target cannot store as it is, each with why.
         PostgreSQL text cannot hold the NUL character."""
+        if not may_contain(values, b"\x00"):
+            return []
         mask = pc.match_substring(values, "\x00")
         return [(mask, "holds a NUL character, which PostgreSQL text cannot store")] if pc.any(mask).as_py() else []
 
@@ -267,6 +269,8 @@ class PostgresTarget(PostgresMerge, SqlTarget):
 
     def unstorable_json(self, values: pa.ChunkedArray) -> list[tuple[pa.ChunkedArray, str]]:
         """Typed mode: jsonb cannot hold the escaped NUL character `\\u0000` either."""
+        if not may_contain(values, b"\\u0000"):
+            return []
         mask = pc.match_substring(values, "\\u0000")
         return [(mask, "holds a NUL character, which PostgreSQL jsonb cannot store")] if pc.any(mask).as_py() else []
 
