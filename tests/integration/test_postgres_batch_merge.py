@@ -18,8 +18,8 @@ from dynashift import run_once
 from dynashift.simulate import simulate
 from dynashift.targets.postgres import PostgresTarget
 from dynashift.targets.postgres_merge import PostgresMerge
-from support.builders import item, rec, write
-from support.pg import admin, with_database, ADMIN_URL
+from support.builders import T0, item, rec, write
+from support.pg import admin, pg_url, with_database, ADMIN_URL  # noqa: F401 - pg_url is a fixture
 
 pytestmark = pytest.mark.postgres
 
@@ -141,3 +141,29 @@ def test_a_batch_of_several_tables_takes_few_statements(stream, two_databases, m
     _run(two_databases[0], stream, batch_size=500)
     assert max(n for n, _ in per_batch) >= 4
     assert all(statements <= 10 + 2 * tables for tables, statements in per_batch), per_batch
+
+
+def test_a_versions_row_changed_in_another_session_while_judging_is_judged_again(tmp_path, pg_url, monkeypatch) -> None:
+    """The versions UPDATE finds its rows by the ctid judging read: a row another session rewrote
+    in between has another ctid. The batch is then rolled back and applied again (judged anew),
+    not committed with that row left as the other session wrote it."""
+    k, v1 = item("a", n={"N": "1"})
+    _, v2 = item("a", n={"N": "2"})
+    write(tmp_path / "1.jsonl", [rec("INSERT", k, v1, 10)])
+    write(tmp_path / "2.jsonl", [rec("MODIFY", k, v2, 20, eid="x2")])
+    run_once(f"file://{tmp_path / '1.jsonl'}", pg_url)
+    verdicts, meddled = PostgresMerge._verdicts, []
+
+    def meddle(self):
+        if not meddled:  # the first attempt only: another session rewrites the key's versions row
+            meddled.append(True)
+            with psycopg.connect(pg_url, autocommit=True) as con:
+                con.execute("UPDATE dynashift.versions SET version_us = version_us - 5")
+        return verdicts(self)
+    monkeypatch.setattr(PostgresMerge, "_verdicts", meddle)
+    counters = run_once(f"file://{tmp_path / '2.jsonl'}", pg_url)
+    assert meddled and counters.changes_applied == 1
+    with psycopg.connect(pg_url) as con:
+        assert con.execute("SELECT pk, n FROM public.orders").fetchall() == [("a", "2")]
+        rows = con.execute("SELECT version_us - %s, event_id FROM dynashift.versions", (T0,)).fetchall()
+    assert rows == [(20, "x2")]  # the batch's change, not the meddled row (5 µs earlier than the first)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import TargetError
+from ..errors import RetryableTargetError, TargetError
 from ..model import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, TableStage
 from ..schema import CHANGED_AT, DELETED, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION, SYNCED_AT
 from .batch_keys import table_names
@@ -33,6 +33,11 @@ from .quoting import quote
 JUDGED = "_dynashift_judged"  # the judged columns of every stage of a batch
 VERDICTS = "_dynashift_verdicts"  # each row of JUDGED with its verdict and whether its key was seen
 TABLE = "_dynashift_table"  # the table a row of JUDGED is staged for
+
+# Which winners and redeliveries rewrite their key's versions row (`{w}`: the VERDICTS row's
+# prefix, `{v}`: the versions row's seq): base.py `_rewrite_versions` says why.
+_REWRITTEN = (f"({{w}}_verdict = 'W' AND {{w}}_vrow IS NOT NULL"
+              f" OR {{w}}_verdict = 'D' AND {{w}}{quote(STAGE_SEQ)} > {{v}}seq)")
 
 # What a row of JUDGED carries: every stage's columns cast to one type each.
 _JUDGED = ((DIST_KEY, pa.string()), (STAGE_OP, pa.string()), (STAGE_VERSION, pa.int64()), (STAGE_SEQ, pa.string()),
@@ -52,8 +57,8 @@ class PostgresMerge:
             return super().merge_stages(stages, change_log)  # type: ignore[misc]
         try:
             self._judge_batch(stages)
-            counts, lost = self._verdicts()
-            self._write_versions(counts)
+            counts, lost, rewrites = self._verdicts()
+            self._write_versions(counts, rewrites)
             if change_log and any(v == "W" for c in counts.values() for v, _ in c):
                 self.execute(
                     f"INSERT INTO {META}.change_log SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_OP)},"
@@ -84,7 +89,8 @@ class PostgresMerge:
 
     def _judge_batch(self, stages: Sequence[TableStage]) -> None:
         """VERDICTS: each staged row's verdict (base.py `verdict_sql`) and, as `_vrow`, its key
-        when versions holds a row for it (NULL: a key never seen)."""
+        when versions holds a row for it (NULL: a key never seen); that row's place (`_vtid`, its
+        ctid, where `_write_versions` rewrites it without looking the key up again) and seq."""
         from .base import verdict_sql
 
         columns: dict[str, Any] = {TABLE: table_names(stages)}
@@ -92,36 +98,47 @@ class PostgresMerge:
             columns[name] = pa.chunked_array([c.cast(kind) for s in stages for c in s.data.column(name).chunks], kind)
         staged = self.stage_rows(JUDGED, pa.table(columns))  # type: ignore[attr-defined]
         self.execute(
-            f"CREATE TEMP TABLE {VERDICTS} AS SELECT s.*, {verdict_sql()} AS _verdict, v.dist_key AS _vrow"
+            f"CREATE TEMP TABLE {VERDICTS} AS SELECT s.*, {verdict_sql()} AS _verdict, v.dist_key AS _vrow,"
+            " v.ctid AS _vtid, v.seq AS _old_seq"
             f" FROM {staged} s LEFT JOIN {META}.versions v ON v.table_name = s.{TABLE} AND v.dist_key = s.{quote(DIST_KEY)}"
         )
 
-    def _verdicts(self) -> tuple[dict[str, dict[tuple[str, bool], int]], dict[str, list[str]]]:
-        """Per table: the count of each (verdict, key never seen), and the keys that did not win."""
+    def _verdicts(self) -> tuple[dict[str, dict[tuple[str, bool], int]], dict[str, list[str]], int]:
+        """Per table: the count of each (verdict, key never seen), and the keys that did not win;
+        and how many versions rows the batch rewrites (`_write_versions`)."""
         counts: dict[str, dict[tuple[str, bool], int]] = defaultdict(dict)
         lost: dict[str, list[str]] = defaultdict(list)
-        for table, verdict, unknown, n, keys in self.query(
+        rewrites = 0
+        for table, verdict, unknown, n, keys, rewritten in self.query(
                 f"SELECT {TABLE}, _verdict, _vrow IS NULL, count(*),"
-                f" CASE WHEN _verdict <> 'W' THEN array_agg({quote(DIST_KEY)}) END FROM {VERDICTS} GROUP BY 1, 2, 3"):
+                f" CASE WHEN _verdict <> 'W' THEN array_agg({quote(DIST_KEY)}) END,"
+                f" count(*) FILTER (WHERE {_REWRITTEN.format(w='', v='_old_')}) FROM {VERDICTS} GROUP BY 1, 2, 3"):
             counts[table][(verdict, unknown)] = int(n)
             lost[table] += keys or []
-        return counts, lost
+            rewrites += int(rewritten)
+        return counts, lost, rewrites
 
-    def _write_versions(self, counts: dict[str, dict[tuple[str, bool], int]]) -> None:
+    def _write_versions(self, counts: dict[str, dict[tuple[str, bool], int]], rewrites: int) -> None:
         """One UPDATE of the versions rows the batch changes (base.py `_rewrite_versions` says
-        which), one INSERT of the new keys' rows, for all tables."""
+        which), found by the ctid judging read (an index lookup less per row: at 1M, a third of
+        the UPDATE), and one INSERT of the new keys' rows, for all tables. A row another session
+        changed since (its ctid is then another) is not rewritten: the batch is rolled back and
+        tried again (PostgresTarget.apply), judged anew, rather than leave that row as it is."""
         seq, won = quote(STAGE_SEQ), "w._verdict = 'W'"
-        if any((v == "W" and not unknown) or v == "D" for c in counts.values() for v, unknown in c):
-            self.execute(
-                f"UPDATE {META}.versions SET version_us = w.{quote(STAGE_VERSION)}, seq = w.{seq},"
+        if rewrites:
+            (rewritten,), = self.query(
+                f"WITH rewritten AS (UPDATE {META}.versions SET version_us = w.{quote(STAGE_VERSION)}, seq = w.{seq},"
                 f" event_id = CASE WHEN {won} THEN w.{quote(STAGE_EVENT)} ELSE event_id END,"
                 f" deleted = CASE WHEN {won} THEN w.{quote(STAGE_OP)} <> '{UPSERT}' ELSE deleted END,"
                 f" written_at = CASE WHEN {won} THEN {self.NOW} ELSE written_at END,"
                 f" values_version_us = CASE WHEN {won} THEN NULL ELSE values_version_us END,"
                 f" values_seq = CASE WHEN {won} THEN NULL ELSE values_seq END"
-                f" FROM {VERDICTS} w WHERE {META}.versions.table_name = w.{TABLE} AND {META}.versions.dist_key = w._vrow"
-                f" AND ({won} OR (w._verdict = 'D' AND w.{seq} > {META}.versions.seq))"
+                f" FROM {VERDICTS} w WHERE {META}.versions.ctid = w._vtid AND {_REWRITTEN.format(w='w.', v=f'{META}.versions.')}"
+                " RETURNING 1) SELECT count(*) FROM rewritten"
             )
+            if rewritten != rewrites:
+                raise RetryableTargetError(f"{self.engine}: {rewrites - rewritten} of the batch's dynashift.versions rows"  # type: ignore[attr-defined]
+                                           " changed in another session while it was judged (the transaction was rolled back)")
         if any(c.get(("W", True)) for c in counts.values()):
             self.execute(
                 f"INSERT INTO {META}.versions SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_VERSION)}, {seq},"
