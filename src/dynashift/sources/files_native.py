@@ -37,12 +37,14 @@ _SEP = "\x1f"
 EOF, CUT, LINE = 0, 1, 2  # what LineFile.take ended on
 THREADS = 2  # a table's winners rendered in up to this many shares at once (the commit has a core too)
 SHARE = 4096  # winners per share at least
-# The first batch of a pass is read while nothing is applied yet (the applying thread waits for
-# it, so the second core is idle): its tables are rendered in shares this many times smaller, so
-# that tables of a few thousand winners are rendered on both cores too (wide 200k: 4-7k winners
-# per table per 75,000-record batch, one share at SHARE). Later batches keep SHARE: the core is
-# the commit's then.
+# The first batches of a pass are rendered on both cores, in shares FIRST_SPLIT times smaller:
+# the first is read while nothing is applied yet (the applying thread waits for it), the second
+# while the first is applied into tables still empty, the cheapest apply of a run (wide 200k: 0.38-
+# 0.44 CPU-s, reading the second batch 0.55-0.59), so the applying thread waits for both. Wide
+# 200k tables get 4-7k winners per 75,000-record batch: one share at SHARE. Later batches keep
+# SHARE: the other core is the commit's then.
 FIRST_SPLIT = 4
+FIRST_BATCHES = 2
 Segment = list  # [file, first byte, byte after the last line] of a batch's lines in one file
 
 
@@ -204,7 +206,7 @@ class NativeLines:
     def _share(self) -> int:
         """Winners per rendering share for the batch being finished (FIRST_SPLIT)."""
         self.rendered += 1
-        return max(1, SHARE // FIRST_SPLIT) if self.rendered == 1 else SHARE
+        return max(1, SHARE // FIRST_SPLIT) if self.rendered <= FIRST_BATCHES else SHARE
 
     def _expander(self, segments: list[Segment], snapshot: tuple | None):
         """The batch's changes, read again from its files by the Python decoder as it stood when
