@@ -1,7 +1,9 @@
 """PostgreSQL: `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?libpq options]` (psycopg 3).
 
-A batch is staged with COPY (binary, written by the native engine; else CSV: pg_copy.py) into a
-temporary table, then merged with the shared set-based SQL in one transaction with its checkpoint.
+A batch is judged as a whole and its winners COPYed straight into their tables (postgres_merge.py;
+binary COPY written by the native engine, else CSV: pg_copy.py); soft-delete mode and typed columns
+stage each table in a temporary table and take the shared per-table merge. All of it in one
+transaction with the batch's checkpoint.
 Identifiers hold up to 63 bytes and are case-sensitive: `Name` and `name` are two columns.
 ref: https://www.postgresql.org/docs/current/sql-syntax-lexical.html#SQL-SYNTAX-IDENTIFIERS
 """
