@@ -91,7 +91,7 @@ impl<'a> Column<'a> {
             }
         };
         match self.kind {
-            Kind::Null => Ok(4 * rows),
+            Kind::Null => Ok(rows.saturating_mul(4)),
             Kind::Int64 | Kind::Micros => need(8, end).map(|_| 12 * rows),
             Kind::Bool => need(1, end.div_ceil(8)).map(|_| 5 * rows),
             Kind::Utf8 | Kind::LargeUtf8 => {
@@ -166,11 +166,14 @@ fn write_rows(rows: usize, columns: &[Column<'_>]) -> Result<Vec<u8>, String> {
     if columns.len() > i16::MAX as usize {
         return Err("more columns than a COPY row holds".into());
     }
-    let mut size = 2 * rows;
+    // Nothing bounds `rows` for a column of nulls (or no column): sizes are checked, and memory
+    // that cannot be had is an error, never an abort.
+    let mut size = rows.saturating_mul(2);
     for c in columns {
-        size += c.check(rows)?;
+        size = size.saturating_add(c.check(rows)?);
     }
-    let mut out = Vec::with_capacity(size);
+    let mut out = Vec::new();
+    out.try_reserve_exact(size).map_err(|_| format!("{rows} rows of COPY do not fit in memory"))?;
     let count = (columns.len() as i16).to_be_bytes();
     for row in 0..rows {
         out.extend_from_slice(&count);

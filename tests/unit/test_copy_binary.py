@@ -132,3 +132,16 @@ def test_random_buffers_never_crash(kind: int, offset: int, rows: int, values: b
     except ValueError:
         return
     assert len(out) >= 6 * rows  # a field count and a length (at least) per row
+
+
+@pytest.mark.parametrize("rows, columns", [(2 ** 62, [(0, 0, None, None, None)]), (2 ** 61, [])])
+def test_rows_beyond_memory_are_an_error_not_an_abort(rows: int, columns: list) -> None:
+    with pytest.raises(ValueError, match="do not fit"):
+        native.copy_rows(rows, columns)
+
+
+def test_a_table_of_nulls_is_written_in_bounded_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_copy, "CHUNK_BYTES", 4096)
+    chunks = list(pg_copy._binary_chunks(native, pa.table({"a": pa.nulls(100_000), "b": pa.nulls(100_000)})))
+    body = [bytes(c) for c in chunks[1:-1]]
+    assert max(map(len, body)) <= 4096 and sum(map(len, body)) == 100_000 * 10

@@ -49,7 +49,10 @@ def copy_format(schema: pa.Schema) -> str:
 
 def _binary_chunks(native: Any, data: pa.Table) -> Iterator[Any]:
     yield SIGNATURE
-    rows = max(1, CHUNK_BYTES * data.num_rows // max(1, data.nbytes))
+    # a row's bytes in the COPY: its Arrow bytes, a length per field and a field count (a column of
+    # nulls has no Arrow bytes and still takes 4 bytes a row)
+    row_bytes = data.nbytes // max(1, data.num_rows) + 4 * data.num_columns + 2
+    rows = max(1, CHUNK_BYTES // row_bytes)
     for batch in data.to_batches(max_chunksize=rows):
         yield memoryview(native.copy_rows(batch.num_rows, [_column(a) for a in batch.columns]))
     yield TRAILER
