@@ -9,6 +9,7 @@ bench/.data/. `--shape wide` is production-like items (~2.3 KB, ~49 columns per 
     .venv/bin/python bench/throughput.py --changes 200000 --shape wide
     .venv/bin/python bench/throughput.py --changes 1000000 --target postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/throughput.py --changes 200000 --profile      # where the time goes (pyinstrument)
+    .venv/bin/python bench/throughput.py --changes 1000000 --shape wide --no-floor --trace-sql   # per batch, per statement
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
 
 from dynashift import Config, replicate  # noqa: E402
 from dynashift.simulate import simulate  # noqa: E402
@@ -75,6 +77,8 @@ def main() -> None:
     ap.add_argument("--shape", choices=("bench", "wide"), default="bench", help="simulator profile of the input")
     ap.add_argument("--no-floor", action="store_true", help="skip the floor (for profiling runs)")
     ap.add_argument("--profile", action="store_true", help="profile with pyinstrument and print where time goes")
+    ap.add_argument("--trace-sql", action="store_true",
+                    help="the applying thread's CPU per batch and per kind of statement (bench/sql_trace.py), printed last")
     args = ap.parse_args()
 
     folder = stream_file(args.changes, args.seed, args.shape)
@@ -84,6 +88,11 @@ def main() -> None:
     sized = {"batch_size": args.batch_size} if args.batch_size else {}
     config = Config(source=f"file://{folder}/changes-*", target=target_uri, **sized)
     target = make_target(config.target)
+    trace = None
+    if args.trace_sql:
+        from sql_trace import SqlTrace
+
+        trace = SqlTrace(type(target))
     target.open()
     backend = None
     if target_uri.startswith(("postgresql://", "postgres://")):
@@ -100,7 +109,9 @@ def main() -> None:
     started, cpu_started, server_started = time.perf_counter(), _cpu(), _server_cpu(backend)
     run = replicate(config, source, target)
     server = _server_cpu(backend) - server_started
+    closing = time.thread_time()
     target.close()  # timed too: DuckDB writes what it still holds to the file on close (the floor's close is timed)
+    closing = time.thread_time() - closing
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu_started
     if profiler is not None:
         profiler.stop()
@@ -131,6 +142,9 @@ def main() -> None:
         print(f"floor events/s  {floor['events_per_s']:,.0f} (bench/floor.py, same file; "
               f"{floor['records'] / floor['cpu_seconds']:,.0f} events per CPU-second; peak RSS {floor['peak_rss_mib']:,.0f} MiB)")
         print(f"ratio           {ours / floor['events_per_s']:.2f}x the floor")
+    if trace is not None:
+        print(f"close           {closing:.2f} CPU-s (the closing checkpoint)")
+        print("\n".join(trace.report()))
 
 
 def _reset_postgres(target) -> None:
