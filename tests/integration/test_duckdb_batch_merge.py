@@ -61,8 +61,9 @@ def test_the_same_tables_as_the_per_table_merge(stream, tmp_path: Path, monkeypa
 
 
 def test_a_batch_of_several_tables_takes_few_statements(stream, tmp_path: Path, monkeypatch) -> None:
-    """Five statements for the batch, two per table (a table made here whose winners are all
-    new keys: one), whatever the number of tables: was about ten per table."""
+    """Six statements for the batch (the judging's second step, the rows of a tied version,
+    among them), two per table (a table made here whose winners are all new keys: one),
+    whatever the number of tables: was about ten per table."""
     per_batch: list[tuple[int, int]] = []
     execute, merge_stages = DuckDBTarget.execute, DuckDBMerge.merge_stages
     count = [0]
@@ -78,7 +79,7 @@ def test_a_batch_of_several_tables_takes_few_statements(stream, tmp_path: Path, 
     monkeypatch.setattr(DuckDBMerge, "merge_stages", counted)
     _run(tmp_path / "r.duckdb", stream, batch_size=500)
     assert max(n for n, _ in per_batch) >= 4
-    assert all(statements <= 5 + 2 * tables for tables, statements in per_batch), per_batch
+    assert all(statements <= 6 + 2 * tables for tables, statements in per_batch), per_batch
 
 
 def test_soft_delete_mode_keeps_the_per_table_merge(stream, tmp_path: Path, monkeypatch) -> None:

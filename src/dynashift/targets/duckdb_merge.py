@@ -79,22 +79,37 @@ class DuckDBMerge:
 
     def _judge_batch(self, stages: Sequence[TableStage]) -> None:
         """VERDICTS: each staged row's verdict (base.py `verdict_sql`), with the row id and the
-        columns of its key's versions row that a rewrite keeps (a redelivery moves only the seq)."""
+        columns of its key's versions row that a rewrite keeps (a redelivery moves only the seq).
+
+        In two steps: the join with all of versions reads only its keys and version_us, which
+        settle nearly every verdict ('W' newer or never seen, 'S' older); the few rows of the same
+        version ('T') are judged by `verdict_sql` against their versions row, read by row id (a
+        join DuckDB filters by the row ids it is given). Reading every column of versions for
+        every key was most of the judging, which grows with versions (wide 1M, 333k rows of
+        versions, a 66k-key batch: 0.13-0.18 -> 0.09-0.12 CPU-s)."""
         from .base import verdict_sql
 
         columns: dict[str, Any] = {TABLE: table_names(stages)}
         for name, kind in _JUDGED:
             columns[name] = pa.chunked_array([c.cast(kind) for s in stages for c in s.data.column(name).chunks], kind)
         staged = self.stage_rows(BATCH, pa.table(columns))
+        ver, t, seq = quote(STAGE_VERSION), self.TEXT, self.SEQ_TYPE  # type: ignore[attr-defined]
         try:
             self.execute(
-                f"CREATE OR REPLACE TEMP TABLE {VERDICTS} AS SELECT s.*, {verdict_sql()} AS _verdict, v.rowid AS _vrow,"
-                " v.seq AS _old_seq, v.event_id AS _old_event, v.deleted AS _old_deleted, v.written_at AS _old_written,"
-                " v.values_version_us AS _old_values_version, v.values_seq AS _old_values_seq"
+                f"CREATE OR REPLACE TEMP TABLE {VERDICTS} AS SELECT s.*, CASE WHEN v.rowid IS NULL OR s.{ver} > v.version_us"
+                f" THEN 'W' WHEN s.{ver} = v.version_us THEN 'T' ELSE 'S' END AS _verdict, v.rowid AS _vrow,"
+                f" CAST(NULL AS {seq}) AS _old_seq, CAST(NULL AS {t}) AS _old_event, CAST(NULL AS BOOLEAN) AS _old_deleted,"
+                f" CAST(NULL AS {self.TIMESTAMP}) AS _old_written, CAST(NULL AS BIGINT) AS _old_values_version,"  # type: ignore[attr-defined]
+                f" CAST(NULL AS {seq}) AS _old_values_seq"
                 f" FROM {staged} s LEFT JOIN {META}.versions v ON v.table_name = s.{TABLE} AND v.dist_key = s.{quote(DIST_KEY)}"
             )
         finally:
             self._unstage(staged)
+        self.execute(
+            f"UPDATE {VERDICTS} AS s SET _verdict = {verdict_sql()}, _old_seq = v.seq, _old_event = v.event_id,"
+            " _old_deleted = v.deleted, _old_written = v.written_at, _old_values_version = v.values_version_us,"
+            f" _old_values_seq = v.values_seq FROM {META}.versions v WHERE s._verdict = 'T' AND v.rowid = s._vrow"
+        )
 
     def _unstage(self, staged: str) -> None:
         """`drop_stage`, quiet in a transaction a failed statement aborted: its error is the one
