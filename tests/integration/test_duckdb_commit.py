@@ -152,3 +152,51 @@ def test_large_commits_of_many_tables_vacuum_before_their_row_groups_pile_up(tmp
     with duckdb.connect(str(path), read_only=True) as plain:
         counts = {plain.execute(f"SELECT count(*) FROM t{t}").fetchone()[0] for t in range(8)}
         assert counts == {sum(1_000 - 100 * (8 - j) for j in range(9))}
+
+
+class _SeesThreads:
+    """A DuckDB connection that notes DuckDB's thread count whenever a COMMIT is sent."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con, self.at_commit = con, []
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT":
+            self.at_commit.append(int(self._con.execute("SELECT current_setting('threads')").fetchone()[0]))
+        return self._con.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("query, at_commit", [("", [3, 1]), ("?threads=1", [1, 1])])
+def test_a_checkpoint_at_commit_runs_on_duckdbs_own_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           query: str, at_commit: list[int]) -> None:
+    """A large commit's checkpoint compresses its row groups on DuckDB's own thread count (3 here)
+    and the run's writing count (1) is set back after it; a small commit (WAL) keeps 1, and a
+    count the URI set holds for both."""
+    monkeypatch.setattr(DuckDBTarget, "CHECKPOINT_AT_COMMIT_BYTES", 64 * 1024)
+    big = pa.table({"k": pa.array(range(10_000), pa.int64()), "v": pa.array(["x" * 20] * 10_000)})
+    path = tmp_path / "t.duckdb"
+    target = make_target(f"duckdb:///{path}{query}")
+    target.open()
+    try:
+        target.threads, target._threads = 1, 3  # as on a 2-core machine whose DuckDB counted 3
+        target.con.execute("SET threads = 1")
+        with target.transaction():
+            target.execute("CREATE TABLE main.t (k BIGINT, v VARCHAR)")
+        seen = target.con = _SeesThreads(target.con)
+        with target.transaction():
+            staged = target.stage_rows("_big", big)
+            target.execute(f"INSERT INTO main.t SELECT k, v FROM {staged}")
+            target.drop_stage(staged)
+        assert _wal(path) == 0  # checkpointed at commit
+        with target.transaction():
+            target.execute("INSERT INTO main.t VALUES (-1, 'small')")
+        assert _wal(path) > 0
+        assert seen.at_commit[-2:] == at_commit
+        assert target.query("SELECT current_setting('threads')")[0][0] == 1  # set back
+    finally:
+        target.close()
+    with duckdb.connect(str(path), read_only=True) as plain:
+        assert plain.execute("SELECT count(*), sum(k) FROM t").fetchone() == (10_001, sum(range(10_000)) - 1)

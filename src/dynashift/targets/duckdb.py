@@ -123,7 +123,10 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # second thread only contended with them (wide 1M on 2 cores, 3 runs each, loaded: 88.5-90.1 s
     # and 48-54 CPU-s with 1 thread, 87.5-114 s and 51-58 CPU-s with 2). One fewer than the cores
     # while writing (`threads_of`: 1 on 2 cores, 7 on 8; `?threads=N` in the URI sets it); its
-    # own count again at close, when the closing checkpoint has the cores to itself.
+    # own count again at close, when the closing checkpoint has the cores to itself, and for a
+    # COMMIT that checkpoints (CHECKPOINT_AT_COMMIT_BYTES): it compresses each new row group on
+    # a worker thread of its own, and by then the main thread has mostly read the next batch
+    # and waits for this commit (wide 1M: 1.3 CPU-s of applying per batch, 0.65 of reading).
     # ref: https://duckdb.org/docs/configuration/overview (threads)
     # A checkpoint also vacuums: it rewrites the row groups of every table written since the last
     # checkpoint that lost rows to deletes, and a stream deletes rows (replaced rows, replaced
@@ -148,6 +151,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         self.path = path_from_uri(uri)
         self.memory_limit = memory_limit_of(uri, self.MEMORY_LIMIT)
         self.threads = threads_of(uri)
+        self._uri_threads = "threads" in uri_options(uri)  # the URI's count holds for checkpoints too
         self.con: duckdb.DuckDBPyConnection | None = None
         self._tx = Nesting()
         self._threads: int | None = None  # DuckDB's own thread count, while a run uses self.threads
@@ -196,6 +200,12 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             self._vacuum(self.VACUUM_TASKS if vacuums else 0)
             self._vacuuming = vacuums
 
+    def _checkpoint_threads(self, checkpointing: bool) -> None:
+        """DuckDB's own thread count for a checkpoint at commit (its row groups are compressed
+        in parallel), `threads` again after it; unchanged where the URI set `threads`."""
+        if self._threads is not None and self._threads > self.threads and not self._uri_threads:
+            self.con.execute(f"SET threads = {int(self._threads if checkpointing else self.threads)}")
+
     def _wal_bytes(self) -> int:
         try:
             return os.stat(self.path + ".wal").st_size
@@ -221,10 +231,12 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         if large:
             with contextlib.suppress(duckdb.Error):  # refused in an aborted transaction: COMMIT ends it as before
                 self.con.execute("SET checkpoint_threshold = '0B'")
+                self._checkpoint_threads(True)
             try:
                 self.con.execute("COMMIT")
             finally:
                 self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
+                self._checkpoint_threads(False)
         else:
             self.con.execute("COMMIT")
         if self._unvacuumed is None:
