@@ -80,13 +80,3 @@ def test_a_batch_of_several_tables_takes_few_statements(stream, tmp_path: Path, 
     _run(tmp_path / "r.duckdb", stream, batch_size=500)
     assert max(n for n, _ in per_batch) >= 4
     assert all(statements <= 6 + 2 * tables for tables, statements in per_batch), per_batch
-
-
-def test_soft_delete_mode_keeps_the_per_table_merge(stream, tmp_path: Path, monkeypatch) -> None:
-    """Soft-delete mode judges values against versions by key as it goes (soft_deletes.py): its
-    stages go through base.py `merge`, with the batch's versions read once (`judging`)."""
-    merged: list[str] = []
-    merge = SqlTarget.merge
-    monkeypatch.setattr(SqlTarget, "merge", lambda self, stage, log: (merged.append(stage.table), merge(self, stage, log))[1])
-    _run(tmp_path / "soft.duckdb", stream, batch_size=500, delete_mode="soft")
-    assert merged

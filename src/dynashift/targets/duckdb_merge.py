@@ -5,8 +5,9 @@ with a user table scans it whole, and each statement has a fixed cost of its own
 merge (base.py `merge_staged`) spends about ten statements per table and batch. Here a batch's
 keys, of all its tables, are judged by one join with versions; versions is written by one DELETE
 and one INSERT for the whole batch; each table then takes one DELETE (skipped where it cannot
-find a row) and one INSERT. Soft-delete mode, and a batch naming a table twice, keep the
-per-table merge, with the versions of the batch's keys read once (`judging`).
+find a row) and one INSERT. Soft-delete mode's batches are merged the same way by
+duckdb_soft_merge.py; a batch naming a table twice keeps the per-table merge, with the versions
+of the batch's keys read once (`judging`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..errors import TargetError
 from ..model import SOFT_DELETE, UPSERT, TableStage
 from ..schema import DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION
 from .batch_keys import batch_keys, table_names
+from .duckdb_soft_merge import merge_soft_stages
 from .metadata import META
 from .quoting import quote
 from .soft_deletes import values_version_sql
@@ -48,6 +50,8 @@ class DuckDBMerge:
         versions by one DELETE of the rows replaced (by row id) and one INSERT of the rows new or
         moved; then per table one DELETE of the rows replaced and one INSERT of the winners."""
         tables = [stage.table for stage in stages]
+        if stages and len(set(tables)) == len(tables) and all(stage.soft for stage in stages):
+            return merge_soft_stages(self, stages, change_log)  # type: ignore[arg-type]  # (duckdb_soft_merge.py)
         if not stages or len(set(tables)) < len(tables) or any(stage.soft for stage in stages):
             return super().merge_stages(stages, change_log)  # type: ignore[misc]
         self._judge_batch(stages)
