@@ -22,6 +22,7 @@ from ..errors import TargetError
 from ..model import SOFT_DELETE, UPSERT, TableStage
 from ..schema import DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION
 from .batch_keys import batch_keys, table_names
+from .batch_verdicts import TABLE, VERDICTS, log_winners, table_counts
 from .duckdb_soft_merge import merge_soft_stages
 from .metadata import META
 from .quoting import quote
@@ -30,8 +31,6 @@ from .soft_deletes import values_version_sql
 SEEN = "_dynashift_seen"  # the versions rows of a batch's keys (`judging`)
 REPLACED = "_dynashift_replaced"  # the row ids of those rows written anew (`_rewrite_versions`)
 BATCH = "_dynashift_batch"  # the judged columns of every stage of a batch (`merge_stages`)
-VERDICTS = "_dynashift_verdicts"  # each staged row of a batch with its verdict and old versions row
-TABLE = "_dynashift_table"  # the table a row of BATCH is staged for
 
 # What a row of BATCH carries, and its Arrow type: every stage's columns cast to one type each.
 _JUDGED = ((DIST_KEY, pa.string()), (STAGE_OP, pa.string()), (STAGE_VERSION, pa.int64()), (STAGE_SEQ, pa.string()),
@@ -63,19 +62,14 @@ class DuckDBMerge:
             self._write_versions(any((v == "W" and not unknown) or v == "D" for c in counts.values() for v, unknown in c))
             results = []
             for stage in stages:
-                c, total = counts[stage.table], stage.data.num_rows
-                applied = c.get(("W", True), 0) + c.get(("W", False), 0)
-                dups = c.get(("D", False), 0)
+                c = counts[stage.table]
+                applied, dups, stale = table_counts(c, stage.data.num_rows)
                 if applied:
                     self._merge_winners(stage, applied, c.get(("W", True), 0))
                 stage.data = stage.data.schema.empty_table()  # not held through the COMMIT (REAPPLIES_PLANS)
-                results.append((stage.table, applied, dups, total - applied - dups))
+                results.append((stage.table, applied, dups, stale))
             if change_log and any(r[1] for r in results):
-                self.execute(
-                    f"INSERT INTO {META}.change_log SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_OP)},"
-                    f" {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)}, {quote(STAGE_EVENT)}, {self.NOW}"
-                    f" FROM {VERDICTS} WHERE _verdict = 'W'"
-                )
+                log_winners(self)
         finally:
             with contextlib.suppress(TargetError):  # after a failed statement, the rollback drops it
                 self.execute(f"DROP TABLE IF EXISTS {VERDICTS}")

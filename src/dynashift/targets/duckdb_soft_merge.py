@@ -31,6 +31,7 @@ from ..model import SOFT_DELETE, UPSERT, TableStage
 from ..schema import CHANGED_AT, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VALUES_SEQ, STAGE_VALUES_VERSION, \
     STAGE_VERSION
 from .batch_keys import table_names
+from .batch_verdicts import TABLE, VERDICTS, log_winners
 from .metadata import META
 from .quoting import quote
 from .soft_deletes import keep_newer_values, late_values, soft_delete, values_version_sql
@@ -39,9 +40,7 @@ if TYPE_CHECKING:
     from .duckdb import DuckDBTarget
 
 BATCH = "_dynashift_soft_batch"  # the judged columns of every stage of the batch
-VERDICTS = "_dynashift_verdicts"  # each staged row with its verdict and its key's old versions row
 SOFT = "_dynashift_soft_winners"  # one table's soft REMOVEs that won (`soft_deletes.soft_delete`)
-TABLE = "_dynashift_table"  # the table a row of BATCH is staged for
 
 # What a row of BATCH carries: the hard merge's columns, the values version of a soft REMOVE with
 # values, and the change time (the key-only row of a soft REMOVE carries it).
@@ -77,11 +76,7 @@ def merge_soft_stages(t: DuckDBTarget, stages: Sequence[TableStage], change_log:
             stage.data = stage.data.schema.empty_table()  # not held through the COMMIT (REAPPLIES_PLANS)
             results.append((stage.table, applied + late, dups, total - applied - dups - late))
         if change_log and any(r[1] for r in results):
-            t.execute(
-                f"INSERT INTO {META}.change_log SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_OP)},"
-                f" {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)}, {quote(STAGE_EVENT)}, {t.NOW}"
-                f" FROM {VERDICTS} WHERE _verdict = 'W'"
-            )
+            log_winners(t)
     finally:
         with contextlib.suppress(TargetError):  # after a failed statement, the rollback drops them
             t.execute(f"DROP TABLE IF EXISTS {VERDICTS}")

@@ -27,12 +27,11 @@ from ..errors import RetryableTargetError, TargetError
 from ..model import SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, TableStage
 from ..schema import CHANGED_AT, DELETED, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION, SYNCED_AT
 from .batch_keys import table_names
+from .batch_verdicts import TABLE, VERDICTS, log_winners, table_counts
 from .metadata import META
 from .quoting import quote
 
 JUDGED = "_dynashift_judged"  # the judged columns of every stage of a batch
-VERDICTS = "_dynashift_verdicts"  # each row of JUDGED with its verdict and whether its key was seen
-TABLE = "_dynashift_table"  # the table a row of JUDGED is staged for
 
 # Which winners and redeliveries rewrite their key's versions row (`{w}`: the VERDICTS row's
 # prefix, `{v}`: the versions row's seq): base.py `_rewrite_versions` says why.
@@ -60,21 +59,15 @@ class PostgresMerge:
             counts, lost, rewrites = self._verdicts()
             self._write_versions(counts, rewrites)
             if change_log and any(v == "W" for c in counts.values() for v, _ in c):
-                self.execute(
-                    f"INSERT INTO {META}.change_log SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_OP)},"
-                    f" {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)}, {quote(STAGE_EVENT)}, {self.NOW}"
-                    f" FROM {VERDICTS} WHERE _verdict = 'W'"
-                )
+                log_winners(self)
             synced_at = self.query(f"SELECT {self.NOW}")[0][0] if any(counts[s.table].get(("W", True), 0) or
                                                                    counts[s.table].get(("W", False), 0) for s in stages) else None
             results = []
             for stage in stages:
-                c, total = counts[stage.table], stage.data.num_rows
-                applied = c.get(("W", True), 0) + c.get(("W", False), 0)
-                dups = c.get(("D", False), 0)
+                applied, dups, stale = table_counts(counts[stage.table], stage.data.num_rows)
                 if applied:
                     self._merge_winners(stage, lost.get(stage.table), synced_at)
-                results.append((stage.table, applied, dups, total - applied - dups))
+                results.append((stage.table, applied, dups, stale))
         finally:
             with contextlib.suppress(TargetError):  # after a failed statement, the rollback drops them
                 self.execute(f"DROP TABLE IF EXISTS {VERDICTS}, {JUDGED}")
