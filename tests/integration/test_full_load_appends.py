@@ -66,7 +66,9 @@ def _appended(statements: list[str]) -> int:
 
 
 def _judged(statements: list[str]) -> int:
-    return sum(1 for s in statements if "_dynashift_winners AS" in s or "_dynashift_verdicts AS" in s)
+    """Batches judged: the statements creating the judged rows (the per-table merge's winners, the
+    batch merge's verdicts), not those refining them (the batch merge's UPDATE of tied rows)."""
+    return sum(1 for s in statements if "TABLE _dynashift_winners AS" in s or "TABLE _dynashift_verdicts AS" in s)
 
 
 def test_a_full_load_then_a_stream(tmp_path: Path, monkeypatch) -> None:
