@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
+from support.snapshots import duckdb_snapshot
 
 from dynashift import run_once
 from dynashift.simulate import simulate
@@ -27,16 +27,7 @@ def stream(tmp_path_factory) -> Path:
 
 
 def _snapshot(db: Path) -> dict[str, list[tuple]]:
-    """Every table whole, dynashift.versions and the change log, without the apply-time clocks."""
-    with duckdb.connect(str(db), read_only=True) as con:
-        names = [n for (n,) in con.execute("SELECT table_name FROM dynashift.tables ORDER BY 1").fetchall()]
-        snap = {n: con.execute(f'SELECT * EXCLUDE (_dynashift_synced_at) FROM main."{n}" ORDER BY ALL').fetchall()
-                for n in names}
-        snap["versions"] = con.execute("SELECT * EXCLUDE (written_at) FROM dynashift.versions ORDER BY ALL").fetchall()
-        snap["change_log"] = con.execute("SELECT * EXCLUDE (applied_at) FROM dynashift.change_log ORDER BY ALL").fetchall()
-        snap["runs"] = con.execute("SELECT changes_applied, duplicates_skipped, stale_skipped, superseded"
-                                   " FROM dynashift.runs ORDER BY run_id").fetchall()
-    return snap
+    return duckdb_snapshot(db, "changes_applied, duplicates_skipped, stale_skipped, superseded")
 
 
 def _run(db: Path, stream: Path, **settings) -> None:

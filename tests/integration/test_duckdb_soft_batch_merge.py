@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.snapshots import duckdb_snapshot
 from support.builders import item, rec, write
 from support.oracle import diff_duckdb
 from support.simulated import simulate
@@ -28,17 +29,7 @@ def stream(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _snapshot(db: Path) -> dict[str, list[tuple]]:
-    """Every table whole, dynashift.versions, the change log and the runs' counters, without the
-    apply-time clocks."""
-    with duckdb.connect(str(db), read_only=True) as con:
-        names = [n for (n,) in con.execute("SELECT table_name FROM dynashift.tables ORDER BY 1").fetchall()]
-        snap = {n: con.execute(f'SELECT * EXCLUDE (_dynashift_synced_at) FROM main."{n}" ORDER BY ALL').fetchall()
-                for n in names}
-        snap["versions"] = con.execute("SELECT * EXCLUDE (written_at) FROM dynashift.versions ORDER BY ALL").fetchall()
-        snap["change_log"] = con.execute("SELECT * EXCLUDE (applied_at) FROM dynashift.change_log ORDER BY ALL").fetchall()
-        snap["runs"] = con.execute("SELECT records_read, changes_applied, duplicates_skipped, stale_skipped, superseded,"
-                                   " ttl_ignored FROM dynashift.runs ORDER BY run_id").fetchall()
-    return snap
+    return duckdb_snapshot(db, "records_read, changes_applied, duplicates_skipped, stale_skipped, superseded, ttl_ignored")
 
 
 def _run(db: Path, stream: Path, **settings) -> None:
