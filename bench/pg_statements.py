@@ -43,6 +43,7 @@ class Tracer:
     def __init__(self, pid: int):
         self.pid = pid
         self.rows: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+        self.batches: list[dict[str, float]] = [defaultdict(float)]  # per batch: server CPU-s per kind
 
     def timed(self, kind: str, call, *args, **kwargs):
         wall, own, server = time.perf_counter(), time.thread_time(), _server_ns(self.pid)
@@ -54,6 +55,9 @@ class Tracer:
             row[1] += time.perf_counter() - wall
             row[2] += time.thread_time() - own
             row[3] += (_server_ns(self.pid) - server) / 1e9
+            self.batches[-1][kind] += (_server_ns(self.pid) - server) / 1e9
+            if kind == "(all of apply)":
+                self.batches.append(defaultdict(float))
 
     def print(self, seconds: float) -> None:
         total = [sum(r[i] for r in self.rows.values()) for i in (1, 2, 3)]
@@ -63,6 +67,14 @@ class Tracer:
         for kind, (n, wall, own, server) in sorted(self.rows.items(), key=lambda kv: -kv[1][3]):
             print(f"{n:5d} {wall:6.2f} {own:6.2f} {server:6.2f}  {kind}")
 
+    def print_batches(self, top: int = 10) -> None:
+        """Server CPU-s per batch of the costliest kinds: what grows with the tables."""
+        kinds = sorted(self.rows, key=lambda k: -self.rows[k][3])[:top]
+        batches = [b for b in self.batches if b]
+        print("server CPU-s per batch (columns: batches)")
+        for kind in kinds:
+            print(" ".join(f"{b.get(kind, 0.0):5.2f}" for b in batches), "", kind[:60])
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,6 +83,9 @@ def main() -> None:
     ap.add_argument("--shape", choices=("bench", "wide"), default="wide")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--target", required=True, help="a postgresql:// URI (its dynashift tables are emptied)")
+    ap.add_argument("--per-batch", action="store_true", help="also the server CPU-s per batch of the costliest kinds")
+    ap.add_argument("--explain", metavar="FILE", help="every statement's plan with its actual rows and times"
+                    " (auto_explain, sent to the client as notices), written to FILE")
     ap.add_argument("--sql", action="append", default=[], help="run this SQL once the target is open (an experiment)")
     args = ap.parse_args()
 
@@ -82,6 +97,12 @@ def main() -> None:
     _reset_postgres(target)
     for sql in args.sql:
         target.execute(sql)
+    if args.explain:
+        plans = open(args.explain, "w")
+        target.con.add_notice_handler(lambda diag: plans.write(f"{diag.message_primary}\n\n"))
+        for sql in ("LOAD 'auto_explain'", "SET auto_explain.log_min_duration = 0", "SET auto_explain.log_analyze = on",
+                    "SET auto_explain.log_buffers = on", "SET auto_explain.log_level = notice"):
+            target.execute(sql)
     tracer = Tracer(target.query("SELECT pg_backend_pid()")[0][0])
     run_sql, load_stage = target.run_sql, target.load_stage
     copy_rows = getattr(target, "copy_rows", None)  # the batch merge's COPY into a user table
@@ -103,6 +124,8 @@ def main() -> None:
     print(f"records         {run.records_read:,}; {run.batches} batches; {seconds:.2f} s, "
           f"{run.records_read / seconds:,.0f} ev/s; server {server:.2f} CPU-s; load {os.getloadavg()[0]:.1f}")
     tracer.print(seconds)
+    if args.per_batch:
+        tracer.print_batches()
 
 
 if __name__ == "__main__":

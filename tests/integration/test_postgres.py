@@ -296,3 +296,24 @@ def test_versions_pages_keep_room_for_hot_updates_and_a_users_fillfactor_stays(t
     run_once(f"file://{tmp_path / '1.jsonl'}", pg_url)
     assert pg_rows(pg_url, options) == [(["fillfactor=90"],)]
     assert len(values(pg_url)) == 50
+
+
+def test_a_session_judges_in_memory_and_keeps_a_larger_server_setting(pg_url):
+    """A dynashift session's work_mem and temp_buffers are at least SESSION_MEMORY (a batch's hash
+    join with versions and its temp tables stay in memory); a larger setting of the server stays."""
+    sizes = "SELECT pg_size_bytes(current_setting('work_mem')), pg_size_bytes(current_setting('temp_buffers'))"
+    target = make_target(pg_url)
+    target.open()
+    try:
+        assert target.query(sizes) == [(64 << 20, 64 << 20)]
+    finally:
+        target.close()
+    name = pg_url.rsplit("/", 1)[1]
+    with admin() as con:
+        con.execute(f"ALTER DATABASE \"{name}\" SET work_mem = '1GB'")
+    target = make_target(pg_url)
+    target.open()
+    try:
+        assert target.query(sizes) == [(1 << 30, 64 << 20)]
+    finally:
+        target.close()

@@ -35,6 +35,7 @@ from .postgres_merge import PostgresMerge
 log = logging.getLogger("dynashift")
 DDL_LOCK_KEY = 0x64796E61  # "dyna": the advisory lock every dynashift worker takes for schema changes
 VERSIONS_FILLFACTOR = 70  # % of each dynashift.versions page filled by new rows; the rest for HOT updates (index_ddl)
+SESSION_MEMORY = "64MB"  # work_mem and temp_buffers of a dynashift session at least (connect)
 CONFLICT_RETRIES = 5  # a batch rolled back by a deadlock or serialization failure is tried this often again
 
 # A quoted identifier, a string literal, or a bare %: what a %s placeholder must not be confused with.
@@ -88,6 +89,13 @@ class PostgresTarget(PostgresMerge, SqlTarget):
         # temporary tables, never to a user table that happens to share the name.
         con.execute("SET search_path TO pg_temp")
         con.execute("SET TIME ZONE 'UTC'")
+        # A batch's judging (a hash join of its keys with versions, the verdicts' counts) and its
+        # temporary tables outgrew the defaults (work_mem 4MB, temp_buffers 8MB) at 75k records:
+        # the hash join ran in 2 batches through temp files, the counts sorted on disk, the temp
+        # tables were written out. Raised for this session only, never lowered (a server's own
+        # larger setting stays); temp_buffers only counts before the session's first temp table.
+        con.execute("SELECT set_config(name, value, false) FROM (VALUES ('work_mem', %s), ('temp_buffers', %s)) s (name, value)"
+                    " WHERE pg_size_bytes(current_setting(name)) < pg_size_bytes(value)", [SESSION_MEMORY, SESSION_MEMORY])
         return con
 
     def sibling(self) -> PostgresTarget | None:
