@@ -300,12 +300,14 @@ def test_versions_pages_keep_room_for_hot_updates_and_a_users_fillfactor_stays(t
 
 def test_a_session_judges_in_memory_and_keeps_a_larger_server_setting(pg_url):
     """A dynashift session's work_mem and temp_buffers are at least SESSION_MEMORY (a batch's hash
-    join with versions and its temp tables stay in memory); a larger setting of the server stays."""
+    join with versions and its temp tables stay in memory); a larger setting of the server stays.
+    Its ANALYZE of a stage samples 3,000 rows (STAGE_STATISTICS), not 30,000."""
     sizes = "SELECT pg_size_bytes(current_setting('work_mem')), pg_size_bytes(current_setting('temp_buffers'))"
     target = make_target(pg_url)
     target.open()
     try:
         assert target.query(sizes) == [(64 << 20, 64 << 20)]
+        assert target.query("SHOW default_statistics_target") == [("10",)]
     finally:
         target.close()
     name = pg_url.rsplit("/", 1)[1]

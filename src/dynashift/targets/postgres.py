@@ -36,6 +36,7 @@ log = logging.getLogger("dynashift")
 DDL_LOCK_KEY = 0x64796E61  # "dyna": the advisory lock every dynashift worker takes for schema changes
 VERSIONS_FILLFACTOR = 70  # % of each dynashift.versions page filled by new rows; the rest for HOT updates (index_ddl)
 SESSION_MEMORY = "64MB"  # work_mem and temp_buffers of a dynashift session at least (connect)
+STAGE_STATISTICS = 10  # a stage's ANALYZE samples 300 x this many rows (connect, load_stage)
 CONFLICT_RETRIES = 5  # a batch rolled back by a deadlock or serialization failure is tried this often again
 
 # A quoted identifier, a string literal, or a bare %: what a %s placeholder must not be confused with.
@@ -96,6 +97,10 @@ class PostgresTarget(PostgresMerge, SqlTarget):
         # larger setting stays); temp_buffers only counts before the session's first temp table.
         con.execute("SELECT set_config(name, value, false) FROM (VALUES ('work_mem', %s), ('temp_buffers', %s)) s (name, value)"
                     " WHERE pg_size_bytes(current_setting(name)) < pg_size_bytes(value)", [SESSION_MEMORY, SESSION_MEMORY])
+        # The only tables this session ANALYZEs are its stages (load_stage), for their row count
+        # and the key's distinct share: a sample of 3,000 rows tells them as well as 30,000 and
+        # costs a sixth (wide 1M: 0.48 -> 0.08 server CPU-s, judging plans unchanged).
+        con.execute(f"SET default_statistics_target = {STAGE_STATISTICS}")
         return con
 
     def sibling(self) -> PostgresTarget | None:
