@@ -107,8 +107,8 @@ def main() -> None:
     run_sql, load_stage = target.run_sql, target.load_stage
     copy_rows = getattr(target, "copy_rows", None)  # the batch merge's COPY into a user table
     if copy_rows is not None:
-        target.copy_rows = lambda ref, data: tracer.timed(f"COPY {len(data.column_names)} columns into a table",
-                                                          copy_rows, ref, data)
+        target.copy_rows = lambda ref, data, *a: tracer.timed(f"COPY {len(data.column_names)} columns into a table",
+                                                              copy_rows, ref, data, *a)
     target.run_sql = lambda sql, params, fetch: tracer.timed(_kind(sql), run_sql, sql, params, fetch)
     target.load_stage = lambda ref, data: tracer.timed(f"COPY {len(data.column_names)} columns into a stage", load_stage, ref, data)
     for name in ("merge_stages", "_merge_winners", "screen", "apply"):  # whole steps: what the statements leave out

@@ -17,6 +17,7 @@ import pytest
 from dynashift import run_once
 from dynashift.simulate import simulate
 from dynashift.targets.postgres import PostgresTarget
+from dynashift.targets import postgres_merge
 from dynashift.targets.postgres_merge import PostgresMerge
 from support.builders import T0, item, rec, write
 from support.pg import admin, pg_url, with_database, ADMIN_URL  # noqa: F401 - pg_url is a fixture
@@ -119,6 +120,34 @@ def test_awkward_values_arrive_as_they_are(tmp_path, two_databases, monkeypatch)
     assert snap["runs"][-1] == (1, 1, 1, 0)
 
 
+@pytest.mark.parametrize("copy_where", [True, False])
+def test_rows_that_do_not_go_in_are_sent_and_left_out_by_the_copy(tmp_path, two_databases, monkeypatch, copy_where) -> None:
+    """Every staged row of a table goes to its COPY, those that do not go in (a REMOVE, a redelivery,
+    a stale change) without a sync time, which the COPY's WHERE leaves out, rather than the wide
+    values filtered (copied) on the client; a server older than 12 (no COPY ... WHERE) gets the
+    filtered rows. Either way the tables are the per-table merge's."""
+    copies: list[tuple[int, bool]] = []
+    copy_rows = PostgresTarget.copy_rows
+    monkeypatch.setattr(PostgresTarget, "copy_rows", lambda self, ref, data, where="": (
+        copies.append((data.num_rows, bool(where))), copy_rows(self, ref, data, where))[1])
+    if not copy_where:
+        monkeypatch.setattr(postgres_merge, "COPY_WHERE_SINCE", 10 ** 9)
+    keys = [item(f"k{i}", v={"S": f"v{i}"}) for i in range(3)]
+    first = [rec("INSERT", *kv, 10 + i, eid=f"e{i}") for i, kv in enumerate(keys)]
+    write(tmp_path / "1.jsonl", first + [rec("INSERT", *item("gone", v={"S": "x"}), 5), rec("REMOVE", item("gone")[0], None, 6)])
+    write(tmp_path / "2.jsonl", [rec("MODIFY", keys[0][0], item("k0", v={"S": "newer"})[1], 50), first[1],
+                                 rec("MODIFY", *item("k2", v={"S": "old"}), 1)])
+    batch_url, reference_url = two_databases
+    for url in (batch_url, reference_url):
+        for name in ("1.jsonl", "2.jsonl"):
+            run_once(f"file://{tmp_path / name}", url, change_log=True)
+        monkeypatch.setattr(PostgresMerge, "COPIES_WINNERS", False)
+    assert copies == ([(4, True), (3, True)] if copy_where else [(3, False), (1, False)])
+    assert _snapshot(batch_url) == _snapshot(reference_url)
+    with psycopg.connect(batch_url) as con:
+        assert dict(con.execute("SELECT pk, v FROM public.orders").fetchall()) == {"k0": "newer", "k1": "v1", "k2": "v2"}
+
+
 def test_a_batch_of_several_tables_takes_few_statements(stream, two_databases, monkeypatch) -> None:
     """At most ten statements for the batch (stage, COPY, ANALYZE, judge, count, versions UPDATE
     and INSERT, change log, now(), drop) and two per table (a DELETE and the COPY), whatever the
@@ -128,8 +157,8 @@ def test_a_batch_of_several_tables_takes_few_statements(stream, two_databases, m
     count = [0]
     monkeypatch.setattr(PostgresTarget, "run_sql", lambda self, sql, params, fetch: (
         count.__setitem__(0, count[0] + 1), run_sql(self, sql, params, fetch))[1])
-    monkeypatch.setattr(PostgresTarget, "copy_rows", lambda self, ref, data: (
-        count.__setitem__(0, count[0] + 1), copy_rows(self, ref, data))[1])
+    monkeypatch.setattr(PostgresTarget, "copy_rows", lambda self, ref, data, where="": (
+        count.__setitem__(0, count[0] + 1), copy_rows(self, ref, data, where))[1])
 
     def counted(self, stages, log):
         count[0] = 0

@@ -29,14 +29,15 @@ CSV_ROWS = 16384
 _NULL, _UTF8, _LARGE_UTF8, _INT64, _MICROS, _BOOL = range(6)
 
 
-def copy_table(con: Any, relation: str, data: pa.Table) -> None:
+def copy_table(con: Any, relation: str, data: pa.Table, where: str = "") -> None:
     """COPY `data`'s rows into `relation` (quoted; its columns named as `data`'s) on the psycopg
     connection `con`, inside the caller's transaction and error mapping. In binary format each
     value must match its column's type exactly as PostgresTarget.column_type maps the Arrow type
-    (text, bigint, timestamptz, boolean): the server reads binary values, it does not convert them."""
+    (text, bigint, timestamptz, boolean): the server reads binary values, it does not convert them.
+    `where` (" WHERE ...", PostgreSQL 12+) leaves out the rows it does not hold for."""
     form = copy_format(data.schema)
     columns = ", ".join(quote(n) for n in data.column_names)
-    with con.cursor().copy(f"COPY {relation} ({columns}) FROM STDIN (FORMAT {form})") as copy:
+    with con.cursor().copy(f"COPY {relation} ({columns}) FROM STDIN (FORMAT {form}){where}") as copy:
         for chunk in _binary_chunks(native_engine(), data) if form == "binary" else _csv_chunks(data):
             copy.write(chunk)
 

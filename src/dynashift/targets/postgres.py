@@ -214,11 +214,11 @@ class PostgresTarget(PostgresMerge, SqlTarget):
             # (All columns: 20% of the merge time, for nothing the planner uses.)
             self.execute(f"ANALYZE {ref} ({quote(DIST_KEY)})")
 
-    def copy_rows(self, relation: str, data: pa.Table) -> None:
+    def copy_rows(self, relation: str, data: pa.Table, where: str = "") -> None:
         """`data` COPYed into `relation` (its columns named as `data`'s), no ANALYZE: the batch
-        merge's winners straight into their table (postgres_merge.py)."""
+        merge's winners straight into their table (postgres_merge.py), those `where` holds for."""
         with self.errors():
-            copy_table(self.con, relation, data)
+            copy_table(self.con, relation, data, where)
 
     def drop_stage(self, name: str) -> None:
         self.execute(f"DROP TABLE IF EXISTS {name}")

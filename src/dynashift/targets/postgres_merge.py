@@ -7,7 +7,8 @@ Here a batch's judged columns (table, key, op, version, seq, event id), of all i
 COPYed into one narrow temporary table and judged by one join with dynashift.versions; the keys
 that lost come back to the client with the counts (one query); versions is written by one UPDATE
 and one INSERT for the whole batch; each table then takes one DELETE of the winners' keys and one
-COPY of the winners' values into the table itself, `_synced_at` sent as the transaction's now().
+COPY of the winners' values into the table itself, `_synced_at` sent as the transaction's now()
+(the COPY's WHERE leaves out the rows that do not go in: PostgreSQL 12 and later).
 
 Soft-delete mode, typed columns (their values are cast in SQL) and a batch naming a table twice
 keep the per-table merge.
@@ -32,6 +33,7 @@ from .metadata import META
 from .quoting import quote
 
 JUDGED = "_dynashift_judged"  # the judged columns of every stage of a batch
+COPY_WHERE_SINCE = 120000  # server_version_num of the first PostgreSQL whose COPY FROM takes a WHERE (12)
 
 # Which winners and redeliveries rewrite their key's versions row (`{w}`: the VERDICTS row's
 # prefix, `{v}`: the versions row's seq): base.py `_rewrite_versions` says why.
@@ -141,7 +143,10 @@ class PostgresMerge:
 
     def _merge_winners(self, stage: TableStage, lost: list[str] | None, synced_at: datetime) -> None:
         """One table's winners: the rows of their keys deleted, then the values of those that
-        upsert COPYed into the table (a hard delete's row is gone, and stays gone)."""
+        upsert COPYed into the table (a hard delete's row is gone, and stays gone). Every staged
+        row is sent, those that do not go in without a sync time, which the COPY's WHERE leaves
+        out: filtering the batch's wide values on the client copied them all once more (wide 1M:
+        1.2 CPU-s of the applying thread, 35 MiB peak RSS)."""
         p, dk, op = self.param, quote(DIST_KEY), quote(STAGE_OP)  # type: ignore[attr-defined]
         target = self.table_ref(stage.table)  # type: ignore[attr-defined]
         self.execute(f"DELETE FROM {target} WHERE {dk} IN (SELECT {dk} FROM {VERDICTS}"
@@ -150,15 +155,21 @@ class PostgresMerge:
         upserts = pc.is_in(data.column(STAGE_OP), pa.array([UPSERT, SOFT_DELETE_WITH_VALUES]))
         if lost:
             upserts = pc.and_(upserts, pc.invert(pc.is_in(data.column(DIST_KEY), pa.array(lost, pa.string()))))
-        rows = data.filter(upserts)
-        if not rows.num_rows:
+        going = pc.sum(upserts).as_py() or 0
+        if not going:
             return
-        n = rows.num_rows
+        synced = pa.repeat(pa.scalar(synced_at, data.schema.field(CHANGED_AT).type), data.num_rows)
+        where = ""
+        if going < data.num_rows:
+            if self.con.info.server_version >= COPY_WHERE_SINCE:  # type: ignore[attr-defined]
+                synced, where = pc.if_else(upserts, synced, pa.scalar(None, synced.type)), f" WHERE {quote(SYNCED_AT)} IS NOT NULL"
+            else:
+                data, synced = data.filter(upserts), synced.slice(0, going)
         values = pa.table({
-            DIST_KEY: rows.column(DIST_KEY),
-            CHANGED_AT: rows.column(CHANGED_AT),
-            SYNCED_AT: pa.repeat(pa.scalar(synced_at, rows.schema.field(CHANGED_AT).type), n),
-            DELETED: pc.equal(rows.column(STAGE_OP), SOFT_DELETE_WITH_VALUES),
-            **{c: rows.column(c) for c in stage.columns},
+            DIST_KEY: data.column(DIST_KEY),
+            CHANGED_AT: data.column(CHANGED_AT),
+            SYNCED_AT: synced,
+            DELETED: pc.equal(data.column(STAGE_OP), SOFT_DELETE_WITH_VALUES),
+            **{c: data.column(c) for c in stage.columns},
         })
-        self.copy_rows(target, values)  # type: ignore[attr-defined]
+        self.copy_rows(target, values, where)  # type: ignore[attr-defined]
