@@ -204,8 +204,9 @@ def main() -> None:
                     help="records per batch (default: dynashift's own, as a run without --batch-size)")
     ap.add_argument("--interval", type=float, default=0.003)
     ap.add_argument("--target", default=None)
+    ap.add_argument("--data", type=Path, default=None, help="a folder of changes-*.jsonl (instead of --changes/--shape)")
     args = ap.parse_args()
-    folder = stream_file(args.changes, 1, args.shape)
+    folder = args.data or stream_file(args.changes, 1, args.shape)
     tmp = Path(tempfile.mkdtemp(prefix="dynashift-mem-"))
     uri = args.target or f"duckdb:///{tmp / 'bench.duckdb'}"
     sized = {"batch_size": args.batch_size} if args.batch_size else {}
@@ -300,12 +301,15 @@ def main() -> None:
                 mem = " ".join(f"{t}={b / MiB:.0f}" for t, b in rows)
                 mem += " wal=" + str(self.con.execute("SELECT wal_size FROM pragma_database_size()").fetchall()[0][0])
         s = smaps()
-        per_batch.append(f"batch {sum(x.startswith('batch') for x in per_batch) + 1}: apply {took:5.2f}s (thread cpu {cpu_took:5.2f}s) rss {rss() / MiB:5.0f} anon {s.get('Anonymous', 0) / MiB:5.0f}"
+        top = max((x[1] for x in samples[window[0]:]), default=0)
+        window[0] = len(samples)
+        per_batch.append(f"batch {sum(x.startswith('batch') for x in per_batch) + 1}: peak {top / MiB:5.0f} apply {took:5.2f}s (thread cpu {cpu_took:5.2f}s) rss {rss() / MiB:5.0f} anon {s.get('Anonymous', 0) / MiB:5.0f}"
                          f" arrow {pa.total_allocated_bytes() / MiB:5.0f} (pool max {pool.max_memory() / MiB:.0f})"
                          f" {heap()} duckdb[{mem}]")
         if os.environ.get("MEMTRACE_MAPS"):
             per_batch.append("    " + mappings())
     type(target).apply = apply
+    window = [0]  # the first sample since the previous batch's commit
 
     # seconds per kind of statement, per batch (the first words of the SQL)
     stmt_times: dict[str, float] = {}

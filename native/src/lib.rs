@@ -11,6 +11,7 @@ mod fxhash;
 mod json;
 mod lines;
 mod rendering;
+mod typing;
 mod winners;
 
 use pyo3::exceptions::PyValueError;
@@ -88,13 +89,22 @@ fn render<'py>(py: Python<'py>, lines: &Bound<'py, PyList>, which: &[u8]) -> PyR
     Ok(Some((out.rows, cols).into_pyobject(py)?))
 }
 
-/// Rendered columns -> [(name, tags, offsets, data, validity or None, null_count)].
+/// Rendered columns -> [(name, tags, offsets, data, validity or None, null_count)], each with
+/// (row tags, ints, scales, plain offsets, plain data) after them when rendered typed (typing.rs).
 fn columns_to_py(py: Python<'_>, columns: Vec<rendering::Column>) -> PyResult<Bound<'_, PyList>> {
     let cols = PyList::empty(py);
     for c in columns {
         let tags: Vec<&str> = (0..rendering::TAGS.len()).filter(|i| c.tags & (1 << i) != 0).map(|i| rendering::TAGS[i]).collect();
         let validity = if c.nulls == 0 { None } else { Some(Buf { data: c.validity }) };
-        cols.append((c.name, tags, Buf { data: c.offsets }, Buf { data: c.data }, validity, c.nulls))?;
+        match c.typing {
+            None => cols.append((c.name, tags, Buf { data: c.offsets }, Buf { data: c.data }, validity, c.nulls))?,
+            Some(t) => {
+                let bytes = |v: Vec<i8>| Buf { data: v.into_iter().map(|x| x as u8).collect() };
+                let typing = (Buf { data: t.tags }, bytes(t.ints), bytes(t.scales), Buf { data: t.plain_offsets },
+                              Buf { data: t.plain });
+                cols.append((c.name, tags, Buf { data: c.offsets }, Buf { data: c.data }, validity, c.nulls, typing))?
+            }
+        }
     }
     Ok(cols)
 }
@@ -104,7 +114,7 @@ fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     // The interface engine_choice.py speaks (its NATIVE_API): raise both when it changes, so a
     // build left from another version of dynashift is not used.
-    m.add("API", 6)?;
+    m.add("API", 7)?;
     m.add_class::<Buf>()?;
     m.add_class::<decoder::Decoder>()?;
     m.add_function(wrap_pyfunction!(render, m)?)?;

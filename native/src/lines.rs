@@ -652,8 +652,9 @@ impl LineBatch {
     /// up to `threads` threads: [(table, key names, rows, [(rows, columns as `render` returns
     /// them)] per share, (dist_key, op, version, seq, event), attribute names met, duplicates,
     /// stale, superseded)], or None when the Python path must plan this batch. `ops`: the staged
-    /// codes of an upsert and a hard delete.
-    fn render<'py>(&self, py: Python<'py>, ops: (String, String), threads: usize, share: usize)
+    /// codes of an upsert and a hard delete; `typed`: columns carry typed mode's per-row facts.
+    #[pyo3(signature = (ops, threads, share, typed=false))]
+    fn render<'py>(&self, py: Python<'py>, ops: (String, String), threads: usize, share: usize, typed: bool)
                    -> PyResult<Option<Bound<'py, PyList>>> {
         if self.tables.iter().any(|t| t.winners.iter().any(|w| !w.renderable)) {
             return Ok(None);
@@ -673,7 +674,7 @@ impl LineBatch {
                 let parts = threads.min(n / share.max(1)).max(1);
                 let shares = parallel(n, parts, |r| {
                     // a chunk of winners at a time: their bodies are read back, rendered, let go
-                    let mut out = rendering::Renderer::default();
+                    let mut out = if typed { rendering::Renderer::typed() } else { rendering::Renderer::default() };
                     let mut scratch = Vec::new();
                     for ws in t.winners[r].chunks(READ_ROWS) {
                         let slices = me.bodies(ws, &mut scratch)?;

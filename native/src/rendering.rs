@@ -10,6 +10,7 @@ use crate::json::{escape_into, Defer, P, R};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use crate::fxhash::FxHashMap;
+use crate::typing::Typing;
 
 pub const TAGS: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
 const MAX_VALUE_DEPTH: usize = 100;
@@ -23,12 +24,13 @@ pub struct Column {
     pub nulls: usize,
     rows: usize,
     next: usize, // the column whose attribute followed this one's in the last row that had it
+    pub typing: Option<Typing>, // typed mode's per-row facts (Renderer::typed), else None
 }
 
 impl Column {
-    fn new(name: String) -> Self {
+    fn new(name: String, typed: bool) -> Self {
         Column { name, tags: 0, offsets: 0i32.to_le_bytes().to_vec(), data: Vec::new(), validity: Vec::new(),
-                 nulls: 0, rows: 0, next: NONE }
+                 nulls: 0, rows: 0, next: NONE, typing: if typed { Some(Typing::new(0)) } else { None } }
     }
 
     /// Ends the current row, whose text (if valid) was appended to `data`.
@@ -51,6 +53,9 @@ impl Column {
         while self.rows < to {
             self.end_row(false);
         }
+        if let Some(t) = self.typing.as_mut() {
+            t.pad(to);
+        }
     }
 }
 
@@ -65,6 +70,7 @@ struct Columns {
     index: FxHashMap<String, usize>,
     first: Option<usize>, // the column of the last row's first attribute
     prev: usize,          // the previous attribute's column in this row (NONE at a row's start)
+    typed: bool,          // columns keep typed mode's per-row facts (Typing)
 }
 
 impl Columns {
@@ -82,7 +88,7 @@ impl Columns {
             _ => match self.index.get(attr) {
                 Some(&i) => i,
                 None => {
-                    self.columns.push(Column::new(attr.to_string()));
+                    self.columns.push(Column::new(attr.to_string(), self.typed));
                     self.index.insert(attr.to_string(), self.columns.len() - 1);
                     self.columns.len() - 1
                 }
@@ -132,6 +138,13 @@ pub struct Renderer {
 }
 
 impl Renderer {
+    /// A renderer whose columns also keep each row's type tag and numbers' needs (typed mode).
+    pub fn typed() -> Self {
+        let mut r = Renderer::default();
+        r.columns.typed = true;
+        r
+    }
+
     /// The next rows: where `whole[i]`, `rows[i]` is a whole record (its image `which[i]`: 0
     /// NewImage, 1 OldImage, 2 Keys); elsewhere the image object itself, cut from a record that
     /// envelope::decode accepted whole (so its record needs no second look: file lines).
@@ -221,7 +234,17 @@ fn attribute<'a>(p: &mut P<'a>, attr: &Cow<'a, str>, row: usize, columns: &mut C
     let col = &mut columns.columns[at];
     col.pad(row);
     // the text goes straight into the column's data
+    let start = col.data.len();
     let (tag, valid) = value(p, &mut col.data, sc, 1, true)?;
+    if let Some(t) = col.typing.as_mut() {
+        if tag == 1 {
+            if !t.push_number(tag as u8, &col.data[start..]) {
+                return Err(Defer);
+            }
+        } else {
+            t.push_other(tag as u8);
+        }
+    }
     col.end_row(valid);
     col.tags |= 1 << tag;
     Ok(())
@@ -565,6 +588,11 @@ impl Dec {
             return Some(Dec { neg: false, digits, exp: 0 });
         }
         Some(Dec { neg, digits, exp })
+    }
+
+    /// (negative, significant digits as ASCII, exponent of the last digit); zero has no digits.
+    pub fn parts(&self) -> (bool, &[u8], i64) {
+        (self.neg, &self.digits, self.exp)
     }
 
     fn magnitude(&self, other: &Dec) -> Ordering {

@@ -1,6 +1,7 @@
-"""A file source whose batches are all planned from Python changes (soft deletes, typed columns,
-history, the item column, routes) reads them with the Python decoder at once, in the Python
-path's batch size: read natively first, each batch was read a second time, 75k records at once."""
+"""A file source whose batches are all planned from Python changes (soft deletes, history, the
+item column, routes; typed columns alone are planned from native blocks: test_typed_native.py)
+reads them with the Python decoder at once, in the Python path's batch size: read natively
+first, each batch was read a second time, 75k records at once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dynashift.simulate import simulate
 from dynashift.sources import files, make_source
 
 
-@pytest.mark.parametrize("settings", [{"column_types": "typed"}, {"history": "beside"}, {"item_column": True},
+@pytest.mark.parametrize("settings", [{"history": "beside"}, {"item_column": True},
                                       {"delete_mode": "soft"}, {"ttl_deletes": "soft"},
                                       {"routes": [{"table": "Orders", "attribute": "pk", "prefix": "x", "to": "x_orders"}]}])
 def test_python_planned_batches_are_read_by_the_python_decoder(tmp_path: Path, monkeypatch, settings) -> None:

@@ -110,6 +110,13 @@ def plannable_blocks(sb: SourceBatch, modes: Modes, extended: Callable[[str], Ta
         return None
     if "soft" in (modes.delete, modes.ttl) and any(b.rows.meta is not None for b in sb.blocks):
         return None  # changes of any op: a soft delete needs the Python planner
-    if extended is not None and any(extended(b.table) is not PLAIN for b in sb.blocks):
+    if extended is not None and not all(natively_typed(extended(b.table), b) for b in sb.blocks):
         return None
     return sb.blocks
+
+
+def natively_typed(modes: TableModes, block: RenderedBlock) -> bool:
+    """Whether planning takes this block as it is under the table's modes: text columns, or typed
+    columns rendered with their per-row facts (planning/typed_native.py), without the item column
+    or history (those need every change's image in Python)."""
+    return modes is PLAIN or (not modes.item_column and modes.history == "off" and block.rows.typing is not None)

@@ -21,6 +21,7 @@ from .blocks import BlockBatch, RenderedBlock, plannable_blocks
 from .engine import NativeRows, log_fallback_once, render_rows
 from .rows import Values, is_soft, meta_arrays, raw_record, soft_values
 from .typed import Extended, render_extended, stage_extended, type_columns
+from .typed_native import NativeExtended, native_typed, stage_native_typed
 
 def build_plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes) -> BatchPlan:
     """The plan of one batch. Images are rendered only for each key's newest change; one that
@@ -88,12 +89,14 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
 
     rendered: dict[str, tuple[list[Change], list[dict[str, str | None]]]] = {}
     seen: dict[str, tuple[list[str], list[str]]] = {}
-    typed: dict[str, Extended] = {}  # tables beyond the original design, by DynamoDB table
+    typed: dict[str, Extended | NativeExtended] = {}  # tables beyond the original design, by DynamoDB table
     for table, changes in by_table.items():
         types: dict[str, set[str]] = {}
         if isinstance(changes, RenderedBlock):
             kept, rows = changes, changes.rows  # type: ignore[assignment]
             types.update((name, set(tags)) for name, tags in rows.types.items())
+            if extended is not None and (want := extended(table)) is not PLAIN:  # typed columns (blocks.natively_typed)
+                typed[table] = native_typed(want, changes)
         elif extended is not None and (want := extended(table)) is not PLAIN:
             info = state.tables.get(table)
             tagged = want.column_types == "typed" or bool(info and (info.column_types or info.variants))
@@ -120,6 +123,8 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
         rendered[table] = (kept, rows)
         seen[table] = (keys, list(attributes))
         plan.types_seen[table] = types
+    if plan.unrenderable:  # build_plan plans the batch again without them: typing a rejected row's
+        return plan        # partial types would fail (an attribute counted that no kept row has)
 
     plan.schema_changes = plan_schema(state, seen, naming, {t: x.modes for t, x in typed.items()} or None, modes.budget,
                                       live="soft" in (modes.delete, modes.ttl))
@@ -127,7 +132,9 @@ def _plan(sb: SourceBatch, state: SchemaState, naming: Naming, modes: Modes, ski
     mapped = mappings(state, plan.schema_changes)
     for table, (changes, rows) in rendered.items():
         name, columns = mapped[table]
-        if isinstance(changes, RenderedBlock):
+        if isinstance(changes, RenderedBlock) and table in typed:
+            stage_native_typed(plan, typed[table], name, layouts[table], soft=batch.track_live)  # type: ignore[arg-type]
+        elif isinstance(changes, RenderedBlock):
             plan.stages.append(_native_stage(name, columns, changes.meta_arrays(batch.track_live), rows, batch.track_live))
         elif table in typed:
             stage_extended(plan, typed[table], name, layouts[table], modes, soft=batch.track_live)

@@ -28,6 +28,7 @@ from ..model import HARD_DELETE, SOFT_DELETE, SOFT_DELETE_WITH_VALUES, UPSERT, M
 from ..records import LAZY, Change
 from ..schema import CHANGED_AT, DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VALUES_SEQ, STAGE_VALUES_VERSION, STAGE_VERSION
 from .lines import LineDecoder
+from .typed_native import typing_over
 
 if TYPE_CHECKING:
     from .rows import Values
@@ -96,12 +97,14 @@ def export_keys_reader() -> Callable[[bytes, list[str]], tuple[dict, str] | None
 class NativeRows:
     """One table's winners rendered natively: `columns` maps each attribute met to its Arrow text
     column (in the order first met, as the Python path meets them), `types` to its type tags;
-    `meta` holds the metadata columns, as rows.meta_arrays makes them, when made natively too."""
+    `meta` holds the metadata columns, as rows.meta_arrays makes them, when made natively too;
+    `typing` each column's per-row facts when rendered for typed columns (planning/typed_native.py)."""
 
     count: int
     columns: dict[str, pa.Array]
     types: dict[str, list[str]]
     meta: dict[str, pa.Array] | None = None
+    typing: dict[str, Any] | None = None
 
 
 _logged: set[str] = set()
@@ -135,9 +138,13 @@ def native_rows(count: int, cols: list, meta: tuple, soft: bool = False) -> Nati
     `soft`, the values' version and seq) as NativeRows over the native buffers."""
     columns: dict[str, pa.Array] = {}
     types: dict[str, list[str]] = {}
-    for name, tags, offsets, data, validity, nulls in cols:
+    typing: dict[str, Any] | None = None
+    for name, tags, offsets, data, validity, nulls, *typed in cols:
         columns[name] = strings_over(count, (offsets, data, validity, nulls))
         types[name] = tags
+        if typed:  # rendered for typed columns: the column's per-row facts too
+            typing = typing if typing is not None else {}
+            typing[name] = typing_over(count, typed[0])
     dist, op, version, seq, event, *values = meta
     versions = ints_over(count, version)
     arrays = {
@@ -151,7 +158,7 @@ def native_rows(count: int, cols: list, meta: tuple, soft: bool = False) -> Nati
     if soft:
         arrays[STAGE_VALUES_VERSION] = ints_over(count, values[0])
         arrays[STAGE_VALUES_SEQ] = strings_over(count, values[1])
-    return NativeRows(count, columns, types, arrays)
+    return NativeRows(count, columns, types, arrays, typing)
 
 
 _TS = pa.timestamp("us", tz="UTC")

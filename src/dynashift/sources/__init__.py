@@ -78,16 +78,18 @@ def _file(uri: str, config: Config, **options: Any) -> Source:
 
     size = config.batch_size if "batch_size" in config.model_fields_set else None  # None: FileSource's default
     return FileSource(uri, default_table=config.table, batch_size=size, batch_bytes=config.batch_bytes,
-                      ttl_ignore=config.ttl_mode() == "ignore", soft=_python_planned(config))
+                      ttl_ignore=config.ttl_mode() == "ignore", soft=_python_planned(config),
+                      typed="typed" in (config.column_types, *(t.column_types for t in config.tables.values())))
 
 
 def _python_planned(config: Config) -> bool:
     """Whether every batch is planned from Python changes (planning.blocks.plannable_blocks takes
-    no native block): soft deletes, typed columns, history, the item column or routes. The file
-    source then reads with the Python decoder at once, in 50k batches: read natively first, each
-    75k batch was read again (typed 300k narrow: 14.0 -> 11.6 CPU-s, peak 625 -> 509 MiB)."""
-    return ("soft" in (config.delete_mode, config.ttl_mode()) or config.column_types == "typed"
-            or config.history != "off" or config.item_column or bool(config.routes))
+    no native block): soft deletes, history, the item column or routes. The file source then reads
+    with the Python decoder at once, in 50k batches: read natively first, each 75k batch was read
+    again (typed 300k narrow: 14.0 -> 11.6 CPU-s, peak 625 -> 509 MiB). Typed columns alone are
+    planned from native blocks (planning/typed_native.py)."""
+    return ("soft" in (config.delete_mode, config.ttl_mode()) or config.history != "off" or config.item_column
+            or bool(config.routes))
 
 
 def _kinesis(uri: str, config: Config, **options: Any) -> Source:

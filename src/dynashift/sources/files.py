@@ -60,7 +60,7 @@ class FileSource:
     progress_unit = "bytes"  # what `pending` counts (sources.ProgressSource)
 
     def __init__(self, uri: str, *, default_table: str | None = None, batch_size: int | None = None,
-                 batch_bytes: int = 256 << 20, ttl_ignore: bool = False, soft: bool = False):
+                 batch_bytes: int = 256 << 20, ttl_ignore: bool = False, soft: bool = False, typed: bool = False):
         """`ttl_ignore` and `soft` say how the batches will be planned (TTL expiries ignored; soft
         deletes): the native engine keeps each key's newest change while reading, for that plan.
         `batch_size` None: chosen when a pass begins (`_batch_size_for`)."""
@@ -72,6 +72,7 @@ class FileSource:
         self.batch_bytes = batch_bytes
         self._decoder = line_decoder(default_table)
         self._ttl_ignore, self._soft = ttl_ignore, soft
+        self.typed = typed  # typed columns: the native reader renders each value's type too (planning/typed_native.py)
 
     # ------------------------------------------------------------ which files
 
@@ -170,7 +171,8 @@ class FileSource:
         its decoder's last version and attribute names met): what reads a refused batch again
         while this one is suspended mid-file, exactly as a new run would read it."""
         return FileSource(self.uri, default_table=self.default_table, batch_size=self.batch_size,  # as this pass cut
-                          batch_bytes=self.batch_bytes, ttl_ignore=self._ttl_ignore, soft=self._soft)
+                          batch_bytes=self.batch_bytes, ttl_ignore=self._ttl_ignore, soft=self._soft,
+                          typed=self.typed)
 
     def _resume_offset(self, f: _File, cp: Checkpoint | None) -> int | None:
         """Where to start reading a file; None when it was read to its end and has not changed."""

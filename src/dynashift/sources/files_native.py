@@ -25,6 +25,7 @@ from ..model import HARD_DELETE, UPSERT
 from ..planning.blocks import BlockBatch, RenderedBlock
 from ..planning.engine import NativeRows, log_fallback_once, native_engine, native_rows, strings_over
 from ..planning.lines import LineDecoder
+from ..planning.typed_native import absent_typing, chunked_typing, typing_over
 from ..planning.rows import record_of
 from ..records import LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
 from ..schema import DIST_KEY, STAGE_VERSION
@@ -54,6 +55,7 @@ class NativeLines:
     def __init__(self, source: FileSource, ttl_ignore: bool):
         self.source, self.ttl_ignore = source, ttl_ignore
         self.native = native_engine()
+        self.typed = getattr(source, "typed", False)  # columns rendered with typed mode's per-row facts
         self.decoder = source._decoder  # a NativeLineDecoder: its Decoder holds the names met
         self.rendered = 0  # batches rendered in this pass
         self._new(plain=False)
@@ -186,7 +188,7 @@ class NativeLines:
         if acc is None:
             return sb
         expand = self._expander(list(self.segments), self.snapshot)
-        tables = acc.render((UPSERT, HARD_DELETE), THREADS, self._share())
+        tables = acc.render((UPSERT, HARD_DELETE), THREADS, self._share(), typed=self.typed)
         ttl_ignored, self.acc = acc.ttl_ignored, None
         del acc  # its winners' records (~a batch's input) are not held while the batch waits and applies
         if tables is None:
@@ -240,14 +242,20 @@ def _rows(count: int, parts: list, meta: tuple) -> NativeRows:
     rows = native_rows(count, [], meta)
     arrays: dict[str, list[pa.Array | None]] = {}
     types: dict[str, set[str]] = {}
+    typing: dict[str, list] = {}
     for p, (n, cols) in enumerate(parts):
-        for name, tags, offsets, data, validity, nulls in cols:
+        for name, tags, offsets, data, validity, nulls, *typed in cols:
             arrays.setdefault(name, [None] * len(parts))[p] = strings_over(n, (offsets, data, validity, nulls))
             types.setdefault(name, set()).update(tags)
+            if typed:
+                typing.setdefault(name, [None] * len(parts))[p] = typing_over(n, typed[0])
     for name, shares in arrays.items():
         filled = [a if a is not None else pa.nulls(parts[p][0], pa.string()) for p, a in enumerate(shares)]
         rows.columns[name] = pa.chunked_array(filled, pa.string())  # type: ignore[assignment]
     rows.types = {name: sorted(t) for name, t in types.items()}
+    if typing:
+        rows.typing = {name: chunked_typing([t if t is not None else absent_typing(parts[p][0])
+                                             for p, t in enumerate(shares)]) for name, shares in typing.items()}
     return rows
 
 
