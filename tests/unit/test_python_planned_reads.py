@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dynashift import Config
+from dynashift import Config, sources
 from dynashift.planning import engine
 from dynashift.simulate import simulate
 from dynashift.sources import files, make_source
@@ -21,6 +21,7 @@ from dynashift.sources import files, make_source
 def test_python_planned_batches_are_read_by_the_python_decoder(tmp_path: Path, monkeypatch, settings) -> None:
     monkeypatch.setattr(files, "NATIVE_BATCH_SIZE", 300)
     monkeypatch.setattr(files, "BATCH_SIZE", 200)
+    monkeypatch.setattr(sources, "HISTORY_BATCH_SIZE", 200)  # (history's own default, smaller)
     simulate(tmp_path, changes=700, profile="bench", seed=4, expected=False)
     uri = f"file://{tmp_path}/changes-*"
     read_natively = []

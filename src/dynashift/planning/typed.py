@@ -16,7 +16,9 @@ from ..model import BatchPlan, Modes, TypedStage
 from ..records import REMOVE, Change, Rejected
 from ..schema import ITEM, AddColumn, AddTable, Naming, SchemaChange, SchemaState, TableInfo, TableModes, apply_typed
 from ..typing_mode import JSON, Layout, Seen, item_json, plan_columns, render_tagged, stage_columns
-from .history import history_stage
+from .engine import NativeRows, render_rows
+from .history import history_stage, native_history_stage
+from .typed_native import native_stage_columns
 from .rows import Values, meta_arrays, raw_record
 
 
@@ -36,6 +38,8 @@ class Extended:
     version_items: list[str | None] = field(default_factory=list)
     seen: Seen = field(default_factory=Seen)  # what the batch holds of each attribute (typing_mode)
     info: TableInfo | None = None  # the table as this batch leaves it (set by type_columns)
+    native: NativeRows | None = None  # the winners rendered natively (render_natively), not in `rows`
+    native_versions: NativeRows | None = None  # every version likewise, not in `version_rows`
 
 
 _NO_TAGS: dict[str, str] = {}
@@ -51,6 +55,10 @@ def render_extended(want: TableModes, changes: list[tuple[Change, Values | None]
                      types: dict[str, set[str]], plan: BatchPlan, modes: Modes, tagged: bool) -> Extended:
     """Winners (and, for history, every version) rendered; with each value's type only when the
     table has or gets typed columns (text columns need none: decode.render_item, as the text path)."""
+    if not tagged and not want.item_column:
+        natively = render_natively(want, changes, versions, types, modes)
+        if natively is not None:
+            return natively
     ext = Extended(want)
 
     def render(image: dict) -> tuple[dict[str, str | None], dict[str, str]]:
@@ -99,6 +107,25 @@ def render_extended(want: TableModes, changes: list[tuple[Change, Values | None]
     return ext
 
 
+def render_natively(want: TableModes, changes: list[tuple[Change, Values | None]], versions: dict | None,
+                    types: dict[str, set[str]], modes: Modes) -> Extended | None:
+    """render_extended's winners and versions rendered by the native engine, as its text path
+    renders them (engine.render_rows: the same text, tags and metadata columns), or None when the
+    Python path must render them (Python engine, or a record only it judges). Text columns without
+    the item column: history's versions no longer cost a Python dict each."""
+    rows = render_rows(changes, modes, "soft" in (modes.delete, modes.ttl))
+    if rows is None:
+        return None
+    listed = list((versions or {}).values())
+    version_rows = render_rows([(c, None) for c in listed]) if listed else None
+    if listed and version_rows is None:
+        return None
+    for rendered in (rows, version_rows):
+        for name, tags in rendered.types.items() if rendered is not None else ():
+            types.setdefault(name, set()).update(tags)
+    return Extended(want, kept=changes, versions=listed, native=rows, native_versions=version_rows)
+
+
 def type_columns(state: SchemaState, plan: BatchPlan, extended: dict[str, Extended], naming: Naming
                   ) -> dict[str, dict[str, Layout]]:
     """Typed mode's pass over plan_schema's changes, per extended table: types for new columns,
@@ -142,6 +169,15 @@ def stage_extended(plan: BatchPlan, ext: Extended, name: str, layouts: dict[str,
                     soft: bool) -> None:
     info = ext.info
     assert info is not None
+    if ext.native is not None:  # rendered natively (render_natively)
+        if info.history != "only":
+            arrays = dict(ext.native.meta or meta_arrays(ext.kept, modes, soft))
+            columns, types = native_stage_columns(layouts, ext.native)
+            arrays.update(columns)
+            plan.stages.append(TypedStage(name, list(columns), pa.table(arrays), soft, types or None))
+        if ext.versions and info.history_table and ext.native_versions is not None:
+            plan.history.append(native_history_stage(info, layouts, ext.versions, ext.native_versions))
+        return
     if info.history != "only":
         arrays = meta_arrays(ext.kept, modes, soft)
         present = list(dict.fromkeys(a for row in ext.rows for a in row))

@@ -14,6 +14,7 @@ without the item column or history; anything else is planned by the Python path 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +24,9 @@ from ..overflow import overflow_array
 from ..schema import OVERFLOW, TableInfo, TableModes
 from ..typing_mode import BINARY, BOOLEAN, DECIMAL, JSON, NUMERIC, TEXT, Layout, Seen, decimal_parts, family
 from .blocks import RenderedBlock
+
+if TYPE_CHECKING:
+    from .engine import NativeRows
 
 TAGS = ("S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS")  # native/src/rendering.rs TAGS, by index
 ABSENT = 255  # a row without the attribute (native/src/typing.rs)
@@ -93,16 +97,15 @@ def stage_native_typed(plan: BatchPlan, ext: NativeExtended, name: str, layouts:
     """typed.stage_extended for a natively rendered table (no item column, no history)."""
     block = ext.block
     arrays = block.meta_arrays(soft)
-    columns, types = _stage_columns(layouts, block)
+    columns, types = native_stage_columns(layouts, block.rows)
     arrays.update(columns)
     plan.stages.append(TypedStage(name, list(columns), pa.table(arrays), soft, types or None))
 
 
-def _stage_columns(layouts: dict[str, Layout], block: RenderedBlock) -> tuple[dict, dict[str, str]]:
-    """typing_mode.stage_columns over native columns: the same arrays (chunked) and types."""
-    rows = block.rows
+def native_stage_columns(layouts: dict[str, Layout], rows: NativeRows) -> tuple[dict, dict[str, str]]:
+    """typing_mode.stage_columns over native columns: the same arrays (chunked) and types. Rows
+    rendered without their per-row facts have text columns only (typed.render_natively)."""
     typing = rows.typing
-    assert typing is not None
     arrays: dict[str, pa.Array | pa.ChunkedArray] = {}
     types: dict[str, str] = {}
     overflowed: list[str] = []
@@ -117,6 +120,7 @@ def _stage_columns(layouts: dict[str, Layout], block: RenderedBlock) -> tuple[di
         if kind == TEXT:
             arrays[lay.column] = text
             continue
+        assert typing is not None  # (a typed column's rows are rendered with their facts)
         t = typing[attr]
         fit = _fits(lay.type, kind, t)  # type: ignore[arg-type]
         arrays[lay.column] = pc.if_else(fit, t.plain if kind == DECIMAL else text, _NULL_TEXT)
