@@ -614,7 +614,10 @@ def test_items_from_python_objects_plan_the_same(images, ops, pks, modes, monkey
 
 
 def test_items_from_python_objects_render_natively(monkeypatch):
-    """Not a fallback in disguise: a plain item goes LAZY (rendered natively); binary keeps its dict."""
+    """Not a fallback in disguise: a plain item, one holding binary (boto3's bytes, base64 as
+    DynamoDB JSON carries it) and a hard delete are rendered natively, as the Python engine
+    renders them (every Scan item and DynamoDB Streams record of a table with a binary attribute,
+    and every batch with a delete, took the Python renderer whole before)."""
     from dynashift.decode import decode_change
     from dynashift.sources.native_items import lazy_images
 
@@ -623,10 +626,18 @@ def test_items_from_python_objects_render_natively(monkeypatch):
     plain = lazy(decode_change({"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "a"}}, "NewImage": {
         "pk": {"S": "a"}, "m": {"M": {"z": {"N": "1"}, "a": {"SS": ["y", "x"]}}}}}}, "1", default_table="T"))
     binary = lazy(decode_change({"eventName": "INSERT", "dynamodb": {"Keys": {"pk": {"S": "b"}}, "NewImage": {
-        "pk": {"S": "b"}, "b": {"B": b"\x00"}}}}, "2", default_table="T"))
-    assert plain.new_image is LAZY and plain.names == ["pk", "m"] and binary.new_image == {"pk": {"S": "b"}, "b": {"B": b"\x00"}}
+        "pk": {"S": "b"}, "b": {"B": b"\x00\xff"}, "bs": {"BS": [b"\x02", b"\x01"]},
+        "m": {"M": {"x": {"B": b"\x01"}}}}}}, "2", default_table="T"))
+    gone = lazy(decode_change({"eventName": "REMOVE", "dynamodb": {"Keys": {"pk": {"B": b"\x07"}}, "OldImage": {
+        "pk": {"B": b"\x07"}, "v": {"S": "x"}}}}, "3", default_table="T"))
+    assert plain.new_image is LAZY and plain.names == ["pk", "m"] and binary.new_image is LAZY
+    assert gone.raw is not None and gone.old_image == {"pk": {"B": b"\x07"}, "v": {"S": "x"}}
     rows = engine.render_rows([(plain, None)])
     assert rows is not None and rows.columns["m"].to_pylist() == ['{"a":["x","y"],"z":1}']
+    rows = engine.render_rows([(binary, None), (gone, None)])
+    assert rows is not None
+    assert {k: v.to_pylist() for k, v in rows.columns.items()} == {
+        "pk": ["b", "Bw=="], "b": ["AP8=", None], "bs": ['["AQ==","Ag=="]', None], "m": ['{"x":"AQ=="}', None]}
 
 
 @pytest.mark.parametrize("damage", ["truncated", "corrupt"])

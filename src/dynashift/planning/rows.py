@@ -3,6 +3,7 @@ its staged op and metadata columns, and its raw record for a reject. Pure."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,15 @@ def soft_values(remove: Change, last_live: Change | None) -> Values | None:
 def raw_record(change: Change) -> bytes:
     if change.raw is not None:
         return change.raw.rstrip(b"\n")  # the native decoder keeps a file line's own bytes object
-    return orjson.dumps(record_of(change, None if change.new_image is LAZY else change.new_image), default=str)
+    return orjson.dumps(record_of(change, None if change.new_image is LAZY else change.new_image), default=shown)
+
+
+def shown(value: Any) -> Any:
+    """orjson's fallback for a reported record: binary (boto3's bytes) as DynamoDB JSON carries it
+    (base64), as sources/native_items.py dumps it for the native renderer; anything else as text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return str(value)
 
 
 def record_of(change: Change, image: Any) -> dict[str, Any]:

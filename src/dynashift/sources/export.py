@@ -42,6 +42,7 @@ from ..errors import BadRecordError, ConfigError, SourceError
 from ..planning.engine import export_keys_reader
 from ..records import INSERT, LAZY, REMOVE, Change, Checkpoint, Rejected, SourceBatch
 from .export_native import NativeLoad, native_loads
+from .native_items import lazy_images
 
 SUMMARY = "manifest-summary.json"
 FILES = "manifest-files.json"
@@ -321,8 +322,9 @@ class ExportSource:
                 raise SourceError(f"{self.uri}: data file {f.key} is damaged ({exc})") from None
 
     def _decoder(self, export: Export):
-        if export.incremental:
-            return lambda line, where: _incremental(line, export, where)
+        if export.incremental:  # with the native engine, its changes are rendered natively (native_items.py)
+            lazy = lazy_images()
+            return lambda line, where: lazy(c) if isinstance(c := _incremental(line, export, where), Change) else c
         return _FullDecoder(export, self.key_names(export.table))
 
     def key_names(self, table: str) -> list[str]:

@@ -2,17 +2,18 @@
 to the native renderer.
 
 The native engine renders raw JSON. A change whose image is a dict is serialised once (orjson,
-~1 µs per KB) into exactly the record `planning.rows.raw_record` would make of it, and its image
-left LAZY: the winners of a batch are then rendered natively, about ten times faster than
-`decode.render_item` walks the dict. Since the raw record is the one the Python engine reports,
-a value the native renderer leaves to the Python code is rejected alike. An item holding binary
-(bytes, which that record shows as Python's repr, not base64), or anything else JSON has no
-type for, and a REMOVE (whose OldImage that
-record leaves out) keep their dict: the Python renderer takes them.
+~1 µs per KB) into exactly the record `planning.rows.raw_record` would make of it (binary, which
+boto3 hands over as bytes, as base64, as DynamoDB JSON carries it), and its image left LAZY: the
+winners of a batch are then rendered natively, about ten times faster than `decode.render_item`
+walks the dict. Since the raw record is the one the Python engine reports, a value the native
+renderer leaves to the Python code is rejected alike. A REMOVE gets that record too (its Keys, no
+image; its OldImage stays a dict): a hard delete is rendered natively from its Keys. Anything JSON
+has no type for keeps its dict: the Python renderer takes it.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Callable
 
 import orjson
@@ -27,7 +28,14 @@ class _Binary(Exception):
 
 
 def _refuse(value: Any) -> Any:
-    raise _Binary  # bytes, or anything else JSON has no type for: the Python renderer judges it
+    raise _Binary  # anything JSON has no type for: the Python renderer judges it (files_native.py's too)
+
+
+def _wire(value: Any) -> Any:
+    """bytes as base64 (planning.rows.shown writes them alike); anything else: the Python renderer's."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise _Binary
 
 
 def lazy_images() -> Callable[[Change], Change]:
@@ -41,12 +49,21 @@ def _same(change: Change) -> Change:
 
 
 def to_lazy(change: Change) -> Change:
-    """An INSERT/MODIFY with a dict image -> the same change, its image in `raw` (LAZY)."""
+    """An INSERT/MODIFY with a dict image -> the same change, its image in `raw` (LAZY); a REMOVE
+    -> the same change with its record in `raw` (keys only, as the Python engine reports it)."""
+    if change.raw is not None:
+        return change
     image = change.new_image
-    if change.op == REMOVE or type(image) is not dict or change.raw is not None:
+    if change.op == REMOVE:
+        try:
+            change.raw = orjson.dumps(record_of(change, None), default=_wire)
+        except (_Binary, TypeError, orjson.JSONEncodeError):
+            pass
+        return change
+    if type(image) is not dict:
         return change
     try:
-        change.raw = orjson.dumps(record_of(change, image), default=_refuse)
+        change.raw = orjson.dumps(record_of(change, image), default=_wire)
     except (_Binary, TypeError, orjson.JSONEncodeError):
         return change
     change.names = list(image)  # every attribute met counts for the schema, superseded ones too
