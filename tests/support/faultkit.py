@@ -218,6 +218,18 @@ def _decoded(record: bytes) -> tuple[str, str, int, str, bool]:
     return c.table, c.dist_key, c.version, c.event_id, c.op == "REMOVE"
 
 
+def _snapshot(records: Any) -> list[Any]:
+    """The items of a moto shard's OrderedDict, copied while moto's server threads append to it:
+    a copy that a garbage collection let another thread interleave with raises RuntimeError
+    ("OrderedDict mutated during iteration", or a dict's "changed size"), and is simply taken again."""
+    for _ in range(100):
+        try:
+            return list(records.items())
+        except RuntimeError:
+            time.sleep(0.01)
+    return list(records.items())
+
+
 class StreamModel(Model):
     """A Kinesis stream, read from the moto backend itself. One item always lands in one shard,
     so shard by shard is each key's order."""
@@ -229,8 +241,8 @@ class StreamModel(Model):
     def shards(self) -> dict[str, list[int]]:
         shards = kinesis_backends[ACCOUNT][REGION].streams[self.stream].shards
         out = {}
-        for sid, shard in list(shards.items()):
-            records = list(shard.records.items())
+        for sid, shard in _snapshot(shards):
+            records = _snapshot(shard.records)
             for seq, record in records:
                 if seq not in self.decoded:
                     self.decoded[seq] = _decoded(base64.b64decode(record.data))
