@@ -60,7 +60,7 @@ class Config(BaseModel):
                             "for a little more memory), else 50,000")
     batch_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Input bytes per batch")
     load_batch_size: int = Field(65_536, ge=1, description="Items per batch (one target transaction) of a full load "
-                                 "from an export: by default four of the 16,384-row groups dynashift writes a DuckDB file "
+                                 "from an export: by default eight of the 8,192-row groups dynashift writes a DuckDB file "
                                  "in; DuckDB writes a transaction's full row groups straight to its file, compressed, rather "
                                  "than to its WAL and again at a checkpoint. A larger one needs more memory (about 3 KB an "
                                  "item) for no more speed; a smaller one scans dynashift.versions more often")

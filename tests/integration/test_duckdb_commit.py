@@ -5,6 +5,7 @@ vacuums."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import duckdb
@@ -200,3 +201,38 @@ def test_a_checkpoint_at_commit_runs_on_duckdbs_own_threads(tmp_path: Path, monk
         target.close()
     with duckdb.connect(str(path), read_only=True) as plain:
         assert plain.execute("SELECT count(*), sum(k) FROM t").fetchone() == (10_001, sum(range(10_000)) - 1)
+
+
+class _Abort(Exception):
+    pass
+
+
+@pytest.mark.parametrize("rows, during", [(DuckDBTarget.ROW_GROUP_SIZE, 3), (DuckDBTarget.ROW_GROUP_SIZE - 1, 1)])
+def test_a_table_stage_of_a_row_group_is_inserted_on_duckdbs_own_threads(tmp_path: Path, rows: int,
+                                                                        during: int) -> None:
+    """A table's stage of at least a row group: its INSERT writes each full row group to the file,
+    compressed, on DuckDB's own thread count (3 here) until the commit or rollback, then the run's
+    writing count (1) again; a smaller stage keeps 1. The rows are the stage's either way."""
+    from dynashift.model import TableStage
+
+    target = make_target(f"duckdb:///{tmp_path / 't.duckdb'}")
+    target.open()
+    try:
+        target.threads, target._threads = 1, 3  # as on a 2-core machine whose DuckDB counted 3
+        target.con.execute("SET threads = 1")
+        with target.transaction():
+            target.execute("CREATE TABLE main.t (k BIGINT)")
+        data = pa.table({"k": pa.array(range(rows), pa.int64())})
+        for rolled_back in (True, False):
+            with contextlib.suppress(_Abort), target.transaction():
+                staged = target.stage(TableStage("t", ["k"], data))
+                seen = target.query("SELECT current_setting('threads')")[0][0]
+                target.execute(f"INSERT INTO main.t SELECT k FROM {staged}")
+                target.drop_stage(staged)
+                if rolled_back:
+                    raise _Abort
+            assert seen == during
+            assert target.query("SELECT current_setting('threads')")[0][0] == 1  # set back
+        assert target.query("SELECT count(*), sum(k) FROM main.t")[0] == (rows, sum(range(rows)))
+    finally:
+        target.close()

@@ -67,8 +67,8 @@ def test_duckdb_leaves_the_decode_a_core_and_the_uri_can_set_its_threads(tmp_pat
 
 def test_a_file_written_to_has_small_row_groups_and_spills_beside_it(tmp_path: Path) -> None:
     """The settings dynashift sizes for a long stream, applied: WAL checkpointed every 256MB,
-    row groups of 16,384 rows (a checkpoint rewrites a table's last, partly filled row group
-    whole), one DuckDB thread while writing (a run keeps two of its own busy), spills in PATH.tmp
+    row groups of 8,192 rows (a table's share of a batch fills one: written at its INSERT, not
+    appended again at COMMIT), one DuckDB thread while writing (a run keeps two of its own busy), spills in PATH.tmp
     as with a plain connection. Read back by a plain connection."""
     path = tmp_path / "r.duckdb"
     target = make_target(f"duckdb:///{path}")
@@ -82,7 +82,7 @@ def test_a_file_written_to_has_small_row_groups_and_spills_beside_it(tmp_path: P
         con.execute("CREATE TABLE main.t AS SELECT range AS x FROM range(40000)")
         con.execute("CHECKPOINT")
         groups = con.execute("SELECT DISTINCT row_group_id FROM pragma_storage_info('main.t') ORDER BY 1").fetchall()
-        assert groups == [(0,), (1,), (2,)]  # 16,384 + 16,384 + 7,232 rows
+        assert groups == [(0,), (1,), (2,), (3,), (4,)]  # 4 x 8,192 + 7,232 rows
     finally:
         target.close()
     import duckdb
@@ -125,7 +125,7 @@ def test_a_runs_first_checkpoint_vacuums_then_every_fourth(tmp_path: Path, monke
     try:
         assert DuckDBTarget.VACUUM_EVERY == 4
         with target.transaction():
-            con.execute("CREATE TABLE main.t AS SELECT range AS x FROM range(16384 * 8)")
+            con.execute(f"CREATE TABLE main.t AS SELECT range AS x FROM range({DuckDBTarget.ROW_GROUP_SIZE * 8})")
             con.execute("CREATE TABLE main.pad (s VARCHAR)")
         seen, checkpoints = [], []
         for i in range(11):
@@ -145,4 +145,4 @@ def test_a_runs_first_checkpoint_vacuums_then_every_fourth(tmp_path: Path, monke
 
     with duckdb.connect(str(path), read_only=True) as plain:
         assert plain.execute("SELECT count(*), sum(x) FROM t").fetchone() == (
-            16384 * 8 * 5 // 16, sum(x for x in range(16384 * 8) if x % 16 >= 11))
+            DuckDBTarget.ROW_GROUP_SIZE * 8 * 5 // 16, sum(x for x in range(DuckDBTarget.ROW_GROUP_SIZE * 8) if x % 16 >= 11))
