@@ -28,10 +28,12 @@ def table_counts(counts: Counts, total: int) -> tuple[int, int, int]:
     return applied, dups, total - applied - dups
 
 
-def log_winners(target: Executes) -> None:
-    """Every winner of the batch (VERDICTS) into dynashift.change_log, in one statement."""
+def log_winners(target: Executes, rows: str = f"{VERDICTS} s") -> None:
+    """Every winner of the batch (VERDICTS) into dynashift.change_log, in one statement. `rows`:
+    the staged rows as `s` with their `_verdict` (DuckDB's batch merge joins its verdicts to the
+    staged batch, which alone keeps the seq and event id)."""
     target.execute(
-        f"INSERT INTO {META}.change_log SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_OP)},"
-        f" {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)}, {quote(STAGE_EVENT)}, {target.NOW}"
-        f" FROM {VERDICTS} WHERE _verdict = 'W'"
+        f"INSERT INTO {META}.change_log SELECT s.{TABLE}, s.{quote(DIST_KEY)}, s.{quote(STAGE_OP)},"
+        f" s.{quote(STAGE_VERSION)}, s.{quote(STAGE_SEQ)}, s.{quote(STAGE_EVENT)}, {target.NOW}"
+        f" FROM {rows} WHERE _verdict = 'W'"
     )
