@@ -170,6 +170,18 @@ class _SeesThreads:
         return getattr(self._con, name)
 
 
+def _on_one_thread(uri: str, columns: str):
+    """An open DuckDB target writing on 1 thread as on a 2-core machine whose DuckDB counted 3,
+    with an empty table main.t of `columns`."""
+    target = make_target(uri)
+    target.open()
+    target.threads, target._threads = 1, 3
+    target.con.execute("SET threads = 1")
+    with target.transaction():
+        target.execute(f"CREATE TABLE main.t ({columns})")
+    return target
+
+
 @pytest.mark.parametrize("query, at_commit", [("", [3, 1]), ("?threads=1", [1, 1])])
 def test_a_checkpoint_at_commit_runs_on_duckdbs_own_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            query: str, at_commit: list[int]) -> None:
@@ -179,13 +191,8 @@ def test_a_checkpoint_at_commit_runs_on_duckdbs_own_threads(tmp_path: Path, monk
     monkeypatch.setattr(DuckDBTarget, "CHECKPOINT_AT_COMMIT_BYTES", 64 * 1024)
     big = pa.table({"k": pa.array(range(10_000), pa.int64()), "v": pa.array(["x" * 20] * 10_000)})
     path = tmp_path / "t.duckdb"
-    target = make_target(f"duckdb:///{path}{query}")
-    target.open()
+    target = _on_one_thread(f"duckdb:///{path}{query}", "k BIGINT, v VARCHAR")
     try:
-        target.threads, target._threads = 1, 3  # as on a 2-core machine whose DuckDB counted 3
-        target.con.execute("SET threads = 1")
-        with target.transaction():
-            target.execute("CREATE TABLE main.t (k BIGINT, v VARCHAR)")
         seen = target.con = _SeesThreads(target.con)
         with target.transaction():
             staged = target.stage_rows("_big", big)
@@ -215,13 +222,8 @@ def test_a_table_stage_of_a_row_group_is_inserted_on_duckdbs_own_threads(tmp_pat
     writing count (1) again; a smaller stage keeps 1. The rows are the stage's either way."""
     from dynashift.model import TableStage
 
-    target = make_target(f"duckdb:///{tmp_path / 't.duckdb'}")
-    target.open()
+    target = _on_one_thread(f"duckdb:///{tmp_path / 't.duckdb'}", "k BIGINT")
     try:
-        target.threads, target._threads = 1, 3  # as on a 2-core machine whose DuckDB counted 3
-        target.con.execute("SET threads = 1")
-        with target.transaction():
-            target.execute("CREATE TABLE main.t (k BIGINT)")
         data = pa.table({"k": pa.array(range(rows), pa.int64())})
         for rolled_back in (True, False):
             with contextlib.suppress(_Abort), target.transaction():
