@@ -19,7 +19,6 @@ import orjson
 import pyarrow as pa
 
 from ..errors import ConfigError, DataTargetError, TargetError, first_line
-from ..model import TableStage
 from ..schema import Naming
 from .base import Nesting, SqlTarget
 from .duckdb_merge import DuckDBMerge
@@ -122,18 +121,18 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # the transaction appended at least a row group to it; fewer are appended to the table again,
     # row by row, then compressed by the checkpoint (LocalStorage::Flush). A wide stream's batch
     # gives each table ~11,000 rows: with 8,192 a full row group is written to the file during
-    # the INSERT, compressed (optimistic write), and the commit moves it over (`stage` below).
+    # the INSERT, compressed (optimistic write), and the commit moves it over.
     ROW_GROUP_SIZE = 8_192
     # DuckDB runs a statement on `threads` threads (default: one per core). A run already keeps
     # two busy: the main thread decoding the next batch and the one applying this one; DuckDB's
     # second thread only contended with them (wide 1M on 2 cores, 3 runs each, loaded: 88.5-90.1 s
     # and 48-54 CPU-s with 1 thread, 87.5-114 s and 51-58 CPU-s with 2). One fewer than the cores
-    # while writing (`threads_of`: 1 on 2 cores, 7 on 8; `?threads=N` in the URI sets it); its
-    # own count again at close, when the closing checkpoint has the cores to itself, and for a
-    # COMMIT that checkpoints (CHECKPOINT_AT_COMMIT_BYTES) or a transaction from a table stage of a
-    # row group on (`stage`): it compresses each new row group on
-    # a worker thread of its own, and by then the main thread has mostly read the next batch
-    # and waits for this commit (wide 1M: 1.3 CPU-s of applying per batch, 0.65 of reading).
+    # while writing (`threads_of`: 1 on 2 cores, 7 on 8; `?threads=N` in the URI sets it), the
+    # whole run long: also for a COMMIT that checkpoints and for an INSERT of full row groups. On
+    # DuckDB's own count there, its worker compressed the row groups mostly while the applying
+    # thread waited for it (both running at once 6-8% of the run), so the apply took as long and
+    # cost more (wide 1M: +2.4 CPU-s, +14 MiB peak). Its own count again at close, when the
+    # closing checkpoint has the cores to itself.
     # ref: https://duckdb.org/docs/configuration/overview (threads)
     # A checkpoint also vacuums: it rewrites the row groups of every table written since the last
     # checkpoint that lost rows to deletes, and a stream deletes rows (replaced rows, replaced
@@ -158,11 +157,9 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         self.path = path_from_uri(uri)
         self.memory_limit = memory_limit_of(uri, self.MEMORY_LIMIT)
         self.threads = threads_of(uri)
-        self._uri_threads = "threads" in uri_options(uri)  # the URI's count holds for checkpoints too
         self.con: duckdb.DuckDBPyConnection | None = None
         self._tx = Nesting()
         self._threads: int | None = None  # DuckDB's own thread count, while a run uses self.threads
-        self._on_own = False  # DuckDB is on _threads now (`_own_threads`)
         # checkpoints' worth of data (CHECKPOINT_THRESHOLD each) since the last checkpoint that
         # vacuumed; None: DuckDB's way. _vacuuming: whether the next checkpoint will.
         self._unvacuumed: float | None = None
@@ -208,23 +205,6 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             self._vacuum(self.VACUUM_TASKS if vacuums else 0)
             self._vacuuming = vacuums
 
-    def _own_threads(self, own: bool) -> None:
-        """DuckDB's own thread count (`own`) or the run's `threads` again; unchanged where the URI
-        set `threads`. DuckDB's own for a checkpoint at commit (its row groups are compressed in
-        parallel) and for the INSERTs of a table's full row groups (`stage`)."""
-        if own != self._on_own and self._threads is not None and self._threads > self.threads and not self._uri_threads:
-            self.con.execute(f"SET threads = {int(self._threads if own else self.threads)}")
-            self._on_own = own
-
-    def stage(self, stage: TableStage) -> str:
-        """A table's rows, staged; from a table with a row group's worth (ROW_GROUP_SIZE) to the
-        commit, DuckDB runs on its own thread count: its INSERT writes each full row group to the
-        file, compressed, where a checkpoint at commit would have compressed it on those threads
-        (CHECKPOINT_AT_COMMIT_BYTES), and the commit has little left to do."""
-        if stage.data.num_rows >= self.ROW_GROUP_SIZE:
-            self._own_threads(True)
-        return super().stage(stage)
-
     def _wal_bytes(self) -> int:
         try:
             return os.stat(self.path + ".wal").st_size
@@ -250,17 +230,12 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         if large:
             with contextlib.suppress(duckdb.Error):  # refused in an aborted transaction: COMMIT ends it as before
                 self.con.execute("SET checkpoint_threshold = '0B'")
-                self._own_threads(True)
             try:
                 self.con.execute("COMMIT")
             finally:
                 self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
-                self._own_threads(False)
         else:
-            try:
-                self.con.execute("COMMIT")
-            finally:
-                self._own_threads(False)
+            self.con.execute("COMMIT")
         if self._unvacuumed is None:
             return
         after = self._wal_bytes()
@@ -359,8 +334,6 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     def _rollback(self) -> None:
         with contextlib.suppress(duckdb.Error):
             self.con.execute("ROLLBACK")
-        with contextlib.suppress(duckdb.Error):
-            self._own_threads(False)
 
     def stage_rows(self, name: str, data: pa.Table) -> str:
         self._staged_bytes += data.nbytes
