@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 from support.snapshots import duckdb_snapshot
 
@@ -92,3 +93,23 @@ def test_the_verdicts_leave_seq_and_event_id_in_the_staged_batch(stream, tmp_pat
     _run(tmp_path / "r.duckdb", stream, batch_size=500)
     assert columns and not any(c & {STAGE_SEQ, STAGE_EVENT} for c in columns), columns[:1]
     assert sum(moved) > 0  # redeliveries that move their versions row to a later seq were judged here
+
+
+def test_versions_keys_seqs_and_event_ids_are_stored_uncompressed(stream, tmp_path: Path) -> None:
+    """dynashift.versions' dist_key, seq and event_id are written uncompressed (DuckDBTarget.RAW),
+    through the batches' INSERTs, the checkpoints at commit and the vacuums; its other columns
+    keep DuckDB's choice. The tables stay the per-table merge's (the first test); here they also
+    equal a file whose versions table compresses everything."""
+    db = tmp_path / "r.duckdb"
+    _run(db, stream, batch_size=10_000)
+    with duckdb.connect(str(db), read_only=True) as con:
+        kinds = con.execute("SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('dynashift.versions')"
+                            " WHERE segment_type <> 'VALIDITY' GROUP BY ALL").fetchall()
+    kinds = {name: set(kind) for name, kind in kinds}
+    assert {name for name, kind in kinds.items() if kind == {"Uncompressed"}} == {"dist_key", "seq", "event_id"}, kinds
+    assert kinds["table_name"] != {"Uncompressed"}
+    plain = tmp_path / "plain.duckdb"
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(DuckDBTarget, "RAW", "")
+        _run(plain, stream, batch_size=10_000)
+    assert _snapshot(db) == _snapshot(plain)

@@ -151,6 +151,14 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # checkpoint at commit counts at least as its tables' share of NEW_ROW_GROUPS_PER_VACUUM
     # (6 wide tables: about what their bytes count; 40 tables: a vacuum every third batch).
     NEW_ROW_GROUPS_PER_VACUUM = 128
+    # dynashift.versions' keys, seqs and event ids are written uncompressed (metadata.py RAW): each
+    # batch writes a versions row anew for every key it changes, and DuckDB's analysis of those
+    # long, unique strings (DICT_FSST, which seldom gains there) was most of that INSERT: 70,000
+    # versions rows, one thread, 0.075-0.080 -> 0.028-0.033 CPU-s. Judging scans dist_key whole
+    # each batch: faster uncompressed (140,000 rows: 0.0036 -> 0.0020 CPU-s). A file made before
+    # keeps its versions table as it was.
+    # ref: https://github.com/duckdb/duckdb/blob/main/test/sql/create/create_table_compression.test (USING COMPRESSION)
+    RAW = " USING COMPRESSION uncompressed"
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
