@@ -114,8 +114,7 @@ def _write_versions(t: DuckDBTarget, replaces: bool) -> None:
     written = f"({won} OR (_verdict = 'D' AND {seq} > _old_seq))"
     values = values_version_sql()
     if replaces:
-        t.execute(f"DELETE FROM {META}.versions USING {VERDICTS} w WHERE {META}.versions.rowid = w._vrow"
-                  f" AND (w.{won} OR (w._verdict = 'D' AND w.{seq} > w._old_seq))")
+        t.execute(f"DELETE FROM {META}.versions WHERE rowid IN (SELECT _vrow FROM {VERDICTS} WHERE {written})")
     t.execute(
         f"INSERT INTO {META}.versions (table_name, dist_key, version_us, seq, event_id, deleted, written_at,"
         f" values_version_us, values_seq) SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_VERSION)}, {seq},"
