@@ -54,25 +54,35 @@ impl Hasher for FxHasher {
 pub type FxHashSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 pub type FxHashMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// A hash of a byte string for StrSet: Fx rounds over its 8-byte words, the last one padded
-/// with zeros, seeded with its length; its high bits are the well-mixed ones.
+/// A hash of a byte string for StrSet: Fx rounds over its 8-byte words, the last one the
+/// string's last eight bytes (overlapping the one before), seeded with its length; shorter
+/// strings as one word of two overlapping 4-byte halves (or their 1-3 bytes). No loop over
+/// bytes: the names hashed for every record are mostly 4-16 bytes. Its high bits are the
+/// well-mixed ones.
 #[inline]
 pub fn hash_bytes(b: &[u8]) -> u64 {
-    let mut h = FxHasher { hash: b.len() as u64 };
-    let mut words = b.chunks_exact(8);
-    for w in &mut words {
-        h.add(u64::from_le_bytes(w.try_into().unwrap()));
-    }
-    let tail = words.remainder();
-    if !tail.is_empty() {
-        h.add(tail.iter().rev().fold(0u64, |x, &c| (x << 8) | c as u64));
+    let n = b.len();
+    let mut h = FxHasher { hash: n as u64 };
+    let word = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let half = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as u64;
+    if n >= 8 {
+        let mut at = 0;
+        while at + 8 < n {
+            h.add(word(at));
+            at += 8;
+        }
+        h.add(word(n - 8));
+    } else if n >= 4 {
+        h.add(half(0) << 32 | half(n - 4));
+    } else if n > 0 {
+        h.add(b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16);
     }
     h.hash
 }
 
 /// Two byte strings equal, compared a word at a time (most are a few bytes: no call to memcmp).
 #[inline]
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
@@ -99,19 +109,24 @@ pub struct StrSet {
 impl StrSet {
     #[inline]
     pub fn contains(&self, s: &str) -> bool {
+        self.find_hashed(hash_bytes(s.as_bytes()), s.as_bytes()).is_some()
+    }
+
+    /// The place of `s` (whose hash_bytes is `h`) in the order names were added, if held.
+    #[inline]
+    pub fn find_hashed(&self, h: u64, s: &[u8]) -> Option<usize> {
         if self.slots.is_empty() {
-            return false;
+            return None;
         }
-        let h = hash_bytes(s.as_bytes());
         let mask = self.slots.len() - 1;
         let mut i = (h >> 40) as usize & mask;
         loop {
             match self.slots[i] {
-                0 => return false,
+                0 => return None,
                 k => {
                     let k = k as usize - 1;
-                    if self.hashes[k] == h && same(self.names[k].as_bytes(), s.as_bytes()) {
-                        return true;
+                    if self.hashes[k] == h && same(self.names[k].as_bytes(), s) {
+                        return Some(k);
                     }
                 }
             }
@@ -119,11 +134,23 @@ impl StrSet {
         }
     }
 
+    /// The hash of the `k`th name added.
+    #[inline]
+    pub fn hash_at(&self, k: usize) -> u64 {
+        self.hashes[k]
+    }
+
     /// Adds `s`; whether it was new.
     pub fn insert(&mut self, s: &str) -> bool {
         if self.contains(s) {
             return false;
         }
+        self.add_new(hash_bytes(s.as_bytes()), s);
+        true
+    }
+
+    /// Adds `s` (hash `h`), known not to be held: its place is the number of names before it.
+    pub fn add_new(&mut self, h: u64, s: &str) {
         if (self.names.len() + 1) * 2 > self.slots.len() {
             let size = (self.slots.len() * 2).max(64);
             self.slots = vec![0; size];
@@ -131,11 +158,9 @@ impl StrSet {
                 Self::place(&mut self.slots, h, k);
             }
         }
-        let h = hash_bytes(s.as_bytes());
         self.hashes.push(h);
         self.names.push(s.into());
         Self::place(&mut self.slots, h, self.names.len() - 1);
-        true
     }
 
     fn place(slots: &mut [u32], h: u64, k: usize) {

@@ -443,8 +443,8 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 #[inline(always)]
-fn literal_at(b: &[u8], i: usize, word: &[u8]) -> R<usize> {
-    if b.get(i..i + word.len()) == Some(word) { Ok(i + word.len()) } else { Err(Defer) }
+fn literal_at<const N: usize>(b: &[u8], i: usize, word: &[u8; N]) -> R<usize> {
+    lit_at(b, i, word).ok_or(Defer)
 }
 
 /// A member's name and its colon from `i`: the index of its value (whitespace skipped).
@@ -597,8 +597,9 @@ pub fn scan_number(b: &[u8], mut i: usize) -> Option<usize> {
 
 /// The index of the first quote, backslash or control character in `b` (or its length):
 /// sixteen bytes at a time with SSE2 (every x86-64 has it), eight with a has-zero-byte trick
-/// elsewhere, then byte by byte.
-#[inline]
+/// elsewhere, then byte by byte. Always inlined: most strings are shorter than sixteen bytes,
+/// and a call (with its constants set up again) cost about as much as the scan.
+#[inline(always)]
 pub fn find_special(b: &[u8]) -> usize {
     let mut i = 0;
     #[cfg(target_arch = "x86_64")]
@@ -653,14 +654,20 @@ fn typed_scalar(b: &[u8], i: usize) -> Option<usize> {
         let end = scan_string(b, i + 5).ok()?;
         return (b.get(end) == Some(&b'}')).then_some(end + 1);
     }
-    // NULL and BOOL (their third byte tells them from the containers, which come next)
-    let rest = &b[i..];
-    let lits: &[&[u8]] = match head >> 16 & 0xFF {
-        0x4E => &[b"{\"NULL\":true}"],
-        0x42 => &[b"{\"BOOL\":true}", b"{\"BOOL\":false}"],
-        _ => return None,
-    };
-    lits.iter().find(|lit| rest.starts_with(lit)).map(|lit| i + lit.len())
+    // NULL and BOOL (their third byte tells them from the containers, which come next), compared
+    // as fixed-size arrays (a slice compare of a length known only at run time calls memcmp)
+    match head >> 16 & 0xFF {
+        0x4E => lit_at(b, i, b"{\"NULL\":true}"),
+        0x42 => lit_at(b, i, b"{\"BOOL\":true}").or_else(|| lit_at(b, i, b"{\"BOOL\":false}")),
+        _ => None,
+    }
+}
+
+/// The index after `lit` when `b` holds it at `i`.
+#[inline(always)]
+fn lit_at<const N: usize>(b: &[u8], i: usize, lit: &[u8; N]) -> Option<usize> {
+    let here: &[u8; N] = b.get(i..i + N)?.try_into().ok()?;
+    (here == lit).then_some(i + N)
 }
 
 /// A DynamoDB typed container `{"M":` or `{"L":` (or SS, NS, BS) without whitespace at `i`: the

@@ -4,6 +4,7 @@
 //! on every record this one accepts, and tests check it on generated and real records.
 
 mod copy_binary;
+mod decimal;
 mod decoder;
 mod envelope;
 mod export;

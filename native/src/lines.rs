@@ -675,6 +675,7 @@ impl LineBatch {
                 let shares = parallel(n, parts, |r| {
                     // a chunk of winners at a time: their bodies are read back, rendered, let go
                     let mut out = if typed { rendering::Renderer::typed() } else { rendering::Renderer::default() };
+                    out.expect(r.len());
                     let mut scratch = Vec::new();
                     for ws in t.winners[r].chunks(READ_ROWS) {
                         let slices = me.bodies(ws, &mut scratch)?;

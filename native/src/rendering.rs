@@ -9,7 +9,8 @@ use crate::envelope::is_json_number;
 use crate::json::{escape_into, Defer, P, R};
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use crate::fxhash::FxHashMap;
+use crate::fxhash::{hash_bytes, same, StrSet};
+use crate::decimal::DecAt;
 use crate::typing::Typing;
 
 pub const TAGS: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
@@ -67,7 +68,7 @@ const NONE: usize = usize::MAX;
 #[derive(Default)]
 struct Columns {
     columns: Vec<Column>,
-    index: FxHashMap<String, usize>,
+    index: StrSet, // the columns' names, in the order of `columns`
     first: Option<usize>, // the column of the last row's first attribute
     prev: usize,          // the previous attribute's column in this row (NONE at a row's start)
     typed: bool,          // columns keep typed mode's per-row facts (Typing)
@@ -83,16 +84,20 @@ impl Columns {
     #[inline]
     fn find(&mut self, attr: &str) -> usize {
         let hint = if self.prev == NONE { self.first.unwrap_or(NONE) } else { self.columns[self.prev].next };
-        let at = match self.columns.get(hint) {
-            Some(c) if c.name == attr => hint,
-            _ => match self.index.get(attr) {
-                Some(&i) => i,
+        // the name hashed once: it settles the hint (which misses on most attributes of tables
+        // whose rows hold varied subsets of them, wide items) with a compare of words
+        let h = hash_bytes(attr.as_bytes());
+        let at = if hint < self.columns.len() && self.index.hash_at(hint) == h && same(self.columns[hint].name.as_bytes(), attr.as_bytes()) {
+            hint
+        } else {
+            match self.index.find_hashed(h, attr.as_bytes()) {
+                Some(i) => i,
                 None => {
                     self.columns.push(Column::new(attr.to_string(), self.typed));
-                    self.index.insert(attr.to_string(), self.columns.len() - 1);
+                    self.index.add_new(h, attr);
                     self.columns.len() - 1
                 }
-            },
+            }
         };
         if self.prev == NONE {
             self.first = Some(at);
@@ -103,6 +108,27 @@ impl Columns {
         at
     }
 }
+
+impl Columns {
+    /// Room reserved in every column for `total` rows, its text at the length per row of the
+    /// `done` rows so far (+1/8): a share's columns then grow once, not by doubling (each
+    /// doubling a copy of the column: ~5% of a wide render's samples went to realloc's copies).
+    fn reserve(&mut self, done: usize, total: usize) {
+        if done == 0 || total <= done {
+            return;
+        }
+        for c in self.columns.iter_mut() {
+            let per_row = c.data.len() / done + 1;
+            let want = per_row * total + per_row * total / 8;
+            c.data.reserve(want.saturating_sub(c.data.len()));
+            c.offsets.reserve((4 * (total + 1)).saturating_sub(c.offsets.len()));
+            c.validity.reserve((total / 8 + 1).saturating_sub(c.validity.len()));
+        }
+    }
+}
+
+/// Rows rendered before the columns' room for the rest is reserved (Columns::reserve).
+const SAMPLE_ROWS: usize = 256;
 
 pub struct Rendered {
     pub rows: usize,
@@ -116,6 +142,9 @@ pub struct Rendered {
 struct Scratch<'a> {
     members: Vec<(Cow<'a, str>, usize, usize)>,
     tmp: Vec<u8>,
+    items: Vec<Cow<'a, str>>,  // a set's members (sets hold no sets: one at a time)
+    digits: Vec<u8>,           // an NS set's numbers' significant digits (DecAt)
+    numbers: Vec<(DecAt, usize)>, // an NS set's distinct numbers, each with its first item
 }
 
 /// Which image of each row: 0 NewImage, 1 OldImage, 2 Keys.
@@ -123,6 +152,9 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
     let mut columns = Columns::default();
     let mut sc = Scratch::default();
     for (row, (&line, &w)) in lines.iter().zip(which).enumerate() {
+        if row == SAMPLE_ROWS {
+            columns.reserve(row, lines.len());
+        }
         columns.start_row();
         at_image(line, w, |p| p.object(|p, attr| attribute(p, attr, row, &mut columns, &mut sc)))?;
     }
@@ -135,6 +167,7 @@ pub fn render_rows(lines: &[&[u8]], which: &[u8]) -> R<Rendered> {
 pub struct Renderer {
     columns: Columns,
     rows: usize,
+    expect: usize, // the rows `add` will be given in all (0: not known)
 }
 
 impl Renderer {
@@ -148,7 +181,15 @@ impl Renderer {
     /// The next rows: where `whole[i]`, `rows[i]` is a whole record (its image `which[i]`: 0
     /// NewImage, 1 OldImage, 2 Keys); elsewhere the image object itself, cut from a record that
     /// envelope::decode accepted whole (so its record needs no second look: file lines).
+    /// Says how many rows `add` will be given in all, so that the columns grow once (Columns::reserve).
+    pub fn expect(&mut self, rows: usize) {
+        self.expect = rows;
+    }
+
     pub fn add(&mut self, rows: &[&[u8]], whole: &[bool], which: &[u8]) -> R<()> {
+        if self.rows >= SAMPLE_ROWS && self.rows < SAMPLE_ROWS + rows.len().max(1) && self.expect > self.rows {
+            self.columns.reserve(self.rows, self.expect); // once: the first chunk past SAMPLE_ROWS
+        }
         let columns = &mut self.columns;
         let mut sc = Scratch::default();
         for ((&bytes, &w), &which) in rows.iter().zip(whole).zip(which) {
@@ -475,7 +516,9 @@ fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usiz
             out.push(b']');
         }
         7 | 9 => {
-            let mut items = strings(p)?;
+            sc.items.clear();
+            strings(p, &mut sc.items)?;
+            let items = &mut sc.items;
             items.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             items.dedup();
             out.push(b'[');
@@ -483,30 +526,38 @@ fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usiz
                 if i > 0 {
                     out.push(b',');
                 }
-                quote_into(out, &s);
+                quote_into(out, s);
             }
             out.push(b']');
         }
         _ => {
-            // NS: de-duplicated by value (the first text of a value kept), sorted numerically
-            let items = strings(p)?;
-            let mut kept: Vec<(Dec, Cow<str>)> = Vec::with_capacity(items.len());
-            for s in items {
+            // NS: de-duplicated by value (the first text of a value kept), sorted numerically;
+            // the numbers' digits in one buffer kept from set to set (no allocation per number)
+            sc.items.clear();
+            strings(p, &mut sc.items)?;
+            let (items, digits, kept) = (&sc.items, &mut sc.digits, &mut sc.numbers);
+            digits.clear();
+            kept.clear();
+            for (k, s) in items.iter().enumerate() {
                 if !is_json_number(s.as_bytes()) {
                     return Err(Defer);
                 }
-                let d = Dec::parse(s.as_bytes()).ok_or(Defer)?;
-                if !kept.iter().any(|(k, _)| k.cmp(&d) == Ordering::Equal) {
-                    kept.push((d, s));
+                let mark = digits.len();
+                let d = DecAt::parse(s.as_bytes(), digits).ok_or(Defer)?;
+                if kept.iter().any(|(x, _)| x.cmp(&d, digits) == Ordering::Equal) {
+                    digits.truncate(mark);
+                } else {
+                    kept.push((d, k));
                 }
             }
-            kept.sort_by(|a, b| a.0.cmp(&b.0));
+            let digits: &[u8] = digits;
+            kept.sort_by(|a, b| a.0.cmp(&b.0, digits));
             out.push(b'[');
-            for (i, (_, s)) in kept.iter().enumerate() {
+            for (i, &(_, k)) in kept.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                out.extend_from_slice(s.as_bytes());
+                out.extend_from_slice(items[k].as_bytes());
             }
             out.push(b']');
         }
@@ -518,12 +569,12 @@ fn value<'a>(p: &mut P<'a>, out: &mut Vec<u8>, sc: &mut Scratch<'a>, depth: usiz
     Ok((t, valid))
 }
 
-fn strings<'a>(p: &mut P<'a>) -> R<Vec<Cow<'a, str>>> {
+/// A set's strings, pushed on `items`.
+fn strings<'a>(p: &mut P<'a>, items: &mut Vec<Cow<'a, str>>) -> R<()> {
     p.expect(b'[')?;
-    let mut items = Vec::new();
     if p.peek()? == b']' {
         p.i += 1;
-        return Ok(items);
+        return Ok(());
     }
     loop {
         if p.peek()? != b'"' {
@@ -534,83 +585,9 @@ fn strings<'a>(p: &mut P<'a>) -> R<Vec<Cow<'a, str>>> {
             b',' => p.i += 1,
             b']' => {
                 p.i += 1;
-                return Ok(items);
+                return Ok(());
             }
             _ => return Err(Defer),
         }
-    }
-}
-
-/// A JSON number's exact value: sign, significant digits (no leading/trailing zeros) and the
-/// exponent of the last digit. Zero is (false, "", 0).
-pub struct Dec {
-    neg: bool,
-    digits: Vec<u8>,
-    exp: i64,
-}
-
-impl Dec {
-    pub fn parse(s: &[u8]) -> Option<Dec> {
-        let mut i = 0;
-        let neg = s.first() == Some(&b'-');
-        if neg {
-            i += 1;
-        }
-        let mut digits = Vec::new();
-        let mut exp: i64 = 0;
-        while i < s.len() && s[i].is_ascii_digit() {
-            digits.push(s[i]);
-            i += 1;
-        }
-        if i < s.len() && s[i] == b'.' {
-            i += 1;
-            while i < s.len() && s[i].is_ascii_digit() {
-                digits.push(s[i]);
-                exp -= 1;
-                i += 1;
-            }
-        }
-        if i < s.len() && (s[i] == b'e' || s[i] == b'E') {
-            let rest = std::str::from_utf8(&s[i + 1..]).ok()?;
-            let rest = rest.strip_prefix('+').unwrap_or(rest);
-            if rest.trim_start_matches('-').len() > 15 {
-                return None;
-            }
-            exp += rest.parse::<i64>().ok()?;
-        }
-        let lead = digits.iter().take_while(|&&c| c == b'0').count();
-        digits.drain(..lead);
-        while digits.last() == Some(&b'0') {
-            digits.pop();
-            exp += 1;
-        }
-        if digits.is_empty() {
-            return Some(Dec { neg: false, digits, exp: 0 });
-        }
-        Some(Dec { neg, digits, exp })
-    }
-
-    /// (negative, significant digits as ASCII, exponent of the last digit); zero has no digits.
-    pub fn parts(&self) -> (bool, &[u8], i64) {
-        (self.neg, &self.digits, self.exp)
-    }
-
-    fn magnitude(&self, other: &Dec) -> Ordering {
-        // position of the leading digit decides first, then the digits themselves
-        let a = self.exp + self.digits.len() as i64;
-        let b = other.exp + other.digits.len() as i64;
-        a.cmp(&b).then_with(|| self.digits.cmp(&other.digits))
-    }
-
-    pub fn cmp(&self, other: &Dec) -> Ordering {
-        let zero_a = self.digits.is_empty();
-        let zero_b = other.digits.is_empty();
-        let sign = |z: bool, n: bool| if z { 0 } else if n { -1 } else { 1 };
-        let (sa, sb) = (sign(zero_a, self.neg), sign(zero_b, other.neg));
-        if sa != sb || sa == 0 {
-            return sa.cmp(&sb);
-        }
-        let m = self.magnitude(other);
-        if sa < 0 { m.reverse() } else { m }
     }
 }

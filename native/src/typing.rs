@@ -2,7 +2,7 @@
 //! row's type tag, and for a number the (integer digits, scale) it needs and its plain text, as
 //! typing_mode.number_needs computes them, so that typing and staging need no Python object per value.
 
-use crate::rendering::Dec;
+use crate::decimal::Dec;
 
 pub const ABSENT: u8 = 255; // a row without the attribute
 const MAX_DIGITS: i64 = 38;
