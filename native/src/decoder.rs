@@ -10,7 +10,6 @@ use crate::fxhash::{FxHashMap, StrSet};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
-use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Decodes change-record lines; remembers each table's attribute names so that a change carries
@@ -62,7 +61,7 @@ pub(crate) fn strip(b: &[u8]) -> &[u8] {
 /// hashing each name (hashing them was 5% of the instructions of reading a file).
 #[derive(Default)]
 pub(crate) struct Known {
-    sets: HashMap<String, StrSet>,
+    sets: FxHashMap<String, StrSet>, // looked up for every record: Fx, not SipHash
     recent: Vec<Recent>,
 }
 
