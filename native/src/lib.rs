@@ -8,6 +8,7 @@ mod decimal;
 mod decoder;
 mod envelope;
 mod export;
+mod export_reader;
 mod fxhash;
 mod json;
 mod lines;
@@ -115,14 +116,16 @@ fn dynashift_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("VERSION", env!("CARGO_PKG_VERSION"))?;
     // The interface engine_choice.py speaks (its NATIVE_API): raise both when it changes, so a
     // build left from another version of dynashift is not used.
-    m.add("API", 7)?;
+    m.add("API", 8)?;
     m.add_class::<Buf>()?;
     m.add_class::<decoder::Decoder>()?;
     m.add_function(wrap_pyfunction!(render, m)?)?;
     m.add_function(wrap_pyfunction!(winners::render_winners, m)?)?;
     m.add_function(wrap_pyfunction!(export_keys, m)?)?;
     m.add_function(wrap_pyfunction!(copy_binary::copy_rows, m)?)?;
-    m.add_class::<export::ExportReader>()?;
+    m.add_class::<export_reader::ExportReader>()?;
+    m.add_class::<export_reader::BlockPool>()?;
+    m.add_class::<export::KeySet>()?;
     m.add_class::<export::ExportLines>()?;
     m.add_class::<lines::LineFile>()?;
     m.add_class::<lines::LineBatch>()?;

@@ -300,6 +300,9 @@ pub fn render_items(lines: &[&[u8]], key_names: &[String]) -> R<(Rendered, Vec<S
     let mut dist_keys: Vec<String> = Vec::with_capacity(lines.len());
     let mut found: Vec<Option<(&'static str, String)>> = vec![None; key_names.len()];
     for (row, line) in lines.iter().enumerate() {
+        if row == SAMPLE_ROWS {
+            columns.reserve(row, lines.len()); // (as render_rows: realloc's copies were ~4% of a chunk's render)
+        }
         let line: &[u8] = line;
         if !crate::json::is_utf8(line) || !line.starts_with(b"{\"Item\":") || line.last() != Some(&b'}') {
             return Err(Defer);

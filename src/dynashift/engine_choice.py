@@ -16,7 +16,7 @@ ENV = "DYNASHIFT_ENGINE"
 # The native engine's interface this code speaks: native/src/lib.rs exports the same number as
 # API. A build from another version of dynashift (pulled, not rebuilt) is not used: it would lack
 # or misread functions. Raise both together whenever their interface changes.
-NATIVE_API = 7
+NATIVE_API = 8
 
 try:  # the optional native engine
     import dynashift_native as _native

@@ -23,7 +23,6 @@ from typing import IO, Callable, ContextManager, Iterator
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..errors import SourceError
 from ..planning.blocks import BlockBatch, RenderedBlock
@@ -73,12 +72,14 @@ class NativeLoad:
         self.step = CHUNK
         self._native = native_engine()
         self.chunk = None  # the ExportLines of the chunk being read (it may span data files)
+        self.pool = self._native.BlockPool()  # decompressed blocks' buffers, reused by every file's reader
         self._new()
 
     def _new(self) -> None:
         self.batch = SourceBatch()
         self.files: list[_File] = []
         self.outs: list[tuple] = []  # each chunk's scan_render answer
+        self.seen = self._native.KeySet()  # the keys of the batch's chunks rendered so far
         self.whole = False  # the batch needs its lines whole (read again at the cut)
         self.keeping = self.keep  # this batch keeps its lines whole (`keep` when it began)
 
@@ -86,7 +87,7 @@ class NativeLoad:
                   version: int, decode: Decode, reopen: Callable[[], ContextManager[IO[bytes]]]
                   ) -> Iterator[SourceBatch]:
         """A full export's data file from line `done` on: the batches it completes."""
-        reader = self._native.ExportReader(fh, gzip, done)
+        reader = self._native.ExportReader(fh, gzip, done, self.pool)
         try:
             while True:
                 f = _File(key, table, key_names, decode, version, reopen, gzip, done)
@@ -130,7 +131,7 @@ class NativeLoad:
         if self.batch.changes or any(f.table != files[0].table or f.key_names != files[0].key_names for f in files):
             self.whole = True
             return
-        out = chunk.scan_render(1)
+        out = chunk.scan_render(1, self.seen)  # None too when a key was met in an earlier chunk
         if out is None:
             self.whole = True
         else:
@@ -151,10 +152,9 @@ class NativeLoad:
             sb.changes[:0] = changes
             sb.rejected[:0] = rejected
             return sb
-        joined = None if kept is not None else _joined(outs)
-        if joined is None:  # the whole-batch path
-            return _block(sb, kept if kept is not None else self._again(files), files)
-        keys, versions, rows = joined
+        if kept is not None:  # the whole-batch path
+            return _block(sb, kept, files)
+        keys, versions, rows = _joined(outs)
         block = RenderedBlock(table=files[0].table, key_names=list(files[0].key_names), rows=rows,
                               dist_keys=keys, versions=versions)
         return BlockBatch(block, lambda: _decode(self._again(files), files)[0], sb.rejected, sb.checkpoints,
@@ -166,13 +166,12 @@ class NativeLoad:
         return _again(self._native, self.uri, files)
 
 
-def _joined(outs: list[tuple]) -> tuple | None:
-    """The chunks' scan_render answers as one batch's (dist_keys, versions, NativeRows), or None
-    when a key is met in two chunks (render decides which line wins)."""
+def _joined(outs: list[tuple]) -> tuple:
+    """The chunks' scan_render answers as one batch's (dist_keys, versions, NativeRows). Their keys
+    are distinct: a chunk with a key met in an earlier one was declined (KeySet), and the batch
+    then takes the whole-batch path."""
     count = sum(o[0] for o in outs)
     keys = pa.concat_arrays([strings_over(o[0], (o[1], o[2], None, 0)) for o in outs])
-    if pc.count_distinct(keys).as_py() != count:
-        return None
     versions = pa.concat_arrays([ints_over(o[0], (o[3], None, 0)) for o in outs])
     parts = [p for o in outs for p in o[4]]
     outs.clear()
