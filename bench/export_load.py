@@ -96,6 +96,23 @@ def _print_times(times: dict, seconds: float) -> None:
           f" {sum(v[3] for v in times.values()):7.2f}        all statements")
 
 
+def _time_applying_thread() -> list[float]:
+    """The applying thread's CPU-s per batch (pipeline._Pending._commit timed on that thread)."""
+    from dynashift import pipeline
+
+    spent: list[float] = []
+    commit = pipeline._Pending._commit
+
+    def timed(self, *a, **k):
+        own = time.thread_time()
+        try:
+            return commit(self, *a, **k)
+        finally:
+            spent.append(time.thread_time() - own)
+    pipeline._Pending._commit = timed
+    return spent
+
+
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -176,8 +193,10 @@ def main() -> None:
 
         profiler = Profiler()
         profiler.start()
-    started, cpu_started = time.perf_counter(), _cpu()
+    apply_cpu = _time_applying_thread()
+    started, cpu_started, main_started = time.perf_counter(), _cpu(), time.thread_time()
     run = replicate(config, source, target)
+    main_cpu = time.thread_time() - main_started
     (rows,) = target.query(f"SELECT count(*) FROM {target.table_ref('orders')}")[0]
     closing, closing_cpu, closing_own = time.perf_counter(), _cpu(), time.thread_time()
     target.close()  # timed too: DuckDB writes what it still holds to the file on close
@@ -188,6 +207,7 @@ def main() -> None:
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+    size = sum(p.stat().st_size for p in tmp.glob("bench.duckdb*"))
     shutil.rmtree(tmp, ignore_errors=True)
 
     from dynashift.planning.engine import engine_description
@@ -204,6 +224,10 @@ def main() -> None:
     ours = run.records_read / seconds
     print(f"items/s         {ours:,.0f} ({run.records_read / cpu:,.0f} per CPU-second)")
     print(f"input MB/s      {run.bytes_read / 1e6 / seconds:,.1f} (uncompressed)")
+    print(f"CPU-s           {cpu:.2f} process, {sum(apply_cpu):.2f} applying thread, {main_cpu:.2f} main thread,"
+          f" {cpu - sum(apply_cpu) - main_cpu:.2f} others (gzip, DuckDB's, render shares)")
+    if not args.target:
+        print(f"file            {size / 1e6:,.0f} MB")
     print(f"peak RSS        {peak_rss_mib():,.0f} MiB")
     if args.trace_sql:
         _print_times(times, seconds)

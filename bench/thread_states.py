@@ -63,6 +63,7 @@ class Sampler(threading.Thread):
         self.cpu: dict[str, float] = {}
         self.delay: dict[str, float] = {}
         self.born: dict[str, float] = {}  # first seen (threads started after the applying thread: DuckDB's)
+        self.names: dict[str, str] = {}  # each thread's name (comm) when first seen
 
     def run(self) -> None:
         me = str(threading.get_native_id())
@@ -76,7 +77,12 @@ class Sampler(threading.Thread):
                 got = _stat(tid)
                 if got is None:
                     continue
-                self.born.setdefault(tid, now)
+                if tid not in self.born:
+                    self.born[tid] = now
+                    try:
+                        self.names[tid] = open(f"/proc/self/task/{tid}/comm").read().strip()
+                    except OSError:
+                        self.names[tid] = ""
                 self.cpu[tid], self.delay[tid] = got[1], _delay(tid)
                 if got[0] == "R":
                     running.append(tid)
@@ -84,7 +90,12 @@ class Sampler(threading.Thread):
             time.sleep(0.002)
 
 
+NAMES: dict[str, str] = {}
+
+
 def kind(tid: str, main: str, duckdb: set[str]) -> str:
+    if NAMES.get(tid) == "dynashift-expor":  # a full export's gzip thread (native/src/export.rs)
+        return "gunzip"
     if tid == main:
         return "main"
     if APPLYING and tid == str(APPLYING[0]):
@@ -97,10 +108,18 @@ def main() -> None:
     ap.add_argument("--changes", type=int, default=200_000)
     ap.add_argument("--shape", default="wide")
     ap.add_argument("--target", default=None)
+    ap.add_argument("--export", type=int, default=0, metavar="ITEMS",
+                    help="a full load of bench/export_load.py's export of ITEMS items instead of a stream")
     args = ap.parse_args()
-    folder = stream_file(args.changes, 1, args.shape)
     tmp = Path(tempfile.mkdtemp(prefix="dynashift-threads-"))
-    config = Config(source=f"file://{folder}/changes-*", target=args.target or f"duckdb:///{tmp / 'bench.duckdb'}")
+    target_uri = args.target or f"duckdb:///{tmp / 'bench.duckdb'}"
+    if args.export:
+        from export_load import export_folder  # noqa: E402
+
+        config = Config(source=f"export://{export_folder(args.export, 1)}?keys=pk,sk", target=target_uri)
+    else:
+        folder = stream_file(args.changes, 1, args.shape)
+        config = Config(source=f"file://{folder}/changes-*", target=target_uri)
     target = make_target(config.target)
     target.open()
     source = make_source(config.source, config)
@@ -126,6 +145,7 @@ def main() -> None:
 
 def report(s: Sampler, records: int, wall: float, known: set[str]) -> None:
     main = str(threading.main_thread().native_id)
+    NAMES.update(s.names)
     # threads first seen after the applying thread, other than the main thread's short render
     # shares: DuckDB's workers (long-lived, or started per statement)
     start = s.born.get(str(APPLYING[0]), float("inf")) if APPLYING else float("inf")
@@ -146,7 +166,7 @@ def report(s: Sampler, records: int, wall: float, known: set[str]) -> None:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("runnable at once: " + ", ".join(f"{n}{'+' if n == 3 else ''}: {100 * hist[n] / total:.0f}%" for n in range(4)))
     print("commonest: " + "; ".join(f"{100 * v / total:.0f}% {k}" for k, v in combos.most_common(8)))
-    for k in ("apply", "duckdb", "main", "helper"):
+    for k in ("apply", "duckdb", "main", "helper", "gunzip"):
         print(f"{k:7s} {cpu[k]:6.2f} CPU-s, {delay[k]:5.2f} s waiting for a core")
 
 

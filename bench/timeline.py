@@ -67,13 +67,21 @@ def main() -> None:
     ap.add_argument("--target", default=None)
     ap.add_argument("--first", type=int, default=None,
                     help="records in the first batch only (then --batch-size or the default): a ramp, measured")
+    ap.add_argument("--export", type=int, default=0, metavar="ITEMS",
+                    help="a full load of bench/export_load.py's export of ITEMS items instead of a stream "
+                         "(helpers: the gzip thread)")
     args = ap.parse_args()
-    folder = stream_file(args.changes, 1, args.shape)
     tmp = Path(tempfile.mkdtemp(prefix="dynashift-timeline-"))
     uri = args.target or f"duckdb:///{tmp / 'bench.duckdb'}"
     size = args.first or args.batch_size
-    sized = {"batch_size": size} if size else {}
-    config = Config(source=f"file://{folder}/changes-*", target=uri, **sized)
+    if args.export:
+        from export_load import export_folder
+
+        sized = {"load_batch_size": size} if size else {}
+        config = Config(source=f"export://{export_folder(args.export, 1)}?keys=pk,sk", target=uri, **sized)
+    else:
+        sized = {"batch_size": size} if size else {}
+        config = Config(source=f"file://{stream_file(args.changes, 1, args.shape)}/changes-*", target=uri, **sized)
     target = make_target(config.target)
     target.open()
     source = make_source(config.source, config)
@@ -133,6 +141,8 @@ def main() -> None:
     print(f"serial start {first_apply:.2f} s; serial tail {seconds - last_read:.2f} s "
           f"(close {steps[-1][3] - steps[-1][2]:.2f} s)")
     print(f"critical path on two idle cores, from thread CPU-s: {critical_path(steps):.2f} s")
+    if args.export:
+        print(f"with the gzip thread sharing the cores: {shared_cores(steps):.2f} s")
 
 
 def critical_path(steps) -> float:
@@ -154,6 +164,26 @@ def critical_path(steps) -> float:
         t_apply = max(t_read, t_apply) + apply  # applied after it is read and the previous one committed
         t_read = max(t_read, t_apply - apply)  # the next read starts once this batch is handed over
     return t_apply
+
+
+def shared_cores(steps) -> float:
+    """critical_path for a full load, whose helper is the gzip thread (not render shares): batch
+    i+1's read (main + gzip) and batch i's apply share two cores, so that stretch lasts the longest
+    of the apply, the read's main thread and half of all three's CPU-s."""
+    main, reads = [], iter(helpers)
+    for thread, step, _, _, cpu in steps:
+        if step.startswith("read ") and thread == "main":
+            main.append((cpu, next(reads)))
+        elif step == "plan" and main:
+            main[-1] = (main[-1][0] + cpu, main[-1][1])
+    applies = [cpu for thread, step, _, _, cpu in steps if step == "apply"]
+    if not main or not applies:
+        return 0.0
+    total = max(main[0][0], sum(main[0]) / 2)  # the first read: nothing to apply yet
+    for i, apply in enumerate(applies):
+        own, gz = main[i + 1] if i + 1 < len(main) else (0.0, 0.0)
+        total += max(apply, own, (apply + own + gz) / 2)
+    return total
 
 
 if __name__ == "__main__":
