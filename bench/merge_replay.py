@@ -14,6 +14,10 @@ the product does, merges the stages and commits, and prints the merge's and the 
 (the thread's and the process's) and each kind of statement's. Run it from two checkouts on one
 capture to compare their SQL (the code comes from this script's own checkout). `--vacuum`: the
 commit may vacuum (a replay's first checkpoint would, as a run's first does; off by default).
+`--set SETTING=VALUE` (repeatable) SETs a DuckDB setting after the target opens; with `--against
+SETTING=VALUE` the rounds alternate between the two (old, new, old, new: the same load for both),
+e.g. `--against "disabled_compression_methods='dict_fsst'"`. Each round also prints the file's
+size after the commit.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ def _cpu() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def replay_once(folder: Path, vacuum: bool) -> dict[str, float]:
+def replay_once(folder: Path, vacuum: bool, settings: list[str] = ()) -> dict[str, float]:
     meta = json.loads((folder / "stages.json").read_text())
     stages = [TableStage(m["table"], m["columns"], ipc.open_file(str(folder / f"stage-{i}.arrow")).read_all(), m["soft"])
               for i, m in enumerate(meta["stages"])]
@@ -98,6 +102,8 @@ def replay_once(folder: Path, vacuum: bool) -> dict[str, float]:
             shutil.copy(folder / f"file.duckdb{suffix}", tmp / f"r.duckdb{suffix}")
     target = make_target(f"duckdb:///{tmp / 'r.duckdb'}")
     target.open()
+    for setting in settings:
+        target.con.execute(f"SET {setting}")
     target.created = set(meta["created"])
     if not vacuum and target._unvacuumed is not None:
         target._unvacuumed = 0.0
@@ -122,9 +128,10 @@ def replay_once(folder: Path, vacuum: bool) -> dict[str, float]:
     finally:
         type(target).execute = execute  # type: ignore[method-assign]
         target.close()
+        size = (tmp / "r.duckdb").stat().st_size / 1e6
         shutil.rmtree(tmp, ignore_errors=True)
     return {"merge (thread)": c1 - c0, "merge (process)": p1 - p0, "commit (thread)": c2 - c1,
-            "commit (process)": p2 - p1, **spent}
+            "commit (process)": p2 - p1, "file MB (after)": size, **spent}
 
 
 def main() -> None:
@@ -139,16 +146,21 @@ def main() -> None:
     rep.add_argument("folder", type=Path)
     rep.add_argument("--repeat", type=int, default=3)
     rep.add_argument("--vacuum", action="store_true")
+    rep.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE")
+    rep.add_argument("--against", action="append", default=[], metavar="SETTING=VALUE")
     args = ap.parse_args()
     if args.command == "capture":
         capture(args.batch, args.out, args.changes, args.shape)
         return
-    rounds = [replay_once(args.folder, args.vacuum) for _ in range(args.repeat)]
-    print(f"CPU-s per round ({args.repeat} rounds, load {os.getloadavg()[0]:.1f})")
-    totals = [k for k in rounds[0] if k.endswith(("(thread)", "(process)"))]
-    statements = sorted((k for k in rounds[0] if k not in totals), key=lambda k: -rounds[0][k])
-    for kind in totals + statements:
-        print(f"  {' '.join(f'{r.get(kind, 0.0):7.3f}' for r in rounds)}  {kind}")
+    arms = [args.set] + ([args.set + args.against] if args.against else [])
+    rounds = [[replay_once(args.folder, args.vacuum, arm) for arm in arms] for _ in range(args.repeat)]
+    for i, arm in enumerate(arms):
+        runs = [r[i] for r in rounds]
+        print(f"CPU-s per round ({args.repeat} rounds, load {os.getloadavg()[0]:.1f}){' with ' + ', '.join(arm) if arm else ''}")
+        totals = [k for k in runs[0] if k.endswith(("(thread)", "(process)", "(after)"))]
+        statements = sorted((k for k in runs[0] if k not in totals), key=lambda k: -runs[0][k])
+        for kind in totals + statements:
+            print(f"  {' '.join(f'{r.get(kind, 0.0):7.3f}' for r in runs)}  {kind}")
 
 
 if __name__ == "__main__":
