@@ -118,6 +118,15 @@ def replay_once(folder: Path, vacuum: bool, settings: list[str] = ()) -> dict[st
         finally:
             spent[label(sql)] += time.thread_time() - c
     type(target).execute = timed  # type: ignore[method-assign]
+    query_arrow = type(target).query_arrow
+
+    def timed_arrow(self, sql):
+        c = time.thread_time()
+        try:
+            return query_arrow(self, sql)
+        finally:
+            spent[label(sql)] += time.thread_time() - c
+    type(target).query_arrow = timed_arrow  # type: ignore[method-assign]
     try:
         c0, p0 = time.thread_time(), _cpu()
         target._begin()
@@ -127,6 +136,7 @@ def replay_once(folder: Path, vacuum: bool, settings: list[str] = ()) -> dict[st
         c2, p2 = time.thread_time(), _cpu()
     finally:
         type(target).execute = execute  # type: ignore[method-assign]
+        type(target).query_arrow = query_arrow  # type: ignore[method-assign]
         target.close()
         size = (tmp / "r.duckdb").stat().st_size / 1e6
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 # Columns of the per-batch table: (heading, kinds of statement whose CPU it adds up)
 _COLUMNS = (
     ("commit", ("COMMIT",)),
-    ("judge", ("CREATE OR REPLACE TEMP TABLE",)),
+    ("judge", ("CREATE OR REPLACE TEMP TABLE", "SELECT s._dynashift_row, CASE WHEN")),
     ("ins", ("INSERT INTO TABLE",)),
     ("del", ("DELETE FROM TABLE",)),
     ("vers", ("INSERT INTO dynashift.versions", "DELETE FROM dynashift.versions")),
@@ -88,6 +88,9 @@ class SqlTrace:
 
         cls.execute = timed(cls.execute)
         cls.query = timed(cls.query)
+        if hasattr(cls, "query_arrow"):  # DuckDB's batch merge: its verdicts come back as Arrow
+            query_arrow = cls.query_arrow
+            cls.query_arrow = timed(lambda self, sql, params=(): query_arrow(self, sql))
         cls.apply = timed_apply(cls.apply)
         if hasattr(cls, "_commit"):
             cls._commit = timed_commit(cls._commit)

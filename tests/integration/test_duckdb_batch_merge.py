@@ -13,9 +13,7 @@ import pytest
 from support.snapshots import duckdb_snapshot
 
 from dynashift import run_once
-from dynashift.schema import STAGE_EVENT, STAGE_SEQ
 from dynashift.simulate import simulate
-from dynashift.targets.batch_verdicts import VERDICTS
 from dynashift.targets.base import SqlTarget
 from dynashift.targets.duckdb import DuckDBTarget
 from dynashift.targets.duckdb_merge import DuckDBMerge
@@ -76,23 +74,39 @@ def test_a_batch_of_several_tables_takes_few_statements(stream, tmp_path: Path, 
     assert all(statements <= 6 + 2 * tables for tables, statements in per_batch), per_batch
 
 
-def test_the_verdicts_leave_seq_and_event_id_in_the_staged_batch(stream, tmp_path: Path, monkeypatch) -> None:
-    """The verdicts table (DuckDB's buffer pool) holds no staged seq or event id: those long
-    strings stay in the batch's Arrow, read by the row's place (duckdb_merge.py `_judge_batch`).
-    Redelivered keys (moved to a later seq) are among the rows, and the tables stay the per-table
-    merge's (test above)."""
-    columns: list[set[str]] = []
-    write_versions = DuckDBMerge._write_versions
+def test_the_verdicts_stay_in_arrow(stream, tmp_path: Path, monkeypatch) -> None:
+    """The batch merge makes no table of its own in DuckDB, and updates none: the verdicts come
+    back to Arrow beside the staged batch and the stages, which they filter (duckdb_merge.py
+    `_judge_batch`), and the statements that write are the versions DELETE and INSERT, and a
+    DELETE and an INSERT per table. Redelivered keys (moved to a later seq) are among the rows,
+    and the tables stay the per-table merge's (the first test)."""
+    statements: list[str] = []
+    moves: list[bool] = []
+    merging = [False]
+    execute, merge_stages, write_versions = DuckDBTarget.execute, DuckDBMerge.merge_stages, DuckDBMerge._write_versions
 
-    def seen(self, replaces):
-        columns.append({name for (name,) in self.query(f"SELECT column_name FROM (DESCRIBE {VERDICTS})")})
-        moved.append(self.query(f"SELECT count(*) FROM {VERDICTS} WHERE _verdict = 'D' AND _moved")[0][0])
-        return write_versions(self, replaces)
-    moved: list[int] = []
-    monkeypatch.setattr(DuckDBMerge, "_write_versions", seen)
+    def kept(self, sql, params=()):
+        if merging[0]:
+            statements.append(sql)
+        return execute(self, sql, params)
+
+    def merged(self, stages, log):
+        merging[0] = len({s.table for s in stages}) == len(stages)
+        try:
+            return merge_stages(self, stages, log)
+        finally:
+            merging[0] = False
+
+    def written(self, wins, replaces, moved):
+        moves.append(moved)
+        return write_versions(self, wins, replaces, moved)
+    monkeypatch.setattr(DuckDBTarget, "execute", kept)
+    monkeypatch.setattr(DuckDBMerge, "merge_stages", merged)
+    monkeypatch.setattr(DuckDBMerge, "_write_versions", written)
     _run(tmp_path / "r.duckdb", stream, batch_size=500)
-    assert columns and not any(c & {STAGE_SEQ, STAGE_EVENT} for c in columns), columns[:1]
-    assert sum(moved) > 0  # redeliveries that move their versions row to a later seq were judged here
+    kinds = {" ".join(sql.split()[:3]) for sql in statements}
+    assert statements and not {k for k in kinds if not k.startswith(("DELETE FROM", "INSERT INTO"))}, kinds
+    assert any(moves)  # redeliveries that move their versions row to a later seq were judged here
 
 
 def test_versions_keys_seqs_and_event_ids_are_stored_uncompressed(stream, tmp_path: Path) -> None:

@@ -332,6 +332,16 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         except duckdb.Error as exc:
             raise map_error(exc) from None
 
+    def query_arrow(self, sql: str) -> pa.Table:
+        """A query's rows as Arrow (the batch merge's verdicts: tens of thousands of rows, which
+        Python tuples would make slow). `to_arrow_table` from DuckDB 1.4, `fetch_arrow_table` before."""
+        try:
+            rel = self.con.sql(sql)
+            fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
+            return fetch()
+        except duckdb.Error as exc:
+            raise map_error(exc) from None
+
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         return self._tx.enter(
             self._begin,

@@ -23,7 +23,7 @@ from ..errors import TargetError
 from ..model import SOFT_DELETE, UPSERT, TableStage
 from ..schema import DIST_KEY, STAGE_EVENT, STAGE_OP, STAGE_SEQ, STAGE_VERSION
 from .batch_keys import batch_keys, table_names
-from .batch_verdicts import TABLE, VERDICTS, log_winners, table_counts
+from .batch_verdicts import TABLE, log_winners, table_counts
 from .duckdb_soft_merge import merge_soft_stages
 from .metadata import META
 from .quoting import quote
@@ -31,12 +31,36 @@ from .soft_deletes import values_version_sql
 
 SEEN = "_dynashift_seen"  # the versions rows of a batch's keys (`judging`)
 REPLACED = "_dynashift_replaced"  # the row ids of those rows written anew (`_rewrite_versions`)
-BATCH = "_dynashift_batch"  # the judged columns of every stage of a batch (`merge_stages`)
-ROW = "_dynashift_row"  # a row's place in BATCH (1, 2, ...): how VERDICTS finds its seq and event id
+BATCH = "_dynashift_batch"  # the judged columns of every stage of a batch, then their verdicts (`merge_stages`)
+ROW = "_dynashift_row"  # a row's place in BATCH (1, 2, ...)
+TIES = "_dynashift_ties"  # the rows of BATCH of the same version as their key's versions row (`_judge_ties`)
+MOVED = "_dynashift_moved"  # those of them whose versions row moves to a later seq, with its columns
+STAGE = "_dynashift_stage"  # a table's stage with its rows' verdicts (`_merge_winners`)
 
 # What a row of BATCH carries, and its Arrow type: every stage's columns cast to one type each.
 _JUDGED = ((DIST_KEY, pa.string()), (STAGE_OP, pa.string()), (STAGE_VERSION, pa.int64()), (STAGE_SEQ, pa.string()),
            (STAGE_EVENT, pa.string()))
+
+
+def _in_batch_order(rows: pa.ChunkedArray) -> pa.Array:
+    """The indices that put the rows of a join's result (each with its place in BATCH, ROW: 1, 2,
+    ...) back in BATCH's order: the permutation's inverse (pyarrow 20; a sort before it, 7.5 ms
+    for 68k rows where the inverse takes 0.5 ms)."""
+    if hasattr(pc, "inverse_permutation"):
+        return pc.inverse_permutation(pc.subtract(rows.combine_chunks(), 1))
+    return pc.sort_indices(rows)
+
+
+def _count(mask: pa.Array) -> int:
+    return pc.sum(mask).as_py() or 0
+
+
+def _unused(name: str, data: pa.Table) -> str:
+    """`name`, or `name_`, `name__`, ...: a column name `data` does not have (an attribute may be
+    mapped onto any name that is not reserved)."""
+    while name in data.schema.names:
+        name += "_"
+    return name
 
 
 class DuckDBMerge:
@@ -47,7 +71,7 @@ class DuckDBMerge:
     _replaced = False  # REPLACED made: rows of versions to delete when the merges are done
 
     def merge_stages(self, stages: Sequence[TableStage], change_log: bool) -> list[tuple[str, int, int, int]]:
-        """Judge every staged row of the batch in one join with versions (VERDICTS); write
+        """Judge every staged row of the batch in one join with versions (`_judge_batch`); write
         versions by one DELETE of the rows replaced (by row id) and one INSERT of the rows new or
         moved; then per table one DELETE of the rows replaced and one INSERT of the winners."""
         tables = [stage.table for stage in stages]
@@ -56,45 +80,47 @@ class DuckDBMerge:
         if not stages or len(set(tables)) < len(tables) or any(stage.soft for stage in stages):
             return super().merge_stages(stages, change_log)  # type: ignore[misc]
         try:
-            self._judge_batch(stages)
-            counts: dict[str, dict[tuple[str, bool], int]] = defaultdict(dict)
-            for table, verdict, unknown, n in self.query(
-                    f"SELECT {TABLE}, _verdict, _vrow IS NULL, count(*) FROM {VERDICTS} GROUP BY ALL"):
-                counts[table][(verdict, unknown)] = int(n)
-            self._write_versions(any((v == "W" and not unknown) or v == "D" for c in counts.values() for v, unknown in c))
-            results = []
+            verdicts, seen, moved = self._judge_batch(stages)
+            wins, dups = pc.equal(verdicts, "W"), pc.equal(verdicts, "D")
+            replaces = pc.and_(wins, seen)
+            self._write_versions(wins, replaces, moved)
+            results, first = [], 0
             for stage in stages:
-                c = counts[stage.table]
-                applied, dups, stale = table_counts(c, stage.data.num_rows)
+                rows = stage.data.num_rows
+                won, known = wins.slice(first, rows), seen.slice(first, rows)
+                applied, replaced = _count(won), _count(replaces.slice(first, rows))
+                counts = {("W", True): applied - replaced, ("W", False): replaced, ("D", False): _count(dups.slice(first, rows))}
+                first += rows
+                applied, duplicates, stale = table_counts(counts, rows)
                 if applied:
-                    self._merge_winners(stage, applied, c.get(("W", True), 0))
+                    self._merge_winners(stage, applied, applied - replaced, won, known)
                 stage.data = stage.data.schema.empty_table()  # not held through the COMMIT (REAPPLIES_PLANS)
-                results.append((stage.table, applied, dups, stale))
+                results.append((stage.table, applied, duplicates, stale))
             if change_log and any(r[1] for r in results):
-                log_winners(self, f"{VERDICTS} w JOIN {BATCH} s ON s.{ROW} = w.{ROW}")
+                log_winners(self, f"{BATCH} s")
         finally:
-            self._unstage(BATCH)
-            with contextlib.suppress(TargetError):  # after a failed statement, the rollback drops it
-                self.execute(f"DROP TABLE IF EXISTS {VERDICTS}")
+            for staged in (BATCH, TIES, MOVED):
+                self._unstage(staged)
         return results
 
-    def _judge_batch(self, stages: Sequence[TableStage]) -> None:
-        """VERDICTS: each staged row's verdict (base.py `verdict_sql`), with the row id and the
-        columns of its key's versions row that a rewrite keeps (a redelivery moves only the seq),
-        and whether a redelivery moves it (`_moved`, its seq later than the row's).
-
-        VERDICTS leaves out the staged seq and event id: they stay in BATCH (Arrow, registered
-        until the merge ends), read by the row's place (ROW) where needed: the tied rows' judging,
-        the versions INSERT, the change log. Those two long strings, ~80 bytes a row in DuckDB's
-        128MB buffer pool, were most of VERDICTS and made the versions INSERT spill (wide 1M,
-        batch 12 replayed: versions INSERT 0.070 -> ~0.02 CPU-s, judging 0.10 -> 0.08).
+    def _judge_batch(self, stages: Sequence[TableStage]) -> tuple[pa.Array, pa.Array, bool]:
+        """Each staged row's verdict (base.py `verdict_sql`) and whether its key has a versions
+        row, as Arrow in the batch's order; BATCH registered again with them (`_verdict`,
+        `_vrow`: that row's id), and MOVED, the redeliveries that move their key's versions row
+        to a later seq, with the columns of that row the rewrite keeps. Returns (verdicts, seen,
+        whether MOVED has rows).
 
         In two steps: the join with all of versions reads only its keys and version_us, which
         settle nearly every verdict ('W' newer or never seen, 'S' older); the few rows of the same
         version ('T') are judged by `verdict_sql` against their versions row, read by row id (a
         join DuckDB filters by the row ids it is given). Reading every column of versions for
         every key was most of the judging, which grows with versions (wide 1M, 333k rows of
-        versions, a 66k-key batch: 0.13-0.18 -> 0.09-0.12 CPU-s)."""
+        versions, a 66k-key batch: 0.13-0.18 -> 0.09-0.12 CPU-s).
+
+        The verdicts come back to Arrow rather than into a temp table: DuckDB wrote each of a
+        batch's rows into it with a dozen columns (mostly NULLs kept for the few tied rows), and
+        the statements after it joined it back to BATCH or to each stage. In Arrow, beside BATCH
+        and the stages (`_merge_winners`), they are filters: no join."""
         from .base import verdict_sql
 
         columns: dict[str, Any] = {TABLE: table_names(stages)}
@@ -102,23 +128,42 @@ class DuckDBMerge:
             columns[name] = pa.chunked_array([c.cast(kind) for s in stages for c in s.data.column(name).chunks], kind)
         rows = sum(s.data.num_rows for s in stages)
         columns[ROW] = pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), rows))  # no Python list
-        staged = self.stage_rows(BATCH, pa.table(columns))
-        ver, op, t, seq = quote(STAGE_VERSION), quote(STAGE_OP), self.TEXT, self.SEQ_TYPE  # type: ignore[attr-defined]
-        self.execute(
-            f"CREATE OR REPLACE TEMP TABLE {VERDICTS} AS SELECT s.{ROW}, s.{TABLE}, s.{quote(DIST_KEY)}, s.{op},"
-            f" CASE WHEN v.rowid IS NULL OR s.{ver} > v.version_us THEN 'W' WHEN s.{ver} = v.version_us THEN 'T'"
-            f" ELSE 'S' END AS _verdict, v.rowid AS _vrow, CAST(NULL AS BOOLEAN) AS _moved,"
-            f" CAST(NULL AS {t}) AS _old_event, CAST(NULL AS BOOLEAN) AS _old_deleted,"
-            f" CAST(NULL AS {self.TIMESTAMP}) AS _old_written, CAST(NULL AS BIGINT) AS _old_values_version,"  # type: ignore[attr-defined]
-            f" CAST(NULL AS {seq}) AS _old_values_seq"
-            f" FROM {staged} s LEFT JOIN {META}.versions v ON v.table_name = s.{TABLE} AND v.dist_key = s.{quote(DIST_KEY)}"
-        )
-        self.execute(
-            f"UPDATE {VERDICTS} AS w SET _verdict = {verdict_sql()}, _moved = s.{quote(STAGE_SEQ)} > v.seq,"
-            " _old_event = v.event_id, _old_deleted = v.deleted, _old_written = v.written_at,"
-            f" _old_values_version = v.values_version_us, _old_values_seq = v.values_seq FROM {META}.versions v, {staged} s"
-            f" WHERE w._verdict = 'T' AND v.rowid = w._vrow AND s.{ROW} = w.{ROW}"
-        )
+        batch = pa.table(columns)
+        staged = self.stage_rows(BATCH, batch)
+        ver, dk = quote(STAGE_VERSION), quote(DIST_KEY)
+        judged = self.query_arrow(  # type: ignore[attr-defined]
+            f"SELECT s.{ROW}, CASE WHEN v.rowid IS NULL OR s.{ver} > v.version_us THEN 'W' WHEN s.{ver} = v.version_us"
+            f" THEN 'T' ELSE 'S' END AS _verdict, v.rowid AS _vrow FROM {staged} s LEFT JOIN {META}.versions v"
+            f" ON v.table_name = s.{TABLE} AND v.dist_key = s.{dk}")
+        if judged.num_rows != rows:
+            raise TargetError(f"dynashift.versions holds a key twice: {judged.num_rows:,} verdicts for {rows:,} rows")
+        order = _in_batch_order(judged.column(0))
+        verdicts, vrows = judged.column(1).take(order).combine_chunks(), judged.column(2).take(order).combine_chunks()
+        tied, moved = pc.equal(verdicts, "T"), False
+        if pc.any(tied).as_py():
+            ties, moved = self._judge_ties(staged, batch.column(ROW).filter(tied), vrows.filter(tied), verdict_sql())
+            verdicts = pc.replace_with_mask(verdicts, tied, ties)
+        self.con.register(BATCH, batch.append_column("_verdict", verdicts).append_column("_vrow", vrows))  # type: ignore[attr-defined]
+        return verdicts, pc.is_valid(vrows), moved
+
+    def _judge_ties(self, staged: str, rows: pa.ChunkedArray, vrows: pa.Array, judge: str) -> tuple[pa.Array, bool]:
+        """The rows of BATCH (`rows`) of the same version as their key's versions row (`vrows`,
+        its row id) judged by `verdict_sql` (`judge`) against it. Returns their verdicts, in
+        BATCH's order, and whether some are duplicates that move their versions row to a later
+        seq: those are registered as MOVED, with the columns of that row the rewrite keeps."""
+        self.con.register(TIES, pa.table({ROW: rows, "_vrow": vrows}))  # type: ignore[attr-defined]
+        seq = quote(STAGE_SEQ)
+        judged = self.query_arrow(  # type: ignore[attr-defined]
+            f"SELECT s.{ROW}, {judge} AS _verdict, s.{seq} > v.seq AS _moved, w._vrow, s.{TABLE}, s.{quote(DIST_KEY)},"
+            f" s.{quote(STAGE_VERSION)}, s.{seq}, v.event_id, v.deleted, v.written_at, v.values_version_us, v.values_seq"
+            f" FROM {TIES} w JOIN {META}.versions v ON v.rowid = w._vrow JOIN {staged} s ON s.{ROW} = w.{ROW}"
+            f" ORDER BY s.{ROW}")
+        if judged.num_rows != len(rows):
+            raise TargetError(f"dynashift.versions lost rows while judging: {judged.num_rows:,} of {len(rows):,} ties")
+        verdicts = judged.column(1).combine_chunks()
+        moved = judged.filter(pc.and_(pc.equal(verdicts, "D"), pc.fill_null(judged.column(2), False)))
+        self.con.register(MOVED, moved)  # type: ignore[attr-defined]
+        return verdicts, moved.num_rows > 0
 
     def _unstage(self, staged: str) -> None:
         """`drop_stage`, quiet in a transaction a failed statement aborted: its error is the one
@@ -126,46 +171,52 @@ class DuckDBMerge:
         with contextlib.suppress(TargetError):
             self.drop_stage(staged)
 
-    def _write_versions(self, replaces: bool) -> None:
-        """Every winner's versions row written anew, and a redelivery's moved to its later seq
-        (base.py `_rewrite_versions` says why); the rows they replace deleted by row id first:
+    def _write_versions(self, wins: pa.Array, replaces: pa.Array, moved: bool) -> None:
+        """Every winner's versions row written anew (`wins`: the rows of BATCH that win), and a
+        redelivery's moved to its later seq (MOVED; base.py `_rewrite_versions` says why); the
+        rows they replace deleted by row id first (`replaces`: the winners whose key had one):
         a DuckDB UPDATE rewrites every column block it touches (`_rewrite_versions` below; wide 1M,
         batch 13 replayed: an UPDATE of the known keys 0.20 CPU-s and its commit +0.85). The DELETE
         takes the row ids as `rowid IN (...)`: as a join (DELETE ... USING) it cost 0.020-0.037
         CPU-s, 0.013-0.016 so (same batch)."""
-        won = "w._verdict = 'W'"
-        written = f"({won} OR (w._verdict = 'D' AND w._moved))"
-        if replaces:
-            self.execute(f"DELETE FROM {META}.versions WHERE rowid IN (SELECT w._vrow FROM {VERDICTS} w WHERE {written})")
-        self.execute(
-            f"INSERT INTO {META}.versions (table_name, dist_key, version_us, seq, event_id, deleted, written_at,"
-            f" values_version_us, values_seq) SELECT s.{TABLE}, s.{quote(DIST_KEY)}, s.{quote(STAGE_VERSION)},"
-            f" s.{quote(STAGE_SEQ)}, CASE WHEN {won} THEN s.{quote(STAGE_EVENT)} ELSE w._old_event END,"
-            f" CASE WHEN {won} THEN s.{quote(STAGE_OP)} <> '{UPSERT}' ELSE w._old_deleted END,"
-            f" CASE WHEN {won} THEN {self.NOW} ELSE w._old_written END,"
-            f" CASE WHEN {won} THEN NULL ELSE w._old_values_version END, CASE WHEN {won} THEN NULL ELSE w._old_values_seq END"
-            f" FROM {VERDICTS} w JOIN {BATCH} s ON s.{ROW} = w.{ROW} WHERE {written}"
-        )
+        replaced = [f"SELECT _vrow FROM {BATCH} WHERE _verdict = 'W' AND _vrow IS NOT NULL"]
+        rows = [f"SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)}, {quote(STAGE_EVENT)},"
+                f" {quote(STAGE_OP)} <> '{UPSERT}', {self.NOW}, NULL, NULL FROM {BATCH} WHERE _verdict = 'W'"]  # type: ignore[attr-defined]
+        if moved:  # (`_judge_ties`) the columns of the row it replaces, but the seq
+            replaced.append(f"SELECT _vrow FROM {MOVED}")
+            rows.append(f"SELECT {TABLE}, {quote(DIST_KEY)}, {quote(STAGE_VERSION)}, {quote(STAGE_SEQ)}, event_id, deleted,"
+                        f" written_at, values_version_us, values_seq FROM {MOVED}")
+        if moved or pc.any(replaces).as_py():
+            self.execute(f"DELETE FROM {META}.versions WHERE rowid IN ({' UNION ALL '.join(replaced)})")
+        if moved or pc.any(wins).as_py():
+            self.execute(f"INSERT INTO {META}.versions (table_name, dist_key, version_us, seq, event_id, deleted, written_at,"
+                         f" values_version_us, values_seq) {' UNION ALL '.join(rows)}")
 
-    def _merge_winners(self, stage: TableStage, applied: int, fresh: int) -> None:
+    def _merge_winners(self, stage: TableStage, applied: int, fresh: int, wins: pa.Array, known: pa.Array) -> None:
         """One table's winners into it: the rows they replace deleted, then the winners inserted.
         In a table this target made (made_here) a key never seen has no row: no DELETE when no
-        winner was seen before, and the rows go in from the stage alone when all of it wins."""
-        table, dk, p = stage.table, quote(DIST_KEY), self.param
+        winner was seen before, and the rows go in from the stage alone when all of it wins.
+        Otherwise the stage is staged with its rows' verdicts (`wins`, whether the row wins;
+        `known`, whether its key has a versions row), which select the rows."""
+        table, dk = stage.table, quote(DIST_KEY)
         made_here = self.made_here(table)
         casts = self.casts(stage)
-        staged = self.stage(stage)
-        try:
-            if made_here and applied == fresh == stage.data.num_rows:
+        if made_here and applied == fresh == stage.data.num_rows:
+            staged = self.stage(stage)
+            try:
                 self.execute(self.insert_rows_sql(table, stage.columns, f"{staged} s", "s", casts))
-                return
+            finally:
+                self._unstage(staged)
+            return
+        win, seen = _unused("_dynashift_wins", stage.data), _unused("_dynashift_known", stage.data)
+        staged = self.stage_rows(STAGE, stage.data.append_column(win, wins).append_column(seen, known))
+        try:
             if not (made_here and applied == fresh):
-                known = " AND _vrow IS NOT NULL" if made_here else ""
-                self.execute(f"DELETE FROM {self.table_ref(table)} WHERE {dk} IN (SELECT {dk} FROM {VERDICTS}"
-                             f" WHERE {TABLE} = {p} AND _verdict = 'W' AND {quote(STAGE_OP)} <> '{SOFT_DELETE}'{known})",
-                             [table])
-            rows = f"{staged} s JOIN {VERDICTS} w ON w.{TABLE} = {p} AND w._verdict = 'W' AND w.{dk} = s.{dk}"
-            self.execute(self.insert_rows_sql(table, stage.columns, rows, "w", casts), [table])
+                known_sql = f" AND {quote(seen)}" if made_here else ""
+                self.execute(f"DELETE FROM {self.table_ref(table)} WHERE {dk} IN (SELECT {dk} FROM {staged}"
+                             f" WHERE {quote(win)} AND {quote(STAGE_OP)} <> '{SOFT_DELETE}'{known_sql})")
+            rows = f"(SELECT * FROM {staged} WHERE {quote(win)}) s"
+            self.execute(self.insert_rows_sql(table, stage.columns, rows, "s", casts))
         finally:
             self._unstage(staged)
 
