@@ -185,6 +185,10 @@ def _replicate(config: Config, source: Source, target: SqlTarget, name: str, kee
                     pending = _Pending(plan, lag, kept, modes)
                     del kept
                     pending.start(applier, target, run, config.change_log)
+                    # the batch before, let go by the worker at its commit (_Pending._commit), goes back to
+                    # the system here while the worker applies this one: on the worker, whose work is the
+                    # run's critical path, it cost ~9 ms a batch (wide 1M: 0.12 CPU-s of 14 batches)
+                    give_back_freed()
                     if follow:  # a live source may wait long for the next batch: finish this one now
                         _finish(pending, config, source, target, run, observer, on_batch, follow, name, keeper)
                         pending = None
@@ -269,11 +273,12 @@ class _Pending:
     def _commit(self, target: SqlTarget, run: RunCounters, change_log: bool) -> None:
         """The batch's transaction, on the worker thread. Once it has committed, the source batch
         (kept only to split a refused batch) and the staged rows are let go at once rather than when
-        the next batch has been planned, so that they are not held while the next batch is read."""
+        the next batch has been planned, so that they are not held while the next batch is read;
+        the main thread gives their memory back to the system (memory.py) once it has handed
+        the worker the next batch."""
         target.apply(self.plan, run, change_log=change_log)
         self.batch = None
         self.plan.stages, self.plan.history, self.plan.unrenderable = [], [], []
-        give_back_freed()  # the batch's changes and stages, freed just now (memory.py)
 
 
 def _finish(pending: _Pending, config: Config, source: Source, target: SqlTarget, run: RunCounters,
