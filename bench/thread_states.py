@@ -110,6 +110,8 @@ def main() -> None:
     ap.add_argument("--target", default=None)
     ap.add_argument("--export", type=int, default=0, metavar="ITEMS",
                     help="a full load of bench/export_load.py's export of ITEMS items instead of a stream")
+    ap.add_argument("--duckdb-set", action="append", default=[], metavar="SETTING",
+                    help="run `SET SETTING` on the DuckDB target once open (evaluating a setting)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dynashift-threads-"))
     target_uri = args.target or f"duckdb:///{tmp / 'bench.duckdb'}"
@@ -122,6 +124,8 @@ def main() -> None:
         config = Config(source=f"file://{folder}/changes-*", target=target_uri)
     target = make_target(config.target)
     target.open()
+    for setting in args.duckdb_set:
+        target.con.execute(f"SET {setting}")
     source = make_source(config.source, config)
     commit = pipeline._Pending._commit
 

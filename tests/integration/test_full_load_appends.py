@@ -147,3 +147,45 @@ def test_a_load_interrupted_and_run_again_is_merged(tmp_path: Path, monkeypatch,
         run_once(f"export://{tmp_path / 'export'}?keys=pk,sk", f"duckdb:///{db}", **settings)
 
     _both(tmp_path, monkeypatch, load)
+
+
+def test_the_user_table_insert_runs_on_two_threads_and_equals_the_merge(tmp_path: Path, monkeypatch) -> None:
+    """The user table's INSERT of an appended batch runs on DuckDB's INSERT_THREADS threads with
+    insertion order not kept (its stage in several record batches, as a real load's 16,384-row
+    chunks: here 128), the run's own count again for the versions INSERT and the rest; the tables
+    equal the merge's."""
+    from dynashift.sources import export_native
+
+    monkeypatch.setattr(export_native, "CHUNK", 128)
+    items = _items(1500)
+    write_export(tmp_path / "export", table_arn=ARN, export_time=AT, files=[items[:700], items[700:]])
+    ran = _both(tmp_path, monkeypatch, lambda db: run_once(f"export://{tmp_path / 'export'}?keys=pk,sk",
+                                                           f"duckdb:///{db}?threads=1", load_batch_size=512))
+    inserts = [i for i, s in enumerate(ran) if s.startswith('INSERT INTO "main"."orders"')]
+    assert len(inserts) == 3
+    for i in inserts:
+        assert ran[i - 2:i] == ["SET threads = 2", "SET preserve_insertion_order = false"]
+        assert ran[i + 1:i + 3] == ["SET threads = 1", "RESET preserve_insertion_order"]
+        assert ran[i + 3].startswith("INSERT INTO dynashift.versions")
+
+
+def test_settings_left_by_a_failed_insert_are_restored_by_the_next_batch(tmp_path: Path) -> None:
+    """An INSERT that fails leaves its transaction aborted, which refuses SET: the next batch puts
+    the run's thread count and insertion order back before anything else."""
+    from dynashift.errors import TargetError
+    from dynashift.model import BatchPlan
+    from dynashift.targets import full_load
+
+    target = DuckDBTarget(f"duckdb:///{tmp_path / 'x.duckdb'}?threads=1")
+    target.open()
+    setting = lambda name: target.query(f"SELECT current_setting('{name}')")[0][0]  # noqa: E731
+    try:
+        with pytest.raises(TargetError), target.transaction(), full_load._in_parallel(target):
+            assert (setting("threads"), setting("preserve_insertion_order")) == (2, False)
+            target.execute("SELECT CAST('x' AS INTEGER)")
+        assert (setting("threads"), setting("preserve_insertion_order")) == (2, False)
+        with target.transaction():
+            full_load.appended_or_merged(target, BatchPlan(stages=[]), change_log=False)
+        assert (setting("threads"), setting("preserve_insertion_order")) == (1, True)
+    finally:
+        target.close()
