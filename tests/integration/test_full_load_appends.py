@@ -44,8 +44,9 @@ def _snapshot(db: Path) -> dict[str, list[tuple]]:
 
 def _statements(monkeypatch) -> list[str]:
     seen: list[str] = []
-    execute = DuckDBTarget.execute
+    execute, query_arrow = DuckDBTarget.execute, DuckDBTarget.query_arrow
     monkeypatch.setattr(DuckDBTarget, "execute", lambda self, sql, params=(): (seen.append(sql), execute(self, sql, params))[1])
+    monkeypatch.setattr(DuckDBTarget, "query_arrow", lambda self, sql: (seen.append(sql), query_arrow(self, sql))[1])
     return seen
 
 
@@ -67,8 +68,8 @@ def _appended(statements: list[str]) -> int:
 
 def _judged(statements: list[str]) -> int:
     """Batches judged: the statements creating the judged rows (the per-table merge's winners, the
-    batch merge's verdicts), not those refining them (the batch merge's UPDATE of tied rows)."""
-    return sum(1 for s in statements if "TABLE _dynashift_winners AS" in s or "TABLE _dynashift_verdicts AS" in s)
+    batch merge's verdicts, read back as Arrow), not those refining them (the batch merge's ties)."""
+    return sum(1 for s in statements if "TABLE _dynashift_winners AS" in s or "AS _verdict, v.rowid AS _vrow" in s)
 
 
 def test_a_full_load_then_a_stream(tmp_path: Path, monkeypatch) -> None:
