@@ -128,20 +128,21 @@ def replay_once(folder: Path, vacuum: bool, settings: list[str] = ()) -> dict[st
             spent[label(sql)] += time.thread_time() - c
     type(target).query_arrow = timed_arrow  # type: ignore[method-assign]
     try:
-        c0, p0 = time.thread_time(), _cpu()
+        c0, p0, w0 = time.thread_time(), _cpu(), time.perf_counter()
         target._begin()
         target.merge_stages(stages, meta["change_log"])
-        c1, p1 = time.thread_time(), _cpu()
+        c1, p1, w1 = time.thread_time(), _cpu(), time.perf_counter()
         target._commit()
-        c2, p2 = time.thread_time(), _cpu()
+        c2, p2, w2 = time.thread_time(), _cpu(), time.perf_counter()
     finally:
         type(target).execute = execute  # type: ignore[method-assign]
         type(target).query_arrow = query_arrow  # type: ignore[method-assign]
         target.close()
         size = (tmp / "r.duckdb").stat().st_size / 1e6
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"merge (thread)": c1 - c0, "merge (process)": p1 - p0, "commit (thread)": c2 - c1,
-            "commit (process)": p2 - p1, "file MB (after)": size, **spent}
+    return {"merge (thread)": c1 - c0, "merge (process)": p1 - p0, "merge (wall)": w1 - w0,
+            "commit (thread)": c2 - c1, "commit (process)": p2 - p1, "commit (wall)": w2 - w1,
+            "file MB (after)": size, **spent}
 
 
 def main() -> None:
@@ -167,7 +168,7 @@ def main() -> None:
     for i, arm in enumerate(arms):
         runs = [r[i] for r in rounds]
         print(f"CPU-s per round ({args.repeat} rounds, load {os.getloadavg()[0]:.1f}){' with ' + ', '.join(arm) if arm else ''}")
-        totals = [k for k in runs[0] if k.endswith(("(thread)", "(process)", "(after)"))]
+        totals = [k for k in runs[0] if k.endswith(("(thread)", "(process)", "(wall)", "(after)"))]
         statements = sorted((k for k in runs[0] if k not in totals), key=lambda k: -runs[0][k])
         for kind in totals + statements:
             print(f"  {' '.join(f'{r.get(kind, 0.0):7.3f}' for r in runs)}  {kind}")
