@@ -11,7 +11,7 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 from urllib.parse import parse_qsl
 
 import duckdb
@@ -69,17 +69,14 @@ def memory_limit_of(uri: str, default: str) -> str:
     return limit.strip()
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def threads_of(uri: str) -> int:
     """`?threads=N` in a DuckDB URI, else one fewer than this process's cores (at least 1): the
     main thread decodes on a core of its own while the applying thread drives DuckDB, and DuckDB's
     own default (all cores) has its workers compete with that decode (decisions.md)."""
     threads = uri_options(uri).get("threads")
     if threads is None:
-        return max(1, _cores() - 1)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, cores - 1)
     if not threads.strip().isdigit() or int(threads) < 1:
         raise ConfigError(f"threads={threads!r} in the DuckDB target URI: give a whole number of at least 1")
     return int(threads)
@@ -131,11 +128,11 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # second thread only contended with them (wide 1M on 2 cores, 3 runs each, loaded: 88.5-90.1 s
     # and 48-54 CPU-s with 1 thread, 87.5-114 s and 51-58 CPU-s with 2). One fewer than the cores
     # while writing (`threads_of`: 1 on 2 cores, 7 on 8; `?threads=N` in the URI sets it), the
-    # whole run long: also for a COMMIT that checkpoints (a table's INSERT excepted: INSERT_THREADS).
-    # On DuckDB's own count there (insertion order kept), its worker compressed the row groups
-    # mostly while the applying thread waited for it (both running at once 6-8% of the run), so
-    # the apply took as long and cost more (wide 1M: +2.4 CPU-s, +14 MiB peak). Its own count
-    # again at close, when the closing checkpoint has the cores to itself.
+    # whole run long: also for a COMMIT that checkpoints and for an INSERT of full row groups. On
+    # DuckDB's own count there, its worker compressed the row groups mostly while the applying
+    # thread waited for it (both running at once 6-8% of the run), so the apply took as long and
+    # cost more (wide 1M: +2.4 CPU-s, +14 MiB peak). Its own count again at close, when the
+    # closing checkpoint has the cores to itself.
     # ref: https://duckdb.org/docs/configuration/overview (threads)
     # A checkpoint also vacuums: it rewrites the row groups of every table written since the last
     # checkpoint that lost rows to deletes, and a stream deletes rows (replaced rows, replaced
@@ -162,18 +159,6 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # keeps its versions table as it was.
     # ref: https://github.com/duckdb/duckdb/blob/main/test/sql/create/create_table_compression.test (USING COMPRESSION)
     RAW = " USING COMPRESSION uncompressed"
-    # DuckDB compresses a table's row groups as an INSERT writes them (optimistic writes) and the
-    # rest at COMMIT: most of a wide batch's apply, the run's critical path. While it keeps the
-    # rows' order (preserve_insertion_order) one thread inserts; given a second, it ran the INSERT
-    # while the applying thread waited. Unordered, INSERT_THREADS threads each insert and compress
-    # a share of the stage and flush their row groups within the INSERT, so the COMMIT has little
-    # left to compress. A table's row order is not part of its contents. The run's own count again
-    # right after (the DELETEs, judging, versions writes: one thread, see threads_of). Wide 1M,
-    # 4 interleaved pairs (loaded): applying thread 15.3/16.6/18.3/15.4 -> 11.2/12.3/13.0/9.1
-    # CPU-s, wall 85/111/90/41 -> 102/63/50/41 s, process 26.0/29.6/31.6/27.4 -> 27.9/30.4/35.2/
-    # 22.3 CPU-s, peak RSS 473-479 -> 474-483 MiB, the file 533 -> 536 MB.
-    # ref: https://duckdb.org/docs/configuration/overview (preserve_insertion_order, threads)
-    INSERT_THREADS = 2
 
     def __init__(self, uri: str, schema: str | None = None):
         super().__init__(uri, schema)
@@ -189,7 +174,6 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         self._vacuuming = True
         self._staged_bytes = 0  # Arrow bytes staged in the open transaction (CHECKPOINT_AT_COMMIT_BYTES)
         self._staged_relations = 0  # relations staged in it: at least the tables it writes
-        self._unrestored = False  # parallel_insert's settings still in force (a failed INSERT)
 
     def open(self) -> None:
         if self.path != ":memory:":
@@ -237,7 +221,6 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
 
     def _begin(self) -> None:
         self._staged_bytes = self._staged_relations = 0
-        self._restore_run_settings()
         self.con.execute("BEGIN TRANSACTION")
 
     def _commit(self) -> None:
@@ -337,32 +320,6 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
                     if note.get("pid") == os.getpid():
                         self._owner_file().unlink()
 
-    @contextlib.contextmanager
-    def parallel_insert(self) -> Iterator[None]:
-        """Around the INSERT of a table's rows: DuckDB on INSERT_THREADS threads (where the cores
-        allow), the rows' order not kept (see INSERT_THREADS); the run's settings right after."""
-        threads = max(self.threads, self.INSERT_THREADS) if _cores() > 1 else self.threads
-        if self.con is None or self._threads is None or threads < 2:
-            yield  # not writing a file, or one core
-            return
-        self.con.execute("SET preserve_insertion_order = false")
-        self.con.execute(f"SET threads = {int(threads)}")
-        self._unrestored = True
-        try:
-            yield
-        finally:
-            self._restore_run_settings()
-
-    def _restore_run_settings(self) -> None:
-        """The run's thread count and insertion order again. A failed statement leaves its
-        transaction aborted, which refuses SET: then the ROLLBACK or the next BEGIN does it."""
-        if not self._unrestored:
-            return
-        with contextlib.suppress(duckdb.Error):
-            self.con.execute(f"SET threads = {int(self.threads)}")
-            self.con.execute("SET preserve_insertion_order = true")
-            self._unrestored = False
-
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
             self.con.execute(sql, list(params))
@@ -395,7 +352,6 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     def _rollback(self) -> None:
         with contextlib.suppress(duckdb.Error):
             self.con.execute("ROLLBACK")
-        self._restore_run_settings()
 
     def stage_rows(self, name: str, data: pa.Table) -> str:
         self._staged_bytes += data.nbytes

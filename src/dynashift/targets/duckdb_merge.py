@@ -204,8 +204,7 @@ class DuckDBMerge:
         if made_here and applied == fresh == stage.data.num_rows:
             staged = self.stage(stage)
             try:
-                with self.parallel_insert():
-                    self.execute(self.insert_rows_sql(table, stage.columns, f"{staged} s", "s", casts))
+                self.execute(self.insert_rows_sql(table, stage.columns, f"{staged} s", "s", casts))
             finally:
                 self._unstage(staged)
             return
@@ -217,8 +216,7 @@ class DuckDBMerge:
                 self.execute(f"DELETE FROM {self.table_ref(table)} WHERE {dk} IN (SELECT {dk} FROM {staged}"
                              f" WHERE {quote(win)} AND {quote(STAGE_OP)} <> '{SOFT_DELETE}'{known_sql})")
             rows = f"(SELECT * FROM {staged} WHERE {quote(win)}) s"
-            with self.parallel_insert():
-                self.execute(self.insert_rows_sql(table, stage.columns, rows, "s", casts))
+            self.execute(self.insert_rows_sql(table, stage.columns, rows, "s", casts))
         finally:
             self._unstage(staged)
 
