@@ -185,9 +185,15 @@ def append(target: SqlTarget, stage: TableStage) -> tuple[int, int, int]:
 INSERT_THREADS = 2
 
 
+def _run_threads(target: SqlTarget) -> int:
+    """The run's own thread count (`Appender.threads`): only an Appender's stages are appended."""
+    assert isinstance(target, Appender)
+    return int(target.threads)
+
+
 def _insert_threads(target: SqlTarget) -> int:
     """DuckDB's threads for a full load's INSERT: at least INSERT_THREADS where there are cores for them."""
-    threads = int(getattr(target, "threads", 1))
+    threads = _run_threads(target)
     return max(threads, INSERT_THREADS) if (os.cpu_count() or 1) > 1 else threads
 
 
@@ -208,6 +214,6 @@ def _in_parallel(target: SqlTarget) -> Iterator[None]:
 
 
 def _restore(target: SqlTarget) -> None:
-    target.execute(f"SET threads = {int(getattr(target, 'threads', 1))}")
+    target.execute(f"SET threads = {_run_threads(target)}")
     target.execute("RESET preserve_insertion_order")
     _tables(target).unrestored = False
