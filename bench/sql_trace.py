@@ -62,13 +62,15 @@ class SqlTrace:
 
         def timed_commit(fn: Callable[..., Any]) -> Callable[..., Any]:
             def wrapper(self: Any) -> None:
-                vacuums = getattr(self, "_vacuuming", False)
+                # the target sets its vacuum count to 0 when a checkpoint vacuumed (its _vacuuming,
+                # read before, is the previous commit's guess: _commit decides again)
+                owed = getattr(self, "_unvacuumed", None)
                 c, w = time.thread_time(), time.perf_counter()
                 try:
                     fn(self)
                 finally:
                     trace.note("COMMIT", time.thread_time() - c, time.perf_counter() - w)
-                    trace.current["vacuumed"] = float(vacuums)
+                    trace.current["vacuumed"] = float(owed != 0.0 and getattr(self, "_unvacuumed", None) == 0.0)
             return wrapper
 
         def timed_apply(fn: Callable[..., Any]) -> Callable[..., Any]:
