@@ -202,6 +202,7 @@ def main() -> None:
     ap.add_argument("--shape", default="wide")
     ap.add_argument("--batch-size", type=int, default=None,
                     help="records per batch (default: dynashift's own, as a run without --batch-size)")
+    ap.add_argument("--batch-bytes", type=int, default=None, help="input bytes per batch (default: dynashift's own)")
     ap.add_argument("--interval", type=float, default=0.003)
     ap.add_argument("--target", default=None)
     ap.add_argument("--data", type=Path, default=None, help="a folder of changes-*.jsonl (instead of --changes/--shape)")
@@ -210,6 +211,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="dynashift-mem-"))
     uri = args.target or f"duckdb:///{tmp / 'bench.duckdb'}"
     sized = {"batch_size": args.batch_size} if args.batch_size else {}
+    sized.update({"batch_bytes": args.batch_bytes} if args.batch_bytes else {})
     config = Config(source=f"file://{folder}/changes-*", target=uri, **sized)
     target = make_target(config.target)
     target.open()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -108,6 +109,8 @@ def main() -> None:
     ap.add_argument("--changes", type=int, default=200_000)
     ap.add_argument("--shape", default="wide")
     ap.add_argument("--target", default=None)
+    ap.add_argument("--batch-size", type=int, default=None, help="records per batch (default: dynashift's own)")
+    ap.add_argument("--batch-bytes", type=int, default=None, help="input bytes per batch (default: dynashift's own)")
     ap.add_argument("--export", type=int, default=0, metavar="ITEMS",
                     help="a full load of bench/export_load.py's export of ITEMS items instead of a stream")
     ap.add_argument("--duckdb-set", action="append", default=[], metavar="SETTING",
@@ -121,7 +124,9 @@ def main() -> None:
         config = Config(source=f"export://{export_folder(args.export, 1)}?keys=pk,sk", target=target_uri)
     else:
         folder = stream_file(args.changes, 1, args.shape)
-        config = Config(source=f"file://{folder}/changes-*", target=target_uri)
+        sized = {"batch_size": args.batch_size} if args.batch_size else {}
+        sized.update({"batch_bytes": args.batch_bytes} if args.batch_bytes else {})
+        config = Config(source=f"file://{folder}/changes-*", target=target_uri, **sized)
     target = make_target(config.target)
     target.open()
     for setting in args.duckdb_set:
@@ -145,6 +150,9 @@ def main() -> None:
     sampler.join()
     shutil.rmtree(tmp, ignore_errors=True)
     report(sampler, run.records_read, wall, known)
+    print(f"rows    {run.changes_applied:,} written of {run.records_read:,} records ({run.superseded:,} superseded "
+          f"in their batch, {run.duplicates_skipped:,} duplicates, {run.stale_skipped:,} stale); {run.batches} batches; "
+          f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
 
 
 def report(s: Sampler, records: int, wall: float, known: set[str]) -> None:
