@@ -36,16 +36,21 @@ if TYPE_CHECKING:
 
 _SEP = "\x1f"
 EOF, CUT, LINE = 0, 1, 2  # what LineFile.take ended on
-THREADS = 2  # a table's winners rendered in up to this many shares at once (the commit has a core too)
+THREADS = 2  # the first batches' tables: their winners rendered in up to this many shares at once
 SHARE = 4096  # winners per share at least
 # The first batches of a pass are rendered on both cores, in shares FIRST_SPLIT times smaller:
 # the first is read while nothing is applied yet (the applying thread waits for it), the second
 # while the first is applied into tables still empty, the cheapest apply of a run (wide 200k: 0.38-
 # 0.44 CPU-s, reading the second batch 0.55-0.59), so the applying thread waits for both. Wide
-# 200k tables get 4-7k winners per 75,000-record batch: one share at SHARE. Later batches keep
-# SHARE: the other core is the commit's then.
+# 200k tables get 4-7k winners per 75,000-record batch: one share at SHARE.
 FIRST_SPLIT = 4
 FIRST_BATCHES = 2
+# Later batches are rendered on the main thread alone (LATER_THREADS), while the batch before them
+# is applied: the applying thread is the run's critical path, and two render threads beside it are
+# three runnable threads on two cores, which took a third of a core from it (wide 1M: 20-24% of the
+# wall; docs/decisions.md "Stream batch sizes" has the numbers). The main thread has the time: it
+# waits for the commit a third of the run.
+LATER_THREADS = 1
 Segment = list  # [file, first byte, byte after the last line] of a batch's lines in one file
 
 
@@ -188,7 +193,8 @@ class NativeLines:
         if acc is None:
             return sb
         expand = self._expander(list(self.segments), self.snapshot)
-        tables = acc.render((UPSERT, HARD_DELETE), THREADS, self._share(), typed=self.typed)
+        threads, share = self._rendering()
+        tables = acc.render((UPSERT, HARD_DELETE), threads, share, typed=self.typed)
         ttl_ignored, self.acc = acc.ttl_ignored, None
         del acc  # its winners' records (~a batch's input) are not held while the batch waits and applies
         if tables is None:
@@ -205,10 +211,13 @@ class NativeLines:
         out.ttl_ignored, out.ttl_ignore = ttl_ignored, self.ttl_ignore
         return out
 
-    def _share(self) -> int:
-        """Winners per rendering share for the batch being finished (FIRST_SPLIT)."""
+    def _rendering(self) -> tuple[int, int]:
+        """Threads and winners per share for rendering the batch being finished: the first
+        FIRST_BATCHES on both cores in small shares (FIRST_SPLIT), later ones on LATER_THREADS."""
         self.rendered += 1
-        return max(1, SHARE // FIRST_SPLIT) if self.rendered <= FIRST_BATCHES else SHARE
+        if self.rendered <= FIRST_BATCHES:
+            return THREADS, max(1, SHARE // FIRST_SPLIT)
+        return LATER_THREADS, SHARE
 
     def _expander(self, segments: list[Segment], snapshot: tuple | None):
         """The batch's changes, read again from its files by the Python decoder as it stood when
