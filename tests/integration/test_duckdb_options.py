@@ -30,6 +30,24 @@ def test_memory_limit_defaults_to_128mb_and_the_uri_can_raise_it(tmp_path: Path)
     assert (tmp_path / "b.duckdb").exists() and not list(tmp_path.glob("*memory_limit*"))  # the option is not the path
 
 
+def _setting(uri: str, name: str) -> str:
+    target = make_target(uri)
+    target.open()
+    try:
+        return target.con.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+    finally:
+        target.close()
+
+
+def test_the_pool_s_blocks_come_from_duckdb_s_block_allocator_as_large_as_the_pool(tmp_path: Path) -> None:
+    """A freed block is kept for the next rather than given back to the system (decisions.md,
+    the block allocator): as many blocks as the pool holds, following `?memory_limit=`."""
+    for uri in (f"duckdb:///{tmp_path / 'a.duckdb'}", f"duckdb:///{tmp_path / 'b.duckdb'}?memory_limit=256MB"):
+        assert _setting(uri, "block_allocator_memory") == _setting(uri, "memory_limit")
+    assert _setting(f"duckdb:///{tmp_path / 'a.duckdb'}", "block_allocator_memory").replace(" ", "") == "122.0MiB"
+    assert _setting(f"duckdb:///{tmp_path / 'b.duckdb'}?memory_limit=256MB", "block_allocator_memory") != "0 bytes"
+
+
 @pytest.mark.parametrize("query, says", [("memory_limit=lots", "give a size such as 512MB"),
                                          ("memory_limit=1GB';DROP", "give a size such as 512MB"),
                                          ("thread=4", "only memory_limit and threads"),

@@ -191,6 +191,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             raise TargetError(f"cannot open DuckDB file {self.path}: {first_line(exc)}") from None
         if self.path != ":memory:":  # an in-memory database holds its tables in the pool: not bounded
             self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            self._block_allocator(self.memory_limit)
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
             if self.mode == "write":
                 self._threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
@@ -198,6 +199,16 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
                 if self._vacuum(self.VACUUM_TASKS):
                     self._unvacuumed, self._vacuuming = float(self.VACUUM_EVERY), True  # the first vacuums
         self.prepare_metadata()
+
+    def _block_allocator(self, size: str) -> None:
+        """The pool's blocks from DuckDB's block allocator (`block_allocator_memory`, as large as
+        the pool): a freed block is kept for the next one rather than handed back to the C
+        allocator, which returned it to the system, and the next allocation faulted it in anew,
+        zeroed. A batch's merge and commit allocate and free blocks by the hundred (row groups
+        compressed and written, blocks read back): decisions.md has the figures. Quietly not where
+        DuckDB has no such setting (an older version)."""
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute(f"SET block_allocator_memory = '{size}'")
 
     def _vacuum(self, tasks: int) -> bool:
         """Whether the next checkpoint may vacuum (`tasks` > 0); False where DuckDB has no such
