@@ -127,3 +127,27 @@ def test_versions_keys_seqs_and_event_ids_are_stored_uncompressed(stream, tmp_pa
         m.setattr(DuckDBTarget, "RAW", "")
         _run(plain, stream, batch_size=10_000)
     assert _snapshot(db) == _snapshot(plain)
+
+
+def test_a_table_s_delete_joins_the_replaced_keys_alone(stream, tmp_path: Path, monkeypatch) -> None:
+    """Each table's DELETE takes its keys from a one-column relation of the keys its winners
+    replace, picked in Arrow (duckdb_merge.py `_delete_replaced`), not from a filter over the
+    staged table; in a table made here those are keys with a versions row. The tables stay the
+    per-table merge's (the first test)."""
+    seen: list[tuple[list[str], int, int, bool]] = []
+    execute = DuckDBTarget.execute
+
+    def kept(self, sql, params=()):
+        if sql.startswith('DELETE FROM "main".'):
+            assert "_dynashift_replaced_keys" in sql and "_dynashift_stage" not in sql, sql
+            table = sql.split('"')[3]
+            names = self.con.sql("SELECT * FROM _dynashift_replaced_keys").columns
+            rows, known = self.con.execute(
+                "SELECT count(*), count(v.dist_key) FROM _dynashift_replaced_keys k LEFT JOIN dynashift.versions v"
+                " ON v.table_name = ? AND v.dist_key = k.dist_key", [table]).fetchall()[0]
+            seen.append((names, rows, known, self.made_here(table)))
+        return execute(self, sql, params)
+    monkeypatch.setattr(DuckDBTarget, "execute", kept)
+    _run(tmp_path / "r.duckdb", stream, batch_size=500)
+    assert seen and all(names == ["dist_key"] and rows > 0 for names, rows, _, _ in seen), seen
+    assert all(known == rows for _, rows, known, here in seen if here), seen

@@ -35,7 +35,8 @@ BATCH = "_dynashift_batch"  # the judged columns of every stage of a batch, then
 ROW = "_dynashift_row"  # a row's place in BATCH (1, 2, ...)
 TIES = "_dynashift_ties"  # the rows of BATCH of the same version as their key's versions row (`_judge_ties`)
 MOVED = "_dynashift_moved"  # those of them whose versions row moves to a later seq, with its columns
-STAGE = "_dynashift_stage"  # a table's stage with its rows' verdicts (`_merge_winners`)
+STAGE = "_dynashift_stage"  # a table's stage with whether each row wins (`_merge_winners`)
+KEYS = "_dynashift_replaced_keys"  # the keys of a table's rows its winners replace (`_delete_replaced`)
 
 # What a row of BATCH carries, and its Arrow type: every stage's columns cast to one type each.
 _JUDGED = ((DIST_KEY, pa.string()), (STAGE_OP, pa.string()), (STAGE_VERSION, pa.int64()), (STAGE_SEQ, pa.string()),
@@ -196,9 +197,9 @@ class DuckDBMerge:
         """One table's winners into it: the rows they replace deleted, then the winners inserted.
         In a table this target made (made_here) a key never seen has no row: no DELETE when no
         winner was seen before, and the rows go in from the stage alone when all of it wins.
-        Otherwise the stage is staged with its rows' verdicts (`wins`, whether the row wins;
-        `known`, whether its key has a versions row), which select the rows."""
-        table, dk = stage.table, quote(DIST_KEY)
+        Otherwise the stage is staged with whether each row wins (`wins`), which selects the rows
+        inserted; `known`: whether the row's key has a versions row (`_delete_replaced`)."""
+        table = stage.table
         made_here = self.made_here(table)
         casts = self.casts(stage)
         if made_here and applied == fresh == stage.data.num_rows:
@@ -208,17 +209,34 @@ class DuckDBMerge:
             finally:
                 self._unstage(staged)
             return
-        win, seen = _unused("_dynashift_wins", stage.data), _unused("_dynashift_known", stage.data)
-        staged = self.stage_rows(STAGE, stage.data.append_column(win, wins).append_column(seen, known))
+        win = _unused("_dynashift_wins", stage.data)
+        staged = self.stage_rows(STAGE, stage.data.append_column(win, wins))
         try:
             if not (made_here and applied == fresh):
-                known_sql = f" AND {quote(seen)}" if made_here else ""
-                self.execute(f"DELETE FROM {self.table_ref(table)} WHERE {dk} IN (SELECT {dk} FROM {staged}"
-                             f" WHERE {quote(win)} AND {quote(STAGE_OP)} <> '{SOFT_DELETE}'{known_sql})")
+                self._delete_replaced(stage, wins, known if made_here else None)
             rows = f"(SELECT * FROM {staged} WHERE {quote(win)}) s"
             self.execute(self.insert_rows_sql(table, stage.columns, rows, "s", casts))
         finally:
             self._unstage(staged)
+
+    def _delete_replaced(self, stage: TableStage, wins: pa.Array, known: pa.Array | None) -> None:
+        """The rows of `stage.table` its winners replace, deleted: the keys of the winners that
+        are not soft deletes (and whose key has a versions row: `known`, in a table made here)
+        picked in Arrow and registered alone, one column. The DELETE's join builds its hash table
+        from them, not from a filter over the whole stage's scan (wide 1M, batch 13 replayed:
+        0.059 -> 0.050 CPU-s for its six DELETEs, the Arrow filter included)."""
+        replaces = pc.and_(wins, pc.not_equal(stage.data.column(STAGE_OP), SOFT_DELETE))
+        if known is not None:
+            replaces = pc.and_(replaces, known)
+        keys = pa.table({DIST_KEY: stage.data.column(DIST_KEY).filter(replaces)})
+        if not keys.num_rows:
+            return
+        dk = quote(DIST_KEY)
+        self.con.register(KEYS, keys)  # type: ignore[attr-defined]  # not stage_rows: no table's share (duckdb.py _commit)
+        try:
+            self.execute(f"DELETE FROM {self.table_ref(stage.table)} WHERE {dk} IN (SELECT {dk} FROM {KEYS})")  # type: ignore[attr-defined]
+        finally:
+            self._unstage(KEYS)
 
     # ------------------------------------------------------------ the per-table merge (base.py)
 
