@@ -95,6 +95,15 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # evicted (they are in the file; a query that needs more spills to PATH.tmp).
     # ref: https://duckdb.org/docs/configuration/overview (memory_limit)
     MEMORY_LIMIT = "128MB"
+    # Half the pool's blocks come from DuckDB's block allocator (`block_allocator_memory`): a freed
+    # block is kept for the next one, where the C allocator handed its pages back to the system and
+    # the next block faulted them in anew, zeroed. A batch's merge and commit allocate and free
+    # blocks by the hundred (row groups compressed and written, blocks read and evicted): page
+    # faults, madvise and the allocator were 10-15% of the applying thread (wide 1M, perf). The
+    # allocator's pages stay resident once touched, so a share of the pool, not all of it: with
+    # all of it wide 2M's peak RSS reached 506-515 MiB in 3 runs of 9 (the budget is 512).
+    # ref: https://duckdb.org/docs/stable/configuration/overview (block_allocator_memory)
+    BLOCK_ALLOCATOR_SHARE = 0.5
     # By default DuckDB checkpoints whenever its WAL passes 16MB: after every batch, rewriting each
     # table's last, partly filled row group each time (measured: half of a wide batch's apply,
     # mostly waiting for the disk). Every 256MB of WAL instead; each commit is still durable (the
@@ -191,7 +200,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             raise TargetError(f"cannot open DuckDB file {self.path}: {first_line(exc)}") from None
         if self.path != ":memory:":  # an in-memory database holds its tables in the pool: not bounded
             self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
-            self._block_allocator(self.memory_limit)
+            self._block_allocator(size_bytes(self.memory_limit) * self.BLOCK_ALLOCATOR_SHARE)
             self.con.execute(f"SET checkpoint_threshold = '{self.CHECKPOINT_THRESHOLD}'")
             if self.mode == "write":
                 self._threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
@@ -200,15 +209,10 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
                     self._unvacuumed, self._vacuuming = float(self.VACUUM_EVERY), True  # the first vacuums
         self.prepare_metadata()
 
-    def _block_allocator(self, size: str) -> None:
-        """The pool's blocks from DuckDB's block allocator (`block_allocator_memory`, as large as
-        the pool): a freed block is kept for the next one rather than handed back to the C
-        allocator, which returned it to the system, and the next allocation faulted it in anew,
-        zeroed. A batch's merge and commit allocate and free blocks by the hundred (row groups
-        compressed and written, blocks read back): decisions.md has the figures. Quietly not where
-        DuckDB has no such setting (an older version)."""
+    def _block_allocator(self, size: float) -> None:
+        """BLOCK_ALLOCATOR_SHARE; quietly not where DuckDB has no such setting (an older version)."""
         with contextlib.suppress(duckdb.Error):
-            self.con.execute(f"SET block_allocator_memory = '{size}'")
+            self.con.execute(f"SET block_allocator_memory = '{int(size)}B'")
 
     def _vacuum(self, tasks: int) -> bool:
         """Whether the next checkpoint may vacuum (`tasks` > 0); False where DuckDB has no such
