@@ -5,8 +5,9 @@
 
 After each batch's COMMIT (timed by the applying thread's CPU; DuckDB runs it there on one
 thread): whether that COMMIT checkpointed and with how many vacuum tasks, DuckDB's memory
-(duckdb_memory(): BASE_TABLE is where a row group's row versions live, the block a row group with
-deletes pins), the process's RSS and, with --storage, each table's row groups and how many of them
+(duckdb_memory(): BASE_TABLE, before the COMMIT -> after it: the row versions of each row group
+the batch deleted from are there until the checkpoint, a 256 KiB block each, with cached blocks
+of the tables), the process's RSS and, with --storage, each table's row groups and how many of them
 have deleted rows (read from pragma_storage_info and the tables' rowids: slow, outside the timing).
 Last, the run's wall, process CPU-s, the applying thread's CPU-s in COMMITs and peak RSS.
 Measurement only: the target is wrapped from here.
@@ -42,8 +43,12 @@ def _rss() -> int:
 
 
 def policy(target: DuckDBTarget) -> str:
-    """The vacuum rule's state after a commit: its count of data owed (thresholds' worth)."""
-    return f"owed {getattr(target, '_unvacuumed', None)}"
+    """The vacuum rule's state after a commit: the data owed (thresholds' worth) and, where the
+    target counts them, the file's row groups, their last growth and its budget."""
+    owed = getattr(target, "_unvacuumed", None)
+    rows = (f"  row groups {target._row_groups} (+{target._growth}, budget {target._budget})"
+            if hasattr(target, "_row_groups") else "")
+    return f"owed {owed if owed is None else round(owed, 2)}{rows}"
 
 
 def storage(target: DuckDBTarget) -> tuple[int, int]:
@@ -81,6 +86,7 @@ def main() -> None:
     commit = DuckDBTarget._commit
 
     def traced(self: DuckDBTarget) -> None:
+        pinned = self.con.execute("SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'BASE_TABLE'").fetchone()[0]
         wal, c = self._wal_bytes(), time.thread_time()
         large = self._staged_bytes >= self.CHECKPOINT_AT_COMMIT_BYTES
         commit(self)
@@ -92,7 +98,7 @@ def main() -> None:
             return  # a small commit into the WAL (metadata): not a batch's
         mem = dict((r[0], r[1]) for r in self.con.execute("SELECT tag, memory_usage_bytes FROM duckdb_memory()").fetchall())
         extra = "  rg %4d  rg-with-deletes %4d" % storage(self) if args.storage else ""
-        rows.append(f"{len(rows) + 1:5d} {cpu:7.3f}  prev apply {cpu_apply:6.3f}  tasks {str(tasks):>4s}  base_table {mem.get('BASE_TABLE', 0) / 2**20:6.1f}"
+        rows.append(f"{len(rows) + 1:5d} {cpu:7.3f}  prev apply {cpu_apply:6.3f}  tasks {str(tasks):>4s}  base_table {pinned / 2**20:6.1f} -> {mem.get('BASE_TABLE', 0) / 2**20:5.1f}"
                     f"  total {sum(mem.values()) / 2**20:6.1f} MiB  rss {_rss():4d}"
                     f"  {policy(self)}{extra}")
         print(rows[-1], flush=True)

@@ -153,6 +153,24 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
     # ref: https://duckdb.org/docs/configuration/overview (max_vacuum_tasks)
     VACUUM_EVERY = 4
     VACUUM_TASKS = 100  # DuckDB's default max_vacuum_tasks
+    # What the vacuum bounds is memory: DuckDB pins a 256 KiB block for each row group a
+    # transaction deletes from (its row versions) until the checkpoint, outside what it can evict
+    # (600 row groups in the 128MB pool: out of memory), and a wide batch adds ~22 row groups. Bytes
+    # do not bound them in a long run: what a vacuum leaves grows with the live rows (wide 3M: 107
+    # row groups after the vacuum at batch 15, 205 after batch 28's) and by the end of wide 3M the
+    # bytes' rule let 447 row groups (~112 MiB) be pinned in a 122 MiB pool. So a checkpoint also
+    # vacuums when the file's row groups plus the last checkpoint's growth would pin more than
+    # VACUUM_PINNED_SHARE of memory_limit (wide 1M and 2M never get there). DuckDB's checkpoint log
+    # counts them (one entry per row group a checkpoint kept, and per vacuum task with the row
+    # groups it made: 2.5 ms; pragma_storage_info, 0.33 CPU-s for 300 row groups of 49 columns).
+    # ref: https://duckdb.org/docs/stable/operations_manual/logging/overview
+    VACUUM_PINNED_SHARE = 0.8
+    ROW_VERSIONS_BYTES = 256 * 1024
+    LOG_SETTINGS = ("SET logging_level = 'debug'", "SET enabled_log_types = 'Checkpoint'",
+                    "SET logging_mode = 'enable_selected'", "SET enable_logging = true")
+    ROW_GROUPS_LOGGED = ("SELECT count(*) FILTER (WHERE message LIKE '%''type'': checkpoint,%'), coalesce(sum(CASE"
+                         " WHEN message LIKE '%''type'': vacuum,%' THEN regexp_extract(message, 'target_count=(\\d+)', 1)::BIGINT"
+                         " END), 0) FROM duckdb_logs WHERE type = 'Checkpoint' AND starts_with(message, '{''database'': warehouse,')")
     # A checkpoint at commit leaves each table the batch wrote a new row group, and DuckDB pins a
     # 256 kB block per row group that has deletes (its row versions), outside what it can evict:
     # with many tables those piled up until the next vacuum merged them, and ran the 128MB pool
@@ -181,6 +199,11 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         # vacuumed; None: DuckDB's way. _vacuuming: whether the next checkpoint will.
         self._unvacuumed: float | None = None
         self._vacuuming = True
+        # The cap in row groups (None: not counted), the file's after the last checkpoint (None:
+        # none yet this run) and what the last checkpoint that did not vacuum added.
+        self._budget: int | None = None
+        self._row_groups: int | None = None
+        self._growth = 0
         self._staged_bytes = 0  # Arrow bytes staged in the open transaction (CHECKPOINT_AT_COMMIT_BYTES)
         self._staged_relations = 0  # relations staged in it: at least the tables it writes
 
@@ -207,6 +230,8 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
                 self.con.execute(f"SET threads = {int(self.threads)}")
                 if self._vacuum(self.VACUUM_TASKS):
                     self._unvacuumed, self._vacuuming = float(self.VACUUM_EVERY), True  # the first vacuums
+                    if self._counting():
+                        self._budget = int(self.VACUUM_PINNED_SHARE * size_bytes(self.memory_limit) / self.ROW_VERSIONS_BYTES)
         self.prepare_metadata()
 
     def _block_allocator(self, size: float) -> None:
@@ -228,6 +253,42 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             self._vacuum(self.VACUUM_TASKS if vacuums else 0)
             self._vacuuming = vacuums
 
+    def _counting(self) -> bool:
+        """Whether DuckDB logs its checkpoints' row groups (read by `_counted`); False where this
+        DuckDB cannot."""
+        try:
+            for sql in self.LOG_SETTINGS:
+                self.con.execute(sql)
+            self._counted()
+        except duckdb.Error:
+            return False
+        return True
+
+    def _counted(self) -> int | None:
+        """The file's row groups after the checkpoints logged since the last call (the log is
+        emptied): those each checkpoint kept and those its vacuum made; None if none was logged."""
+        kept, made = self.con.execute(self.ROW_GROUPS_LOGGED).fetchone()
+        self.con.execute("CALL truncate_duckdb_logs()")
+        return kept + made if kept or made else None
+
+    def _over_budget(self) -> bool:
+        """Whether the row groups the batch after the next checkpoint may delete from would pin
+        more than the budget."""
+        return (self._budget is not None and self._row_groups is not None
+                and self._row_groups + self._growth > self._budget)
+
+    def _count_row_groups(self, vacuumed: bool) -> None:
+        """After a checkpoint: the file's row groups, and their growth if it did not vacuum."""
+        if self._budget is None:
+            return
+        counted = self._counted()
+        if counted is None:  # a checkpoint logs dynashift's own tables at least: not the log we read
+            self._budget = None
+            return
+        if not vacuumed and self._row_groups is not None:
+            self._growth = max(0, counted - self._row_groups)
+        self._row_groups = counted
+
     def _wal_bytes(self) -> int:
         try:
             return os.stat(self.path + ".wal").st_size
@@ -248,7 +309,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
                     self._staged_relations * self.VACUUM_EVERY / self.NEW_ROW_GROUPS_PER_VACUUM) if large else 1.0
         self._staged_bytes = self._staged_relations = 0
         if large and self._unvacuumed is not None:
-            self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY)
+            self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY or self._over_budget())
         before = self._wal_bytes()
         if large:
             with contextlib.suppress(duckdb.Error):  # refused in an aborted transaction: COMMIT ends it as before
@@ -264,8 +325,10 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         after = self._wal_bytes()
         if not (after < before or (large and after == 0)):  # refused (another transaction open): in the WAL
             return
+        self._count_row_groups(self._vacuuming)
         self._unvacuumed = 0.0 if self._vacuuming else self._unvacuumed + share
-        self._vacuum_next(self._unvacuumed + 1 >= self.VACUUM_EVERY)  # the next, if the WAL's threshold makes it
+        # the next, if the WAL's threshold makes it
+        self._vacuum_next(self._unvacuumed + 1 >= self.VACUUM_EVERY or self._over_budget())
 
     def _owner_file(self) -> Path:
         return Path(self.path + ".owner")
@@ -326,7 +389,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             if self._unvacuumed is not None:  # the closing checkpoint folds what the WAL holds: its share
                 with contextlib.suppress(duckdb.Error):
                     share = self._wal_bytes() / size_bytes(self.CHECKPOINT_THRESHOLD)
-                    self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY)
+                    self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY or self._over_budget())
             self.con.close()
             self.con = None
             if self.path != ":memory:":
