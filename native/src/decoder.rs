@@ -61,8 +61,24 @@ pub(crate) fn strip(b: &[u8]) -> &[u8] {
 /// hashing each name (hashing them was 5% of the instructions of reading a file).
 #[derive(Default)]
 pub(crate) struct Known {
-    sets: FxHashMap<String, StrSet>, // looked up for every record: Fx, not SipHash
+    sets: FxHashMap<String, Names>, // looked up for every record: Fx, not SipHash
     recent: Vec<Recent>,
+}
+
+/// A table's names met, and per name the last record that held it (`names_met`'s duplicate check).
+#[derive(Default)]
+struct Names {
+    set: StrSet,
+    stamps: Vec<u32>, // per name of `set`, in its order: the `now` of the last record holding it
+    now: u32,
+}
+
+impl Names {
+    fn insert(&mut self, n: &str) {
+        if self.set.insert(n) {
+            self.stamps.push(0);
+        }
+    }
 }
 
 /// A table's recent name lists (see `listed`), while they pay: tables whose records carry
@@ -110,9 +126,28 @@ fn listed(list: &[u8], names: &[std::borrow::Cow<str>]) -> bool {
 }
 
 /// Whether some of the record's attribute names are new to its table (learning them if so).
+/// Its names were checked for duplicates when it was decoded (envelope::decode).
 pub(crate) fn learn_names(names: &mut Known, env: &Envelope) -> bool {
+    match names_met(names, env) {
+        Ok(met) => learn_met(names, env, met),
+        Err(_) => learn_met(names, env, Met { new: true, keep: None }), // (not met: checked distinct already)
+    }
+}
+
+/// What `names_met` found of a record's names: some are new to its table; the recent list
+/// (`Known::recent`'s index) to keep them in.
+pub(crate) struct Met {
+    new: bool,
+    keep: Option<usize>,
+}
+
+/// A record's attribute names looked up in its table's (nothing learned yet: `learn_met`), and
+/// checked to be distinct (Defer if not): each known one's last record is noted as it is found,
+/// so that a duplicate costs no look-up of its own (a hash per name, ~5% of reading a wide file,
+/// when decoding checked them apart). A record repeating a recent list is distinct as that list was.
+pub(crate) fn names_met(names: &mut Known, env: &Envelope) -> crate::json::R<Met> {
     if !env.new_lazy {
-        return false;
+        return Ok(Met { new: false, keep: None });
     }
     let t = match names.recent.iter().position(|r| r.table == env.table) {
         Some(t) => t,
@@ -128,20 +163,48 @@ pub(crate) fn learn_names(names: &mut Known, env: &Envelope) -> bool {
         recent.tries = recent.tries.saturating_add(1);
         if recent.lists.iter().any(|l| listed(l, &env.names)) {
             recent.hits = recent.hits.saturating_add(1);
-            return false; // all known when they were kept
+            return Ok(Met { new: false, keep: None }); // all known when they were kept
         }
     }
     let known = match names.sets.get_mut(env.table.as_ref()) {
         Some(k) => k,
         None => names.sets.entry(env.table.to_string()).or_default(),
     };
-    let new = !env.names.iter().all(|n| known.contains(n));
-    if new {
+    known.now = known.now.wrapping_add(1);
+    if known.now == 0 {
+        known.stamps.iter_mut().for_each(|s| *s = 0);
+        known.now = 1;
+    }
+    let mut new = false;
+    for n in &env.names {
+        match known.set.find_hashed(crate::fxhash::hash_bytes(n.as_bytes()), n.as_bytes()) {
+            Some(k) => {
+                if known.stamps[k] == known.now {
+                    return Err(crate::json::Defer);
+                }
+                known.stamps[k] = known.now;
+            }
+            None => new = true,
+        }
+    }
+    if new && crate::json::has_duplicates(&env.names) {
+        return Err(crate::json::Defer); // (a new name twice)
+    }
+    Ok(Met { new, keep: pays.then_some(t) })
+}
+
+/// Learn what `names_met` found new of a record's names; whether any was.
+pub(crate) fn learn_met(names: &mut Known, env: &Envelope, met: Met) -> bool {
+    if met.new {
+        let known = match names.sets.get_mut(env.table.as_ref()) {
+            Some(k) => k,
+            None => names.sets.entry(env.table.to_string()).or_default(),
+        };
         for n in &env.names {
             known.insert(n);
         }
     }
-    if pays {
+    if let Some(t) = met.keep {
         let recent = &mut names.recent[t];
         let list = &mut recent.lists[recent.next];
         recent.next = (recent.next + 1) % RECENT;
@@ -151,7 +214,7 @@ pub(crate) fn learn_names(names: &mut Known, env: &Envelope) -> bool {
             list.extend_from_slice(n.as_bytes());
         }
     }
-    new
+    met.new
 }
 
 impl Decoder {

@@ -276,7 +276,7 @@ pub(crate) fn dist_key<N: AsRef<str>, V: AsRef<str>>(keys: &[(N, &'static str, V
 
 /// The envelope of one record; `Err(Defer)` for anything the Python engine must decide.
 pub fn decode<'a>(line: &'a [u8], default_table: Option<&str>) -> R<Envelope<'a>> {
-    decode_with(line, default_table, Vec::with_capacity(64)) // one allocation, not a growth per power of two
+    decode_with(line, default_table, Vec::with_capacity(64), true) // one allocation, not a growth per power of two
 }
 
 /// A vector of names emptied for the next record (its allocation kept: a line's envelope
@@ -286,8 +286,10 @@ pub fn recycle<'b>(mut names: Vec<Cow<'_, str>>) -> Vec<Cow<'b, str>> {
     names.into_iter().map(|_| unreachable!("emptied")).collect() // in place: same layout
 }
 
-/// `decode`, the NewImage's names pushed on `names` (emptied first).
-pub fn decode_with<'a>(line: &'a [u8], default_table: Option<&str>, mut names: Vec<Cow<'a, str>>) -> R<Envelope<'a>> {
+/// `decode`, the NewImage's names pushed on `names` (emptied first). Not `distinct`: an INSERT's
+/// or MODIFY's names are not checked for duplicates here, the caller must (decoder::names_met).
+pub fn decode_with<'a>(line: &'a [u8], default_table: Option<&str>, mut names: Vec<Cow<'a, str>>, distinct: bool)
+                       -> R<Envelope<'a>> {
     names.clear();
     if !crate::json::is_utf8(line) {
         return Err(Defer);
@@ -398,6 +400,9 @@ pub fn decode_with<'a>(line: &'a [u8], default_table: Option<&str>, mut names: V
         return Err(Defer);
     }
     let op = op.ok_or(Defer)?;
+    if (distinct || op == REMOVE) && crate::json::has_duplicates(&names) {
+        return Err(Defer); // (a REMOVE's names are not handed on: checked here)
+    }
     let keys = key_list.ok_or(Defer)?;
     let table: Cow<'a, str> = match table {
         Scalar::Str(s) if !s.is_empty() => s,

@@ -137,16 +137,12 @@ impl<'a> P<'a> {
     }
 
     /// Skip (and check) an object as `skip` does, its own members' names (decoded) pushed on
-    /// `names` in order, refusing duplicates as `object` does: one loop over the whole object
-    /// where `object` with a `skip` per member cost about three times the instructions per
-    /// member (a record's NewImage, whose names planning needs, is half its members).
+    /// `names` in order: one loop over the whole object where `object` with a `skip` per member
+    /// cost about three times the instructions per member (a record's NewImage, whose names
+    /// planning needs, is half its members). Unlike `object`, duplicate names are not refused
+    /// here: the caller checks (envelope::decode_with, decoder::names_met).
     pub fn skip_object_names(&mut self, names: &mut Vec<std::borrow::Cow<'a, str>>) -> R<(usize, usize)> {
-        let first = names.len();
-        let span = self.walk::<true>(names)?;
-        if has_duplicates(&names[first..]) {
-            return Err(Defer);
-        }
-        Ok(span)
+        self.walk::<true>(names)
     }
 
     /// `skip`, and with NAMES the value must be an object (read as one whatever its first
@@ -497,7 +493,7 @@ fn name_hash(n: &[u8]) -> u32 {
 
 /// Whether two of `names` are equal: a 1024-bit filter of their hashes (as `object` keeps)
 /// spares the compares but for the names whose bit was set already.
-fn has_duplicates(names: &[std::borrow::Cow<str>]) -> bool {
+pub(crate) fn has_duplicates(names: &[std::borrow::Cow<str>]) -> bool {
     let mut seen = [0u64; 16];
     for (k, name) in names.iter().enumerate() {
         let n = name.as_bytes();

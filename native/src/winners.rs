@@ -18,9 +18,15 @@ pub(crate) struct Strings {
 
 impl Strings {
     pub(crate) fn new(rows: usize) -> Self {
+        Self::sized(rows, rows * 16)
+    }
+
+    /// Room for `rows` rows of `bytes` bytes of text in all: the columns grow no more (a batch's
+    /// seq and event_id columns outgrew 16 bytes a row, each doubling a copy into fresh pages).
+    pub(crate) fn sized(rows: usize, bytes: usize) -> Self {
         let mut offsets = Vec::with_capacity(4 * (rows + 1));
         offsets.extend_from_slice(&0i32.to_le_bytes());
-        Strings { offsets, data: Vec::with_capacity(rows * 16), validity: Vec::new(), nulls: 0, rows: 0 }
+        Strings { offsets, data: Vec::with_capacity(bytes), validity: Vec::with_capacity(rows / 8 + 1), nulls: 0, rows: 0 }
     }
 
     pub(crate) fn push(&mut self, text: Option<&[u8]>) {
@@ -60,7 +66,7 @@ pub(crate) struct Ints {
 
 impl Ints {
     pub(crate) fn new(rows: usize) -> Self {
-        Ints { values: Vec::with_capacity(8 * rows), validity: Vec::new(), nulls: 0, rows: 0 }
+        Ints { values: Vec::with_capacity(8 * rows), validity: Vec::with_capacity(rows / 8 + 1), nulls: 0, rows: 0 }
     }
 
     pub(crate) fn push(&mut self, v: Option<i64>) {

@@ -12,16 +12,20 @@ brace, control characters, almost-literals).
 
 from __future__ import annotations
 
+import json
+
 import dynashift_native  # noqa: F401  (these tests exercise the native module itself)
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dynashift.planning import Modes, build_plan, engine
 from dynashift.planning.blocks import BlockBatch
+from dynashift.schema import SchemaState
 from dynashift.simulate import simulate
 from dynashift.sources.files import FileSource
 
-from test_engine_equivalence import SETTINGS, _source_plans, assert_same  # noqa: E402
+from test_engine_equivalence import NAMING, SETTINGS, _plan_view, _source_plans, assert_same  # noqa: E402
 
 BAD_LINES = [b"not json", b'{"eventName":"INSERT"}', b"{}", b'{"Records":[]}', b'{"dynamodb":{"Keys":{"pk":{"S":"a"}}',
              b'{"eventName":"MODIFY","tableName":"T","dynamodb":{"Keys":{"pk":{"S":"a"}},"NewImage":{"a":{"S":"\\x"}}}}']
@@ -161,3 +165,46 @@ def test_a_batch_spanning_more_files_than_it_keeps_open_reads_the_same(tmp_path,
     monkeypatch.setenv("DYNASHIFT_ENGINE", "native")
     read = list(FileSource(uri, batch_size=1000).read({}))
     assert len(read) == 1 and isinstance(read[0], BlockBatch)
+
+
+def _with_names_twice(line: bytes, kind: str) -> bytes:
+    """`line` with an attribute name twice in its NewImage: one its table knows (its image's first
+    name again), or one new to it (twice)."""
+    image = json.loads(line)["dynamodb"].get("NewImage")
+    if not image:
+        return line
+    name = next(iter(image)) if kind == "known" else "zz_twice"
+    extra = b'"%s":{"S":"again"},' % name.encode()
+    if kind == "new":
+        extra = b'"%s":{"S":"one"},' % name.encode() + extra
+    return line.replace(b'"NewImage":{', b'"NewImage":{' + extra, 1)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=SETTINGS.suppress_health_check)
+@given(twice=st.lists(st.tuples(st.integers(0, 299), st.sampled_from(["known", "new"])), min_size=1, max_size=5),
+       batch=st.sampled_from([1, 7, 64, 5000]), threads=st.sampled_from(["1", "2"]))
+def test_images_with_a_name_twice_plan_the_same(twice, batch, threads, tmp_path_factory, monkeypatch):
+    """A NewImage holding a name twice is left to the Python code: its table's known name twice
+    (found as the names are looked up), or a name new to the table twice, anywhere in a file
+    whose other records carry the names already met or new ones."""
+    monkeypatch.setenv("DYNASHIFT_DECODE_THREADS", threads)
+    folder = tmp_path_factory.mktemp("twice")
+    simulate(folder, changes=300, profile="wide", seed=11, expected=False)
+    (path,) = sorted(folder.glob("changes-*"))
+    lines = path.read_bytes().splitlines()
+    for at, kind in twice:
+        lines[at] = _with_names_twice(lines[at], kind)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    for modes in (Modes(delete="hard", ttl="hard"), Modes(delete="soft", ttl="soft")):  # rendered in Rust, or not
+        assert _plans("native", path, monkeypatch, batch, modes) == _plans("python", path, monkeypatch, batch, modes)
+
+
+def _plans(which: str, path, monkeypatch, batch: int, modes: Modes) -> list:
+    """_source_plans with `modes` (hard deletes: the batches' blocks rendered in Rust are planned)."""
+    monkeypatch.setenv(engine.ENV, which)
+    state, out = SchemaState(), []
+    for sb in FileSource(f"file://{path}", batch_size=batch).read({}):
+        plan = build_plan(sb, state, NAMING, modes)
+        state.apply(plan.schema_changes)
+        out.append(_plan_view(plan))
+    return out
