@@ -50,9 +50,20 @@ impl Column {
         self.rows += 1;
     }
 
+    /// Null rows up to `to` rows: written at once (wide tables' rows hold varied subsets of their
+    /// attributes, so most columns are padded at most of their rows).
+    #[inline]
     fn pad(&mut self, to: usize) {
-        while self.rows < to {
-            self.end_row(false);
+        if self.rows < to {
+            let n = to - self.rows;
+            let end = (self.data.len() as i32).to_le_bytes();
+            self.offsets.reserve(4 * n);
+            for _ in 0..n {
+                self.offsets.extend_from_slice(&end);
+            }
+            self.validity.resize(to.div_ceil(8), 0); // the rows' bits: not valid
+            self.nulls += n;
+            self.rows = to;
         }
         if let Some(t) = self.typing.as_mut() {
             t.pad(to);
