@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +19,14 @@ ROOT = TESTS.parent
 FIXTURES = TESTS / "fixtures" / "real"  # real-world samples; origins in SOURCES.md there
 if str(TESTS) not in sys.path:  # `support` imports from every test folder (pytest adds only the test's own)
     sys.path.insert(0, str(TESTS))
+
+# Ctrl-C reaches the dynashift processes the tests start (test_operator, test_ops, test_continuous
+# send SIGINT and expect an interrupted run or a watch that ends). A shell without job control starts
+# a background job with SIGINT ignored, and an ignored signal stays ignored through exec: such a
+# suite waited forever for `status --watch` to stop. A handler of our own resets to the default in
+# every child, which then takes Ctrl-C as a user's terminal would deliver it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
