@@ -44,6 +44,23 @@ def stream(tmp_path_factory) -> Path:
     return out / "s"
 
 
+def _tables(target, tables: int) -> None:
+    with target.transaction():
+        for t in range(tables):
+            target.execute(f"CREATE TABLE main.t{t} (k BIGINT, v VARCHAR)")
+
+
+def _rewrite(target, tables: int, deleted: str, part: pa.Table) -> None:
+    """One transaction over tables t0..t{tables-1}: each loses the rows `deleted` selects and
+    takes `part` again (a stream's batch: deletes from its row groups, new rows)."""
+    with target.transaction():
+        for t in range(tables):
+            target.execute(f"DELETE FROM main.t{t} WHERE {deleted}")
+            staged = target.stage_rows(f"_part{t}", part)
+            target.execute(f"INSERT INTO main.t{t} SELECT k, v FROM {staged}")
+            target.drop_stage(staged)
+
+
 @pytest.mark.parametrize("threshold", [1, 1 << 62])
 def test_batches_commit_through_a_checkpoint_or_the_wal_and_equal_the_stream(stream: Path, tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch,
@@ -134,17 +151,10 @@ def test_large_commits_of_many_tables_vacuum_before_their_row_groups_pile_up(tmp
     target = make_target(f"duckdb:///{path}")
     target.open()
     try:
-        with target.transaction():
-            for t in range(8):
-                target.execute(f"CREATE TABLE main.t{t} (k BIGINT, v VARCHAR)")
+        _tables(target, 8)
         tasks = []
         for i in range(9):
-            with target.transaction():
-                for t in range(8):
-                    target.execute(f"DELETE FROM main.t{t} WHERE k % 10 = {i}")
-                    staged = target.stage_rows(f"_part{t}", part)
-                    target.execute(f"INSERT INTO main.t{t} SELECT k, v FROM {staged}")
-                    target.drop_stage(staged)
+            _rewrite(target, 8, f"k % 10 = {i}", part)
             assert _wal(path) == 0  # checkpointed at commit
             tasks.append(target.query("SELECT current_setting('max_vacuum_tasks')")[0][0])
         assert tasks == [0, 0, 0, 100, 0, 0, 0, 100, 0]
@@ -257,17 +267,10 @@ def test_a_checkpoint_vacuums_before_the_row_groups_pin_more_than_the_pool_holds
     target.open()
     try:
         assert target._budget == int(0.8 * 40e6 / 2**18) == 122
-        with target.transaction():
-            for t in range(40):
-                target.execute(f"CREATE TABLE main.t{t} (k BIGINT, v VARCHAR)")
+        _tables(target, 40)
         counted = []
         for i in range(12):
-            with target.transaction():
-                for t in range(40):
-                    target.execute(f"DELETE FROM main.t{t} WHERE k % 12 = {i}")
-                    staged = target.stage_rows(f"_part{t}", part)
-                    target.execute(f"INSERT INTO main.t{t} SELECT k, v FROM {staged}")
-                    target.drop_stage(staged)
+            _rewrite(target, 40, f"k % 12 = {i}", part)
             assert _wal(path) == 0  # checkpointed at commit
             assert target._row_groups == _row_groups(target.con)
             counted.append(target._row_groups)
