@@ -271,11 +271,13 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
         self.con.execute("CALL truncate_duckdb_logs()")
         return kept + made if kept or made else None
 
-    def _over_budget(self) -> bool:
-        """Whether the row groups the batch after the next checkpoint may delete from would pin
-        more than the budget."""
-        return (self._budget is not None and self._row_groups is not None
+    def _owes_vacuum(self, share: float) -> bool:
+        """Whether the next checkpoint, of `share` thresholds' worth of data, vacuums: VACUUM_EVERY
+        thresholds' worth since the last that did, or the row groups the batch after it may delete
+        from would pin more than the budget."""
+        over = (self._budget is not None and self._row_groups is not None
                 and self._row_groups + self._growth > self._budget)
+        return self._unvacuumed + share >= self.VACUUM_EVERY or over
 
     def _count_row_groups(self, vacuumed: bool) -> None:
         """After a checkpoint: the file's row groups, and their growth if it did not vacuum."""
@@ -309,7 +311,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
                     self._staged_relations * self.VACUUM_EVERY / self.NEW_ROW_GROUPS_PER_VACUUM) if large else 1.0
         self._staged_bytes = self._staged_relations = 0
         if large and self._unvacuumed is not None:
-            self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY or self._over_budget())
+            self._vacuum_next(self._owes_vacuum(share))
         before = self._wal_bytes()
         if large:
             with contextlib.suppress(duckdb.Error):  # refused in an aborted transaction: COMMIT ends it as before
@@ -327,8 +329,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             return
         self._count_row_groups(self._vacuuming)
         self._unvacuumed = 0.0 if self._vacuuming else self._unvacuumed + share
-        # the next, if the WAL's threshold makes it
-        self._vacuum_next(self._unvacuumed + 1 >= self.VACUUM_EVERY or self._over_budget())
+        self._vacuum_next(self._owes_vacuum(1.0))  # the next, if the WAL's threshold makes it
 
     def _owner_file(self) -> Path:
         return Path(self.path + ".owner")
@@ -389,7 +390,7 @@ class DuckDBTarget(DuckDBMerge, SqlTarget):
             if self._unvacuumed is not None:  # the closing checkpoint folds what the WAL holds: its share
                 with contextlib.suppress(duckdb.Error):
                     share = self._wal_bytes() / size_bytes(self.CHECKPOINT_THRESHOLD)
-                    self._vacuum_next(self._unvacuumed + share >= self.VACUUM_EVERY or self._over_budget())
+                    self._vacuum_next(self._owes_vacuum(share))
             self.con.close()
             self.con = None
             if self.path != ":memory:":
